@@ -1,0 +1,23 @@
+//! `gateway-core`: the messaging gateway's domain, free of I/O.
+//!
+//! - [`request::SendRequest`] is the API's send request; [`request::SendRequest::into_message`]
+//!   parses it into an [`message::OutboundMessage`] or names every field at fault.
+//! - [`content`] holds the content shapes (WhatsApp Cloud API shapes, Viber, RCS) and
+//!   [`validate`] their limits.
+//! - [`status::MessageStatus`] is the status model with its never-backwards rule.
+//! - [`provider::Provider`] is the port adapters implement; [`provider::ProviderError`] carries
+//!   the retry class the delivery engine acts on; [`meta`] classifies Meta error codes.
+
+pub mod content;
+pub mod message;
+pub mod meta;
+pub mod phone;
+pub mod provider;
+pub mod request;
+pub mod status;
+pub mod validate;
+
+pub use message::{Channel, Content, MessageId, OutboundMessage};
+pub use phone::PhoneNumber;
+pub use provider::{ErrorClass, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, ThrottleScope, Unsupported};
+pub use status::{MessageStatus, StatusChange};

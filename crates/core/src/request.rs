@@ -1,0 +1,353 @@
+//! The send request as callers write it (DESIGN.md §2.1), and its conversion into an
+//! [`OutboundMessage`]: the one place where the API shape meets the domain.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::content::rcs::{RcsContent, RcsTemplate};
+use crate::content::viber::{Otp, ViberContent};
+use crate::content::whatsapp::{
+    AuthTemplate, Contact, Interactive, Location, Template, TemplateComponent, Text, WhatsAppContent,
+};
+use crate::content::{ContentType, Media};
+use crate::message::{Channel, Content, OutboundMessage};
+use crate::phone::PhoneNumber;
+use crate::provider::ProviderKind;
+use crate::validate::{self, FieldErrors, Path};
+
+/// How far ahead `send_at` may be.
+pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 30;
+pub const MAX_METADATA_PAIRS: usize = 16;
+pub const MAX_METADATA_KEY_CHARS: usize = 64;
+pub const MAX_METADATA_VALUE_CHARS: usize = 512;
+
+/// A message to send. `type` names the content object that must be present; all others must be
+/// absent. Unknown fields are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "channel": "whatsapp",
+    "to": "85268411234",
+    "type": "template",
+    "template": {
+        "name": "test_header_text_2",
+        "components": [
+            {"type": "header", "parameters": [{"type": "text", "text": "2025-10-01"}]},
+            {"type": "body", "parameters": [
+                {"type": "text", "text": "the end of 2025"},
+                {"type": "text", "text": "25OFF"},
+                {"type": "text", "text": "25%"}
+            ]}
+        ]
+    },
+    "metadata": {"order_id": "A-1001"}
+}))]
+pub struct SendRequest {
+    pub channel: Channel,
+    /// Country code and number, digits only (a leading `+` is dropped), 8 to 15 digits.
+    #[schema(example = "85268411234")]
+    pub to: String,
+    /// A configured sender name; default: the channel's default sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// Pin a provider; otherwise the routing rules decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+    #[serde(rename = "type")]
+    pub kind: ContentType,
+    /// A string, or `{ "body": string, "preview_url": bool }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<Media>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<Contact>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<Interactive>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otp: Option<Otp>,
+    /// Up to 16 string pairs, echoed in every event about this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Send at this time (RFC 3339), at most 30 days ahead. A time in the past sends now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TextInput {
+    Plain(String),
+    Object(TextBody),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<bool>,
+}
+
+/// A template send. WhatsApp: `{name, language?, components?}` or the authentication form
+/// `{name, code}`. RCS: `{name, parameters?: {var: value}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<TemplateComponent>>,
+    /// WhatsApp authentication templates: the one-time code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// RCS templates: a value per `[var]` placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BTreeMap<String, String>>,
+}
+
+impl SendRequest {
+    /// Parses and validates the request into a message, or names every field at fault.
+    ///
+    /// # Errors
+    /// [`FieldErrors`] with one entry per problem, each with a JSON path.
+    pub fn into_message(self, now: DateTime<Utc>) -> Result<OutboundMessage, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let root = Path::root();
+
+        let to = match PhoneNumber::parse(&self.to) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errors.push(root.key("to"), e.to_string());
+                None
+            }
+        };
+        if let Some(sender) = &self.sender {
+            if sender.trim().is_empty() {
+                errors.push(root.key("sender"), "must not be empty");
+            }
+        }
+        let metadata = self.metadata.clone().unwrap_or_default();
+        validate::metadata(&metadata, &root.key("metadata"), &mut errors);
+        if let Some(at) = self.send_at {
+            if at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS) {
+                errors.push(root.key("send_at"), format!("must be at most {MAX_SCHEDULE_AHEAD_DAYS} days ahead"));
+            }
+        }
+
+        let channel = self.channel;
+        let kind = self.kind;
+        let content = if !channel.content_types().contains(&kind) {
+            errors.push(
+                root.key("type"),
+                format!(
+                    "{channel} does not carry `{kind}` (it carries: {})",
+                    channel.content_types().iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        } else {
+            self.check_only_named_object(&mut errors);
+            self.content(&mut errors)
+        };
+
+        if let Some(content) = &content {
+            validate::content(content, &root, &mut errors);
+        }
+        match (to, content) {
+            (Some(to), Some(content)) if errors.is_empty() => Ok(OutboundMessage {
+                to,
+                sender: self.sender,
+                provider: self.provider,
+                content,
+                metadata,
+                send_at: self.send_at,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    fn present_objects(&self) -> [(ContentType, bool); 11] {
+        [
+            (ContentType::Text, self.text.is_some()),
+            (ContentType::Image, self.image.is_some()),
+            (ContentType::Video, self.video.is_some()),
+            (ContentType::Audio, self.audio.is_some()),
+            (ContentType::Document, self.document.is_some()),
+            (ContentType::Sticker, self.sticker.is_some()),
+            (ContentType::Location, self.location.is_some()),
+            (ContentType::Contacts, self.contacts.is_some()),
+            (ContentType::Template, self.template.is_some()),
+            (ContentType::Interactive, self.interactive.is_some()),
+            (ContentType::Otp, self.otp.is_some()),
+        ]
+    }
+
+    fn check_only_named_object(&self, errors: &mut FieldErrors) {
+        for (t, present) in self.present_objects() {
+            if present && t != self.kind {
+                errors.push(Path::root().key(t.as_str()), format!("not allowed when `type` is `{}`", self.kind));
+            }
+        }
+    }
+
+    /// The content object named by `type`, in the channel's domain shape.
+    fn content(&self, errors: &mut FieldErrors) -> Option<Content> {
+        let field = Path::root().key(self.kind.as_str());
+        let missing = |errors: &mut FieldErrors| {
+            errors.push(field.clone(), format!("required when `type` is `{}`", self.kind));
+            None
+        };
+        let media = |m: &Option<Media>| m.clone();
+        match self.channel {
+            Channel::Whatsapp => {
+                let c = match self.kind {
+                    ContentType::Text => self.text.clone().map(|t| WhatsAppContent::Text(whatsapp_text(t))),
+                    ContentType::Image => media(&self.image).map(WhatsAppContent::Image),
+                    ContentType::Video => media(&self.video).map(WhatsAppContent::Video),
+                    ContentType::Audio => media(&self.audio).map(WhatsAppContent::Audio),
+                    ContentType::Document => media(&self.document).map(WhatsAppContent::Document),
+                    ContentType::Sticker => media(&self.sticker).map(WhatsAppContent::Sticker),
+                    ContentType::Location => self.location.clone().map(WhatsAppContent::Location),
+                    ContentType::Contacts => self.contacts.clone().map(WhatsAppContent::Contacts),
+                    ContentType::Interactive => self.interactive.clone().map(WhatsAppContent::Interactive),
+                    ContentType::Template => match &self.template {
+                        None => None,
+                        Some(t) => return whatsapp_template(t, &field, errors).map(Content::Whatsapp),
+                    },
+                    ContentType::Otp => None,
+                };
+                c.map(Content::Whatsapp).or_else(|| missing(errors))
+            }
+            Channel::Viber => {
+                let c = match self.kind {
+                    ContentType::Otp => self.otp.clone().map(ViberContent::Otp),
+                    ContentType::Text => match &self.text {
+                        Some(t) => return plain_text(t, &field, errors).map(|s| Content::Viber(ViberContent::Text(s))),
+                        None => None,
+                    },
+                    ContentType::Image => media(&self.image).map(ViberContent::Image),
+                    ContentType::Video => media(&self.video).map(ViberContent::Video),
+                    ContentType::Document => media(&self.document).map(ViberContent::Document),
+                    _ => None,
+                };
+                c.map(Content::Viber).or_else(|| missing(errors))
+            }
+            Channel::Rcs => {
+                let c = match self.kind {
+                    ContentType::Template => match &self.template {
+                        None => None,
+                        Some(t) => return rcs_template(t, &field, errors).map(|t| Content::Rcs(RcsContent::Template(t))),
+                    },
+                    ContentType::Text => match &self.text {
+                        Some(t) => return plain_text(t, &field, errors).map(|s| Content::Rcs(RcsContent::Text(s))),
+                        None => None,
+                    },
+                    ContentType::Image => media(&self.image).map(RcsContent::Image),
+                    ContentType::Video => media(&self.video).map(RcsContent::Video),
+                    ContentType::Document => media(&self.document).map(RcsContent::Document),
+                    _ => None,
+                };
+                c.map(Content::Rcs).or_else(|| missing(errors))
+            }
+        }
+    }
+}
+
+fn whatsapp_text(t: TextInput) -> Text {
+    match t {
+        TextInput::Plain(body) => Text { body, preview_url: None },
+        TextInput::Object(TextBody { body, preview_url }) => Text { body, preview_url },
+    }
+}
+
+/// Viber and RCS take plain text only; `preview_url` means nothing there.
+fn plain_text(t: &TextInput, field: &Path, errors: &mut FieldErrors) -> Option<String> {
+    match t {
+        TextInput::Plain(s) => Some(s.clone()),
+        TextInput::Object(TextBody { body, preview_url: None }) => Some(body.clone()),
+        TextInput::Object(TextBody { preview_url: Some(_), .. }) => {
+            errors.push(field.key("preview_url"), "only WhatsApp supports link previews");
+            None
+        }
+    }
+}
+
+fn whatsapp_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) -> Option<WhatsAppContent> {
+    if t.parameters.is_some() {
+        errors.push(field.key("parameters"), "RCS templates only; WhatsApp templates take `components`");
+    }
+    match (&t.code, &t.components) {
+        (Some(_), Some(_)) => {
+            errors.push(field.key("code"), "an authentication template takes `code` and no `components`");
+            None
+        }
+        (Some(code), None) => Some(WhatsAppContent::AuthTemplate(AuthTemplate {
+            name: t.name.clone(),
+            code: code.clone(),
+            language: t.language.clone(),
+        })),
+        (None, components) => Some(WhatsAppContent::Template(Template {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            components: components.clone().unwrap_or_default(),
+        })),
+    }
+}
+
+fn rcs_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) -> Option<RcsTemplate> {
+    let before = errors.len();
+    for (name, set) in [("language", t.language.is_some()), ("components", t.components.is_some()), ("code", t.code.is_some())] {
+        if set {
+            errors.push(field.key(name), "not used by RCS templates, which take `name` and `parameters`");
+        }
+    }
+    (errors.len() == before).then(|| RcsTemplate { name: t.name.clone(), parameters: t.parameters.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: serde_json::Value) -> Result<SendRequest, String> {
+        serde_path_to_error::deserialize(v).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_every_level() {
+        let top = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi","colour":"red"}));
+        assert!(top.as_ref().is_err_and(|e| e.contains("colour")), "{top:?}");
+        let nested = parse(json!({"channel":"whatsapp","to":"85268411234","type":"interactive","interactive":{
+            "type":"button","body":{"text":"b"},"action":{"buttons":[{"type":"reply","reply":{"id":"a","title":"A","x":1}}]}}}));
+        assert!(nested.as_ref().is_err_and(|e| e.contains('x')), "{nested:?}");
+        let tagged = parse(json!({"channel":"whatsapp","to":"85268411234","type":"interactive","interactive":{
+            "type":"button","body":{"text":"b"},"bogus":1,"action":{"buttons":[]}}}));
+        assert!(tagged.as_ref().is_err_and(|e| e.contains("bogus")), "{tagged:?}");
+    }
+
+    #[test]
+    fn a_valid_text_becomes_a_message() {
+        let req = parse(json!({"channel":"whatsapp","to":"+85268411234","type":"text","text":{"body":"Hello"}}));
+        let msg = req.map(|r| r.into_message(Utc::now()));
+        let Ok(Ok(msg)) = msg else { panic!("{msg:?}") };
+        assert_eq!(msg.to.as_str(), "85268411234");
+        assert_eq!(msg.content, Content::Whatsapp(WhatsAppContent::Text(Text { body: "Hello".into(), preview_url: None })));
+    }
+}
