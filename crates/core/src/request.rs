@@ -169,6 +169,10 @@ impl SendRequest {
 
         if let Some(content) = &content {
             validate::content(content, &root, &mut errors);
+            // The content holds the body alone; the caller wrote `{"body": …}`, so that is the path.
+            if matches!(self.text, Some(TextInput::Object(_))) {
+                errors.rename("text", "text.body");
+            }
         }
         match (to, content) {
             (Some(to), Some(content)) if errors.is_empty() => Ok(OutboundMessage {
@@ -346,7 +350,9 @@ mod tests {
     fn a_valid_text_becomes_a_message() {
         let req = parse(json!({"channel":"whatsapp","to":"+85268411234","type":"text","text":{"body":"Hello"}}));
         let msg = req.map(|r| r.into_message(Utc::now()));
-        let Ok(Ok(msg)) = msg else { panic!("{msg:?}") };
+        let Ok(Ok(msg)) = msg else {
+            unreachable!("a valid text was refused: {msg:?}");
+        };
         assert_eq!(msg.to.as_str(), "85268411234");
         assert_eq!(msg.content, Content::Whatsapp(WhatsAppContent::Text(Text { body: "Hello".into(), preview_url: None })));
     }

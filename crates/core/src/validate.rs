@@ -41,13 +41,16 @@ pub mod limits {
     pub const WA_CAROUSEL_MAX_CARDS: usize = 10;
     pub const WA_CAROUSEL_BODY: usize = 1024;
     pub const WA_CARD_BODY: usize = 160;
+    /// Card bodies: "at most 2 lines" (INCS table), "2 line breaks" (Meta's English text).
     pub const WA_CARD_BODY_LINES: usize = 2;
+    pub const WA_CARD_BODY_LINE_BREAKS: usize = 2;
     pub const WA_PRODUCT_BODY: usize = 1024;
     pub const WA_PRODUCT_ITEMS: usize = 30;
     pub const WA_TEMPLATE_NAME: usize = 512;
     pub const WA_AUTH_CODE: usize = 15;
     /// Template parameter text: Meta refuses newlines, tabs and more than 4 consecutive spaces
-    /// (132012); body parameters are bounded by the 1024-character body.
+    /// (132012); body parameters are bounded by the 1024-character body, header parameters by
+    /// the 60-character header ([`WA_HEADER_TEXT`]).
     pub const WA_TEMPLATE_PARAM: usize = 1024;
     pub const WA_TEMPLATE_MAX_SPACES: usize = 4;
     pub const VIBER_TEXT: usize = 1000;
@@ -129,6 +132,14 @@ impl FieldErrors {
     pub fn as_slice(&self) -> &[FieldError] {
         &self.0
     }
+
+    /// Moves the errors reported on `from` to `to`: the request knows the shape the caller used
+    /// (`"text": {"body": …}`), the content validated from it does not.
+    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+        for e in self.0.iter_mut().filter(|e| e.field == from) {
+            e.field = to.to_owned();
+        }
+    }
 }
 
 impl fmt::Display for FieldErrors {
@@ -187,7 +198,7 @@ struct MediaRule {
 
 const WA_IMAGE: MediaRule = MediaRule { what: "WhatsApp images", extensions: &["jpeg", "jpg", "png"], caption: true, filename: false };
 const WA_VIDEO: MediaRule = MediaRule { what: "WhatsApp videos", extensions: &["mp4", "3gp"], caption: true, filename: false };
-const WA_AUDIO: MediaRule = MediaRule { what: "WhatsApp audio", extensions: &["aac", "amr", "mp3", "m4a", "ogg", "opus"], caption: false, filename: false };
+const WA_AUDIO: MediaRule = MediaRule { what: "WhatsApp audio", extensions: &["aac", "amr", "mp3", "m4a", "ogg"], caption: false, filename: false };
 const WA_DOCUMENT: MediaRule = MediaRule {
     what: "WhatsApp documents",
     extensions: &["txt", "xls", "xlsx", "doc", "docx", "ppt", "pptx", "pdf"],
@@ -232,7 +243,9 @@ pub(crate) fn metadata(m: &BTreeMap<String, String>, path: &Path, errors: &mut F
     }
     for (k, v) in m {
         if k.is_empty() || chars(k) > MAX_METADATA_KEY_CHARS {
-            errors.push(path.key(k), format!("keys must have 1 to {MAX_METADATA_KEY_CHARS} characters"));
+            // An empty key has no path of its own (`metadata.` names nothing): report the map.
+            let at = if k.is_empty() { path.clone() } else { path.key(k) };
+            errors.push(at, format!("keys must have 1 to {MAX_METADATA_KEY_CHARS} characters"));
         }
         if chars(v) > MAX_METADATA_VALUE_CHARS {
             errors.push(path.key(k), format!("at most {MAX_METADATA_VALUE_CHARS} characters"));
@@ -304,10 +317,20 @@ fn template_name(name: &str, p: &Path, errors: &mut FieldErrors) {
     }
 }
 
+/// A language code as Meta and Viber write them: `en`, `fil`, `en_US`, `zh_HK`, `sr_Latn`: two or
+/// three letters, then optionally `_` and a region or script of two to four letters. Anything
+/// else (`__`, `en-US`, `english`) would fail at the provider, so it fails here.
+fn is_language_code(code: &str) -> bool {
+    let letters = |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic());
+    match code.split_once('_') {
+        Some((language, region)) => letters(language, 2, 3) && letters(region, 2, 4),
+        None => letters(code, 2, 3),
+    }
+}
+
 fn opt_language(lang: &Option<String>, p: &Path, errors: &mut FieldErrors) {
     if let Some(l) = lang {
-        let ok = (2..=15).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !ok {
+        if !is_language_code(l) {
             errors.push(p.clone(), "a language code such as `en` or `en_US`");
         }
     }
@@ -376,7 +399,11 @@ fn component(c: &TemplateComponent, p: &Path, errors: &mut FieldErrors) {
     for (i, param) in c.parameters.iter().enumerate() {
         let pp = p.key("parameters").index(i);
         match (c.kind, param) {
-            (_, TemplateParameter::Text { text: s, .. }) => template_text(s, &pp.key("text"), errors),
+            // The header's text holds at most 60 characters, so its one parameter can hold no more.
+            (ComponentType::Header, TemplateParameter::Text { text: s, .. }) => {
+                template_text(s, WA_HEADER_TEXT, &pp.key("text"), errors)
+            }
+            (_, TemplateParameter::Text { text: s, .. }) => template_text(s, WA_TEMPLATE_PARAM, &pp.key("text"), errors),
             (ComponentType::Header, TemplateParameter::Image { image: m }) => media(m, &WA_IMAGE, &pp.key("image"), errors),
             (ComponentType::Header, TemplateParameter::Video { video: m }) => media(m, &WA_VIDEO, &pp.key("video"), errors),
             (ComponentType::Header, TemplateParameter::Document { document: m }) => {
@@ -401,8 +428,8 @@ fn component(c: &TemplateComponent, p: &Path, errors: &mut FieldErrors) {
 
 /// Meta refuses template parameters with newlines, tabs or more than four consecutive spaces
 /// (error 132012): better a 422 now than a failed message later.
-fn template_text(s: &str, p: &Path, errors: &mut FieldErrors) {
-    text(s, WA_TEMPLATE_PARAM, p.clone(), errors);
+fn template_text(s: &str, max: usize, p: &Path, errors: &mut FieldErrors) {
+    text(s, max, p.clone(), errors);
     if s.contains(['\n', '\r', '\t']) {
         errors.push(p.clone(), "template parameters may not contain newlines or tabs");
     }
@@ -587,8 +614,18 @@ fn carousel(b: &TextObject, action: &crate::content::whatsapp::CarouselAction, p
         if let Some(cb) = &card.body {
             let bp = kp.key("body").key("text");
             text(&cb.text, WA_CARD_BODY, bp.clone(), errors);
-            if cb.text.lines().count() > WA_CARD_BODY_LINES {
-                errors.push(bp, format!("at most {WA_CARD_BODY_LINES} lines"));
+            // The documents' own example, "*Blue Echeveria*\n\nA rosette…", has two breaks around
+            // a blank line: blank lines are spacing, not lines of text. Both readings of the limit
+            // ("2 lines", "2 line breaks") hold for it, so both are enforced.
+            let breaks = cb.text.matches('\n').count();
+            let lines = cb.text.lines().filter(|l| !l.trim().is_empty()).count();
+            if lines > WA_CARD_BODY_LINES || breaks > WA_CARD_BODY_LINE_BREAKS {
+                errors.push(
+                    bp,
+                    format!(
+                        "at most {WA_CARD_BODY_LINES} lines of text and {WA_CARD_BODY_LINE_BREAKS} line breaks, got {lines} lines and {breaks} breaks"
+                    ),
+                );
             }
         }
         let ap = kp.key("action");
@@ -661,3 +698,6 @@ fn rcs(c: &RcsContent, root: &Path, errors: &mut FieldErrors) {
         RcsContent::Document(m) => media(m, &RCS_DOCUMENT, &root.key("document"), errors),
     }
 }
+
+#[cfg(test)]
+mod tests;

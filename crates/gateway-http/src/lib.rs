@@ -1,1 +1,15 @@
+//! `gateway-http`: the messaging gateway service. See the README for what it is and how to run it.
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routing;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,1 +1,56 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gateway_http::{telemetry, Application, Config};
+
+/// The messaging gateway: one REST API for WhatsApp, Viber and RCS through INCS and InnoPaaS.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file (TOML). `GATEWAY__SECTION__KEY` variables override it.
+    #[arg(long, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the OpenAPI document and exit.
+    #[arg(long)]
+    print_openapi: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.print_openapi {
+        match gateway_http::openapi::spec().to_pretty_json() {
+            Ok(s) => {
+                println!("{s}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("openapi: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    telemetry::init();
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match Application::build(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

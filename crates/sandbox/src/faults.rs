@@ -93,9 +93,9 @@ impl Fault {
                         "invalid fault: status {status} is neither an HTTP status (100-599) nor an \
                          INCS provider code (10001-10004)"
                     ),
-                    Provider::Innopaas => format!(
-                        "invalid fault: status {status} is not an HTTP status (100-599)"
-                    ),
+                    Provider::Innopaas => {
+                        format!("invalid fault: status {status} is not an HTTP status (100-599)")
+                    }
                 });
             }
         } else {
@@ -111,7 +111,9 @@ impl Fault {
             }
         }
         if self.delay_ms > MAX_DELAY_MS {
-            return Err(format!("invalid fault: `delay_ms` may be at most {MAX_DELAY_MS}"));
+            return Err(format!(
+                "invalid fault: `delay_ms` may be at most {MAX_DELAY_MS}"
+            ));
         }
         if self.count == Some(0) {
             return Err(
@@ -141,11 +143,17 @@ impl FaultHit {
             Provider::Incs => incs::fault_answer(status),
             Provider::Innopaas => innopaas::fault_answer(status),
         };
+        let body = match self.body.map(|body| serde_json::to_vec(&body)) {
+            Some(Ok(body)) => body,
+            // A `Value` always serializes; the provider's envelope is the sensible fallback.
+            None | Some(Err(_)) => default_body,
+        };
         let mut response = HttpResponse::build(http_status);
+        response.content_type("application/json");
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
         }
-        Some(response.json(self.body.unwrap_or(default_body)))
+        Some(response.body(body))
     }
 }
 
@@ -212,14 +220,35 @@ mod tests {
     fn malformed_faults_are_refused_with_a_reason() {
         let cases = [
             (r#"{"status":429}"#, "missing field `provider`"),
-            (r#"{"provider":"sms","status":429}"#, "unknown variant `sms`"),
-            (r#"{"provider":"incs","status":42}"#, "neither an HTTP status"),
-            (r#"{"provider":"innopaas","status":10001}"#, "not an HTTP status"),
-            (r#"{"provider":"incs","status":429,"count":0}"#, "at least 1"),
-            (r#"{"provider":"incs","status":429,"retry-after":2}"#, "unknown field `retry-after`"),
+            (
+                r#"{"provider":"sms","status":429}"#,
+                "unknown variant `sms`",
+            ),
+            (
+                r#"{"provider":"incs","status":42}"#,
+                "neither an HTTP status",
+            ),
+            (
+                r#"{"provider":"innopaas","status":10001}"#,
+                "not an HTTP status",
+            ),
+            (
+                r#"{"provider":"incs","status":429,"count":0}"#,
+                "at least 1",
+            ),
+            (
+                r#"{"provider":"incs","status":429,"retry-after":2}"#,
+                "unknown field `retry-after`",
+            ),
             (r#"{"provider":"incs"}"#, "give a `status`"),
-            (r#"{"provider":"incs","retry_after":2,"delay_ms":5}"#, "need a `status`"),
-            (r#"{"provider":"incs","status":500,"match":{"header":{}}}"#, "unknown field `header`"),
+            (
+                r#"{"provider":"incs","retry_after":2,"delay_ms":5}"#,
+                "need a `status`",
+            ),
+            (
+                r#"{"provider":"incs","status":500,"match":{"header":{}}}"#,
+                "unknown field `header`",
+            ),
             (r#"{"provider":"incs","delay_ms":600001}"#, "at most"),
             ("[]", "invalid fault"),
         ];
@@ -255,10 +284,25 @@ mod tests {
         };
 
         assert!(book.take_matching(Provider::Innopaas, &lane_a()).is_none());
-        assert_eq!(book.take_matching(Provider::Incs, &lane_a()).unwrap().status, Some(429));
+        assert_eq!(
+            book.take_matching(Provider::Incs, &lane_a())
+                .unwrap()
+                .status,
+            Some(429)
+        );
         // The narrow fault is used up; lane A now falls through to the broad one.
-        assert_eq!(book.take_matching(Provider::Incs, &lane_a()).unwrap().status, Some(500));
-        assert_eq!(book.take_matching(Provider::Incs, &lane_b()).unwrap().status, Some(500));
+        assert_eq!(
+            book.take_matching(Provider::Incs, &lane_a())
+                .unwrap()
+                .status,
+            Some(500)
+        );
+        assert_eq!(
+            book.take_matching(Provider::Incs, &lane_b())
+                .unwrap()
+                .status,
+            Some(500)
+        );
         assert!(book.take_matching(Provider::Incs, &lane_b()).is_none());
         assert!(book.list().is_empty());
     }
@@ -270,8 +314,12 @@ mod tests {
             fault(r#"{"provider":"incs","status":500,"match":{"path":"/external/messages/rcs"}}"#)
                 .unwrap(),
         );
-        let viber = TestRequest::post().uri("/external/messages/viber").to_http_request();
-        let rcs = TestRequest::post().uri("/external/messages/rcs?x=1").to_http_request();
+        let viber = TestRequest::post()
+            .uri("/external/messages/viber")
+            .to_http_request();
+        let rcs = TestRequest::post()
+            .uri("/external/messages/rcs?x=1")
+            .to_http_request();
         assert!(book.take_matching(Provider::Incs, &viber).is_none());
         assert!(book.take_matching(Provider::Incs, &rcs).is_some());
         // No count: it stays until cleared.

@@ -119,7 +119,9 @@ impl FromStr for Provider {
         match s {
             "incs" => Ok(Provider::Incs),
             "innopaas" => Ok(Provider::Innopaas),
-            other => Err(format!("unknown provider `{other}`, expected `incs` or `innopaas`")),
+            other => Err(format!(
+                "unknown provider `{other}`, expected `incs` or `innopaas`"
+            )),
         }
     }
 }
@@ -174,9 +176,14 @@ impl SandboxConfig {
     fn validate(&self) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         if self.incs_certification_codes.is_empty()
-            || self.incs_certification_codes.iter().any(|code| code.trim().is_empty())
+            || self
+                .incs_certification_codes
+                .iter()
+                .any(|code| code.trim().is_empty())
         {
-            return invalid("incs_certification_codes: at least one non-empty code is needed".into());
+            return invalid(
+                "incs_certification_codes: at least one non-empty code is needed".into(),
+            );
         }
         if let Some(url) = &self.incs_callback_url {
             if let Err(error) = reqwest::Url::parse(url) {
@@ -186,7 +193,8 @@ impl SandboxConfig {
         let [sent, delivered, read] = self.incs_callback_delays;
         if sent > delivered || delivered > read {
             return invalid(
-                "incs_callback_delays: the sent, delivered and read offsets must not decrease".into(),
+                "incs_callback_delays: the sent, delivered and read offsets must not decrease"
+                    .into(),
             );
         }
         if self.workers == 0 {

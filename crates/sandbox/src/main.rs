@@ -1,1 +1,111 @@
-fn main() {}
+//! `provider-sandbox`: runs the INCS/InnoPaaS stand-in until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use provider_sandbox::{SandboxConfig, DEFAULT_INCS_CERTIFICATION_CODES};
+
+#[derive(Debug, Parser)]
+#[command(name = "provider-sandbox", version, about)]
+struct Cli {
+    /// Address to listen on (INCS at the root, InnoPaaS under /api/whatsapp/v3, control under /_sandbox).
+    #[arg(long, env = "SANDBOX_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+
+    /// Accepted INCS `certification-code` values, comma-separated.
+    #[arg(
+        long,
+        env = "SANDBOX_INCS_CERTIFICATION_CODES",
+        value_delimiter = ',',
+        default_values_t = DEFAULT_INCS_CERTIFICATION_CODES.map(String::from),
+        hide_env_values = true
+    )]
+    incs_certification_codes: Vec<String>,
+
+    /// Where to POST INCS message_status_update callbacks, e.g.
+    /// http://127.0.0.1:8080/callbacks/incs/sandbox-incs-callback. None are sent when unset.
+    #[arg(long, env = "SANDBOX_INCS_CALLBACK_URL")]
+    incs_callback_url: Option<String>,
+
+    /// Milliseconds after acceptance of the sent, delivered and read callbacks.
+    #[arg(
+        long,
+        env = "SANDBOX_INCS_CALLBACK_DELAYS_MS",
+        value_delimiter = ',',
+        default_values_t = [100_u64, 300, 600]
+    )]
+    incs_callback_delays_ms: Vec<u64>,
+
+    /// HTTP worker threads.
+    #[arg(long, env = "SANDBOX_WORKERS", default_value_t = 2)]
+    workers: usize,
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the sandbox");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+
+    let [sent, delivered, read] = match <[u64; 3]>::try_from(cli.incs_callback_delays_ms) {
+        Ok(delays) => delays.map(Duration::from_millis),
+        Err(given) => {
+            eprintln!(
+                "--incs-callback-delays-ms needs exactly three values (sent,delivered,read), got {}",
+                given.len()
+            );
+            std::process::exit(2);
+        }
+    };
+    let config = SandboxConfig {
+        listen: cli.listen,
+        incs_certification_codes: cli.incs_certification_codes,
+        incs_callback_url: cli.incs_callback_url,
+        incs_callback_delays: [sent, delivered, read],
+        workers: cli.workers,
+    };
+    tracing::info!(?config, "starting provider sandbox");
+
+    let sandbox = provider_sandbox::spawn(config).await?;
+    println!("provider-sandbox listening on {}", sandbox.base_url());
+    tracing::info!(url = %sandbox.base_url(), "provider sandbox listening");
+
+    shutdown_signal().await;
+    tracing::info!("stopping provider sandbox");
+    sandbox.stop().await;
+    Ok(())
+}

@@ -176,7 +176,10 @@ mod tests {
             RequestBody::parse(b"to=85268411234"),
             RequestBody::Text("to=85268411234".into())
         );
-        assert_eq!(serde_json::to_value(RequestBody::Empty).unwrap(), Value::Null);
+        assert_eq!(
+            serde_json::to_value(RequestBody::Empty).unwrap(),
+            Value::Null
+        );
         assert_eq!(
             serde_json::to_value(RequestBody::Text("x".into())).unwrap(),
             json!("x")
@@ -190,6 +193,9 @@ mod tests {
             .with_timezone(&Utc);
         let mut out = Vec::new();
         rfc3339_millis(&at, &mut serde_json::Serializer::new(&mut out)).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "\"2026-11-21T10:00:00.123Z\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"2026-11-21T10:00:00.123Z\""
+        );
     }
 }

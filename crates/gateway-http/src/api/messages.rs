@@ -1,0 +1,226 @@
+//! `POST /v1/messages`, `GET /v1/messages/{id}`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use gateway_core::content::ContentType;
+use gateway_core::request::SendRequest;
+use gateway_core::{Channel, MessageId, MessageStatus};
+use serde::Serialize;
+use tracing::warn;
+use utoipa::ToSchema;
+
+use super::{read_body, AppState};
+use crate::auth::Caller;
+use crate::config::Scope;
+use crate::engine::record::{ms_to_time, AttemptRecord, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1};
+use crate::engine::StoreError;
+use crate::problem::{from_json_error, ApiError};
+
+/// A message and everything known about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageOut {
+    /// Gateway id (UUIDv7, time-sortable).
+    #[schema(value_type = String, example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e6f")]
+    pub id: String,
+    pub channel: Channel,
+    #[schema(example = "85268411234")]
+    pub to: String,
+    #[schema(example = "hk-main")]
+    pub sender: String,
+    #[serde(rename = "type")]
+    pub kind: ContentType,
+    pub status: MessageStatus,
+    /// The provider that carries (or last tried) the message.
+    #[schema(example = "incs")]
+    pub provider: Option<String>,
+    /// The provider account (lane) the message is queued on or was sent through.
+    #[schema(example = "incs-whatsapp")]
+    pub account: String,
+    #[schema(example = "wamid.HBgLODUyNjg0MTUwMjYVAgARGBIyMUQ4RjA5MTY1NUJERjE3NjYA")]
+    pub provider_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub metadata: BTreeMap<String, String>,
+    pub error: Option<ErrorOut>,
+    pub history: Vec<HistoryOut>,
+    pub attempts: Vec<AttemptOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorOut {
+    /// The provider's (or Meta's) error code.
+    #[schema(example = "132012")]
+    pub code: Option<String>,
+    pub title: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryOut {
+    pub status: MessageStatus,
+    pub at: DateTime<Utc>,
+    /// Who reported it: `api`, a provider (`incs`, `innopaas`), or `gateway`.
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptOut {
+    pub n: u32,
+    pub provider: String,
+    pub account: String,
+    pub at: DateTime<Utc>,
+    /// `submitted`, `rejected`, `rejected_account`, `throttled`, `throttled_recipient`, `transient`.
+    pub outcome: String,
+    pub http_status: Option<u16>,
+    pub provider_code: Option<String>,
+    pub latency_ms: u64,
+}
+
+impl From<ErrorRecord> for ErrorOut {
+    fn from(e: ErrorRecord) -> Self {
+        Self { code: e.code, title: e.title, retryable: e.retryable }
+    }
+}
+
+impl From<AttemptRecord> for AttemptOut {
+    fn from(a: AttemptRecord) -> Self {
+        Self {
+            n: a.n,
+            provider: a.provider,
+            account: a.account,
+            at: a.at,
+            outcome: a.outcome,
+            http_status: a.http_status,
+            provider_code: a.provider_code,
+            latency_ms: a.latency_ms,
+        }
+    }
+}
+
+impl MessageOut {
+    pub fn from_record(r: MessageRecord) -> Self {
+        let StoredMessage::V1(m) = r.body;
+        Self {
+            id: m.id.to_string(),
+            channel: m.message.channel(),
+            to: m.message.to.to_string(),
+            sender: m.sender,
+            kind: m.message.content.content_type(),
+            status: r.status,
+            provider: r.provider,
+            account: r.lane,
+            provider_message_id: r.provider_message_id,
+            created_at: ms_to_time(r.created_ms),
+            updated_at: ms_to_time(r.updated_ms),
+            send_at: m.message.send_at,
+            metadata: m.message.metadata,
+            error: r.error.map(Into::into),
+            history: r
+                .history
+                .into_iter()
+                .map(|h| HistoryOut { status: h.status, at: ms_to_time(h.at), source: h.source })
+                .collect(),
+            attempts: r.attempts.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    fn accepted(m: StoredMessageV1, now_ms: i64) -> Self {
+        let lane = m.lanes.first().cloned().unwrap_or_default();
+        Self {
+            id: m.id.to_string(),
+            channel: m.message.channel(),
+            to: m.message.to.to_string(),
+            sender: m.sender,
+            kind: m.message.content.content_type(),
+            status: MessageStatus::Queued,
+            provider: None,
+            account: lane,
+            provider_message_id: None,
+            created_at: ms_to_time(now_ms),
+            updated_at: ms_to_time(now_ms),
+            send_at: m.message.send_at,
+            metadata: m.message.metadata,
+            error: None,
+            history: vec![HistoryOut { status: MessageStatus::Queued, at: ms_to_time(now_ms), source: "api".into() }],
+            attempts: Vec::new(),
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    warn!(error = %e, "message store call failed");
+    ApiError::StoreUnavailable
+}
+
+/// Send a message.
+///
+/// Validates the request, routes it to a provider account, stores it durably and answers 202.
+/// The message is then sent by the delivery engine; follow it with `GET /v1/messages/{id}`.
+#[utoipa::path(post, path = "/v1/messages", operation_id = "v1.messages.send", tag = "messages",
+    request_body = SendRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Accepted and stored; it will be sent", body = MessageOut),
+        (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed, or no provider can carry the message", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable; nothing was accepted", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/v1/messages")]
+pub async fn send(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Send)?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let request: SendRequest = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
+    de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+
+    let now = Utc::now();
+    let message = request.into_message(now).map_err(ApiError::Validation)?;
+    let route = state.router.route(&message)?;
+    let channel = message.channel();
+    let kind = message.content.content_type();
+    let due_ms = message.send_at.map_or(0, |t| t.timestamp_millis());
+    let id = MessageId::new();
+    let lane = route.lanes[0].clone();
+    let stored = StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message };
+    let body = StoredMessage::V1(stored.clone());
+    let accepted_ms = state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await.map_err(store_error)?;
+
+    if let Some(l) = state.lanes.get(&lane) {
+        l.wake.notify_one();
+    }
+    state.metrics.accepted.with_label_values(&[channel.as_str(), kind.as_str()]).inc();
+    state.metrics.transitions.with_label_values(&["queued"]).inc();
+    Ok(HttpResponse::Accepted()
+        .insert_header((actix_web::http::header::LOCATION, format!("/v1/messages/{id}")))
+        .json(MessageOut::accepted(stored, accepted_ms)))
+}
+
+/// Get a message: status, history, attempts, provider and provider message id, error.
+#[utoipa::path(get, path = "/v1/messages/{id}", operation_id = "v1.messages.get", tag = "messages",
+    params(("id" = String, Path, description = "The gateway message id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The message", body = MessageOut),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message (or its retention ended)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/messages/{id}")]
+pub async fn get(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let raw = path.into_inner();
+    let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
+    let record = state.engine.get(&id).await.map_err(store_error)?;
+    match record {
+        Some(r) => Ok(HttpResponse::Ok().json(MessageOut::from_record(r))),
+        None => Err(ApiError::NotFound(format!("message `{raw}`"))),
+    }
+}

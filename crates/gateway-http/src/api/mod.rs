@@ -1,0 +1,56 @@
+//! The HTTP API (DESIGN.md §2).
+
+pub mod health;
+pub mod messages;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use actix_web::web;
+
+use crate::engine::worker::Lanes;
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::problem::ApiError;
+use crate::routing::Router;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub engine: Engine,
+    pub router: Router,
+    pub lanes: Arc<Lanes>,
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+}
+
+/// Reads a JSON request body up to the configured limit. Done by hand rather than with
+/// `web::Json` so that every failure (too large, wrong type, bad JSON) is a problem+json naming
+/// the field.
+///
+/// # Errors
+/// 413 over the limit, 415 for a non-JSON content type, 400 for a broken stream.
+pub async fn read_body(req: &actix_web::HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        if !(ct.starts_with("application/json") || ct.contains("+json")) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::MalformedJson(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

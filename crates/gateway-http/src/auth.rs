@@ -1,0 +1,79 @@
+//! API keys: `Authorization: Bearer <key>`, looked up by the SHA-256 of the key, with scopes.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+
+use actix_web::{web, FromRequest, HttpRequest};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::config::{ApiKeyConfig, Scope};
+use crate::problem::ApiError;
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    scopes: Vec<Scope>,
+}
+
+impl Caller {
+    /// # Errors
+    /// 403 when the key lacks the scope.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(match scope {
+                Scope::Send => "send",
+                Scope::Read => "read",
+                Scope::Admin => "admin",
+            }))
+        }
+    }
+}
+
+/// The configured keys, by hash.
+#[derive(Default)]
+pub struct ApiKeys(HashMap<String, Caller>);
+
+impl ApiKeys {
+    pub fn new(keys: &[ApiKeyConfig]) -> Self {
+        Self(
+            keys.iter()
+                .map(|k| {
+                    (k.sha256.expose_secret().to_ascii_lowercase(), Caller { name: k.name.clone(), scopes: k.scopes.clone() })
+                })
+                .collect(),
+        )
+    }
+
+    /// Looking up by the hash of what was presented leaks nothing about other keys: the map
+    /// compares hashes, never the keys themselves.
+    pub fn authenticate(&self, presented: &str) -> Option<&Caller> {
+        self.0.get(&hash_key(presented))
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let keys = req.app_data::<web::Data<ApiKeys>>();
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let caller = match (keys, presented) {
+            (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p).cloned(),
+            _ => None,
+        };
+        ready(caller.ok_or(ApiError::Unauthorized))
+    }
+}

@@ -1,0 +1,346 @@
+//! Configuration: one TOML file layered with `GATEWAY__SECTION__KEY` environment variables,
+//! validated once at start-up. Secrets are `secrecy` types: they never reach `Debug`, logs or errors.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use gateway_core::{Channel, ProviderKind};
+use gateway_incs::IncsConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub senders: Vec<SenderConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Request bodies above this size get 413.
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    /// Seconds in-flight requests and sends get to finish on SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
+            workers: 2,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]`; secret because it may hold a password.
+    pub url: SecretString,
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// A Redis call that takes longer fails, and the API answers 503.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_key_prefix() -> String {
+    "gw".into()
+}
+fn default_pool_size() -> usize {
+    32
+}
+fn default_redis_timeout_ms() -> u64 {
+    2000
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"[redacted]")
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// How long a claimed message may stay unacknowledged before another worker takes it again.
+    pub lease_ms: u64,
+    /// How long a message record is kept after its last change once it is with the provider or final.
+    pub retention_secs: u64,
+    /// Delays before each retry of a transient failure; one entry per retry, jittered by ±20 %.
+    /// After the last one the message fails.
+    pub retry_schedule_ms: Vec<u64>,
+    /// Provider calls in flight per lane and process.
+    pub concurrency_per_lane: usize,
+    /// How often an idle worker looks for work queued by other instances, in milliseconds.
+    pub idle_poll_ms: u64,
+    /// Whether this process runs delivery workers (an API-only process does not).
+    pub dispatch: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lease_ms: 30_000,
+            retention_secs: 7 * 24 * 3600,
+            retry_schedule_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000],
+            concurrency_per_lane: 32,
+            idle_poll_ms: 200,
+            dispatch: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Send,
+    Read,
+    Admin,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: String,
+    /// Hex SHA-256 of the key. Keys are long random strings, so a plain hash is enough to make a
+    /// leaked config useless; the key itself is never stored.
+    pub sha256: SecretString,
+    pub scopes: Vec<Scope>,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+    }
+}
+
+/// One provider account: a credential set for one business number at one provider. It is also
+/// the lane: its queue, rate and pause are its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    pub provider: ProviderKind,
+    /// Messages per second this account may send (WhatsApp default: 80).
+    #[serde(default = "default_rate")]
+    pub rate_per_second: u32,
+    /// Messages the lane may send at once above its rate after being idle (GCRA tolerance).
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// The secret in this account's callback URL (`/callbacks/<provider>/<token>`).
+    #[serde(default)]
+    pub callback_token: Option<SecretString>,
+    #[serde(default)]
+    pub incs: Option<IncsConfig>,
+}
+
+fn default_rate() -> u32 {
+    80
+}
+fn default_burst() -> u32 {
+    10
+}
+
+/// A business identity callers name in `sender`: a channel and the accounts that can send for it,
+/// in order of preference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    pub name: String,
+    pub channel: Channel,
+    /// The channel's default sender, used when a request names none.
+    #[serde(default)]
+    pub default: bool,
+    pub accounts: Vec<String>,
+}
+
+impl Config {
+    /// Loads the TOML file (if any) and `GATEWAY__…` variables, then validates.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key at fault.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("GATEWAY__").split("__").lowercase(true));
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML string (tests, tools) and validates it.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key at fault.
+    pub fn from_toml(toml: &str) -> Result<Self, ConfigError> {
+        let config: Config =
+            Figment::new().merge(Toml::string(toml)).extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// # Errors
+    /// A [`ConfigError`] naming the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "at least 1024"));
+        }
+        if self.server.workers == 0 {
+            return Err(invalid("server.workers", "at least 1"));
+        }
+        let url = self.redis.url.expose_secret();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
+            return Err(invalid("redis.url", "must start with redis://, rediss:// or redis+unix://"));
+        }
+        if self.redis.pool_size == 0 {
+            return Err(invalid("redis.pool_size", "at least 1"));
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
+            return Err(invalid("redis.key_prefix", "non-empty, without braces or spaces"));
+        }
+        if self.engine.lease_ms < 1000 {
+            return Err(invalid("engine.lease_ms", "at least 1000"));
+        }
+        if self.engine.concurrency_per_lane == 0 {
+            return Err(invalid("engine.concurrency_per_lane", "at least 1"));
+        }
+        if self.engine.idle_poll_ms == 0 {
+            return Err(invalid("engine.idle_poll_ms", "at least 1"));
+        }
+
+        let mut key_names = HashSet::new();
+        for (i, k) in self.api_keys.iter().enumerate() {
+            if !key_names.insert(k.name.as_str()) {
+                return Err(invalid(format!("api_keys[{i}].name"), format!("duplicate name `{}`", k.name)));
+            }
+            let h = k.sha256.expose_secret();
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(format!("api_keys[{i}].sha256"), "64 hex digits (sha256 of the key)"));
+            }
+            if k.scopes.is_empty() {
+                return Err(invalid(format!("api_keys[{i}].scopes"), "at least one of send, read, admin"));
+            }
+        }
+
+        let mut accounts = HashMap::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if !valid_name(&a.name) {
+                return Err(invalid(format!("accounts[{i}].name"), "letters, digits, '-' and '_' only"));
+            }
+            if accounts.insert(a.name.as_str(), a).is_some() {
+                return Err(invalid(format!("accounts[{i}].name"), format!("duplicate account `{}`", a.name)));
+            }
+            if a.rate_per_second == 0 {
+                return Err(invalid(format!("accounts[{i}].rate_per_second"), "at least 1"));
+            }
+            match a.provider {
+                ProviderKind::Incs => match &a.incs {
+                    None => return Err(invalid(format!("accounts[{i}].incs"), "required for provider `incs`")),
+                    Some(c) => c.validate().map_err(|e| invalid(format!("accounts[{i}].incs.{}", e.key), e.reason))?,
+                },
+                ProviderKind::Innopaas => {
+                    return Err(invalid(format!("accounts[{i}].provider"), "innopaas accounts are not supported by this build"))
+                }
+            }
+            if let Some(t) = &a.callback_token {
+                if t.expose_secret().len() < 16 {
+                    return Err(invalid(format!("accounts[{i}].callback_token"), "at least 16 characters"));
+                }
+            }
+        }
+
+        let mut sender_names = HashSet::new();
+        let mut defaults = HashSet::new();
+        let mut owner: HashMap<&str, &str> = HashMap::new();
+        for (i, s) in self.senders.iter().enumerate() {
+            if !valid_name(&s.name) {
+                return Err(invalid(format!("senders[{i}].name"), "letters, digits, '-' and '_' only"));
+            }
+            if !sender_names.insert(s.name.as_str()) {
+                return Err(invalid(format!("senders[{i}].name"), format!("duplicate sender `{}`", s.name)));
+            }
+            if s.default && !defaults.insert(s.channel) {
+                return Err(invalid(format!("senders[{i}].default"), format!("a second default sender for {}", s.channel)));
+            }
+            if s.accounts.is_empty() {
+                return Err(invalid(format!("senders[{i}].accounts"), "at least one account"));
+            }
+            for (j, name) in s.accounts.iter().enumerate() {
+                let key = format!("senders[{i}].accounts[{j}]");
+                let Some(account) = accounts.get(name.as_str()) else {
+                    return Err(invalid(key, format!("no account named `{name}`")));
+                };
+                // An account is one business number's credential: its queue lives with its
+                // sender, so it cannot serve two.
+                if let Some(other) = owner.insert(name.as_str(), s.name.as_str()) {
+                    return Err(invalid(key, format!("account `{name}` already serves sender `{other}`")));
+                }
+                if let (ProviderKind::Incs, Some(incs)) = (account.provider, &account.incs) {
+                    if !incs.channels.contains(&s.channel) {
+                        return Err(invalid(key, format!("account `{name}` does not serve {}", s.channel)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn sender(&self, name: &str) -> Option<&SenderConfig> {
+        self.senders.iter().find(|s| s.name == name)
+    }
+
+    pub fn default_sender(&self, channel: Channel) -> Option<&SenderConfig> {
+        self.senders.iter().find(|s| s.channel == channel && s.default)
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,241 @@
+//! The engine's Lua scripts: every state transition is one script, so it is atomic, and time comes
+//! from the Redis server (`TIME`) so that instances with skewed clocks agree.
+//!
+//! All keys a script touches share the sender's hash tag. Keys named by id (message records, lane
+//! queues) are built inside the script from a prefix passed in ARGV; they carry the same hash tag,
+//! so on a Redis Cluster they live in the script's slot.
+
+use redis::Script;
+
+/// Milliseconds since the epoch, from the server's clock.
+const NOW: &str = r#"
+local __t = redis.call('TIME')
+local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)
+"#;
+
+/// Appends a JSON object to a field holding a comma-separated list of JSON objects (the reader
+/// wraps it in brackets): cheaper than decoding and re-encoding a JSON array on every change.
+const APPEND: &str = r#"
+local function append(key, field, item)
+  local cur = redis.call('HGET', key, field)
+  if cur and cur ~= '' then
+    redis.call('HSET', key, field, cur .. ',' .. item)
+  else
+    redis.call('HSET', key, field, item)
+  end
+end
+local function history(key, status, now, source)
+  append(key, 'history', '{"status":"' .. status .. '","at":' .. now .. ',"source":"' .. source .. '"}')
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{NOW}{APPEND}{body}"))
+}
+
+/// Stores a new message and queues it (or schedules it).
+///
+/// KEYS: message, lane ready list, delayed set.
+/// ARGV: id, body JSON, lane, due ms (0: now).
+/// Returns the acceptance time in ms, or 0 if the id already exists.
+pub fn accept() -> Script {
+    script(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'status', 'queued', 'lane', ARGV[3], 'attempt', 0,
+  'created', now, 'updated', now)
+history(KEYS[1], 'queued', now, 'api')
+local due = tonumber(ARGV[4])
+if due > now then
+  redis.call('ZADD', KEYS[3], due, ARGV[1])
+else
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+end
+return now
+"#,
+    )
+}
+
+/// Claims up to `max` ready messages of one lane for one worker.
+///
+/// First it moves due delayed messages (any lane of the sender) to the front of their lane, and
+/// takes back expired leases (marking the message as a possible redelivery). Then, unless the lane
+/// is paused, it pops messages from the lane's FIFO, each within the lane's GCRA rate, leases them
+/// and gives each a fencing token.
+///
+/// KEYS: lane ready list, lease set, delayed set, lane pause key, lane rate key.
+/// ARGV: lane, lease ms, max, token prefix, message key prefix, ready key prefix,
+///       emission interval ms (1000 / rate), burst (messages).
+/// Returns `{wait_ms, id, token, body, attempt, redeliver, id, ...}`; `wait_ms` is how long the
+/// worker may sleep before there may be work again (0: claim again at once; -1: nothing known).
+pub fn claim() -> Script {
+    script(
+        r#"
+local msg_prefix, ready_prefix = ARGV[5], ARGV[6]
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 512)
+for i = #due, 1, -1 do
+  local id = due[i]
+  redis.call('ZREM', KEYS[3], id)
+  local lane = redis.call('HGET', msg_prefix .. id, 'lane')
+  local st = redis.call('HGET', msg_prefix .. id, 'status')
+  if lane and st == 'queued' then redis.call('RPUSH', ready_prefix .. lane, id) end
+end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 512)
+for i = #expired, 1, -1 do
+  local id = expired[i]
+  redis.call('ZREM', KEYS[2], id)
+  local mk = msg_prefix .. id
+  if redis.call('HGET', mk, 'status') == 'sending' then
+    local lane = redis.call('HGET', mk, 'lane')
+    redis.call('HSET', mk, 'status', 'queued', 'redeliver', 1, 'updated', now)
+    redis.call('HDEL', mk, 'token')
+    redis.call('RPUSH', ready_prefix .. lane, id)
+  end
+end
+
+local function next_wait()
+  local w = -1
+  local d = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if d[2] then w = math.max(0, tonumber(d[2]) - now) end
+  local l = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if l[2] then
+    local lw = math.max(0, tonumber(l[2]) - now)
+    if w < 0 or lw < w then w = lw end
+  end
+  return w
+end
+
+local paused = redis.call('PTTL', KEYS[4])
+if paused > 0 then return {paused} end
+
+local interval = tonumber(ARGV[7])
+local tolerance = interval * tonumber(ARGV[8])
+local tat = tonumber(redis.call('GET', KEYS[5]) or '0')
+if tat < now then tat = now end
+
+local out = {0}
+local max = tonumber(ARGV[3])
+local lease_until = now + tonumber(ARGV[2])
+local claimed = 0
+while claimed < max do
+  if tat - now > tolerance then
+    out[1] = math.ceil(tat - now - tolerance)
+    break
+  end
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then break end
+  local mk = msg_prefix .. id
+  local f = redis.call('HMGET', mk, 'status', 'body', 'attempt', 'redeliver')
+  if f[1] == 'queued' then
+    local token = ARGV[4] .. ':' .. redis.call('HINCRBY', mk, 'claims', 1)
+    redis.call('HSET', mk, 'status', 'sending', 'token', token, 'updated', now)
+    redis.call('ZADD', KEYS[2], lease_until, id)
+    tat = tat + interval
+    claimed = claimed + 1
+    table.insert(out, id)
+    table.insert(out, token)
+    table.insert(out, f[2])
+    table.insert(out, f[3] or '0')
+    table.insert(out, f[4] or '0')
+  end
+end
+if claimed > 0 then
+  redis.call('SET', KEYS[5], tostring(tat), 'PX', math.ceil(tat - now + tolerance + 1000))
+elseif out[1] == 0 and redis.call('LLEN', KEYS[1]) == 0 then
+  out[1] = next_wait()
+end
+return out
+"#,
+    )
+}
+
+/// The provider accepted the message.
+///
+/// KEYS: message, lease set. ARGV: id, token, provider, provider message id, attempt JSON,
+/// retention ms, lane.
+/// Returns 1, or 0 when the token no longer holds the lease (another worker owns the message).
+pub fn submitted() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token', 'error')
+append(KEYS[1], 'attempts', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+redis.call('HSET', KEYS[1], 'status', 'submitted', 'provider', ARGV[3], 'pmid', ARGV[4], 'lane', ARGV[7],
+  'updated', now, 'submitted_at', now)
+history(KEYS[1], 'submitted', now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+"#,
+    )
+}
+
+/// The message failed for good.
+///
+/// KEYS: message, lease set, dead-letter set. ARGV: id, token, error JSON, attempt JSON, retention
+/// ms, dead-letter (1/0), dead-letter cap, source.
+/// Returns 1, or 0 when the token no longer holds the lease.
+pub fn failed() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token')
+append(KEYS[1], 'attempts', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3], 'updated', now)
+history(KEYS[1], 'failed', now, ARGV[8])
+if ARGV[6] == '1' then
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+  local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
+  if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"#,
+    )
+}
+
+/// A transient failure: schedule the next attempt.
+///
+/// KEYS: message, lease set, delayed set. ARGV: id, token, error JSON, attempt JSON, delay ms,
+/// spend (1: the attempt counts against the retry budget; 0: it does not, as for pair-rate waits).
+/// Returns 1, or 0 when the token no longer holds the lease.
+pub fn retry() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token')
+append(KEYS[1], 'attempts', ARGV[4])
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[3], 'updated', now)
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
+return 1
+"#,
+    )
+}
+
+/// The provider throttled the lane: the message goes back to the front of its lane without
+/// spending an attempt, and the lane pauses.
+///
+/// KEYS: message, lease set, lane ready list, lane pause key. ARGV: id, token, attempt JSON, pause ms.
+/// Returns 1, or 0 when the token no longer holds the lease.
+pub fn throttled() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token')
+append(KEYS[1], 'attempts', ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
+redis.call('RPUSH', KEYS[3], ARGV[1])
+local pause = tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[4]) < pause then
+  redis.call('SET', KEYS[4], now + pause, 'PX', pause)
+end
+return 1
+"#,
+    )
+}

@@ -1,0 +1,285 @@
+//! Delivery workers: one loop per lane and process claims leased batches and sends each message
+//! through the lane's provider, with up to `concurrency_per_lane` calls in flight.
+//!
+//! A worker wakes when this process accepts work for its lane (a `Notify`), when the engine says
+//! something becomes due (delays, pauses, rate), or after `idle_poll_ms` to pick up work other
+//! instances queued. On shutdown it stops claiming and lets in-flight sends finish; anything not
+//! finished in time keeps its lease, which expires, and the message is sent again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use gateway_core::{ErrorClass, Provider, ProviderError, ThrottleScope};
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info_span, warn, Instrument};
+
+use super::record::{AttemptRecord, ErrorRecord, StoredMessage};
+use super::{Claimed, Engine, LaneSpec};
+use crate::config::EngineConfig;
+use crate::metrics::Metrics;
+
+/// How long a lane pauses on a 429 that names no `Retry-After`.
+pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+/// The most a single claim takes, whatever the free concurrency.
+const MAX_CLAIM: usize = 64;
+
+/// A lane: one provider account, its queue, and the wake-up bell its workers listen to.
+pub struct Lane {
+    pub spec: LaneSpec,
+    pub provider: Arc<dyn Provider>,
+    pub wake: Notify,
+}
+
+/// Every lane this process knows, by account name.
+#[derive(Default)]
+pub struct Lanes(HashMap<String, Arc<Lane>>);
+
+impl Lanes {
+    pub fn insert(&mut self, lane: Lane) {
+        self.0.insert(lane.spec.lane.clone(), Arc::new(lane));
+    }
+    pub fn get(&self, name: &str) -> Option<&Arc<Lane>> {
+        self.0.get(name)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Lane>> {
+        self.0.values()
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    engine: Engine,
+    config: Arc<EngineConfig>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    in_flight: TaskTracker,
+}
+
+/// The running workers of this process.
+pub struct Dispatcher {
+    shutdown: CancellationToken,
+    loops: TaskTracker,
+    in_flight: TaskTracker,
+}
+
+impl Dispatcher {
+    pub fn start(engine: Engine, lanes: Arc<Lanes>, config: EngineConfig, metrics: Metrics) -> Self {
+        let shutdown = CancellationToken::new();
+        let loops = TaskTracker::new();
+        let in_flight = TaskTracker::new();
+        let ctx = Ctx { engine, config: Arc::new(config), metrics, shutdown: shutdown.clone(), in_flight: in_flight.clone() };
+        for lane in lanes.iter() {
+            let span = info_span!("lane", lane = %lane.spec.lane, sender = %lane.spec.sender);
+            loops.spawn(run_lane(ctx.clone(), lane.clone()).instrument(span));
+        }
+        loops.close();
+        Self { shutdown, loops, in_flight }
+    }
+
+    /// Stops claiming, then waits up to `grace` for in-flight sends.
+    pub async fn stop(self, grace: Duration) {
+        self.shutdown.cancel();
+        self.loops.wait().await;
+        self.in_flight.close();
+        if tokio::time::timeout(grace, self.in_flight.wait()).await.is_err() {
+            warn!("shutdown grace ended with sends in flight; their leases will expire and they will be sent again");
+        }
+    }
+}
+
+async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
+    let permits = Arc::new(Semaphore::new(ctx.config.concurrency_per_lane));
+    let idle = Duration::from_millis(ctx.config.idle_poll_ms);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if ctx.shutdown.is_cancelled() {
+            break;
+        }
+        let free = permits.available_permits();
+        if free == 0 {
+            tokio::select! {
+                p = permits.clone().acquire_owned() => drop(p),
+                () = ctx.shutdown.cancelled() => break,
+            }
+            continue;
+        }
+        let batch = match ctx.engine.claim(&lane.spec, free.min(MAX_CLAIM)).await {
+            Ok(b) => {
+                backoff = Duration::from_millis(50);
+                b
+            }
+            Err(e) => {
+                warn!(error = %e, "claim failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {},
+                    () = ctx.shutdown.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        for item in batch.items {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Cannot happen (we claimed no more than the free permits); the lease will
+                // expire and the message will be claimed again.
+                error!(message_id = %item.id, "no permit for a claimed message");
+                continue;
+            };
+            let ctx2 = ctx.clone();
+            let lane2 = lane.clone();
+            ctx.in_flight.spawn(async move {
+                deliver(&ctx2, &lane2, item).await;
+                drop(permit);
+            });
+        }
+        let sleep_for = match batch.wait {
+            Some(d) if d.is_zero() => continue,
+            Some(d) => d.min(idle),
+            None => idle,
+        };
+        tokio::select! {
+            () = lane.wake.notified() => {},
+            () = tokio::time::sleep(sleep_for) => {},
+            () = ctx.shutdown.cancelled() => break,
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
+fn error_record(e: &ProviderError) -> ErrorRecord {
+    ErrorRecord { code: e.code(), title: e.title.clone(), retryable: e.is_retryable() }
+}
+
+async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
+    let sender = lane.spec.sender.as_str();
+    let provider = lane.provider.kind();
+    let stored: StoredMessage = match serde_json::from_str(&claim.body) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(message_id = %claim.id, error = %e, "unreadable message record; failing it");
+            let err = ErrorRecord { code: None, title: "the stored message could not be read".into(), retryable: false };
+            let attempt = AttemptRecord {
+                n: claim.attempt + 1,
+                provider: provider.to_string(),
+                account: lane.spec.lane.clone(),
+                at: Utc::now(),
+                outcome: "unreadable".into(),
+                http_status: None,
+                provider_code: None,
+                latency_ms: 0,
+            };
+            let _ = ctx.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await;
+            return;
+        }
+    };
+    let m = stored.v1();
+    let channel = m.message.channel().as_str();
+    let n = claim.attempt + 1;
+    let span = info_span!("attempt", message_id = %m.id, provider = %provider, lane = %lane.spec.lane, n);
+    let at = Utc::now();
+    let started = Instant::now();
+    let result = lane.provider.send(&m.id, &m.message).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    ctx.metrics.provider_duration.with_label_values(&[provider.as_str(), channel]).observe(latency.as_secs_f64());
+
+    let outcome = match &result {
+        Ok(_) => "submitted",
+        Err(e) => e.class.label(),
+    };
+    ctx.metrics.provider_requests.with_label_values(&[provider.as_str(), channel, outcome]).inc();
+    let attempt = AttemptRecord {
+        n,
+        provider: provider.to_string(),
+        account: lane.spec.lane.clone(),
+        at,
+        outcome: outcome.to_owned(),
+        http_status: result.as_ref().err().and_then(|e| e.http_status),
+        provider_code: result.as_ref().err().and_then(|e| e.provider_code.clone()),
+        latency_ms: latency.as_millis() as u64,
+    };
+
+    let stored_ok = async {
+        match result {
+            Ok(receipt) => {
+                let ok = ctx
+                    .engine
+                    .submitted(sender, &claim, &lane.spec.lane, provider.as_str(), &receipt.provider_message_id, &attempt)
+                    .await?;
+                if ok {
+                    ctx.metrics.transitions.with_label_values(&["submitted"]).inc();
+                    if claim.redelivery {
+                        ctx.metrics.possible_duplicates.inc();
+                    }
+                    if let Some(ts) = m.id.as_uuid().get_timestamp() {
+                        let (secs, nanos) = ts.to_unix();
+                        let created_ms = secs * 1000 + u64::from(nanos / 1_000_000);
+                        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+                        let waited = now_ms.saturating_sub(created_ms) as f64 / 1000.0;
+                        ctx.metrics.accept_to_submitted.with_label_values(&[provider.as_str(), channel]).observe(waited);
+                    }
+                }
+                debug!(provider_message_id = %receipt.provider_message_id, "submitted");
+                Ok::<bool, super::StoreError>(ok)
+            }
+            Err(e) => {
+                let err = error_record(&e);
+                match e.class {
+                    ErrorClass::Rejected(_) => {
+                        debug!(error = %e, "rejected");
+                        let ok = ctx.engine.failed(sender, &claim, &err, &attempt, false, provider.as_str()).await?;
+                        if ok {
+                            ctx.metrics.transitions.with_label_values(&["failed"]).inc();
+                        }
+                        Ok(ok)
+                    }
+                    ErrorClass::Throttled { retry_after, scope: ThrottleScope::Lane } => {
+                        let pause = retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE);
+                        debug!(pause_ms = pause.as_millis() as u64, "lane throttled");
+                        ctx.metrics.lane_pauses.with_label_values(&[lane.spec.lane.as_str()]).inc();
+                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause).await
+                    }
+                    ErrorClass::Throttled { retry_after, scope: ThrottleScope::Recipient } => {
+                        let wait = retry_after.unwrap_or(gateway_core::meta::PAIR_RATE_DELAY).max(gateway_core::meta::PAIR_RATE_DELAY);
+                        ctx.metrics.retries.with_label_values(&["pair_rate"]).inc();
+                        ctx.engine.retry(sender, &claim, &err, &attempt, wait, false).await
+                    }
+                    ErrorClass::Transient => {
+                        let schedule = &ctx.config.retry_schedule_ms;
+                        match schedule.get(claim.attempt as usize) {
+                            Some(ms) => {
+                                ctx.metrics.retries.with_label_values(&["transient"]).inc();
+                                ctx.engine.retry(sender, &claim, &err, &attempt, jitter(Duration::from_millis(*ms)), true).await
+                            }
+                            None => {
+                                debug!(error = %e, "retries exhausted; dead-lettering");
+                                let ok = ctx.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await?;
+                                if ok {
+                                    ctx.metrics.transitions.with_label_values(&["failed"]).inc();
+                                    ctx.metrics.dead_letters.inc();
+                                }
+                                Ok(ok)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+
+    match stored_ok {
+        Ok(true) => {}
+        Ok(false) => warn!(message_id = %m.id, "lease lost before the outcome was recorded; another worker has the message"),
+        // The lease will expire and the message will be sent again: at least once.
+        Err(e) => warn!(message_id = %m.id, error = %e, "could not record the outcome"),
+    }
+}

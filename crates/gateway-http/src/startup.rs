@@ -1,0 +1,161 @@
+//! Builds the application from a validated configuration and runs it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use gateway_core::Provider;
+use gateway_incs::IncsAccount;
+use tokio::sync::Notify;
+use tracing::info;
+
+use crate::api::{self, AppState};
+use crate::auth::ApiKeys;
+use crate::config::Config;
+use crate::engine::worker::{Dispatcher, Lane, Lanes};
+use crate::engine::{Engine, LaneSpec};
+use crate::metrics::Metrics;
+use crate::problem::ApiError;
+use crate::routing::Router;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    dispatcher: Option<Dispatcher>,
+    grace: Duration,
+}
+
+fn build_lanes(config: &Config) -> Result<Lanes, StartError> {
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("messaging-gateway/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|e| StartError::Config(format!("http client: {e}")))?;
+    let mut lanes = Lanes::default();
+    for sender in &config.senders {
+        for name in &sender.accounts {
+            let Some(account) = config.account(name) else { continue };
+            let provider: Arc<dyn Provider> = match (&account.provider, &account.incs) {
+                (gateway_core::ProviderKind::Incs, Some(incs)) => Arc::new(
+                    IncsAccount::new(incs.clone(), http.clone())
+                        .map_err(|e| StartError::Config(format!("accounts.{name}.incs: {e}")))?,
+                ),
+                _ => return Err(StartError::Config(format!("accounts.{name}: no adapter configuration"))),
+            };
+            lanes.insert(Lane {
+                spec: LaneSpec {
+                    sender: sender.name.clone(),
+                    lane: name.clone(),
+                    rate_per_second: account.rate_per_second,
+                    burst: account.burst,
+                },
+                provider,
+                wake: Notify::new(),
+            });
+        }
+    }
+    Ok(lanes)
+}
+
+impl Application {
+    /// Binds the listener and starts the delivery workers. Redis need not be up yet.
+    ///
+    /// # Errors
+    /// [`StartError`] for configuration the adapters refuse or a port that cannot be bound.
+    pub fn build(config: Config) -> Result<Self, StartError> {
+        let metrics = Metrics::new().map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+        let engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
+        let lanes = Arc::new(build_lanes(&config)?);
+        let router = Router::new(&config, lanes.clone());
+        let state = web::Data::new(AppState {
+            engine: engine.clone(),
+            router,
+            lanes: lanes.clone(),
+            metrics: metrics.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+        });
+        let keys = web::Data::new(ApiKeys::new(&config.api_keys));
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
+        let port = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.to_string(), source })?.port();
+        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+        let http_metrics = metrics.clone();
+        let spec = crate::openapi::spec();
+
+        let server = HttpServer::new(move || {
+            let m = http_metrics.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(keys.clone())
+                .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
+                .wrap_fn(move |req, srv| {
+                    let method = req.method().to_string();
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                    let started = std::time::Instant::now();
+                    let m = m.clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let status = res.status().as_u16().to_string();
+                        m.http_requests.with_label_values(&[&method, &route, &status]).inc();
+                        m.http_duration.with_label_values(&[&method, &route]).observe(started.elapsed().as_secs_f64());
+                        Ok(res)
+                    }
+                })
+                .service(api::messages::send)
+                .service(api::messages::get)
+                .service(api::health::live)
+                .service(api::health::ready)
+                .route("/metrics", web::get().to(metrics_endpoint))
+                .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
+                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route".into())) }))
+        })
+        .workers(config.server.workers)
+        .shutdown_timeout(config.server.shutdown_grace_secs)
+        .listen(listener)
+        .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
+        .run();
+
+        let dispatcher = config.engine.dispatch.then(|| Dispatcher::start(engine, lanes, config.engine.clone(), metrics));
+        info!(port, "gateway listening");
+        Ok(Self { port, server, dispatcher, grace })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the HTTP server (gracefully) from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the handle stops it), then stops the workers gracefully.
+    ///
+    /// # Errors
+    /// An I/O error from the HTTP server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Some(d) = self.dispatcher {
+            info!("stopping delivery workers");
+            d.stop(self.grace).await;
+        }
+        info!("gateway stopped");
+        result
+    }
+}
+
+async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}

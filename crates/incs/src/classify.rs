@@ -1,0 +1,237 @@
+//! Every INCS answer and transport failure, turned into success or a classified [`ProviderError`]
+//! (PROVIDERS.md §1.1): the body is read first, the HTTP status only when the body is not an
+//! envelope, since INCS documents the envelope codes and not whether the HTTP status mirrors them.
+
+use std::time::{Duration, SystemTime};
+
+use gateway_core::meta;
+use gateway_core::{ErrorClass, ProviderError, RejectScope, ThrottleScope};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::wire::Envelope;
+
+/// Longest `title` kept from a provider message.
+const MAX_TITLE_CHARS: usize = 200;
+
+/// What the caller was doing: only a send can leave the outcome unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    Send,
+    Poll,
+}
+
+/// An HTTP answer, as far as classification needs it.
+pub(crate) struct Answer<'a> {
+    pub http_status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: &'a [u8],
+}
+
+/// The envelope of a `code: 200` answer, or the classified error.
+pub(crate) fn answer(call: Call, a: &Answer<'_>) -> Result<Envelope, ProviderError> {
+    let Some(envelope) = Envelope::parse(a.body) else {
+        return Err(not_an_envelope(call, a));
+    };
+    if envelope.code == 200 {
+        return Ok(envelope);
+    }
+    let code = envelope.code;
+    let message = envelope.message.trim();
+    let mut meta_code = None;
+    let class = match code {
+        400 | 404 | 422 => ErrorClass::Rejected(RejectScope::Content),
+        429 => throttled_lane(a.retry_after),
+        500..=599 => ErrorClass::Transient,
+        10001 => {
+            tracing::warn!(http_status = a.http_status, "INCS refused the certification code (10001)");
+            ErrorClass::Rejected(RejectScope::Account)
+        }
+        10002 => match meta::code_in_message(message) {
+            Some(m) => {
+                meta_code = Some(m);
+                with_retry_after(meta::classify(m), a.retry_after)
+            }
+            None => ErrorClass::Rejected(RejectScope::Content),
+        },
+        10003 | 10004 => ErrorClass::Rejected(RejectScope::Content),
+        // An undocumented code: the HTTP status may still say "slow down" or "try again".
+        _ => match a.http_status {
+            429 => throttled_lane(a.retry_after),
+            500..=599 => ErrorClass::Transient,
+            _ => ErrorClass::Rejected(RejectScope::Content),
+        },
+    };
+    let title = if message.is_empty() { describe_code(code) } else { truncate(message, MAX_TITLE_CHARS) };
+    let mut err = ProviderError::new(class, title)
+        .with_http_status(a.http_status)
+        .with_provider_code(code.to_string());
+    if let Some(m) = meta_code {
+        err = err.with_meta_code(m);
+    }
+    Err(err)
+}
+
+/// A body that is not JSON, or JSON that is not an INCS envelope: an HTML error page from a proxy,
+/// a load balancer's 502, an empty answer. Only the HTTP status is left to go by.
+fn not_an_envelope(call: Call, a: &Answer<'_>) -> ProviderError {
+    let status = a.http_status;
+    let class = match status {
+        429 => throttled_lane(a.retry_after),
+        // The certification code is checked by INCS itself (10001); a bare 401/403 comes from
+        // something in front of it refusing this account.
+        401 | 403 => ErrorClass::Rejected(RejectScope::Account),
+        408 => ErrorClass::Transient,
+        400..=499 => ErrorClass::Rejected(RejectScope::Content),
+        _ => ErrorClass::Transient,
+    };
+    let mut err = ProviderError::new(class, format!("INCS answered HTTP {status} without a JSON envelope"))
+        .with_http_status(status);
+    // Something answered 2xx: INCS may have taken the message.
+    if call == Call::Send && (200..300).contains(&status) {
+        err = err.with_outcome_unknown();
+    }
+    err
+}
+
+fn throttled_lane(retry_after: Option<Duration>) -> ErrorClass {
+    ErrorClass::Throttled { retry_after, scope: ThrottleScope::Lane }
+}
+
+/// A throttling Meta code carries no delay of its own unless it is the pair rate; a `Retry-After`
+/// header, if INCS sent one, is the better guess. Never shorter than the class's own delay.
+fn with_retry_after(class: ErrorClass, header: Option<Duration>) -> ErrorClass {
+    match class {
+        ErrorClass::Throttled { retry_after, scope } => {
+            ErrorClass::Throttled { retry_after: retry_after.max(header), scope }
+        }
+        other => other,
+    }
+}
+
+fn describe_code(code: u64) -> String {
+    let what = match code {
+        400 => "general API error",
+        404 => "not found",
+        422 => "request parameter error",
+        429 => "too many attempts",
+        500..=599 => "server error",
+        10001 => "certification code invalid",
+        10002 => "WhatsApp API error",
+        10003 => "Viber API error",
+        10004 => "RCS API error",
+        _ => "undocumented error code",
+    };
+    format!("INCS code {code}: {what}")
+}
+
+/// A send answered `code: 200` but without `data.msg_id`: INCS probably took the message, and we
+/// cannot tell its id.
+pub(crate) fn missing_msg_id(http_status: u16) -> ProviderError {
+    ProviderError::transient("INCS answered code 200 without data.msg_id")
+        .with_http_status(http_status)
+        .with_provider_code("200")
+        .with_outcome_unknown()
+}
+
+/// A request that got no complete answer. A connect error means nothing was sent; anything after
+/// that may have reached INCS, so a send's outcome is unknown.
+pub(crate) fn transport(call: Call, e: &reqwest::Error, timeout: Duration, http_status: Option<u16>) -> ProviderError {
+    let mut err = if e.is_connect() {
+        ProviderError::transient("could not connect to INCS")
+    } else if e.is_timeout() {
+        ProviderError::transient(format!("INCS did not answer within {} ms", timeout.as_millis()))
+    } else if http_status.is_some() {
+        ProviderError::transient("the INCS answer broke off")
+    } else {
+        ProviderError::transient("the request to INCS failed")
+    };
+    if let Some(s) = http_status {
+        err = err.with_http_status(s);
+    }
+    if call == Call::Send && !e.is_connect() {
+        err = err.with_outcome_unknown();
+    }
+    // The URL in reqwest's text holds no secret: base URLs may not carry credentials.
+    tracing::debug!(error = %DisplayChain(e), "INCS transport error");
+    err
+}
+
+/// The error and its sources on one line.
+struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date in the past is zero,
+/// anything unreadable is ignored.
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// At most `max` characters, cut on a character boundary, with `…` when cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after(&headers("2"), now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&headers(" 120 "), now), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&headers(&later), now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&headers(&earlier), now), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&headers("-1"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn truncate_cuts_on_char_boundaries() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "abc…");
+        assert_eq!(truncate("验证码验证码", 2), "验证…");
+        assert_eq!(truncate(&"x".repeat(500), MAX_TITLE_CHARS).chars().count(), MAX_TITLE_CHARS + 1);
+    }
+
+    #[test]
+    fn pair_rate_keeps_its_floor_and_lane_throttles_take_the_header() {
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(
+            with_retry_after(meta::classify(131056), two),
+            ErrorClass::Throttled { retry_after: Some(meta::PAIR_RATE_DELAY), scope: ThrottleScope::Recipient }
+        );
+        assert_eq!(with_retry_after(meta::classify(130429), two), throttled_lane(two));
+        assert_eq!(with_retry_after(meta::classify(131000), two), ErrorClass::Transient);
+    }
+}

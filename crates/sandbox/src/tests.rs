@@ -1,0 +1,1160 @@
+//! End-to-end tests of the sandbox over real HTTP: each test spawns its own sandbox on port 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::*;
+
+const CODE_A: &str = DEFAULT_INCS_CERTIFICATION_CODES[0];
+const CODE_B: &str = DEFAULT_INCS_CERTIFICATION_CODES[1];
+
+struct Running {
+    sandbox: SandboxHandle,
+    http: reqwest::Client,
+}
+
+impl Running {
+    async fn start(config: SandboxConfig) -> Running {
+        let sandbox = spawn(SandboxConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..config
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        Running { sandbox, http }
+    }
+
+    async fn default() -> Running {
+        Running::start(SandboxConfig::default()).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sandbox.base_url())
+    }
+
+    /// Sends a raw body to an INCS send path with a certification code.
+    async fn send_raw(&self, channel: &str, code: Option<&str>, body: &str) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(&format!("/external/messages/{channel}")))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(code) = code {
+            request = request.header("certification-code", code);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn send(&self, channel: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .send_raw(channel, Some(CODE_A), &body.to_string())
+            .await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn add_fault(&self, fault: Value) {
+        let response = self
+            .http
+            .post(self.url("/_sandbox/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "{fault}");
+    }
+
+    async fn poll_status(&self, code: &str, ids: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url("/external/messages/status"))
+            .query(&[("message_ids", ids)])
+            .header("certification-code", code)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn text_message() -> Value {
+    json!({"to": "85268411234", "type": "text", "text": "Hello"})
+}
+
+fn error_envelope(code: u64, message: &str) -> Value {
+    json!({"status": "error", "code": code, "message": message, "data": {}, "error": {}})
+}
+
+fn msg_id(envelope: &Value) -> String {
+    assert_eq!(envelope["status"], "success", "{envelope}");
+    assert_eq!(envelope["code"], 200, "{envelope}");
+    assert_eq!(envelope["message"], "", "{envelope}");
+    assert_eq!(envelope["error"], json!({}), "{envelope}");
+    envelope["data"]["msg_id"]
+        .as_str()
+        .expect("msg_id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn certification_code_is_required_and_checked() {
+    let sandbox = Running::default().await;
+    let body = text_message().to_string();
+
+    for code in [None, Some("af92196e-0d07-3c1d-a631-a71c00000000"), Some("")] {
+        let response = sandbox.send_raw("whatsapp", code, &body).await;
+        // INCS's own codes come with HTTP 200: only the body says it failed.
+        assert_eq!(response.status(), StatusCode::OK, "{code:?}");
+        let envelope: Value = response.json().await.unwrap();
+        assert_eq!(
+            envelope,
+            error_envelope(10001, "Certification code invalid"),
+            "{code:?}"
+        );
+    }
+
+    for code in [CODE_A, CODE_B] {
+        let response = sandbox.send_raw("whatsapp", Some(code), &body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let envelope: Value = response.json().await.unwrap();
+        assert!(msg_id(&envelope).starts_with("wamid."));
+    }
+
+    let (status, envelope) = sandbox.poll_status("nope", "x").await;
+    assert_eq!(
+        (status, envelope),
+        (
+            StatusCode::OK,
+            error_envelope(10001, "Certification code invalid")
+        )
+    );
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn configured_certification_codes_replace_the_defaults() {
+    let sandbox = Running::start(SandboxConfig {
+        incs_certification_codes: vec!["lane-1".into(), "lane-2".into()],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let body = text_message().to_string();
+    let refused: Value = sandbox
+        .send_raw("viber", Some(CODE_A), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["code"], 10001);
+    let accepted: Value = sandbox
+        .send_raw("viber", Some("lane-2"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    msg_id(&accepted);
+    sandbox.sandbox.stop().await;
+}
+
+/// The request examples of seeds/000 (and the interactive ones of seeds/001), verbatim except for
+/// their `//` comments.
+const WHATSAPP_EXAMPLES: &[&str] = &[
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_button_reply_1"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_header_image_5",
+ "components": [
+ {
+ "type": "header",
+ "parameters": [
+ {
+ "type": "image",
+ "image": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/images/header-98403274893.png"
+ }
+ }
+ ]
+ }
+ ]
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_header_text_2",
+ "components": [
+ {
+ "type": "header",
+ "parameters": [
+ {
+ "type": "text",
+ "text": "2025-10-01"
+ }
+ ]
+ },
+ {
+ "type": "body",
+ "parameters":[
+ {
+ "type": "text",
+ "text": "the end of 2025"
+ },
+ {
+ "type": "text",
+ "text": "25OFF"
+ },
+ {
+ "type": "text",
+ "text": "25%"
+ }
+ ]
+ }
+ ]
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_button_code_1",
+ "components": [
+ {
+ "type": "button",
+ "sub_type": "COPY_CODE",
+ "index": "0",
+ "parameters": [
+ {
+ "type": "coupon_code",
+ "coupon_code": "843924"
+ }
+ ]
+ }
+ ]
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "text",
+ "text": "Hello"
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "image",
+ "image": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/images/header-98403274893.png"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "video",
+ "video": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/videos/687710788353f.mp4"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "audio",
+ "audio": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/videos/68771078812f353f.mp3"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "document",
+ "document": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/files/template.xls"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "authentication_ca",
+ "code": "123456"
+ }
+}"#,
+    r#"{
+ "to": "16505551234",
+ "type": "interactive",
+ "interactive": {
+ "type": "cta_url",
+ "header": {
+ "type": "image",
+ "image": {
+ "link": "https://www.luckyshrub.com/assets/lucky-shrub-banner-logo-v1.png"
+ }
+ },
+ "body": {
+ "text": "Tap the button below to see available dates."
+ },
+ "action": {
+ "name": "cta_url",
+ "parameters": {
+ "display_text": "See Dates",
+ "url": "https://www.luckyshrub.com?clickID=kqDGWd24Q5TRwoEQTICY7W1JKoXvaZOXWAS7h1P76s0R7Paec4"
+ }
+ },
+ "footer": {
+ "text": "Dates subject to change."
+ }
+ }
+}"#,
+    r#"{
+ "to": "16505551234",
+ "type": "interactive",
+ "interactive": {
+ "type": "list",
+ "header": {
+ "type": "text",
+ "text": "Choose Shipping Option"
+ },
+ "body": {
+ "text": "Which shipping option do you prefer?"
+ },
+ "footer": {
+ "text": "Lucky Shrub: Your gateway to succulents™"
+ },
+ "action": {
+ "button": "Shipping Options",
+ "sections": [
+ {
+ "title": "I want it ASAP!",
+ "rows": [
+ {
+ "id": "priority_express",
+ "title": "Priority Mail Express",
+ "description": "Next Day to 2 Days"
+ },
+ {
+ "id": "priority_mail",
+ "title": "Priority Mail",
+ "description": "1–3 Days"
+ }
+ ]
+ },
+ {
+ "title": "I can wait a bit",
+ "rows": [
+ {
+ "id": "usps_ground_advantage",
+ "title": "USPS Ground Advantage",
+ "description": "2–5 Days"
+ },
+ {
+ "id": "media_mail",
+ "title": "Media Mail",
+ "description": "2–8 Days"
+ }
+ ]
+ }
+ ]
+ }
+ }
+}"#,
+    r#"{
+ "to": "16505551234",
+ "type": "interactive",
+ "interactive": {
+ "type": "button",
+ "header": {
+ "type": "image",
+ "image": {
+ "link": "https://static.incsapp.com/chat/images/123456.jpg"
+ }
+ },
+ "body": {
+ "text": "Hi Pablo! Your gardening workshop is scheduled for 9am tomorrow. Use the buttons if you need to reschedule. Thank you!"
+ },
+ "footer": {
+ "text": "Lucky Shrub: Your gateway to succulents!™"
+ },
+ "action": {
+ "buttons": [
+ {
+ "type": "reply",
+ "reply": {
+ "id": "change-button",
+ "title": "Change"
+ }
+ },
+ {
+ "type": "reply",
+ "reply": {
+ "id": "cancel-button",
+ "title": "Cancel"
+ }
+ }
+ ]
+ }
+ }
+}"#,
+];
+
+const VIBER_EXAMPLES: &[&str] = &[
+    r#"{
+ "to": "85268411234",
+ "type": "otp",
+ "otp": {
+ "code": "123456",
+ "language": "en",
+ "code_expiration_minutes": 3
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "text",
+ "text": "Hello"
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "image",
+ "image": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/images/header-98403274893.png"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "video",
+ "video": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/videos/687710788353f.mp4"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "document",
+ "document": {
+ "link": "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/files/template.xls"
+ }
+}"#,
+];
+
+const RCS_EXAMPLES: &[&str] = &[
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_button_reply_1"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "template",
+ "template": {
+ "name": "test_button_reply_1",
+ "parameters": {
+ "username": "jack",
+ "service_name": "promotion"
+ }
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "text",
+ "text": "Hello"
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "image",
+ "image": {
+ "link": "https://static.incsapp.com/chat/images/header-98403274893.png"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "video",
+ "video": {
+ "link": "https://static.incsapp.com/chat/videos/abc.mp4"
+ }
+}"#,
+    r#"{
+ "to": "85268411234",
+ "type": "document",
+ "document": {
+ "link": "https://static.incsapp.com/chat/files/template.pdf"
+ }
+}"#,
+];
+
+#[tokio::test]
+async fn every_documented_example_is_accepted_with_a_realistic_id() {
+    let sandbox = Running::default().await;
+    let mut ids = std::collections::HashSet::new();
+    for (channel, examples) in [
+        ("whatsapp", WHATSAPP_EXAMPLES),
+        ("viber", VIBER_EXAMPLES),
+        ("rcs", RCS_EXAMPLES),
+    ] {
+        for example in examples {
+            let response = sandbox.send_raw(channel, Some(CODE_A), example).await;
+            assert_eq!(response.status(), StatusCode::OK, "{channel}: {example}");
+            let envelope: Value = response.json().await.unwrap();
+            let id = msg_id(&envelope);
+            match channel {
+                "whatsapp" => {
+                    let encoded = id.strip_prefix("wamid.").expect("wamid. prefix");
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(encoded)
+                        .unwrap();
+                    let to = serde_json::from_str::<Value>(example).unwrap()["to"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    assert_eq!(&raw[3..3 + to.len()], to.as_bytes(), "{id}");
+                }
+                "viber" => assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4),
+                _ => assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7),
+            }
+            assert!(ids.insert(id), "ids are unique");
+        }
+    }
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_phone_numbers_get_a_422_envelope() {
+    let sandbox = Running::default().await;
+    for to in [
+        "+85268411234",
+        "8526841",
+        "85268411234567890",
+        "852-6841-1234",
+    ] {
+        let (status, envelope) = sandbox
+            .send(
+                "whatsapp",
+                json!({"to": to, "type": "text", "text": "Hello"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{to}");
+        assert_eq!(
+            envelope,
+            error_envelope(422, "The phone number is invalid."),
+            "{to}"
+        );
+    }
+    let (status, envelope) = sandbox
+        .send(
+            "rcs",
+            json!({"to": "85268411234", "type": "audio", "audio": {"link": "https://x/a.mp3"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(envelope["code"], 422);
+    assert!(
+        envelope["message"]
+            .as_str()
+            .unwrap()
+            .contains("rcs messages can be"),
+        "{envelope}"
+    );
+
+    let response = sandbox.send_raw("viber", Some(CODE_A), "not json").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_envelope() {
+    let sandbox = Running::default().await;
+    let response = sandbox
+        .send_raw("sms", Some(CODE_A), &text_message().to_string())
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        error_envelope(404, "Not Found")
+    );
+
+    let response = sandbox
+        .http
+        .get(sandbox.url("/external/messages/whatsapp"))
+        .header("certification-code", CODE_A)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], 405);
+
+    // Unknown control paths are not provider requests.
+    let response = sandbox
+        .http
+        .get(sandbox.url("/_sandbox/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let recorded = sandbox.get_json("/_sandbox/requests").await;
+    let paths: Vec<&str> = recorded
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/external/messages/sms", "/external/messages/whatsapp"]
+    );
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_counted_fault_answers_that_many_requests_then_service_resumes() {
+    let sandbox = Running::default().await;
+    sandbox
+        .add_fault(json!({"provider": "incs", "status": 429, "retry_after": 2, "count": 2}))
+        .await;
+
+    for _ in 0..2 {
+        let response = sandbox
+            .send_raw("whatsapp", Some(CODE_A), &text_message().to_string())
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(retry_after.as_deref(), Some("2"));
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            error_envelope(429, "Too Many Attempts.")
+        );
+    }
+    let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
+    assert_eq!(status, StatusCode::OK);
+    msg_id(&envelope);
+    assert_eq!(sandbox.get_json("/_sandbox/faults").await, json!([]));
+
+    // Faulted requests are recorded like any other.
+    let recorded = sandbox.get_json("/_sandbox/requests?provider=incs").await;
+    assert_eq!(recorded.as_array().unwrap().len(), 3);
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_fault_matched_on_one_certification_code_leaves_other_lanes_alone() {
+    let sandbox = Running::default().await;
+    sandbox
+        .add_fault(json!({
+            "provider": "incs",
+            "status": 500,
+            "match": {"path": "/external/messages/whatsapp", "headers": {"certification-code": CODE_B}}
+        }))
+        .await;
+    let body = text_message().to_string();
+
+    for _ in 0..3 {
+        let faulted = sandbox.send_raw("whatsapp", Some(CODE_B), &body).await;
+        assert_eq!(faulted.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(faulted.headers().get("retry-after").is_none());
+        assert_eq!(
+            faulted.json::<Value>().await.unwrap(),
+            error_envelope(500, "Server Error")
+        );
+
+        let healthy = sandbox.send_raw("whatsapp", Some(CODE_A), &body).await;
+        assert_eq!(healthy.status(), StatusCode::OK);
+        msg_id(&healthy.json().await.unwrap());
+    }
+    // Another path on the faulted lane is unaffected too.
+    let viber = sandbox.send_raw("viber", Some(CODE_B), &body).await;
+    assert_eq!(viber.status(), StatusCode::OK);
+
+    let listed = sandbox.get_json("/_sandbox/faults").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["count"], Value::Null);
+    let cleared = sandbox
+        .http
+        .delete(sandbox.url("/_sandbox/faults"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        sandbox
+            .send_raw("whatsapp", Some(CODE_B), &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn faults_can_carry_provider_codes_custom_bodies_and_target_innopaas() {
+    let sandbox = Running::default().await;
+    sandbox
+        .add_fault(json!({"provider": "innopaas", "status": 503}))
+        .await;
+    sandbox
+        .add_fault(json!({"provider": "incs", "status": 10002, "count": 1,
+                          "match": {"path": "/external/messages/whatsapp"}}))
+        .await;
+    let custom = json!({"status": "error", "code": 10003, "message": "Message failed", "data": {}, "error": {}});
+    sandbox
+        .add_fault(json!({"provider": "incs", "status": 200, "body": custom, "count": 1}))
+        .await;
+
+    let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        envelope,
+        error_envelope(10002, "(#131000) Something went wrong")
+    );
+    let (status, envelope) = sandbox.send("viber", text_message()).await;
+    assert_eq!((status, envelope), (StatusCode::OK, custom));
+    let (status, envelope) = sandbox.send("viber", text_message()).await;
+    assert_eq!(status, StatusCode::OK);
+    msg_id(&envelope);
+
+    let innopaas = sandbox
+        .http
+        .post(sandbox.url("/api/whatsapp/v3/msg/submit"))
+        .json(&json!({"wabaId": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(innopaas.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let recorded = sandbox
+        .get_json("/_sandbox/requests?provider=innopaas")
+        .await;
+    assert_eq!(recorded.as_array().unwrap().len(), 1);
+    assert_eq!(recorded[0]["provider"], "innopaas");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_faults_get_400_with_a_message() {
+    let sandbox = Running::default().await;
+    for fault in [
+        json!({"status": 429}),
+        json!({"provider": "incs", "status": 42}),
+        json!({"provider": "incs", "status": 429, "count": 0}),
+        json!({"provider": "incs", "status": 429, "retry-after": 2}),
+    ] {
+        let response = sandbox
+            .http
+            .post(sandbox.url("/_sandbox/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fault}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid fault"),
+            "{problem}"
+        );
+    }
+    let response = sandbox
+        .http
+        .post(sandbox.url("/_sandbox/faults"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sandbox.get_json("/_sandbox/faults").await, json!([]));
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_delay_only_fault_slows_the_normal_answer() {
+    let sandbox = Running::default().await;
+    sandbox
+        .add_fault(json!({"provider": "incs", "delay_ms": 400, "count": 1}))
+        .await;
+
+    let started = Instant::now();
+    let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
+    let slow = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    msg_id(&envelope);
+    assert!(
+        slow >= Duration::from_millis(400),
+        "answered after {slow:?}"
+    );
+
+    let started = Instant::now();
+    sandbox.send("whatsapp", text_message()).await;
+    let fast = started.elapsed();
+    assert!(
+        fast < Duration::from_millis(400),
+        "second answer took {fast:?}"
+    );
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn requests_are_recorded_in_the_documented_shape() {
+    let sandbox = Running::default().await;
+    let body = json!({"to": "85268411234", "type": "text", "text": "Hello"});
+    let response = sandbox
+        .http
+        .post(sandbox.url("/external/messages/whatsapp?trace=1&x=a%2Cb"))
+        .header("Content-Type", "application/json")
+        .header("Certification-Code", CODE_A)
+        .header("X-Request-ID", "req-42")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Recorded even though auth fails; bodies that are not JSON are kept as text, empty as null.
+    sandbox.send_raw("viber", None, "hello there").await;
+    sandbox.poll_status(CODE_A, "a,b").await;
+
+    let recorded = sandbox.get_json("/_sandbox/requests").await;
+    let recorded = recorded.as_array().unwrap();
+    assert_eq!(recorded.len(), 3);
+
+    let first = recorded[0].as_object().unwrap();
+    let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "body",
+            "headers",
+            "method",
+            "path",
+            "provider",
+            "query",
+            "received_at"
+        ]
+    );
+    assert_eq!(first["provider"], "incs");
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["path"], "/external/messages/whatsapp");
+    assert_eq!(first["query"], "trace=1&x=a%2Cb");
+    assert_eq!(first["body"], body);
+    let headers = first["headers"].as_object().unwrap();
+    assert_eq!(headers["certification-code"], CODE_A);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["x-request-id"], "req-42");
+    assert!(
+        headers.keys().all(|name| name == &name.to_lowercase()),
+        "{headers:?}"
+    );
+
+    let received_at = first["received_at"].as_str().unwrap();
+    assert_eq!(
+        received_at.len(),
+        "2026-11-21T10:00:00.123Z".len(),
+        "{received_at}"
+    );
+    assert_eq!(
+        (&received_at[19..20], &received_at[23..]),
+        (".", "Z"),
+        "{received_at}"
+    );
+    let parsed = chrono::DateTime::parse_from_rfc3339(received_at).unwrap();
+    assert!(
+        (chrono::Utc::now() - parsed.with_timezone(&chrono::Utc))
+            .num_seconds()
+            .abs()
+            < 60
+    );
+
+    assert_eq!(recorded[1]["body"], "hello there");
+    assert_eq!(recorded[2]["method"], "GET");
+    assert_eq!(recorded[2]["query"], "message_ids=a%2Cb");
+    assert_eq!(recorded[2]["body"], Value::Null);
+
+    assert_eq!(
+        sandbox
+            .get_json("/_sandbox/requests?provider=innopaas")
+            .await,
+        json!([])
+    );
+    let bad = sandbox
+        .http
+        .get(sandbox.url("/_sandbox/requests?provider=sms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let cleared = sandbox
+        .http
+        .delete(sandbox.url("/_sandbox/requests"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sandbox.get_json("/_sandbox/requests").await, json!([]));
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_status_poll_reports_what_the_sandbox_issued() {
+    // No delays: a message is read as soon as it is accepted.
+    let instant = Running::start(SandboxConfig {
+        incs_callback_delays: [Duration::ZERO; 3],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (_, whatsapp) = instant.send("whatsapp", text_message()).await;
+    let (_, rcs) = instant.send("rcs", text_message()).await;
+    let (whatsapp, rcs) = (msg_id(&whatsapp), msg_id(&rcs));
+
+    let ids = format!("{whatsapp},unknown-id,{rcs}");
+    // Any configured code may poll; the other family's code sees the same messages.
+    let (status, envelope) = instant.poll_status(CODE_B, &ids).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(envelope["status"], "success");
+    assert_eq!(envelope["code"], 200);
+    let rows = envelope["data"]["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "unknown ids are left out: {envelope}");
+    let now = chrono::Utc::now().timestamp();
+    for (row, id) in rows.iter().zip([&whatsapp, &rcs]) {
+        assert_eq!(row["message_id"], id.as_str());
+        assert_eq!(row["message_status"], "read");
+        let created_at = row["created_at"].as_i64().unwrap();
+        assert!((now - created_at).abs() <= 2, "{row}");
+        assert_eq!(row["delivered_at"].as_i64(), Some(created_at));
+        assert_eq!(row["read_at"].as_i64(), Some(created_at));
+    }
+
+    let too_many = vec!["id"; 101].join(",");
+    let (status, envelope) = instant.poll_status(CODE_A, &too_many).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        envelope,
+        error_envelope(422, "The message ids may not have more than 100 items.")
+    );
+    let (status, _) = instant.poll_status(CODE_A, "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    instant.sandbox.stop().await;
+
+    // Long delays: still only accepted, nothing delivered or read.
+    let slow = Running::start(SandboxConfig {
+        incs_callback_delays: [Duration::from_secs(3600); 3],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (_, viber) = slow.send("viber", text_message()).await;
+    let viber = msg_id(&viber);
+    let (_, envelope) = slow.poll_status(CODE_A, &viber).await;
+    let row = &envelope["data"]["data"][0];
+    assert_eq!(row["message_status"], "accepted");
+    assert_eq!(
+        (row["delivered_at"].as_i64(), row["read_at"].as_i64()),
+        (Some(0), Some(0))
+    );
+    slow.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn callbacks_arrive_in_order_sent_delivered_read() {
+    // A second sandbox's webhook consumer stands in for the gateway's callback endpoint.
+    let receiver = Running::default().await;
+    let callback_url = receiver.url("/_sandbox/webhooks");
+    let delays = [
+        Duration::from_millis(50),
+        Duration::from_millis(150),
+        Duration::from_millis(250),
+    ];
+    let sandbox = Running::start(SandboxConfig {
+        incs_callback_url: Some(callback_url),
+        incs_callback_delays: delays,
+        ..SandboxConfig::default()
+    })
+    .await;
+
+    let accepted_at = chrono::Utc::now().timestamp();
+    let response = sandbox
+        .send_raw("whatsapp", Some(CODE_B), &text_message().to_string())
+        .await;
+    let id = msg_id(&response.json().await.unwrap());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let webhooks = loop {
+        let webhooks = receiver.get_json("/_sandbox/webhooks").await;
+        if webhooks.as_array().unwrap().len() >= 3 || Instant::now() > deadline {
+            break webhooks;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let webhooks = webhooks.as_array().unwrap();
+    assert_eq!(webhooks.len(), 3, "{webhooks:?}");
+
+    let statuses: Vec<String> = webhooks
+        .iter()
+        .map(|webhook| {
+            assert_eq!(webhook["headers"]["content-type"], "application/json");
+            let body: Value = serde_json::from_str(webhook["raw_body"].as_str().unwrap()).unwrap();
+            let object = body.as_object().unwrap();
+            assert_eq!(object.len(), 7, "{body}");
+            assert_eq!(body["event"], "message_status_update");
+            // The second certification code is the second INCS channel.
+            assert_eq!(body["channel_id"], 30059);
+            assert_eq!(body["business_phone"], "6281519236681");
+            assert_eq!(body["message_id"], id.as_str());
+            assert_eq!(body["error"], Value::Null);
+            let received_at = body["received_at"].as_i64().unwrap();
+            assert!((received_at - accepted_at).abs() <= 2, "{body}");
+            body["message_status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["sent", "delivered", "read"]);
+
+    let (_, envelope) = sandbox.poll_status(CODE_A, &id).await;
+    assert_eq!(envelope["data"]["data"][0]["message_status"], "read");
+
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_callback_url_does_not_disturb_sending() {
+    let sandbox = Running::start(SandboxConfig {
+        incs_callback_url: Some("http://127.0.0.1:9/callbacks".into()),
+        incs_callback_delays: [Duration::ZERO; 3],
+        ..SandboxConfig::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, envelope) = sandbox.send("viber", text_message()).await;
+        assert_eq!(status, StatusCode::OK);
+        msg_id(&envelope);
+    }
+    let health = sandbox
+        .http
+        .get(sandbox.url("/_sandbox/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_are_recorded_byte_for_byte() {
+    let sandbox = Running::default().await;
+    // Key order, spacing and non-ASCII must survive: signatures are computed over these bytes.
+    let raw = "{\"type\":\"message.status\",  \"z\":1,\"a\":\"caf\u{e9} \u{2713}\"}\n";
+    let response = sandbox
+        .http
+        .post(sandbox.url("/_sandbox/webhooks"))
+        .header("Webhook-Id", "msg_1")
+        .header("webhook-signature", "v1,abc=")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    sandbox
+        .http
+        .post(sandbox.url("/_sandbox/webhooks"))
+        .body("second")
+        .send()
+        .await
+        .unwrap();
+
+    let webhooks = sandbox.get_json("/_sandbox/webhooks").await;
+    let webhooks = webhooks.as_array().unwrap();
+    assert_eq!(webhooks.len(), 2);
+    assert_eq!(webhooks[0]["raw_body"], raw);
+    assert_eq!(webhooks[0]["headers"]["webhook-id"], "msg_1");
+    assert_eq!(webhooks[0]["headers"]["webhook-signature"], "v1,abc=");
+    assert!(webhooks[0]["received_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(webhooks[1]["raw_body"], "second");
+    // Webhook deliveries are not provider requests.
+    assert_eq!(sandbox.get_json("/_sandbox/requests").await, json!([]));
+
+    let cleared = sandbox
+        .http
+        .delete(sandbox.url("/_sandbox/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert_eq!(sandbox.get_json("/_sandbox/webhooks").await, json!([]));
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn health_answers_and_bad_configs_are_refused() {
+    let sandbox = Running::default().await;
+    assert_eq!(sandbox.get_json("/_sandbox/health").await["status"], "ok");
+    assert!(sandbox.sandbox.base_url().starts_with("http://127.0.0.1:"));
+    assert_ne!(sandbox.sandbox.addr().port(), 0);
+    sandbox.sandbox.stop().await;
+
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    for config in [
+        SandboxConfig {
+            listen,
+            incs_certification_codes: vec![],
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
+            listen,
+            incs_callback_url: Some("not a url".into()),
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
+            listen,
+            incs_callback_delays: [
+                Duration::from_millis(300),
+                Duration::from_millis(100),
+                Duration::from_millis(600),
+            ],
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
+            listen,
+            workers: 0,
+            ..SandboxConfig::default()
+        },
+    ] {
+        let error = spawn(config).await.err().expect("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    }
+}
+
+#[test]
+fn debug_output_hides_certification_codes() {
+    let shown = format!("{:?}", SandboxConfig::default());
+    assert!(!shown.contains(CODE_A), "{shown}");
+    assert!(shown.contains("2 redacted"), "{shown}");
+}
+
+#[test]
+fn paths_map_to_providers() {
+    assert_eq!(
+        Provider::for_path("/external/messages/whatsapp"),
+        Provider::Incs
+    );
+    assert_eq!(
+        Provider::for_path("/api/whatsapp/v3/msg/submit"),
+        Provider::Innopaas
+    );
+    assert_eq!("innopaas".parse::<Provider>(), Ok(Provider::Innopaas));
+    assert!("sms".parse::<Provider>().is_err());
+}
