@@ -162,6 +162,87 @@ mod tests {
         }
     }
 
+    /// Every (current, reported) pair, so no edge is left to inference. Columns follow
+    /// `MessageStatus::ALL`: queued, sending, submitted, sent, delivered, read, failed, cancelled.
+    /// `cancelled` is the gateway's own act, never a provider report, so a report of it changes
+    /// nothing.
+    #[test]
+    fn every_pair_of_current_and_reported_status() {
+        const A: StatusChange = Advance;
+        const H: StatusChange = HistoryOnly;
+        let matrix: [(MessageStatus, [StatusChange; 8]); 8] = [
+            (Queued, [H, A, A, A, A, A, A, H]),
+            (Sending, [H, H, A, A, A, A, A, H]),
+            (Submitted, [H, H, H, A, A, A, A, H]),
+            (Sent, [H, H, H, H, A, A, A, H]),
+            (Delivered, [H, H, H, H, H, A, H, H]),
+            (Read, [H; 8]),
+            (Failed, [H; 8]),
+            (Cancelled, [H; 8]),
+        ];
+        for (current, row) in matrix {
+            for (reported, want) in MessageStatus::ALL.into_iter().zip(row) {
+                assert_eq!(current.on_report(reported), want, "{current} reported {reported}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_report_is_history_only() {
+        for s in MessageStatus::ALL {
+            assert_eq!(s.on_report(s), HistoryOnly, "{s} twice");
+        }
+    }
+
+    /// A late callback for a message whose send call has not returned yet (still `sending`, or
+    /// even `queued` again after a lease expired) still moves it on: the provider has it.
+    #[test]
+    fn callbacks_that_overtake_the_send_response_apply() {
+        for current in [Queued, Sending] {
+            for reported in [Sent, Delivered, Read, Failed] {
+                assert_eq!(current.on_report(reported), Advance, "{current} reported {reported}");
+            }
+        }
+    }
+
+    /// Meta may skip `delivered`; a `delivered` arriving after `read`, or a `failed` after
+    /// either, changes nothing, in any arrival order.
+    #[test]
+    fn out_of_order_reports_end_at_the_furthest_status() {
+        let orders: [&[MessageStatus]; 5] = [
+            &[Sent, Delivered, Read],
+            &[Read, Delivered, Sent],
+            &[Delivered, Sent, Failed, Read],
+            &[Sent, Read, Failed, Delivered],
+            &[Delivered, Failed, Sent],
+        ];
+        let want = [Read, Read, Read, Read, Delivered];
+        for (order, want) in orders.into_iter().zip(want) {
+            let end = order.iter().fold(Submitted, |current, &reported| match current.on_report(reported) {
+                Advance => reported,
+                HistoryOnly => current,
+            });
+            assert_eq!(end, want, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn final_and_with_provider_sets() {
+        let finals: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, [Read, Failed, Cancelled]);
+        let with_provider: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_with_provider()).collect();
+        assert_eq!(with_provider, [Submitted, Sent, Delivered, Read]);
+    }
+
+    #[test]
+    fn json_names_are_the_api_names() {
+        for s in MessageStatus::ALL {
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
+        }
+        assert!("Delivered".parse::<MessageStatus>().is_err());
+        assert!("unknown".parse::<MessageStatus>().is_err());
+    }
+
     #[test]
     fn names_round_trip() {
         for s in MessageStatus::ALL {

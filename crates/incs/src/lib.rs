@@ -8,7 +8,7 @@
 //! `GET /external/messages/status` for reconciliation. The request bodies are the ones in the INCS
 //! documents, checked example by example by the golden tests in `tests/golden/`.
 //!
-//! # Decisions where INCS is silent (PROVIDERS.md §1, [G] items)
+//! # Decisions where INCS is silent (the gaps in PROVIDERS.md §1)
 //! - **Hosts.** `chat_base_url` serves WhatsApp and Viber sends and the status poll;
 //!   `rcs_base_url` (default: the chat-api host) serves RCS sends, since the documents put them on
 //!   both hosts. RCS sends carry the api family's code (`api_certification_code`, else

@@ -122,7 +122,11 @@ pub(crate) struct Envelope {
 impl Envelope {
     /// `None` when the body is not JSON or not an INCS envelope.
     pub(crate) fn parse(body: &[u8]) -> Option<Self> {
-        serde_json::from_slice(body).ok()
+        // serde reads a struct from an array too; an envelope is an object.
+        match serde_json::from_slice(body).ok()? {
+            v @ Value::Object(_) => serde_json::from_value(v).ok(),
+            _ => None,
+        }
     }
 
     /// `data.msg_id` of a send answer.

@@ -6,6 +6,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use gateway_core::content::ContentType;
 use gateway_core::request::SendRequest;
+use gateway_core::validate::FieldErrors;
 use gateway_core::{Channel, MessageId, MessageStatus};
 use serde::Serialize;
 use tracing::warn;
@@ -176,6 +177,9 @@ fn store_error(e: StoreError) -> ApiError {
 pub async fn send(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+        return Err(ApiError::Validation(FieldErrors::single("body", "must be a JSON object")));
+    }
     let mut de = serde_json::Deserializer::from_slice(&body);
     let request: SendRequest = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
     de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;

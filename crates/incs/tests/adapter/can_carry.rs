@@ -23,6 +23,12 @@ fn image() -> Value {
 fn cases() -> Vec<(Channel, Value, Option<&'static str>)> {
     use Channel::*;
     let body = json!({"text": "Pick one"});
+    let cards: Vec<Value> = (0..2)
+        .map(|i| {
+            json!({"card_index": i, "type": "cta_url", "header": {"type": "image", "image": image()},
+                "action": {"name": "cta_url", "parameters": {"display_text": "Buy", "url": "https://a.io"}}})
+        })
+        .collect();
     vec![
         (Whatsapp, req("text", json!("Hello")), None),
         (Whatsapp, req("image", image()), None),
@@ -51,10 +57,7 @@ fn cases() -> Vec<(Channel, Value, Option<&'static str>)> {
         ),
         (
             Whatsapp,
-            interactive(json!({"type": "carousel", "body": body, "action": {"cards": [0, 1].map(|i| json!({
-                "card_index": i, "type": "cta_url",
-                "header": {"type": "image", "image": image()},
-                "action": {"name": "cta_url", "parameters": {"display_text": "Buy", "url": "https://a.io"}}}))}})),
+            interactive(json!({"type": "carousel", "body": body, "action": {"cards": cards}})),
             None,
         ),
         (Whatsapp, req("sticker", json!({"link": "https://a.io/s.webp"})), Some("WhatsApp `sticker`")),

@@ -1,0 +1,41 @@
+# The two that matter: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test deps build lint fmt openapi openapi-check clean
+
+## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
+run: deps
+	@scripts/run.sh
+
+## test: every test (unit, adapters, end to end against a real Redis and the sandbox)
+test: deps
+	$(CARGO) test --workspace --locked
+	@$(MAKE) --no-print-directory openapi-check
+
+deps:
+	@scripts/ensure-deps.sh
+
+build:
+	$(CARGO) build --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## openapi: regenerate openapi/openapi.json from the code
+openapi:
+	$(CARGO) run -q --locked -p gateway-http --bin gateway -- --print-openapi > openapi/openapi.json
+
+## openapi-check: fail when openapi/openapi.json differs from what the code generates
+openapi-check:
+	@$(CARGO) run -q --locked -p gateway-http --bin gateway -- --print-openapi > target/openapi.generated.json
+	@diff -u openapi/openapi.json target/openapi.generated.json \
+	  || (echo "openapi/openapi.json is stale: run 'make openapi'" >&2; exit 1)
+	@echo "openapi/openapi.json is up to date"
+
+clean:
+	rm -rf .run target
