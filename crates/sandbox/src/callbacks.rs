@@ -56,10 +56,7 @@ impl CallbackQueue {
 }
 
 /// Starts the dispatcher on the current runtime.
-pub(crate) fn start(
-    url: String,
-    delays: [Duration; 3],
-) -> io::Result<(CallbackQueue, JoinHandle<()>)> {
+pub(crate) fn start(url: String, delays: [Duration; 3]) -> io::Result<(CallbackQueue, JoinHandle<()>)> {
     let client = reqwest::Client::builder()
         .timeout(CALLBACK_TIMEOUT)
         .user_agent(concat!("provider-sandbox/", env!("CARGO_PKG_VERSION")))
@@ -96,12 +93,7 @@ async fn dispatch(
 
 /// Posts one message's callbacks in order, each at its offset after acceptance (or right after
 /// the previous one, if that took longer).
-async fn deliver(
-    client: reqwest::Client,
-    url: Arc<str>,
-    delays: [Duration; 3],
-    job: StatusCallback,
-) {
+async fn deliver(client: reqwest::Client, url: Arc<str>, delays: [Duration; 3], job: StatusCallback) {
     for (status, delay) in MessageStatus::PROGRESSION.into_iter().zip(delays) {
         tokio::time::sleep_until((job.accepted + delay).into()).await;
         let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);

@@ -11,27 +11,11 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/_sandbox")
             .route("/health", web::get().to(health))
-            .service(
-                web::resource("/requests")
-                    .get(list_requests)
-                    .delete(clear_requests),
-            )
-            .service(
-                web::resource("/faults")
-                    .get(list_faults)
-                    .post(add_fault)
-                    .delete(clear_faults),
-            )
-            .service(
-                web::resource("/webhooks")
-                    .get(list_webhooks)
-                    .post(receive_webhook)
-                    .delete(clear_webhooks),
-            )
+            .service(web::resource("/requests").get(list_requests).delete(clear_requests))
+            .service(web::resource("/faults").get(list_faults).post(add_fault).delete(clear_faults))
+            .service(web::resource("/webhooks").get(list_webhooks).post(receive_webhook).delete(clear_webhooks))
             // Without this, unknown control paths would fall through to the provider intake.
-            .default_service(web::to(|| async {
-                problem(StatusCode::NOT_FOUND, "no such sandbox endpoint".into())
-            })),
+            .default_service(web::to(|| async { problem(StatusCode::NOT_FOUND, "no such sandbox endpoint".into()) })),
     );
 }
 
@@ -46,9 +30,7 @@ fn problem(status: StatusCode, error: String) -> HttpResponse {
 
 fn json_bytes(bytes: serde_json::Result<Vec<u8>>) -> HttpResponse {
     match bytes {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(bytes),
+        Ok(bytes) => HttpResponse::Ok().content_type("application/json").body(bytes),
         Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
     }
 }
@@ -64,12 +46,7 @@ struct RequestsQuery {
 
 async fn list_requests(req: HttpRequest, sandbox: web::Data<Sandbox>) -> HttpResponse {
     let provider = match web::Query::<RequestsQuery>::from_query(req.query_string()) {
-        Ok(query) => match query
-            .into_inner()
-            .provider
-            .as_deref()
-            .map(str::parse::<Provider>)
-        {
+        Ok(query) => match query.into_inner().provider.as_deref().map(str::parse::<Provider>) {
             None => None,
             Some(Ok(provider)) => Some(provider),
             Some(Err(error)) => return problem(StatusCode::BAD_REQUEST, error),
@@ -103,11 +80,7 @@ async fn clear_faults(sandbox: web::Data<Sandbox>) -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
 
-async fn receive_webhook(
-    req: HttpRequest,
-    body: web::Bytes,
-    sandbox: web::Data<Sandbox>,
-) -> HttpResponse {
+async fn receive_webhook(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
     sandbox.webhooks.record(&req, &body);
     HttpResponse::NoContent().finish()
 }

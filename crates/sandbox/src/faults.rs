@@ -60,9 +60,7 @@ impl RequestMatch {
             return false;
         }
         self.headers.iter().all(|(name, expected)| {
-            req.headers()
-                .get_all(name.as_str())
-                .any(|value| value.as_bytes() == expected.as_bytes())
+            req.headers().get_all(name.as_str()).any(|value| value.as_bytes() == expected.as_bytes())
         })
     }
 }
@@ -70,8 +68,7 @@ impl RequestMatch {
 impl Fault {
     /// Parses and checks a posted fault; the error is a message for the client.
     pub(crate) fn parse(body: &[u8]) -> Result<Fault, String> {
-        let mut fault: Fault =
-            serde_json::from_slice(body).map_err(|error| format!("invalid fault: {error}"))?;
+        let mut fault: Fault = serde_json::from_slice(body).map_err(|error| format!("invalid fault: {error}"))?;
         fault.check()?;
         // Header names are case-insensitive on the wire; store them as actix looks them up.
         fault.matcher.headers = std::mem::take(&mut fault.matcher.headers)
@@ -100,27 +97,19 @@ impl Fault {
             }
         } else {
             if self.body.is_some() || self.retry_after.is_some() {
-                return Err(
-                    "invalid fault: `body` and `retry_after` need a `status` to answer with".into(),
-                );
+                return Err("invalid fault: `body` and `retry_after` need a `status` to answer with".into());
             }
             if self.delay_ms == 0 {
-                return Err(
-                    "invalid fault: give a `status` to answer with, a `delay_ms`, or both".into(),
-                );
+                return Err("invalid fault: give a `status` to answer with, a `delay_ms`, or both".into());
             }
         }
         if self.delay_ms > MAX_DELAY_MS {
-            return Err(format!(
-                "invalid fault: `delay_ms` may be at most {MAX_DELAY_MS}"
-            ));
+            return Err(format!("invalid fault: `delay_ms` may be at most {MAX_DELAY_MS}"));
         }
         if self.count == Some(0) {
-            return Err(
-                "invalid fault: `count` must be at least 1 (leave it out for a fault that lasts \
+            return Err("invalid fault: `count` must be at least 1 (leave it out for a fault that lasts \
                  until cleared)"
-                    .into(),
-            );
+                .into());
         }
         Ok(())
     }
@@ -178,9 +167,7 @@ impl FaultBook {
     /// Finds the first fault for this request and uses up one of its `count`.
     pub(crate) fn take_matching(&self, provider: Provider, req: &HttpRequest) -> Option<FaultHit> {
         let mut faults = lock(&self.faults);
-        let index = faults
-            .iter()
-            .position(|fault| fault.provider == provider && fault.matcher.matches(req))?;
+        let index = faults.iter().position(|fault| fault.provider == provider && fault.matcher.matches(req))?;
         let fault = &mut faults[index];
         let hit = FaultHit {
             delay: Duration::from_millis(fault.delay_ms),
@@ -220,35 +207,14 @@ mod tests {
     fn malformed_faults_are_refused_with_a_reason() {
         let cases = [
             (r#"{"status":429}"#, "missing field `provider`"),
-            (
-                r#"{"provider":"sms","status":429}"#,
-                "unknown variant `sms`",
-            ),
-            (
-                r#"{"provider":"incs","status":42}"#,
-                "neither an HTTP status",
-            ),
-            (
-                r#"{"provider":"innopaas","status":10001}"#,
-                "not an HTTP status",
-            ),
-            (
-                r#"{"provider":"incs","status":429,"count":0}"#,
-                "at least 1",
-            ),
-            (
-                r#"{"provider":"incs","status":429,"retry-after":2}"#,
-                "unknown field `retry-after`",
-            ),
+            (r#"{"provider":"sms","status":429}"#, "unknown variant `sms`"),
+            (r#"{"provider":"incs","status":42}"#, "neither an HTTP status"),
+            (r#"{"provider":"innopaas","status":10001}"#, "not an HTTP status"),
+            (r#"{"provider":"incs","status":429,"count":0}"#, "at least 1"),
+            (r#"{"provider":"incs","status":429,"retry-after":2}"#, "unknown field `retry-after`"),
             (r#"{"provider":"incs"}"#, "give a `status`"),
-            (
-                r#"{"provider":"incs","retry_after":2,"delay_ms":5}"#,
-                "need a `status`",
-            ),
-            (
-                r#"{"provider":"incs","status":500,"match":{"header":{}}}"#,
-                "unknown field `header`",
-            ),
+            (r#"{"provider":"incs","retry_after":2,"delay_ms":5}"#, "need a `status`"),
+            (r#"{"provider":"incs","status":500,"match":{"header":{}}}"#, "unknown field `header`"),
             (r#"{"provider":"incs","delay_ms":600001}"#, "at most"),
             ("[]", "invalid fault"),
         ];
@@ -284,25 +250,10 @@ mod tests {
         };
 
         assert!(book.take_matching(Provider::Innopaas, &lane_a()).is_none());
-        assert_eq!(
-            book.take_matching(Provider::Incs, &lane_a())
-                .unwrap()
-                .status,
-            Some(429)
-        );
+        assert_eq!(book.take_matching(Provider::Incs, &lane_a()).unwrap().status, Some(429));
         // The narrow fault is used up; lane A now falls through to the broad one.
-        assert_eq!(
-            book.take_matching(Provider::Incs, &lane_a())
-                .unwrap()
-                .status,
-            Some(500)
-        );
-        assert_eq!(
-            book.take_matching(Provider::Incs, &lane_b())
-                .unwrap()
-                .status,
-            Some(500)
-        );
+        assert_eq!(book.take_matching(Provider::Incs, &lane_a()).unwrap().status, Some(500));
+        assert_eq!(book.take_matching(Provider::Incs, &lane_b()).unwrap().status, Some(500));
         assert!(book.take_matching(Provider::Incs, &lane_b()).is_none());
         assert!(book.list().is_empty());
     }
@@ -310,16 +261,9 @@ mod tests {
     #[test]
     fn path_match_is_exact() {
         let book = FaultBook::default();
-        book.add(
-            fault(r#"{"provider":"incs","status":500,"match":{"path":"/external/messages/rcs"}}"#)
-                .unwrap(),
-        );
-        let viber = TestRequest::post()
-            .uri("/external/messages/viber")
-            .to_http_request();
-        let rcs = TestRequest::post()
-            .uri("/external/messages/rcs?x=1")
-            .to_http_request();
+        book.add(fault(r#"{"provider":"incs","status":500,"match":{"path":"/external/messages/rcs"}}"#).unwrap());
+        let viber = TestRequest::post().uri("/external/messages/viber").to_http_request();
+        let rcs = TestRequest::post().uri("/external/messages/rcs?x=1").to_http_request();
         assert!(book.take_matching(Provider::Incs, &viber).is_none());
         assert!(book.take_matching(Provider::Incs, &rcs).is_some());
         // No count: it stays until cleared.

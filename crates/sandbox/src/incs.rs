@@ -57,10 +57,7 @@ pub(crate) fn fault_answer(code: u32) -> (StatusCode, Vec<u8>) {
         10002 => "(#131000) Something went wrong".into(),
         10003 => "Message failed \u{2013} detailed reason unknown".into(),
         10004 => "RCS API error".into(),
-        other => status_code(other)
-            .canonical_reason()
-            .unwrap_or("Error")
-            .into(),
+        other => status_code(other).canonical_reason().unwrap_or("Error").into(),
     };
     let error = IncsError { code, message };
     (error.http_status(), error.envelope())
@@ -85,16 +82,8 @@ fn envelope_bytes<D: Serialize>(envelope: &Envelope<'_, D>) -> Vec<u8> {
 }
 
 fn success<D: Serialize>(data: D) -> HttpResponse {
-    let body = envelope_bytes(&Envelope {
-        status: "success",
-        code: 200,
-        message: "",
-        data,
-        error: EmptyObject {},
-    });
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body)
+    let body = envelope_bytes(&Envelope { status: "success", code: 200, message: "", data, error: EmptyObject {} });
+    HttpResponse::Ok().content_type("application/json").body(body)
 }
 
 /// An answer in INCS's error envelope.
@@ -106,10 +95,7 @@ pub(crate) struct IncsError {
 
 impl IncsError {
     fn invalid(message: impl Into<Cow<'static, str>>) -> IncsError {
-        IncsError {
-            code: 422,
-            message: message.into(),
-        }
+        IncsError { code: 422, message: message.into() }
     }
 
     fn http_status(&self) -> StatusCode {
@@ -127,9 +113,7 @@ impl IncsError {
     }
 
     fn response(&self) -> HttpResponse {
-        HttpResponse::build(self.http_status())
-            .content_type("application/json")
-            .body(self.envelope())
+        HttpResponse::build(self.http_status()).content_type("application/json").body(self.envelope())
     }
 }
 
@@ -160,15 +144,7 @@ impl Channel {
 
     fn message_types(self) -> &'static [&'static str] {
         match self {
-            Channel::Whatsapp => &[
-                "template",
-                "text",
-                "image",
-                "video",
-                "audio",
-                "document",
-                "interactive",
-            ],
+            Channel::Whatsapp => &["template", "text", "image", "video", "audio", "document", "interactive"],
             Channel::Viber => &["otp", "text", "image", "video", "document"],
             Channel::Rcs => &["template", "text", "image", "video", "document"],
         }
@@ -207,10 +183,7 @@ fn wamid(to: &str) -> String {
     }
     record.extend_from_slice(hex.as_bytes());
     record.push(0x00);
-    format!(
-        "wamid.{}",
-        base64::engine::general_purpose::STANDARD.encode(record)
-    )
+    format!("wamid.{}", base64::engine::general_purpose::STANDARD.encode(record))
 }
 
 /// Where a message is in its simulated life.
@@ -225,11 +198,8 @@ pub(crate) enum MessageStatus {
 
 impl MessageStatus {
     /// The statuses a message moves through after acceptance, in the order of the delays.
-    pub(crate) const PROGRESSION: [MessageStatus; 3] = [
-        MessageStatus::Sent,
-        MessageStatus::Delivered,
-        MessageStatus::Read,
-    ];
+    pub(crate) const PROGRESSION: [MessageStatus; 3] =
+        [MessageStatus::Sent, MessageStatus::Delivered, MessageStatus::Read];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -294,12 +264,7 @@ impl Incs {
         delays: [Duration; 3],
         callbacks: Option<CallbackQueue>,
     ) -> Incs {
-        Incs {
-            certification_codes,
-            delays,
-            messages: Mutex::new(HashMap::new()),
-            callbacks,
-        }
+        Incs { certification_codes, delays, messages: Mutex::new(HashMap::new()), callbacks }
     }
 
     /// Answers a request to an INCS path (already recorded and past the fault book).
@@ -318,10 +283,7 @@ impl Incs {
                 Err(method_not_allowed(req.method(), "POST"))
             }
         } else {
-            Err(IncsError {
-                code: 404,
-                message: "Not Found".into(),
-            })
+            Err(IncsError { code: 404, message: "Not Found".into() })
         };
         outcome.unwrap_or_else(|error| error.response())
     }
@@ -331,23 +293,11 @@ impl Incs {
         req.headers()
             .get("certification-code")
             .and_then(|code| code.to_str().ok())
-            .and_then(|code| {
-                self.certification_codes
-                    .iter()
-                    .position(|known| known == code)
-            })
-            .ok_or(IncsError {
-                code: 10001,
-                message: INVALID_CERTIFICATION_CODE.into(),
-            })
+            .and_then(|code| self.certification_codes.iter().position(|known| known == code))
+            .ok_or(IncsError { code: 10001, message: INVALID_CERTIFICATION_CODE.into() })
     }
 
-    fn send(
-        &self,
-        channel: Channel,
-        req: &HttpRequest,
-        body: &RequestBody,
-    ) -> Result<HttpResponse, IncsError> {
+    fn send(&self, channel: Channel, req: &HttpRequest, body: &RequestBody) -> Result<HttpResponse, IncsError> {
         let lane = self.authenticate(req)?;
         let to = validate_send(channel, body)?;
         let message_id = channel.new_message_id(to);
@@ -373,21 +323,13 @@ impl Incs {
         self.authenticate(req)?;
         let query = web::Query::<StatusQuery>::from_query(req.query_string())
             .map_err(|_| IncsError::invalid("The message ids must be a string."))?;
-        let ids: Vec<&str> = query
-            .message_ids
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .collect();
+        let ids: Vec<&str> =
+            query.message_ids.as_deref().unwrap_or("").split(',').map(str::trim).filter(|id| !id.is_empty()).collect();
         if ids.is_empty() {
             return Err(IncsError::invalid("The message ids field is required."));
         }
         if ids.len() > MAX_POLLED_IDS {
-            return Err(IncsError::invalid(format!(
-                "The message ids may not have more than {MAX_POLLED_IDS} items."
-            )));
+            return Err(IncsError::invalid(format!("The message ids may not have more than {MAX_POLLED_IDS} items.")));
         }
 
         let now_ms = chrono::Utc::now().timestamp_millis();
@@ -408,25 +350,14 @@ impl Incs {
         let status = MessageStatus::after(Duration::from_millis(elapsed_ms), &self.delays);
         let unix_seconds_after = |delay: Duration| {
             let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-            message
-                .accepted_at_ms
-                .saturating_add(delay_ms)
-                .div_euclid(1000)
+            message.accepted_at_ms.saturating_add(delay_ms).div_euclid(1000)
         };
         StatusRow {
             message_id: id,
             message_status: status.as_str(),
             created_at: message.accepted_at_ms.div_euclid(1000),
-            delivered_at: if status >= MessageStatus::Delivered {
-                unix_seconds_after(self.delays[1])
-            } else {
-                0
-            },
-            read_at: if status >= MessageStatus::Read {
-                unix_seconds_after(self.delays[2])
-            } else {
-                0
-            },
+            delivered_at: if status >= MessageStatus::Delivered { unix_seconds_after(self.delays[1]) } else { 0 },
+            read_at: if status >= MessageStatus::Read { unix_seconds_after(self.delays[2]) } else { 0 },
         }
     }
 }
@@ -434,19 +365,14 @@ impl Incs {
 fn method_not_allowed(method: &Method, allowed: &str) -> IncsError {
     IncsError {
         code: 405,
-        message: format!(
-            "The {method} method is not supported for this route. Supported methods: {allowed}."
-        )
-        .into(),
+        message: format!("The {method} method is not supported for this route. Supported methods: {allowed}.").into(),
     }
 }
 
 /// Checks a send body the way INCS documents it; returns the recipient.
 fn validate_send(channel: Channel, body: &RequestBody) -> Result<&str, IncsError> {
     let RequestBody::Json(Value::Object(fields)) = body else {
-        return Err(IncsError::invalid(
-            "The request body must be a JSON object.",
-        ));
+        return Err(IncsError::invalid("The request body must be a JSON object."));
     };
 
     let to = match fields.get("to") {
@@ -469,11 +395,7 @@ fn validate_send(channel: Channel, body: &RequestBody) -> Result<&str, IncsError
     }
 
     let content = match fields.get(message_type) {
-        None | Some(Value::Null) => {
-            return Err(IncsError::invalid(format!(
-                "The {message_type} field is required."
-            )))
-        }
+        None | Some(Value::Null) => return Err(IncsError::invalid(format!("The {message_type} field is required."))),
         Some(content) => content,
     };
     validate_content(channel, message_type, content)?;
@@ -485,11 +407,7 @@ fn is_phone_number(to: &str) -> bool {
     (8..=15).contains(&to.len()) && to.bytes().all(|byte| byte.is_ascii_digit())
 }
 
-fn validate_content(
-    channel: Channel,
-    message_type: &str,
-    content: &Value,
-) -> Result<(), IncsError> {
+fn validate_content(channel: Channel, message_type: &str, content: &Value) -> Result<(), IncsError> {
     if message_type == "text" {
         let Value::String(text) = content else {
             return Err(IncsError::invalid("The text field must be a string."));
@@ -499,25 +417,19 @@ fn validate_content(
         }
         let limit = channel.text_limit();
         if text.chars().count() > limit {
-            return Err(IncsError::invalid(format!(
-                "The text may not be greater than {limit} characters."
-            )));
+            return Err(IncsError::invalid(format!("The text may not be greater than {limit} characters.")));
         }
         return Ok(());
     }
 
     let Value::Object(object) = content else {
-        return Err(IncsError::invalid(format!(
-            "The {message_type} field must be an object."
-        )));
+        return Err(IncsError::invalid(format!("The {message_type} field must be an object.")));
     };
     match message_type {
         "image" | "video" | "audio" | "document" => {
             let link = required_string(object, message_type, "link")?;
             if !(link.starts_with("https://") || link.starts_with("http://")) {
-                return Err(IncsError::invalid(format!(
-                    "The {message_type}.link must be a valid URL."
-                )));
+                return Err(IncsError::invalid(format!("The {message_type}.link must be a valid URL.")));
             }
         }
         "template" => {
@@ -525,16 +437,12 @@ fn validate_content(
             match channel {
                 Channel::Whatsapp => {
                     if object.get("components").is_some_and(|c| !c.is_array()) {
-                        return Err(IncsError::invalid(
-                            "The template.components must be an array.",
-                        ));
+                        return Err(IncsError::invalid("The template.components must be an array."));
                     }
                 }
                 Channel::Rcs => {
                     if object.get("parameters").is_some_and(|p| !p.is_object()) {
-                        return Err(IncsError::invalid(
-                            "The template.parameters must be an object.",
-                        ));
+                        return Err(IncsError::invalid("The template.parameters must be an object."));
                     }
                 }
                 Channel::Viber => {}
@@ -544,21 +452,13 @@ fn validate_content(
             const KINDS: [&str; 4] = ["cta_url", "list", "carousel", "button"];
             let kind = required_string(object, message_type, "type")?;
             if !KINDS.contains(&kind) {
-                return Err(IncsError::invalid(format!(
-                    "The interactive.type must be one of {}.",
-                    KINDS.join(", ")
-                )));
+                return Err(IncsError::invalid(format!("The interactive.type must be one of {}.", KINDS.join(", "))));
             }
         }
         "otp" => {
             required_string(object, message_type, "code")?;
-            if object
-                .get("code_expiration_minutes")
-                .is_some_and(|minutes| !minutes.is_u64())
-            {
-                return Err(IncsError::invalid(
-                    "The otp.code_expiration_minutes must be an integer.",
-                ));
+            if object.get("code_expiration_minutes").is_some_and(|minutes| !minutes.is_u64()) {
+                return Err(IncsError::invalid("The otp.code_expiration_minutes must be an integer."));
             }
         }
         _ => {}
@@ -566,19 +466,13 @@ fn validate_content(
     Ok(())
 }
 
-fn required_string<'a>(
-    object: &'a Map<String, Value>,
-    parent: &str,
-    field: &str,
-) -> Result<&'a str, IncsError> {
+fn required_string<'a>(object: &'a Map<String, Value>, parent: &str, field: &str) -> Result<&'a str, IncsError> {
     match object.get(field) {
         Some(Value::String(value)) if !value.trim().is_empty() => Ok(value),
-        Some(Value::String(_)) | None | Some(Value::Null) => Err(IncsError::invalid(format!(
-            "The {parent}.{field} field is required."
-        ))),
-        Some(_) => Err(IncsError::invalid(format!(
-            "The {parent}.{field} must be a string."
-        ))),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(IncsError::invalid(format!("The {parent}.{field} field is required.")))
+        }
+        Some(_) => Err(IncsError::invalid(format!("The {parent}.{field} must be a string."))),
     }
 }
 
@@ -603,14 +497,7 @@ mod tests {
         for good in ["85268411234", "12345678", "123456789012345"] {
             assert!(is_phone_number(good), "{good}");
         }
-        for bad in [
-            "+85268411234",
-            "1234567",
-            "1234567890123456",
-            "8526841123a",
-            "",
-            "852 6841 1234",
-        ] {
+        for bad in ["+85268411234", "1234567", "1234567890123456", "8526841123a", "", "852 6841 1234"] {
             assert!(!is_phone_number(bad), "{bad}");
         }
     }
@@ -619,66 +506,31 @@ mod tests {
     fn invalid_bodies_get_clear_422s() {
         let wa = Channel::Whatsapp;
         assert_eq!(
-            validate_send(wa, &RequestBody::Text("to=1".into()))
-                .unwrap_err()
-                .message,
+            validate_send(wa, &RequestBody::Text("to=1".into())).unwrap_err().message,
             "The request body must be a JSON object."
         );
-        assert_eq!(
-            validate_send(wa, &RequestBody::Empty).unwrap_err().code,
-            422
-        );
-        assert_eq!(
-            rejection(wa, json!({"type":"text","text":"Hi"})),
-            "The to field is required."
-        );
-        assert_eq!(
-            rejection(wa, json!({"to":"+85268411234","type":"text","text":"Hi"})),
-            INVALID_PHONE
-        );
-        assert_eq!(
-            rejection(wa, json!({"to":85268411234_u64,"type":"text","text":"Hi"})),
-            INVALID_PHONE
-        );
-        assert_eq!(
-            rejection(wa, json!({"to":"85268411234","text":"Hi"})),
-            "The type field is required."
-        );
-        assert!(rejection(
-            wa,
-            json!({"to":"85268411234","type":"otp","otp":{"code":"1"}})
-        )
-        .contains("whatsapp messages can be template, text"));
+        assert_eq!(validate_send(wa, &RequestBody::Empty).unwrap_err().code, 422);
+        assert_eq!(rejection(wa, json!({"type":"text","text":"Hi"})), "The to field is required.");
+        assert_eq!(rejection(wa, json!({"to":"+85268411234","type":"text","text":"Hi"})), INVALID_PHONE);
+        assert_eq!(rejection(wa, json!({"to":85268411234_u64,"type":"text","text":"Hi"})), INVALID_PHONE);
+        assert_eq!(rejection(wa, json!({"to":"85268411234","text":"Hi"})), "The type field is required.");
+        assert!(rejection(wa, json!({"to":"85268411234","type":"otp","otp":{"code":"1"}}))
+            .contains("whatsapp messages can be template, text"));
         assert!(rejection(
             Channel::Viber,
             json!({"to":"85268411234","type":"audio","audio":{"link":"https://x/a.mp3"}})
         )
         .starts_with("The selected type is invalid"));
-        assert!(rejection(
-            Channel::Rcs,
-            json!({"to":"85268411234","type":"interactive","interactive":{}})
-        )
-        .starts_with("The selected type is invalid"));
+        assert!(rejection(Channel::Rcs, json!({"to":"85268411234","type":"interactive","interactive":{}}))
+            .starts_with("The selected type is invalid"));
+        assert_eq!(rejection(wa, json!({"to":"85268411234","type":"image"})), "The image field is required.");
         assert_eq!(
-            rejection(wa, json!({"to":"85268411234","type":"image"})),
-            "The image field is required."
-        );
-        assert_eq!(
-            rejection(
-                wa,
-                json!({"to":"85268411234","type":"text","text":{"body":"Hi"}})
-            ),
+            rejection(wa, json!({"to":"85268411234","type":"text","text":{"body":"Hi"}})),
             "The text field must be a string."
         );
+        assert_eq!(rejection(wa, json!({"to":"85268411234","type":"text","text":""})), "The text field is required.");
         assert_eq!(
-            rejection(wa, json!({"to":"85268411234","type":"text","text":""})),
-            "The text field is required."
-        );
-        assert_eq!(
-            rejection(
-                Channel::Viber,
-                json!({"to":"85268411234","type":"text","text":"x".repeat(1001)})
-            ),
+            rejection(Channel::Viber, json!({"to":"85268411234","type":"text","text":"x".repeat(1001)})),
             "The text may not be greater than 1000 characters."
         );
         assert_eq!(
@@ -686,24 +538,15 @@ mod tests {
             "The image.link field is required."
         );
         assert_eq!(
-            rejection(
-                wa,
-                json!({"to":"85268411234","type":"image","image":{"link":"ftp://x"}})
-            ),
+            rejection(wa, json!({"to":"85268411234","type":"image","image":{"link":"ftp://x"}})),
             "The image.link must be a valid URL."
         );
         assert_eq!(
-            rejection(
-                wa,
-                json!({"to":"85268411234","type":"template","template":{}})
-            ),
+            rejection(wa, json!({"to":"85268411234","type":"template","template":{}})),
             "The template.name field is required."
         );
         assert_eq!(
-            rejection(
-                wa,
-                json!({"to":"85268411234","type":"template","template":{"name":"t","components":{}}})
-            ),
+            rejection(wa, json!({"to":"85268411234","type":"template","template":{"name":"t","components":{}}})),
             "The template.components must be an array."
         );
         assert_eq!(
@@ -713,25 +556,17 @@ mod tests {
             ),
             "The template.parameters must be an object."
         );
-        assert!(rejection(
-            wa,
-            json!({"to":"85268411234","type":"interactive","interactive":{"type":"product"}})
-        )
-        .starts_with("The interactive.type must be one of"));
+        assert!(rejection(wa, json!({"to":"85268411234","type":"interactive","interactive":{"type":"product"}}))
+            .starts_with("The interactive.type must be one of"));
         assert_eq!(
-            rejection(
-                Channel::Viber,
-                json!({"to":"85268411234","type":"otp","otp":{"language":"en"}})
-            ),
+            rejection(Channel::Viber, json!({"to":"85268411234","type":"otp","otp":{"language":"en"}})),
             "The otp.code field is required."
         );
     }
 
     /// Splits a wamid into (recipient, direction byte, hex id), following the documented layout.
     fn decode_wamid(id: &str) -> (String, u8, String) {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(id.strip_prefix("wamid.").unwrap())
-            .unwrap();
+        let raw = base64::engine::general_purpose::STANDARD.decode(id.strip_prefix("wamid.").unwrap()).unwrap();
         assert_eq!(raw[..2], [0x1C, 0x18]);
         let phone_len = usize::from(raw[2]);
         let phone = String::from_utf8(raw[3..3 + phone_len].to_vec()).unwrap();
@@ -751,20 +586,14 @@ mod tests {
             decode_wamid("wamid.HBgLODUyNjg0MTUwMjYVAgARGBIyMUQ4RjA5MTY1NUJERjE3NjYA"),
             ("85268415026".into(), 0x11, "21D8F091655BDF1766".into())
         );
-        let inbound = decode_wamid(
-            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABIYIEFDOTgzNjhFOTU2NDgxMDI4NEY2NDdCOTg0MkEyMDgzAA==",
-        );
+        let inbound =
+            decode_wamid("wamid.HBgNNjI4MTUxOTE0MDMyNxUCABIYIEFDOTgzNjhFOTU2NDgxMDI4NEY2NDdCOTg0MkEyMDgzAA==");
         assert_eq!((inbound.0.as_str(), inbound.1), ("6281519140327", 0x12));
 
         let id = wamid("85268411234");
         let (phone, direction, hex) = decode_wamid(&id);
-        assert_eq!(
-            (phone.as_str(), direction, hex.len()),
-            ("85268411234", 0x11, 18)
-        );
-        assert!(hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+        assert_eq!((phone.as_str(), direction, hex.len()), ("85268411234", 0x11, 18));
+        assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
         assert_ne!(wamid("85268411234"), id, "ids must be random");
     }
 
@@ -778,11 +607,7 @@ mod tests {
 
     #[test]
     fn status_follows_the_delays() {
-        let delays = [
-            Duration::from_millis(100),
-            Duration::from_millis(300),
-            Duration::from_millis(600),
-        ];
+        let delays = [Duration::from_millis(100), Duration::from_millis(300), Duration::from_millis(600)];
         let at = |ms| MessageStatus::after(Duration::from_millis(ms), &delays);
         assert_eq!(at(0), MessageStatus::Accepted);
         assert_eq!(at(99), MessageStatus::Accepted);
@@ -791,43 +616,25 @@ mod tests {
         assert_eq!(at(599), MessageStatus::Delivered);
         assert_eq!(at(600), MessageStatus::Read);
         let zero = [Duration::ZERO; 3];
-        assert_eq!(
-            MessageStatus::after(Duration::ZERO, &zero),
-            MessageStatus::Read
-        );
+        assert_eq!(MessageStatus::after(Duration::ZERO, &zero), MessageStatus::Read);
     }
 
     #[test]
     fn status_rows_carry_unix_seconds() {
-        let delays = [
-            Duration::from_secs(1),
-            Duration::from_secs(5),
-            Duration::from_secs(9),
-        ];
+        let delays = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(9)];
         let incs = Incs::new(vec!["code".into()], delays, None);
-        let message = SentMessage {
-            accepted_at_ms: 1_774_249_921_500,
-        };
+        let message = SentMessage { accepted_at_ms: 1_774_249_921_500 };
         let row = |elapsed_ms| incs.status_row("id", &message, message.accepted_at_ms + elapsed_ms);
 
         let accepted = row(0);
-        assert_eq!(
-            (accepted.message_status, accepted.created_at),
-            ("accepted", 1_774_249_921)
-        );
+        assert_eq!((accepted.message_status, accepted.created_at), ("accepted", 1_774_249_921));
         assert_eq!((accepted.delivered_at, accepted.read_at), (0, 0));
         let delivered = row(5_000);
         assert_eq!(delivered.message_status, "delivered");
-        assert_eq!(
-            (delivered.delivered_at, delivered.read_at),
-            (1_774_249_926, 0)
-        );
+        assert_eq!((delivered.delivered_at, delivered.read_at), (1_774_249_926, 0));
         let read = row(60_000);
         assert_eq!(read.message_status, "read");
-        assert_eq!(
-            (read.delivered_at, read.read_at),
-            (1_774_249_926, 1_774_249_930)
-        );
+        assert_eq!((read.delivered_at, read.read_at), (1_774_249_926, 1_774_249_930));
     }
 
     #[test]
@@ -845,9 +652,6 @@ mod tests {
         let (status, body) = fault_answer(503);
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         let body: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            (body["code"].as_u64(), body["message"].as_str()),
-            (Some(503), Some("Service Unavailable"))
-        );
+        assert_eq!((body["code"].as_u64(), body["message"].as_str()), (Some(503), Some("Service Unavailable")));
     }
 }

@@ -20,21 +20,14 @@ struct Envelope<'a> {
 }
 
 fn error_body(code: u32, message: &str) -> Vec<u8> {
-    let envelope = Envelope {
-        code: code.to_string(),
-        success: false,
-        message,
-        data: None,
-    };
+    let envelope = Envelope { code: code.to_string(), success: false, message, data: None };
     // Serializing this plain struct cannot fail; an empty body would still be visibly wrong.
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
 pub(crate) fn handle(req: &HttpRequest) -> HttpResponse {
     tracing::debug!(path = req.path(), "InnoPaaS path not simulated yet");
-    HttpResponse::NotFound()
-        .content_type("application/json")
-        .body(error_body(404, "Not Found"))
+    HttpResponse::NotFound().content_type("application/json").body(error_body(404, "Not Found"))
 }
 
 /// The default answer of an InnoPaaS fault with this HTTP `status` and no `body`.

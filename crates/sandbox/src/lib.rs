@@ -7,6 +7,14 @@
 //!   for the gateway's internal events, and a health check;
 //! - outgoing INCS `message_status_update` callbacks (`sent`, `delivered`, `read`) to a configured URL.
 //!
+//! Endpoints:
+//! - `POST /external/messages/{whatsapp,viber,rcs}`, `GET /external/messages/status?message_ids=a,b`
+//!   (INCS, header `certification-code`);
+//! - `GET|DELETE /_sandbox/requests[?provider=incs|innopaas]`: recorded provider requests;
+//! - `GET|POST|DELETE /_sandbox/faults`: fault injection (see `faults.rs` for the fields);
+//! - `GET|POST|DELETE /_sandbox/webhooks`: the internal event consumer (POST answers 204);
+//! - `GET /_sandbox/health`.
+//!
 //! Every request to a provider path goes through the same intake: it is recorded first (so requests
 //! answered by a fault or an auth error are recorded too), then the fault book is consulted, and only
 //! then the provider's handler runs. A second provider plugs in as one more [`Provider`] variant, one
@@ -64,17 +72,12 @@ use crate::recording::{RequestBody, RequestLog, WebhookLog};
 
 /// The default INCS certification codes: one for the chat-api host family, one for the api host
 /// family, shaped like the truncated codes in the INCS documents.
-pub const DEFAULT_INCS_CERTIFICATION_CODES: [&str; 2] = [
-    "af92196e-0d07-3c1d-a631-a71c5a1b0001",
-    "f484bd42-5c2e-3d7a-9b1e-2f3c4d5e0001",
-];
+pub const DEFAULT_INCS_CERTIFICATION_CODES: [&str; 2] =
+    ["af92196e-0d07-3c1d-a631-a71c5a1b0001", "f484bd42-5c2e-3d7a-9b1e-2f3c4d5e0001"];
 
 /// Offsets after acceptance of the `sent`, `delivered` and `read` callbacks.
-pub const DEFAULT_INCS_CALLBACK_DELAYS: [Duration; 3] = [
-    Duration::from_millis(100),
-    Duration::from_millis(300),
-    Duration::from_millis(600),
-];
+pub const DEFAULT_INCS_CALLBACK_DELAYS: [Duration; 3] =
+    [Duration::from_millis(100), Duration::from_millis(300), Duration::from_millis(600)];
 
 /// Largest request body a provider path accepts; INCS carousels with many cards stay far below it.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -119,9 +122,7 @@ impl FromStr for Provider {
         match s {
             "incs" => Ok(Provider::Incs),
             "innopaas" => Ok(Provider::Innopaas),
-            other => Err(format!(
-                "unknown provider `{other}`, expected `incs` or `innopaas`"
-            )),
+            other => Err(format!("unknown provider `{other}`, expected `incs` or `innopaas`")),
         }
     }
 }
@@ -145,10 +146,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8090)),
-            incs_certification_codes: DEFAULT_INCS_CERTIFICATION_CODES
-                .iter()
-                .map(|code| code.to_string())
-                .collect(),
+            incs_certification_codes: DEFAULT_INCS_CERTIFICATION_CODES.iter().map(|code| code.to_string()).collect(),
             incs_callback_url: None,
             incs_callback_delays: DEFAULT_INCS_CALLBACK_DELAYS,
             workers: 2,
@@ -161,10 +159,7 @@ impl fmt::Debug for SandboxConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxConfig")
             .field("listen", &self.listen)
-            .field(
-                "incs_certification_codes",
-                &format_args!("[{} redacted]", self.incs_certification_codes.len()),
-            )
+            .field("incs_certification_codes", &format_args!("[{} redacted]", self.incs_certification_codes.len()))
             .field("incs_callback_url", &self.incs_callback_url)
             .field("incs_callback_delays", &self.incs_callback_delays)
             .field("workers", &self.workers)
@@ -176,14 +171,9 @@ impl SandboxConfig {
     fn validate(&self) -> io::Result<()> {
         let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         if self.incs_certification_codes.is_empty()
-            || self
-                .incs_certification_codes
-                .iter()
-                .any(|code| code.trim().is_empty())
+            || self.incs_certification_codes.iter().any(|code| code.trim().is_empty())
         {
-            return invalid(
-                "incs_certification_codes: at least one non-empty code is needed".into(),
-            );
+            return invalid("incs_certification_codes: at least one non-empty code is needed".into());
         }
         if let Some(url) = &self.incs_callback_url {
             if let Err(error) = reqwest::Url::parse(url) {
@@ -192,10 +182,7 @@ impl SandboxConfig {
         }
         let [sent, delivered, read] = self.incs_callback_delays;
         if sent > delivered || delivered > read {
-            return invalid(
-                "incs_callback_delays: the sent, delivered and read offsets must not decrease"
-                    .into(),
-            );
+            return invalid("incs_callback_delays: the sent, delivered and read offsets must not decrease".into());
         }
         if self.workers == 0 {
             return invalid("workers: at least one worker is needed".into());
@@ -279,11 +266,7 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
         requests: RequestLog::default(),
         webhooks: WebhookLog::default(),
         faults: FaultBook::default(),
-        incs: incs::Incs::new(
-            config.incs_certification_codes.clone(),
-            config.incs_callback_delays,
-            callback_queue,
-        ),
+        incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, callback_queue),
     });
 
     let app_state = sandbox.clone();
@@ -300,30 +283,17 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
     .shutdown_timeout(2)
     .bind(config.listen)?;
 
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| io::Error::other("the server bound no address"))?;
+    let addr = server.addrs().first().copied().ok_or_else(|| io::Error::other("the server bound no address"))?;
     let server = server.run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);
 
-    Ok(SandboxHandle {
-        addr,
-        server: handle,
-        server_task: Some(server_task),
-        callbacks_task,
-    })
+    Ok(SandboxHandle { addr, server: handle, server_task: Some(server_task), callbacks_task })
 }
 
 /// The single entry point of every provider path: record, consult the fault book, then answer as
 /// the provider would.
-async fn provider_request(
-    req: HttpRequest,
-    body: web::Bytes,
-    sandbox: web::Data<Sandbox>,
-) -> HttpResponse {
+async fn provider_request(req: HttpRequest, body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
     let provider = Provider::for_path(req.path());
     let body = Arc::new(RequestBody::parse(&body));
     sandbox.requests.record(provider, &req, Arc::clone(&body));

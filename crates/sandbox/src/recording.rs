@@ -81,10 +81,8 @@ impl RequestLog {
     /// The recorded requests, optionally of one provider, in arrival order, as a JSON array.
     pub(crate) fn to_json(&self, provider: Option<Provider>) -> serde_json::Result<Vec<u8>> {
         let entries = lock(&self.entries);
-        let selected: Vec<&RecordedRequest> = entries
-            .iter()
-            .filter(|entry| provider.is_none_or(|wanted| entry.provider == wanted))
-            .collect();
+        let selected: Vec<&RecordedRequest> =
+            entries.iter().filter(|entry| provider.is_none_or(|wanted| entry.provider == wanted)).collect();
         serde_json::to_vec(&selected)
     }
 
@@ -152,10 +150,7 @@ fn shared_body<S: Serializer>(body: &Arc<RequestBody>, serializer: S) -> Result<
     body.as_ref().serialize(serializer)
 }
 
-pub(crate) fn rfc3339_millis<S: Serializer>(
-    at: &DateTime<Utc>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339_millis<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
@@ -168,34 +163,17 @@ mod tests {
     #[test]
     fn bodies_are_json_text_or_null() {
         assert_eq!(RequestBody::parse(b""), RequestBody::Empty);
-        assert_eq!(
-            RequestBody::parse(br#"{"to":"85268411234"}"#),
-            RequestBody::Json(json!({"to": "85268411234"}))
-        );
-        assert_eq!(
-            RequestBody::parse(b"to=85268411234"),
-            RequestBody::Text("to=85268411234".into())
-        );
-        assert_eq!(
-            serde_json::to_value(RequestBody::Empty).unwrap(),
-            Value::Null
-        );
-        assert_eq!(
-            serde_json::to_value(RequestBody::Text("x".into())).unwrap(),
-            json!("x")
-        );
+        assert_eq!(RequestBody::parse(br#"{"to":"85268411234"}"#), RequestBody::Json(json!({"to": "85268411234"})));
+        assert_eq!(RequestBody::parse(b"to=85268411234"), RequestBody::Text("to=85268411234".into()));
+        assert_eq!(serde_json::to_value(RequestBody::Empty).unwrap(), Value::Null);
+        assert_eq!(serde_json::to_value(RequestBody::Text("x".into())).unwrap(), json!("x"));
     }
 
     #[test]
     fn timestamps_have_milliseconds_and_z() {
-        let at = DateTime::parse_from_rfc3339("2026-11-21T10:00:00.123456+00:00")
-            .unwrap()
-            .with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-11-21T10:00:00.123456+00:00").unwrap().with_timezone(&Utc);
         let mut out = Vec::new();
         rfc3339_millis(&at, &mut serde_json::Serializer::new(&mut out)).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\"2026-11-21T10:00:00.123Z\""
-        );
+        assert_eq!(String::from_utf8(out).unwrap(), "\"2026-11-21T10:00:00.123Z\"");
     }
 }

@@ -20,12 +20,8 @@ struct Running {
 
 impl Running {
     async fn start(config: SandboxConfig) -> Running {
-        let sandbox = spawn(SandboxConfig {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            ..config
-        })
-        .await
-        .unwrap();
+        let sandbox =
+            spawn(SandboxConfig { listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), ..config }).await.unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         Running { sandbox, http }
     }
@@ -52,9 +48,7 @@ impl Running {
     }
 
     async fn send(&self, channel: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .send_raw(channel, Some(CODE_A), &body.to_string())
-            .await;
+        let response = self.send_raw(channel, Some(CODE_A), &body.to_string()).await;
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -66,13 +60,7 @@ impl Running {
     }
 
     async fn add_fault(&self, fault: Value) {
-        let response = self
-            .http
-            .post(self.url("/_sandbox/faults"))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.post(self.url("/_sandbox/faults")).json(&fault).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED, "{fault}");
     }
 
@@ -103,10 +91,7 @@ fn msg_id(envelope: &Value) -> String {
     assert_eq!(envelope["code"], 200, "{envelope}");
     assert_eq!(envelope["message"], "", "{envelope}");
     assert_eq!(envelope["error"], json!({}), "{envelope}");
-    envelope["data"]["msg_id"]
-        .as_str()
-        .expect("msg_id")
-        .to_owned()
+    envelope["data"]["msg_id"].as_str().expect("msg_id").to_owned()
 }
 
 #[tokio::test]
@@ -119,11 +104,7 @@ async fn certification_code_is_required_and_checked() {
         // INCS's own codes come with HTTP 200: only the body says it failed.
         assert_eq!(response.status(), StatusCode::OK, "{code:?}");
         let envelope: Value = response.json().await.unwrap();
-        assert_eq!(
-            envelope,
-            error_envelope(10001, "Certification code invalid"),
-            "{code:?}"
-        );
+        assert_eq!(envelope, error_envelope(10001, "Certification code invalid"), "{code:?}");
     }
 
     for code in [CODE_A, CODE_B] {
@@ -134,13 +115,7 @@ async fn certification_code_is_required_and_checked() {
     }
 
     let (status, envelope) = sandbox.poll_status("nope", "x").await;
-    assert_eq!(
-        (status, envelope),
-        (
-            StatusCode::OK,
-            error_envelope(10001, "Certification code invalid")
-        )
-    );
+    assert_eq!((status, envelope), (StatusCode::OK, error_envelope(10001, "Certification code invalid")));
     sandbox.sandbox.stop().await;
 }
 
@@ -152,19 +127,9 @@ async fn configured_certification_codes_replace_the_defaults() {
     })
     .await;
     let body = text_message().to_string();
-    let refused: Value = sandbox
-        .send_raw("viber", Some(CODE_A), &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refused: Value = sandbox.send_raw("viber", Some(CODE_A), &body).await.json().await.unwrap();
     assert_eq!(refused["code"], 10001);
-    let accepted: Value = sandbox
-        .send_raw("viber", Some("lane-2"), &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accepted: Value = sandbox.send_raw("viber", Some("lane-2"), &body).await.json().await.unwrap();
     msg_id(&accepted);
     sandbox.sandbox.stop().await;
 }
@@ -501,11 +466,7 @@ const RCS_EXAMPLES: &[&str] = &[
 async fn every_documented_example_is_accepted_with_a_realistic_id() {
     let sandbox = Running::default().await;
     let mut ids = std::collections::HashSet::new();
-    for (channel, examples) in [
-        ("whatsapp", WHATSAPP_EXAMPLES),
-        ("viber", VIBER_EXAMPLES),
-        ("rcs", RCS_EXAMPLES),
-    ] {
+    for (channel, examples) in [("whatsapp", WHATSAPP_EXAMPLES), ("viber", VIBER_EXAMPLES), ("rcs", RCS_EXAMPLES)] {
         for example in examples {
             let response = sandbox.send_raw(channel, Some(CODE_A), example).await;
             assert_eq!(response.status(), StatusCode::OK, "{channel}: {example}");
@@ -514,13 +475,8 @@ async fn every_documented_example_is_accepted_with_a_realistic_id() {
             match channel {
                 "whatsapp" => {
                     let encoded = id.strip_prefix("wamid.").expect("wamid. prefix");
-                    let raw = base64::engine::general_purpose::STANDARD
-                        .decode(encoded)
-                        .unwrap();
-                    let to = serde_json::from_str::<Value>(example).unwrap()["to"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned();
+                    let raw = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+                    let to = serde_json::from_str::<Value>(example).unwrap()["to"].as_str().unwrap().to_owned();
                     assert_eq!(&raw[3..3 + to.len()], to.as_bytes(), "{id}");
                 }
                 "viber" => assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4),
@@ -535,40 +491,16 @@ async fn every_documented_example_is_accepted_with_a_realistic_id() {
 #[tokio::test]
 async fn invalid_phone_numbers_get_a_422_envelope() {
     let sandbox = Running::default().await;
-    for to in [
-        "+85268411234",
-        "8526841",
-        "85268411234567890",
-        "852-6841-1234",
-    ] {
-        let (status, envelope) = sandbox
-            .send(
-                "whatsapp",
-                json!({"to": to, "type": "text", "text": "Hello"}),
-            )
-            .await;
+    for to in ["+85268411234", "8526841", "85268411234567890", "852-6841-1234"] {
+        let (status, envelope) = sandbox.send("whatsapp", json!({"to": to, "type": "text", "text": "Hello"})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{to}");
-        assert_eq!(
-            envelope,
-            error_envelope(422, "The phone number is invalid."),
-            "{to}"
-        );
+        assert_eq!(envelope, error_envelope(422, "The phone number is invalid."), "{to}");
     }
-    let (status, envelope) = sandbox
-        .send(
-            "rcs",
-            json!({"to": "85268411234", "type": "audio", "audio": {"link": "https://x/a.mp3"}}),
-        )
-        .await;
+    let (status, envelope) =
+        sandbox.send("rcs", json!({"to": "85268411234", "type": "audio", "audio": {"link": "https://x/a.mp3"}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(envelope["code"], 422);
-    assert!(
-        envelope["message"]
-            .as_str()
-            .unwrap()
-            .contains("rcs messages can be"),
-        "{envelope}"
-    );
+    assert!(envelope["message"].as_str().unwrap().contains("rcs messages can be"), "{envelope}");
 
     let response = sandbox.send_raw("viber", Some(CODE_A), "not json").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -578,14 +510,9 @@ async fn invalid_phone_numbers_get_a_422_envelope() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_envelope() {
     let sandbox = Running::default().await;
-    let response = sandbox
-        .send_raw("sms", Some(CODE_A), &text_message().to_string())
-        .await;
+    let response = sandbox.send_raw("sms", Some(CODE_A), &text_message().to_string()).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        error_envelope(404, "Not Found")
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), error_envelope(404, "Not Found"));
 
     let response = sandbox
         .http
@@ -598,48 +525,25 @@ async fn unknown_routes_and_methods_answer_in_the_envelope() {
     assert_eq!(response.json::<Value>().await.unwrap()["code"], 405);
 
     // Unknown control paths are not provider requests.
-    let response = sandbox
-        .http
-        .get(sandbox.url("/_sandbox/nope"))
-        .send()
-        .await
-        .unwrap();
+    let response = sandbox.http.get(sandbox.url("/_sandbox/nope")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let recorded = sandbox.get_json("/_sandbox/requests").await;
-    let paths: Vec<&str> = recorded
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        paths,
-        ["/external/messages/sms", "/external/messages/whatsapp"]
-    );
+    let paths: Vec<&str> = recorded.as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/external/messages/sms", "/external/messages/whatsapp"]);
     sandbox.sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn a_counted_fault_answers_that_many_requests_then_service_resumes() {
     let sandbox = Running::default().await;
-    sandbox
-        .add_fault(json!({"provider": "incs", "status": 429, "retry_after": 2, "count": 2}))
-        .await;
+    sandbox.add_fault(json!({"provider": "incs", "status": 429, "retry_after": 2, "count": 2})).await;
 
     for _ in 0..2 {
-        let response = sandbox
-            .send_raw("whatsapp", Some(CODE_A), &text_message().to_string())
-            .await;
+        let response = sandbox.send_raw("whatsapp", Some(CODE_A), &text_message().to_string()).await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(retry_after.as_deref(), Some("2"));
-        assert_eq!(
-            response.json::<Value>().await.unwrap(),
-            error_envelope(429, "Too Many Attempts.")
-        );
+        assert_eq!(response.json::<Value>().await.unwrap(), error_envelope(429, "Too Many Attempts."));
     }
     let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
     assert_eq!(status, StatusCode::OK);
@@ -668,10 +572,7 @@ async fn a_fault_matched_on_one_certification_code_leaves_other_lanes_alone() {
         let faulted = sandbox.send_raw("whatsapp", Some(CODE_B), &body).await;
         assert_eq!(faulted.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(faulted.headers().get("retry-after").is_none());
-        assert_eq!(
-            faulted.json::<Value>().await.unwrap(),
-            error_envelope(500, "Server Error")
-        );
+        assert_eq!(faulted.json::<Value>().await.unwrap(), error_envelope(500, "Server Error"));
 
         let healthy = sandbox.send_raw("whatsapp", Some(CODE_A), &body).await;
         assert_eq!(healthy.status(), StatusCode::OK);
@@ -684,44 +585,26 @@ async fn a_fault_matched_on_one_certification_code_leaves_other_lanes_alone() {
     let listed = sandbox.get_json("/_sandbox/faults").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["count"], Value::Null);
-    let cleared = sandbox
-        .http
-        .delete(sandbox.url("/_sandbox/faults"))
-        .send()
-        .await
-        .unwrap();
+    let cleared = sandbox.http.delete(sandbox.url("/_sandbox/faults")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        sandbox
-            .send_raw("whatsapp", Some(CODE_B), &body)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(sandbox.send_raw("whatsapp", Some(CODE_B), &body).await.status(), StatusCode::OK);
     sandbox.sandbox.stop().await;
 }
 
 #[tokio::test]
 async fn faults_can_carry_provider_codes_custom_bodies_and_target_innopaas() {
     let sandbox = Running::default().await;
-    sandbox
-        .add_fault(json!({"provider": "innopaas", "status": 503}))
-        .await;
+    sandbox.add_fault(json!({"provider": "innopaas", "status": 503})).await;
     sandbox
         .add_fault(json!({"provider": "incs", "status": 10002, "count": 1,
                           "match": {"path": "/external/messages/whatsapp"}}))
         .await;
     let custom = json!({"status": "error", "code": 10003, "message": "Message failed", "data": {}, "error": {}});
-    sandbox
-        .add_fault(json!({"provider": "incs", "status": 200, "body": custom, "count": 1}))
-        .await;
+    sandbox.add_fault(json!({"provider": "incs", "status": 200, "body": custom, "count": 1})).await;
 
     let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        envelope,
-        error_envelope(10002, "(#131000) Something went wrong")
-    );
+    assert_eq!(envelope, error_envelope(10002, "(#131000) Something went wrong"));
     let (status, envelope) = sandbox.send("viber", text_message()).await;
     assert_eq!((status, envelope), (StatusCode::OK, custom));
     let (status, envelope) = sandbox.send("viber", text_message()).await;
@@ -736,9 +619,7 @@ async fn faults_can_carry_provider_codes_custom_bodies_and_target_innopaas() {
         .await
         .unwrap();
     assert_eq!(innopaas.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let recorded = sandbox
-        .get_json("/_sandbox/requests?provider=innopaas")
-        .await;
+    let recorded = sandbox.get_json("/_sandbox/requests?provider=innopaas").await;
     assert_eq!(recorded.as_array().unwrap().len(), 1);
     assert_eq!(recorded[0]["provider"], "innopaas");
     sandbox.sandbox.stop().await;
@@ -753,30 +634,12 @@ async fn malformed_faults_get_400_with_a_message() {
         json!({"provider": "incs", "status": 429, "count": 0}),
         json!({"provider": "incs", "status": 429, "retry-after": 2}),
     ] {
-        let response = sandbox
-            .http
-            .post(sandbox.url("/_sandbox/faults"))
-            .json(&fault)
-            .send()
-            .await
-            .unwrap();
+        let response = sandbox.http.post(sandbox.url("/_sandbox/faults")).json(&fault).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fault}");
         let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("invalid fault"),
-            "{problem}"
-        );
+        assert!(problem["error"].as_str().unwrap().starts_with("invalid fault"), "{problem}");
     }
-    let response = sandbox
-        .http
-        .post(sandbox.url("/_sandbox/faults"))
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+    let response = sandbox.http.post(sandbox.url("/_sandbox/faults")).body("{").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(sandbox.get_json("/_sandbox/faults").await, json!([]));
     sandbox.sandbox.stop().await;
@@ -785,27 +648,19 @@ async fn malformed_faults_get_400_with_a_message() {
 #[tokio::test]
 async fn a_delay_only_fault_slows_the_normal_answer() {
     let sandbox = Running::default().await;
-    sandbox
-        .add_fault(json!({"provider": "incs", "delay_ms": 400, "count": 1}))
-        .await;
+    sandbox.add_fault(json!({"provider": "incs", "delay_ms": 400, "count": 1})).await;
 
     let started = Instant::now();
     let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
     let slow = started.elapsed();
     assert_eq!(status, StatusCode::OK);
     msg_id(&envelope);
-    assert!(
-        slow >= Duration::from_millis(400),
-        "answered after {slow:?}"
-    );
+    assert!(slow >= Duration::from_millis(400), "answered after {slow:?}");
 
     let started = Instant::now();
     sandbox.send("whatsapp", text_message()).await;
     let fast = started.elapsed();
-    assert!(
-        fast < Duration::from_millis(400),
-        "second answer took {fast:?}"
-    );
+    assert!(fast < Duration::from_millis(400), "second answer took {fast:?}");
     sandbox.sandbox.stop().await;
 }
 
@@ -835,18 +690,7 @@ async fn requests_are_recorded_in_the_documented_shape() {
     let first = recorded[0].as_object().unwrap();
     let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "body",
-            "headers",
-            "method",
-            "path",
-            "provider",
-            "query",
-            "received_at"
-        ]
-    );
+    assert_eq!(keys, ["body", "headers", "method", "path", "provider", "query", "received_at"]);
     assert_eq!(first["provider"], "incs");
     assert_eq!(first["method"], "POST");
     assert_eq!(first["path"], "/external/messages/whatsapp");
@@ -856,55 +700,24 @@ async fn requests_are_recorded_in_the_documented_shape() {
     assert_eq!(headers["certification-code"], CODE_A);
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["x-request-id"], "req-42");
-    assert!(
-        headers.keys().all(|name| name == &name.to_lowercase()),
-        "{headers:?}"
-    );
+    assert!(headers.keys().all(|name| name == &name.to_lowercase()), "{headers:?}");
 
     let received_at = first["received_at"].as_str().unwrap();
-    assert_eq!(
-        received_at.len(),
-        "2026-11-21T10:00:00.123Z".len(),
-        "{received_at}"
-    );
-    assert_eq!(
-        (&received_at[19..20], &received_at[23..]),
-        (".", "Z"),
-        "{received_at}"
-    );
+    assert_eq!(received_at.len(), "2026-11-21T10:00:00.123Z".len(), "{received_at}");
+    assert_eq!((&received_at[19..20], &received_at[23..]), (".", "Z"), "{received_at}");
     let parsed = chrono::DateTime::parse_from_rfc3339(received_at).unwrap();
-    assert!(
-        (chrono::Utc::now() - parsed.with_timezone(&chrono::Utc))
-            .num_seconds()
-            .abs()
-            < 60
-    );
+    assert!((chrono::Utc::now() - parsed.with_timezone(&chrono::Utc)).num_seconds().abs() < 60);
 
     assert_eq!(recorded[1]["body"], "hello there");
     assert_eq!(recorded[2]["method"], "GET");
     assert_eq!(recorded[2]["query"], "message_ids=a%2Cb");
     assert_eq!(recorded[2]["body"], Value::Null);
 
-    assert_eq!(
-        sandbox
-            .get_json("/_sandbox/requests?provider=innopaas")
-            .await,
-        json!([])
-    );
-    let bad = sandbox
-        .http
-        .get(sandbox.url("/_sandbox/requests?provider=sms"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(sandbox.get_json("/_sandbox/requests?provider=innopaas").await, json!([]));
+    let bad = sandbox.http.get(sandbox.url("/_sandbox/requests?provider=sms")).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 
-    let cleared = sandbox
-        .http
-        .delete(sandbox.url("/_sandbox/requests"))
-        .send()
-        .await
-        .unwrap();
+    let cleared = sandbox.http.delete(sandbox.url("/_sandbox/requests")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
     assert_eq!(sandbox.get_json("/_sandbox/requests").await, json!([]));
     sandbox.sandbox.stop().await;
@@ -913,11 +726,8 @@ async fn requests_are_recorded_in_the_documented_shape() {
 #[tokio::test]
 async fn the_status_poll_reports_what_the_sandbox_issued() {
     // No delays: a message is read as soon as it is accepted.
-    let instant = Running::start(SandboxConfig {
-        incs_callback_delays: [Duration::ZERO; 3],
-        ..SandboxConfig::default()
-    })
-    .await;
+    let instant =
+        Running::start(SandboxConfig { incs_callback_delays: [Duration::ZERO; 3], ..SandboxConfig::default() }).await;
     let (_, whatsapp) = instant.send("whatsapp", text_message()).await;
     let (_, rcs) = instant.send("rcs", text_message()).await;
     let (whatsapp, rcs) = (msg_id(&whatsapp), msg_id(&rcs));
@@ -943,10 +753,7 @@ async fn the_status_poll_reports_what_the_sandbox_issued() {
     let too_many = vec!["id"; 101].join(",");
     let (status, envelope) = instant.poll_status(CODE_A, &too_many).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        envelope,
-        error_envelope(422, "The message ids may not have more than 100 items.")
-    );
+    assert_eq!(envelope, error_envelope(422, "The message ids may not have more than 100 items."));
     let (status, _) = instant.poll_status(CODE_A, "").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     instant.sandbox.stop().await;
@@ -962,10 +769,7 @@ async fn the_status_poll_reports_what_the_sandbox_issued() {
     let (_, envelope) = slow.poll_status(CODE_A, &viber).await;
     let row = &envelope["data"]["data"][0];
     assert_eq!(row["message_status"], "accepted");
-    assert_eq!(
-        (row["delivered_at"].as_i64(), row["read_at"].as_i64()),
-        (Some(0), Some(0))
-    );
+    assert_eq!((row["delivered_at"].as_i64(), row["read_at"].as_i64()), (Some(0), Some(0)));
     slow.sandbox.stop().await;
 }
 
@@ -974,11 +778,7 @@ async fn callbacks_arrive_in_order_sent_delivered_read() {
     // A second sandbox's webhook consumer stands in for the gateway's callback endpoint.
     let receiver = Running::default().await;
     let callback_url = receiver.url("/_sandbox/webhooks");
-    let delays = [
-        Duration::from_millis(50),
-        Duration::from_millis(150),
-        Duration::from_millis(250),
-    ];
+    let delays = [Duration::from_millis(50), Duration::from_millis(150), Duration::from_millis(250)];
     let sandbox = Running::start(SandboxConfig {
         incs_callback_url: Some(callback_url),
         incs_callback_delays: delays,
@@ -987,9 +787,7 @@ async fn callbacks_arrive_in_order_sent_delivered_read() {
     .await;
 
     let accepted_at = chrono::Utc::now().timestamp();
-    let response = sandbox
-        .send_raw("whatsapp", Some(CODE_B), &text_message().to_string())
-        .await;
+    let response = sandbox.send_raw("whatsapp", Some(CODE_B), &text_message().to_string()).await;
     let id = msg_id(&response.json().await.unwrap());
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1043,12 +841,7 @@ async fn an_unreachable_callback_url_does_not_disturb_sending() {
         assert_eq!(status, StatusCode::OK);
         msg_id(&envelope);
     }
-    let health = sandbox
-        .http
-        .get(sandbox.url("/_sandbox/health"))
-        .send()
-        .await
-        .unwrap();
+    let health = sandbox.http.get(sandbox.url("/_sandbox/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     sandbox.sandbox.stop().await;
 }
@@ -1068,13 +861,7 @@ async fn webhooks_are_recorded_byte_for_byte() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    sandbox
-        .http
-        .post(sandbox.url("/_sandbox/webhooks"))
-        .body("second")
-        .send()
-        .await
-        .unwrap();
+    sandbox.http.post(sandbox.url("/_sandbox/webhooks")).body("second").send().await.unwrap();
 
     let webhooks = sandbox.get_json("/_sandbox/webhooks").await;
     let webhooks = webhooks.as_array().unwrap();
@@ -1087,12 +874,7 @@ async fn webhooks_are_recorded_byte_for_byte() {
     // Webhook deliveries are not provider requests.
     assert_eq!(sandbox.get_json("/_sandbox/requests").await, json!([]));
 
-    let cleared = sandbox
-        .http
-        .delete(sandbox.url("/_sandbox/webhooks"))
-        .send()
-        .await
-        .unwrap();
+    let cleared = sandbox.http.delete(sandbox.url("/_sandbox/webhooks")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
     assert_eq!(sandbox.get_json("/_sandbox/webhooks").await, json!([]));
     sandbox.sandbox.stop().await;
@@ -1108,30 +890,14 @@ async fn health_answers_and_bad_configs_are_refused() {
 
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     for config in [
+        SandboxConfig { listen, incs_certification_codes: vec![], ..SandboxConfig::default() },
+        SandboxConfig { listen, incs_callback_url: Some("not a url".into()), ..SandboxConfig::default() },
         SandboxConfig {
             listen,
-            incs_certification_codes: vec![],
+            incs_callback_delays: [Duration::from_millis(300), Duration::from_millis(100), Duration::from_millis(600)],
             ..SandboxConfig::default()
         },
-        SandboxConfig {
-            listen,
-            incs_callback_url: Some("not a url".into()),
-            ..SandboxConfig::default()
-        },
-        SandboxConfig {
-            listen,
-            incs_callback_delays: [
-                Duration::from_millis(300),
-                Duration::from_millis(100),
-                Duration::from_millis(600),
-            ],
-            ..SandboxConfig::default()
-        },
-        SandboxConfig {
-            listen,
-            workers: 0,
-            ..SandboxConfig::default()
-        },
+        SandboxConfig { listen, workers: 0, ..SandboxConfig::default() },
     ] {
         let error = spawn(config).await.err().expect("refused");
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
@@ -1147,14 +913,8 @@ fn debug_output_hides_certification_codes() {
 
 #[test]
 fn paths_map_to_providers() {
-    assert_eq!(
-        Provider::for_path("/external/messages/whatsapp"),
-        Provider::Incs
-    );
-    assert_eq!(
-        Provider::for_path("/api/whatsapp/v3/msg/submit"),
-        Provider::Innopaas
-    );
+    assert_eq!(Provider::for_path("/external/messages/whatsapp"), Provider::Incs);
+    assert_eq!(Provider::for_path("/api/whatsapp/v3/msg/submit"), Provider::Innopaas);
     assert_eq!("innopaas".parse::<Provider>(), Ok(Provider::Innopaas));
     assert!("sms".parse::<Provider>().is_err());
 }
