@@ -2,7 +2,7 @@
 //! run several gateways in one process. Label values are bounded: route templates, not paths; no
 //! ids, no phone numbers.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -18,7 +18,21 @@ pub struct Metrics {
     pub possible_duplicates: IntCounter,
     pub dead_letters: IntCounter,
     pub accept_to_submitted: HistogramVec,
+    pub accept_to_delivered: HistogramVec,
+    pub queue_depth: IntGaugeVec,
+    pub lane_paused: IntGaugeVec,
+    pub rate_limit_hits: IntCounterVec,
+    pub circuit_state: IntGaugeVec,
+    pub callbacks: IntCounterVec,
+    pub webhook_deliveries: IntCounterVec,
+    pub api_rate_limited: IntCounterVec,
+    pub redis_up: IntGauge,
 }
+
+/// `gateway_circuit_state` values.
+pub const CIRCUIT_CLOSED: i64 = 0;
+pub const CIRCUIT_HALF_OPEN: i64 = 1;
+pub const CIRCUIT_OPEN: i64 = 2;
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -42,6 +56,13 @@ impl Metrics {
             "Messages sent again after a lease expired while the provider may already have had them",
         )?;
         registry.register(Box::new(possible_duplicates.clone()))?;
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let redis_up = IntGauge::new("gateway_redis_up", "1 when the last Redis health probe succeeded")?;
+        registry.register(Box::new(redis_up.clone()))?;
         let dead_letters = IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
         registry.register(Box::new(dead_letters.clone()))?;
         Ok(Self {
@@ -59,6 +80,20 @@ impl Metrics {
                 &["provider", "channel"],
                 LATENCY_BUCKETS,
             )?,
+            accept_to_delivered: histogram(
+                "gateway_accept_to_delivered_seconds",
+                "Time from acceptance to the provider's delivered report",
+                &["provider", "channel"],
+                &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+            )?,
+            queue_depth: gauge("gateway_queue_depth", "Messages per lane and state (ready, scheduled, in_flight, dead_letter)", &["lane", "state"])?,
+            lane_paused: gauge("gateway_lane_paused", "1 while a lane is paused by provider throttling", &["lane"])?,
+            rate_limit_hits: counter("gateway_rate_limit_hits_total", "Times a lane had work but its rate allowed none", &["lane"])?,
+            circuit_state: gauge("gateway_circuit_state", "Circuit breaker per provider account: 0 closed, 1 half-open, 2 open", &["lane"])?,
+            callbacks: counter("gateway_callbacks_total", "Provider callbacks by provider, event and outcome", &["provider", "event", "outcome"])?,
+            webhook_deliveries: counter("gateway_webhook_deliveries_total", "Event deliveries to internal subscribers by outcome", &["outcome"])?,
+            api_rate_limited: counter("gateway_api_rate_limited_total", "API requests refused by the per-key rate limit", &["key"])?,
+            redis_up,
             possible_duplicates,
             dead_letters,
             registry,
