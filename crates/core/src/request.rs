@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::content::rcs::{RcsContent, RcsTemplate};
 use crate::content::viber::{Otp, ViberContent};
 use crate::content::whatsapp::{
-    AuthTemplate, Contact, Interactive, Location, Template, TemplateComponent, Text, WhatsAppContent,
+    AuthTemplate, Contact, Interactive, Location, Template, TemplateCategory, TemplateComponent, Text, WhatsAppContent,
 };
 use crate::content::{ContentType, Media};
 use crate::message::{Channel, Content, OutboundMessage};
@@ -120,6 +120,10 @@ pub struct TemplateInput {
     /// RCS templates: a value per `[var]` placeholder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<BTreeMap<String, String>>,
+    /// WhatsApp templates: the template's category, when known (`marketing`, `utility`,
+    /// `authentication`). Marketing templates may take a provider's marketing route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<TemplateCategory>,
 }
 
 impl SendRequest {
@@ -311,13 +315,19 @@ fn whatsapp_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) 
             name: t.name.clone(),
             language: t.language.clone(),
             components: components.clone().unwrap_or_default(),
+            category: t.category,
         })),
     }
 }
 
 fn rcs_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) -> Option<RcsTemplate> {
     let before = errors.len();
-    for (name, set) in [("language", t.language.is_some()), ("components", t.components.is_some()), ("code", t.code.is_some())] {
+    for (name, set) in [
+        ("language", t.language.is_some()),
+        ("components", t.components.is_some()),
+        ("code", t.code.is_some()),
+        ("category", t.category.is_some()),
+    ] {
         if set {
             errors.push(field.key(name), "not used by RCS templates, which take `name` and `parameters`");
         }

@@ -143,6 +143,21 @@ pub struct Template {
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<TemplateComponent>,
+    /// The template's category when the caller states it. `marketing` lets a provider account use
+    /// its marketing route (InnoPaaS MMLite); providers are not sent this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<TemplateCategory>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateCategory {
+    #[serde(alias = "MARKETING")]
+    Marketing,
+    #[serde(alias = "UTILITY")]
+    Utility,
+    #[serde(alias = "AUTHENTICATION")]
+    Authentication,
 }
 
 /// `{name, code}`: an authentication template with its one-time code.

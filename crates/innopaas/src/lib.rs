@@ -1,0 +1,1 @@
+//! `gateway-innopaas`: the InnoPaaS (Chuanglan) WhatsApp v3 adapter.
