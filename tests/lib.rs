@@ -204,6 +204,9 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn spawn(toml: &str) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            gateway_http::telemetry::init();
+        }
         let config = gateway_http::Config::from_toml(toml).unwrap_or_else(|e| panic!("test config: {e}"));
         let app = gateway_http::Application::build(config).unwrap_or_else(|e| panic!("build: {e}"));
         let base_url = format!("http://127.0.0.1:{}", app.port());
@@ -294,4 +297,271 @@ impl TestSandbox {
     pub async fn clear_faults(&self) {
         let _ = self.client.delete(format!("{}/_sandbox/faults", self.url())).send().await;
     }
+}
+
+/// The `gateway` binary next to this test binary (`make test` builds it first).
+pub fn gateway_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/gateway
+    let dir = exe.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+    let bin = dir.join("gateway");
+    assert!(bin.exists(), "{} is missing: run `cargo build --bins` (make test does)", bin.display());
+    bin
+}
+
+/// A gateway as a separate OS process, so it can be killed with SIGKILL or stopped with SIGTERM.
+pub struct GatewayProcess {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    child: Option<Child>,
+    _config: tempfile::NamedTempFile,
+}
+
+impl GatewayProcess {
+    /// Starts `gateway --config <toml>` listening on a free port and waits until it answers.
+    pub async fn spawn(toml: &str) -> Self {
+        let port = free_port();
+        let toml = toml.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+        let child = Command::new(gateway_binary())
+            .arg("--config")
+            .arg(file.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the gateway binary: {e}"));
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let live = eventually(Duration::from_secs(20), || async {
+            client.get(format!("{base_url}/health/live")).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        assert!(live.is_some(), "the gateway process did not come up");
+        Self { base_url, client, child: Some(child), _config: file }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit (up to `timeout`). Returns whether it exited.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.client.get(format!("{}/metrics", self.base_url)).send().await.unwrap().text().await.unwrap();
+        metric_value(&text, name)
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The sum of a metric's samples in Prometheus text (0 when absent).
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// A three-node Redis Cluster (no replicas), each node a child process.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let child = Command::new(redis_binary())
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--dir"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start redis-server: {e}"));
+            nodes.push(RedisServer { port, dir, child: Some(child) });
+        }
+        for n in &nodes {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", n.port)).is_err() {
+                assert!(Instant::now() < deadline, "cluster node did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("redis-cli --cluster create: {e}"));
+        assert!(status.success(), "cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = nodes.iter().all(|n| {
+                Command::new("redis-cli")
+                    .args(["-p", &n.port.to_string(), "cluster", "info"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+                    .unwrap_or(false)
+            });
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster never reached cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { nodes }
+    }
+
+    /// Seed URLs, comma-separated, as `redis.url` takes them with `cluster = true`.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Where a test's Redis is: one server or a cluster.
+pub enum TestRedis {
+    Single(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl TestRedis {
+    pub fn single() -> Self {
+        Self::Single(RedisServer::start())
+    }
+    pub fn cluster() -> Self {
+        Self::Cluster(RedisCluster::start())
+    }
+    pub fn url(&self) -> String {
+        match self {
+            Self::Single(r) => r.url(),
+            Self::Cluster(c) => c.url(),
+        }
+    }
+    /// TOML to append to [`gateway_toml`]'s `extra` (the `[redis]` section is already there).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+    /// A gateway configuration for this Redis.
+    pub fn gateway_toml(&self, sandbox_url: &str, extra: &str) -> String {
+        let toml = gateway_toml(&self.url(), sandbox_url, extra);
+        if self.is_cluster() {
+            toml.replace("key_prefix = \"gw\"", "key_prefix = \"gw\"\ncluster = true")
+        } else {
+            toml
+        }
+    }
+    /// A plain client connection (for checks the API does not expose, like lease sets).
+    pub async fn client(&self) -> RedisClient {
+        match self {
+            Self::Single(r) => {
+                let c = redis::Client::open(r.url()).unwrap();
+                RedisClient::Single(c.get_multiplexed_async_connection().await.unwrap())
+            }
+            Self::Cluster(c) => {
+                let urls: Vec<String> = c.url().split(',').map(str::to_owned).collect();
+                let client = redis::cluster::ClusterClient::new(urls).unwrap();
+                RedisClient::Cluster(client.get_async_connection().await.unwrap())
+            }
+        }
+    }
+}
+
+pub enum RedisClient {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl RedisClient {
+    pub async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> T {
+        match self {
+            Self::Single(c) => cmd.query_async(c).await.unwrap(),
+            Self::Cluster(c) => cmd.query_async(c).await.unwrap(),
+        }
+    }
+}
+
+/// Sends `n` text messages `"{prefix}-{i}"` with `concurrency` clients; returns the ids of the
+/// accepted ones by index, and the statuses of the others.
+pub async fn send_texts(
+    client: &reqwest::Client,
+    base_url: &str,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> (Vec<(usize, String)>, Vec<u16>) {
+    use futures::StreamExt;
+    let results: Vec<(usize, Result<String, u16>)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{base_url}/v1/messages");
+            let text = format!("{prefix}-{i}");
+            async move {
+                let body = serde_json::json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": text});
+                match client.post(&url).bearer_auth(API_KEY).json(&body).send().await {
+                    Ok(r) if r.status() == 202 => {
+                        let v: Value = r.json().await.unwrap_or(Value::Null);
+                        (i, v["id"].as_str().map(str::to_owned).ok_or(0))
+                    }
+                    Ok(r) => (i, Err(r.status().as_u16())),
+                    Err(_) => (i, Err(0)),
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(id) => ok.push((i, id)),
+            Err(s) => failed.push(s),
+        }
+    }
+    (ok, failed)
+}
+
+/// How many times the sandbox received each text body.
+pub fn texts_received(requests: &[Value]) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for r in requests {
+        if let Some(t) = r["body"]["text"].as_str() {
+            *seen.entry(t.to_owned()).or_insert(0) += 1;
+        }
+    }
+    seen
 }

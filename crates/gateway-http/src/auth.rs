@@ -2,6 +2,11 @@
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
 
 use actix_web::{web, FromRequest, HttpRequest};
 use secrecy::ExposeSecret;
@@ -10,10 +15,17 @@ use sha2::{Digest, Sha256};
 use crate::config::{ApiKeyConfig, Scope};
 use crate::problem::ApiError;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     pub name: String,
     scopes: Vec<Scope>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+    }
 }
 
 impl Caller {
@@ -41,7 +53,13 @@ impl ApiKeys {
         Self(
             keys.iter()
                 .map(|k| {
-                    (k.sha256.expose_secret().to_ascii_lowercase(), Caller { name: k.name.clone(), scopes: k.scopes.clone() })
+                    let rate = NonZeroU32::new(k.rate_per_second).unwrap_or(NonZeroU32::MIN);
+                    let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+                    let limiter = Arc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
+                    (
+                        k.sha256.expose_secret().to_ascii_lowercase(),
+                        Caller { name: k.name.clone(), scopes: k.scopes.clone(), limiter },
+                    )
                 })
                 .collect(),
         )
@@ -74,6 +92,14 @@ impl FromRequest for Caller {
             (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p).cloned(),
             _ => None,
         };
-        ready(caller.ok_or(ApiError::Unauthorized))
+        let Some(caller) = caller else { return ready(Err(ApiError::Unauthorized)) };
+        if let Err(not_until) = caller.limiter.check() {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            if let Some(m) = req.app_data::<web::Data<crate::api::AppState>>() {
+                m.metrics.api_rate_limited.with_label_values(&[caller.name.as_str()]).inc();
+            }
+            return ready(Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 }));
+        }
+        ready(Ok(caller))
     }
 }

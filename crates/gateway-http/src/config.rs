@@ -74,6 +74,9 @@ pub struct RedisConfig {
     /// A Redis call that takes longer fails, and the API answers 503.
     #[serde(default = "default_redis_timeout_ms")]
     pub timeout_ms: u64,
+    /// A Redis Cluster: `url` then lists seed nodes separated by commas.
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 fn default_key_prefix() -> String {
@@ -93,6 +96,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("pool_size", &self.pool_size)
             .field("timeout_ms", &self.timeout_ms)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -113,6 +117,14 @@ pub struct EngineConfig {
     pub idle_poll_ms: u64,
     /// Whether this process runs delivery workers (an API-only process does not).
     pub dispatch: bool,
+    /// Dead letters kept per sender; beyond it the oldest are dropped.
+    pub dead_letter_cap: usize,
+    /// Consecutive 5xx/timeout failures that open an account's circuit.
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit stays open before one probe is let through.
+    pub circuit_open_ms: u64,
+    /// How often queue depths are sampled into the metrics, in milliseconds.
+    pub sample_interval_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -124,6 +136,10 @@ impl Default for EngineConfig {
             concurrency_per_lane: 32,
             idle_poll_ms: 200,
             dispatch: true,
+            dead_letter_cap: 10_000,
+            circuit_failure_threshold: 5,
+            circuit_open_ms: 30_000,
+            sample_interval_ms: 5_000,
         }
     }
 }
@@ -144,11 +160,22 @@ pub struct ApiKeyConfig {
     /// leaked config useless; the key itself is never stored.
     pub sha256: SecretString,
     pub scopes: Vec<Scope>,
+    /// Requests per second this key may make (a burst of twice that is allowed).
+    #[serde(default = "default_key_rate")]
+    pub rate_per_second: u32,
+}
+
+fn default_key_rate() -> u32 {
+    1000
 }
 
 impl std::fmt::Debug for ApiKeyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyConfig").field("name", &self.name).field("scopes", &self.scopes).finish_non_exhaustive()
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("rate_per_second", &self.rate_per_second)
+            .finish_non_exhaustive()
     }
 }
 
@@ -250,6 +277,15 @@ impl Config {
         if self.engine.idle_poll_ms == 0 {
             return Err(invalid("engine.idle_poll_ms", "at least 1"));
         }
+        if self.engine.dead_letter_cap == 0 {
+            return Err(invalid("engine.dead_letter_cap", "at least 1"));
+        }
+        if self.engine.circuit_failure_threshold == 0 {
+            return Err(invalid("engine.circuit_failure_threshold", "at least 1"));
+        }
+        if self.engine.sample_interval_ms < 100 {
+            return Err(invalid("engine.sample_interval_ms", "at least 100"));
+        }
 
         let mut key_names = HashSet::new();
         for (i, k) in self.api_keys.iter().enumerate() {
@@ -263,6 +299,9 @@ impl Config {
             if k.scopes.is_empty() {
                 return Err(invalid(format!("api_keys[{i}].scopes"), "at least one of send, read, admin"));
             }
+            if k.rate_per_second == 0 {
+                return Err(invalid(format!("api_keys[{i}].rate_per_second"), "at least 1"));
+            }
         }
 
         let mut accounts = HashMap::new();
@@ -275,6 +314,9 @@ impl Config {
             }
             if a.rate_per_second == 0 {
                 return Err(invalid(format!("accounts[{i}].rate_per_second"), "at least 1"));
+            }
+            if a.burst == 0 {
+                return Err(invalid(format!("accounts[{i}].burst"), "at least 1"));
             }
             match a.provider {
                 ProviderKind::Incs => match &a.incs {

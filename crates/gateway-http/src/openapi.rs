@@ -25,10 +25,22 @@ impl Modify for ApiKeyAuth {
 Every accepted message is stored durably before the 202, sent at least once, retried on transient \
 failures and never sent faster than the provider allows. Errors are RFC 9457 problem details.",
     ),
-    paths(api::messages::send, api::messages::get, api::health::live, api::health::ready),
+    paths(
+        api::messages::send,
+        api::messages::get,
+        api::messages::cancel,
+        api::dead_letters::list,
+        api::dead_letters::replay,
+        api::dead_letters::drop,
+        api::senders::list,
+        api::health::live,
+        api::health::ready,
+    ),
     modifiers(&ApiKeyAuth),
     tags(
         (name = "messages", description = "Send messages and follow their status"),
+        (name = "dead letters", description = "Messages that used up their retries"),
+        (name = "senders", description = "Configured senders and the live state of their accounts"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

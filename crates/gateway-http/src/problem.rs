@@ -49,6 +49,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the message store is unavailable; retry shortly")]
     StoreUnavailable,
+    #[error("too many requests for this API key; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
     Internal,
 }
@@ -66,6 +68,7 @@ impl ApiError {
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::StoreUnavailable => ("store-unavailable", "Service unavailable"),
+            Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Internal => ("internal", "Internal error"),
         }
     }
@@ -98,6 +101,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +115,9 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

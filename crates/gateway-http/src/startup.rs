@@ -8,14 +8,15 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use gateway_core::Provider;
 use gateway_incs::IncsAccount;
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::api::{self, AppState};
 use crate::auth::ApiKeys;
 use crate::config::Config;
+use crate::engine::circuit::CircuitBreaker;
 use crate::engine::worker::{Dispatcher, Lane, Lanes};
-use crate::engine::{Engine, LaneSpec};
+use crate::engine::{sampler, Engine, LaneSpec};
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
 use crate::routing::Router;
@@ -32,6 +33,7 @@ pub struct Application {
     port: u16,
     server: Server,
     dispatcher: Option<Dispatcher>,
+    sampler_stop: CancellationToken,
     grace: Duration,
 }
 
@@ -52,16 +54,17 @@ fn build_lanes(config: &Config) -> Result<Lanes, StartError> {
                 ),
                 _ => return Err(StartError::Config(format!("accounts.{name}: no adapter configuration"))),
             };
-            lanes.insert(Lane {
-                spec: LaneSpec {
-                    sender: sender.name.clone(),
-                    lane: name.clone(),
-                    rate_per_second: account.rate_per_second,
-                    burst: account.burst,
-                },
-                provider,
-                wake: Notify::new(),
-            });
+            let spec = LaneSpec {
+                sender: sender.name.clone(),
+                lane: name.clone(),
+                rate_per_second: account.rate_per_second,
+                burst: account.burst,
+            };
+            let circuit = CircuitBreaker::new(
+                config.engine.circuit_failure_threshold,
+                Duration::from_millis(config.engine.circuit_open_ms),
+            );
+            lanes.insert(Lane::new(spec, provider, circuit));
         }
     }
     Ok(lanes)
@@ -74,7 +77,10 @@ impl Application {
     /// [`StartError`] for configuration the adapters refuse or a port that cannot be bound.
     pub fn build(config: Config) -> Result<Self, StartError> {
         let metrics = Metrics::new().map_err(|e| StartError::Config(format!("metrics: {e}")))?;
+        // Two pools: connections made on the HTTP workers' runtimes die with those runtimes at
+        // shutdown, and the delivery workers must still record their last outcomes then.
         let engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
+        let worker_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
         let lanes = Arc::new(build_lanes(&config)?);
         let router = Router::new(&config, lanes.clone());
         let state = web::Data::new(AppState {
@@ -83,6 +89,7 @@ impl Application {
             lanes: lanes.clone(),
             metrics: metrics.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            senders: config.senders.clone(),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
@@ -114,6 +121,11 @@ impl Application {
                 })
                 .service(api::messages::send)
                 .service(api::messages::get)
+                .service(api::messages::cancel)
+                .service(api::dead_letters::list)
+                .service(api::dead_letters::replay)
+                .service(api::dead_letters::drop)
+                .service(api::senders::list)
                 .service(api::health::live)
                 .service(api::health::ready)
                 .route("/metrics", web::get().to(metrics_endpoint))
@@ -127,9 +139,17 @@ impl Application {
         .map_err(|source| StartError::Listen { addr: addr.to_string(), source })?
         .run();
 
-        let dispatcher = config.engine.dispatch.then(|| Dispatcher::start(engine, lanes, config.engine.clone(), metrics));
+        let sampler_stop = CancellationToken::new();
+        sampler::spawn(
+            worker_engine.clone(),
+            lanes.clone(),
+            metrics.clone(),
+            Duration::from_millis(config.engine.sample_interval_ms),
+            sampler_stop.clone(),
+        );
+        let dispatcher = config.engine.dispatch.then(|| Dispatcher::start(worker_engine, lanes, config.engine.clone(), metrics));
         info!(port, "gateway listening");
-        Ok(Self { port, server, dispatcher, grace })
+        Ok(Self { port, server, dispatcher, sampler_stop, grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -147,6 +167,7 @@ impl Application {
     /// An I/O error from the HTTP server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.sampler_stop.cancel();
         if let Some(d) = self.dispatcher {
             info!("stopping delivery workers");
             d.stop(self.grace).await;

@@ -12,11 +12,12 @@ use serde::Serialize;
 use tracing::warn;
 use utoipa::ToSchema;
 
+use super::idempotency::{self, Begin, Stored};
 use super::{read_body, AppState};
 use crate::auth::Caller;
 use crate::config::Scope;
 use crate::engine::record::{ms_to_time, AttemptRecord, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1};
-use crate::engine::StoreError;
+use crate::engine::{CancelOutcome, StoreError};
 use crate::problem::{from_json_error, ApiError};
 
 /// A message and everything known about it.
@@ -151,7 +152,7 @@ impl MessageOut {
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
+pub fn store_error(e: StoreError) -> ApiError {
     warn!(error = %e, "message store call failed");
     ApiError::StoreUnavailable
 }
@@ -162,9 +163,14 @@ fn store_error(e: StoreError) -> ApiError {
 /// The message is then sent by the delivery engine; follow it with `GET /v1/messages/{id}`.
 #[utoipa::path(post, path = "/v1/messages", operation_id = "v1.messages.send", tag = "messages",
     request_body = SendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 h get the original response again (with `Idempotent-Replayed: true`); another body with the same key is a 422; while the first is in progress, 409. Scoped to the API key.")),
     security(("api_key" = [])),
     responses(
-        (status = 202, description = "Accepted and stored; it will be sent", body = MessageOut),
+        (status = 202, description = "Accepted and stored; it will be sent", body = MessageOut,
+            headers(("Location" = String, description = "The message's URL"))),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -176,14 +182,46 @@ fn store_error(e: StoreError) -> ApiError {
 #[post("/v1/messages")]
 pub async fn send(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
+    let key = idempotency::key_of(&req)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let Some(key) = key else {
+        return accept(&state, &body).await.map(|s| s.into_response(false));
+    };
+    let fp = idempotency::fingerprint(&body);
+    if let Begin::Replay(stored) = idempotency::begin(&state.engine, &caller.name, &key, &fp).await? {
+        return Ok(stored.into_response(true));
+    }
+    match accept(&state, &body).await {
+        Ok(stored) => {
+            idempotency::finish(&state.engine, &caller.name, &key, &fp, Some(&stored)).await;
+            Ok(stored.into_response(false))
+        }
+        Err(e) => {
+            idempotency::finish(&state.engine, &caller.name, &key, &fp, Stored::from_error(&e).as_ref()).await;
+            Err(e)
+        }
+    }
+}
+
+/// Parses a send request body into a message.
+///
+/// # Errors
+/// 400/422 naming the field.
+pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
         return Err(ApiError::Validation(FieldErrors::single("body", "must be a JSON object")));
     }
-    let mut de = serde_json::Deserializer::from_slice(&body);
+    let mut de = serde_json::Deserializer::from_slice(body);
     let request: SendRequest = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
     de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(request)
+}
 
+/// Validates, routes and stores one message; the 202 answer as it will be sent (and replayed).
+///
+/// # Errors
+/// 4xx for the request's faults, 503 when the store is unavailable.
+pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<Stored, ApiError> {
     let now = Utc::now();
     let message = request.into_message(now).map_err(ApiError::Validation)?;
     let route = state.router.route(&message)?;
@@ -201,9 +239,16 @@ pub async fn send(req: HttpRequest, caller: Caller, payload: web::Payload, state
     }
     state.metrics.accepted.with_label_values(&[channel.as_str(), kind.as_str()]).inc();
     state.metrics.transitions.with_label_values(&["queued"]).inc();
-    Ok(HttpResponse::Accepted()
-        .insert_header((actix_web::http::header::LOCATION, format!("/v1/messages/{id}")))
-        .json(MessageOut::accepted(stored, accepted_ms)))
+    let out = MessageOut::accepted(stored, accepted_ms);
+    Ok(Stored {
+        status: actix_web::http::StatusCode::ACCEPTED,
+        body: serde_json::to_string(&out).map_err(|_| ApiError::Internal)?,
+        location: Some(format!("/v1/messages/{id}")),
+    })
+}
+
+async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
+    accept_request(state, parse_request(body)?).await
 }
 
 /// Get a message: status, history, attempts, provider and provider message id, error.
@@ -226,5 +271,35 @@ pub async fn get(caller: Caller, path: web::Path<String>, state: web::Data<AppSt
     match record {
         Some(r) => Ok(HttpResponse::Ok().json(MessageOut::from_record(r))),
         None => Err(ApiError::NotFound(format!("message `{raw}`"))),
+    }
+}
+
+/// Cancel a message that is still queued or scheduled.
+#[utoipa::path(post, path = "/v1/messages/{id}/cancel", operation_id = "v1.messages.cancel", tag = "messages",
+    params(("id" = String, Path, description = "The gateway message id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Cancelled; it will not be sent", body = MessageOut),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late: the message is being sent, was sent, or is final", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/v1/messages/{id}/cancel")]
+pub async fn cancel(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Send)?;
+    let raw = path.into_inner();
+    let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
+    match state.engine.cancel(&id).await.map_err(store_error)? {
+        CancelOutcome::Cancelled => {
+            state.metrics.transitions.with_label_values(&["cancelled"]).inc();
+            let record = state.engine.get(&id).await.map_err(store_error)?;
+            let record = record.ok_or_else(|| ApiError::NotFound(format!("message `{raw}`")))?;
+            Ok(HttpResponse::Ok().json(MessageOut::from_record(record)))
+        }
+        CancelOutcome::NotFound => Err(ApiError::NotFound(format!("message `{raw}`"))),
+        CancelOutcome::TooLate(status) => Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled"))),
     }
 }

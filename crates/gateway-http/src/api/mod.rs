@@ -1,7 +1,10 @@
 //! The HTTP API (DESIGN.md §2).
 
+pub mod dead_letters;
 pub mod health;
+pub mod idempotency;
 pub mod messages;
+pub mod senders;
 
 use std::sync::Arc;
 
@@ -21,6 +24,7 @@ pub struct AppState {
     pub lanes: Arc<Lanes>,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    pub senders: Vec<crate::config::SenderConfig>,
 }
 
 /// Reads a JSON request body up to the configured limit. Done by hand rather than with

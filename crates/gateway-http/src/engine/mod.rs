@@ -15,6 +15,7 @@
 //! | `P:{S}:pause:<lane>` | string | present while the lane is paused (PX = pause) |
 //! | `P:{S}:rate:<lane>` | string | the lane's GCRA theoretical arrival time (ms) |
 //! | `P:ix:<id>` | string | id → sender, to find a message by id alone |
+//! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (24 h) |
 //!
 //! # Why this shape
 //! - A lease set with fencing tokens, not `BLMOVE` to a processing list: a worker that dies leaves a
@@ -25,23 +26,25 @@
 //! - The rate limit (GCRA) is checked inside the claim script, so instances sharing a lane share
 //!   its rate exactly, without a round trip per message.
 
-mod scripts;
+pub mod circuit;
+pub mod sampler;
+mod conn;
 pub mod record;
+mod scripts;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::{Pool, Runtime};
 use gateway_core::{MessageId, MessageStatus};
 use redis::{AsyncCommands, Script, Value};
 use secrecy::ExposeSecret;
 
+pub use conn::{Conn, RedisPool};
+
 use crate::config::{EngineConfig, RedisConfig};
 pub use record::{AttemptRecord, ErrorRecord, MessageRecord, StoredMessage};
 
-/// Dead letters kept per sender; the oldest go first.
-pub const DEAD_LETTER_CAP: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,11 +62,6 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for StoreError {
-    fn from(e: deadpool_redis::PoolError) -> Self {
-        StoreError::Unavailable(e.to_string())
-    }
-}
 
 struct Scripts {
     accept: Script,
@@ -72,6 +70,11 @@ struct Scripts {
     failed: Script,
     retry: Script,
     throttled: Script,
+    release: Script,
+    cancel: Script,
+    replay: Script,
+    drop_dead_letter: Script,
+    idempotency_begin: Script,
 }
 
 /// Key names for one sender.
@@ -131,6 +134,44 @@ pub struct ClaimBatch {
     /// How long the lane has no claimable work (paused, rate-limited, or waiting on a due time);
     /// `None` when nothing is known to be coming.
     pub wait: Option<Duration>,
+    pub idle: IdleReason,
+}
+
+/// Why a claim returned fewer messages than asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleReason {
+    /// More may be ready: claim again.
+    None,
+    Paused,
+    RateLimited,
+    Empty,
+}
+
+/// What cancelling found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled,
+    NotFound,
+    /// Already with a worker, the provider, or final.
+    TooLate(MessageStatus),
+}
+
+/// The depth of a sender's queues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Ready, per lane.
+    pub ready: Vec<(String, u64)>,
+    pub scheduled: u64,
+    pub in_flight: u64,
+    pub dead_letters: u64,
+}
+
+/// What an `Idempotency-Key` holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IdempotencyRecord {
+    Processing { fingerprint: String },
+    Done { fingerprint: String, status: u16, body: String },
 }
 
 /// The lane a worker claims for.
@@ -144,11 +185,12 @@ pub struct LaneSpec {
 
 #[derive(Clone)]
 pub struct Engine {
-    pool: Pool,
+    pool: RedisPool,
     prefix: String,
     timeout: Duration,
     retention: Duration,
     lease: Duration,
+    dead_letter_cap: usize,
     scripts: Arc<Scripts>,
     /// Distinguishes this process's lease tokens from other instances'.
     instance: String,
@@ -159,21 +201,17 @@ impl Engine {
     /// When the Redis URL cannot be used to build a pool (bad syntax); an unreachable Redis is not
     /// an error here: calls fail with [`StoreError::Unavailable`] until it is back.
     pub fn new(redis: &RedisConfig, engine: &EngineConfig) -> Result<Self, String> {
-        let mut cfg = deadpool_redis::Config::from_url(redis.url.expose_secret());
         let timeout = Duration::from_millis(redis.timeout_ms);
-        cfg.pool = Some(deadpool_redis::PoolConfig {
-            max_size: redis.pool_size,
-            timeouts: deadpool_redis::Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) },
-            ..Default::default()
-        });
-        // The pool error text may contain the URL (and its password): never pass it on.
-        let pool = cfg.create_pool(Some(Runtime::Tokio1)).map_err(|_| "redis.url: cannot build a connection pool".to_owned())?;
+        let urls: Vec<String> = redis.url.expose_secret().split(',').map(|u| u.trim().to_owned()).collect();
+        let timeouts = deadpool_redis::Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) };
+        let pool = RedisPool::new(&urls, redis.cluster, redis.pool_size, timeouts)?;
         Ok(Self {
             pool,
             prefix: redis.key_prefix.clone(),
             timeout,
             retention: Duration::from_secs(engine.retention_secs),
             lease: Duration::from_millis(engine.lease_ms),
+            dead_letter_cap: engine.dead_letter_cap,
             scripts: Arc::new(Scripts {
                 accept: scripts::accept(),
                 claim: scripts::claim(),
@@ -181,6 +219,11 @@ impl Engine {
                 failed: scripts::failed(),
                 retry: scripts::retry(),
                 throttled: scripts::throttled(),
+                release: scripts::release(),
+                cancel: scripts::cancel(),
+                replay: scripts::replay(),
+                drop_dead_letter: scripts::drop_dead_letter(),
+                idempotency_begin: scripts::idempotency_begin(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
@@ -194,8 +237,8 @@ impl Engine {
         format!("{}:ix:{id}", self.prefix)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        Ok(self.pool.get().await?)
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool.get().await.map_err(StoreError::Unavailable)
     }
 
     async fn timed<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
@@ -331,8 +374,9 @@ impl Engine {
                 .arg(&attempt)
                 .arg(self.retention.as_millis() as u64)
                 .arg(if dead_letter { "1" } else { "0" })
-                .arg(DEAD_LETTER_CAP)
+                .arg(self.dead_letter_cap)
                 .arg(source)
+                .arg(keys.message_prefix())
                 .invoke_async(&mut c)
                 .await?;
             if ok == 1 {
@@ -347,7 +391,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
-    pub async fn retry(&self, sender: &str, claim: &Claimed, error: &ErrorRecord, attempt: &AttemptRecord, delay: Duration, spend: bool) -> Result<bool, StoreError> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn retry(&self, sender: &str, claim: &Claimed, error: &ErrorRecord, attempt: &AttemptRecord, delay: Duration, spend: bool, ambiguous: bool) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let (error, attempt) = (json(error)?, json(attempt)?);
         self.timed(async {
@@ -364,6 +409,7 @@ impl Engine {
                 .arg(&attempt)
                 .arg(delay.as_millis() as u64)
                 .arg(if spend { "1" } else { "0" })
+                .arg(if ambiguous { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await?;
             Ok(ok == 1)
@@ -429,8 +475,240 @@ impl Engine {
         .await
     }
 
-    pub fn status_of(record: &MessageRecord) -> MessageStatus {
-        record.status
+    async fn sender_of(&self, c: &mut Conn, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(c.get(self.index_key(id)).await?)
+    }
+
+    /// Hands a claimed message back (shutdown before its provider call).
+    ///
+    /// # Errors
+    /// [`StoreError`]; `Ok(false)` when the lease was lost.
+    pub async fn release(&self, sender: &str, lane: &str, claim: &Claimed) -> Result<bool, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let ok: i64 = self
+                .scripts
+                .release
+                .key(keys.message(&claim.id))
+                .key(keys.lease())
+                .key(keys.ready(lane))
+                .arg(&claim.id)
+                .arg(&claim.token)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(ok == 1)
+        })
+        .await
+    }
+
+    /// Cancels a queued or scheduled message.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn cancel(&self, id: &MessageId) -> Result<CancelOutcome, StoreError> {
+        let id = id.to_string();
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let Some(sender) = self.sender_of(&mut c, &id).await? else { return Ok(CancelOutcome::NotFound) };
+            let keys = self.keys(&sender);
+            let out: Vec<Value> = self
+                .scripts
+                .cancel
+                .key(keys.message(&id))
+                .key(keys.delay())
+                .arg(&id)
+                .arg(self.retention.as_millis() as u64)
+                .invoke_async(&mut c)
+                .await?;
+            match out.as_slice() {
+                [Value::Int(1)] => {
+                    let () = c.pexpire(self.index_key(&id), self.retention.as_millis() as i64).await?;
+                    Ok(CancelOutcome::Cancelled)
+                }
+                [Value::Int(0), Value::BulkString(st)] => {
+                    let st = String::from_utf8_lossy(st).parse().map_err(StoreError::Corrupt)?;
+                    Ok(CancelOutcome::TooLate(st))
+                }
+                _ => Ok(CancelOutcome::NotFound),
+            }
+        })
+        .await
+    }
+
+    /// The newest dead letters of a sender: `(id, dead-lettered at ms)`, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn dead_letters(&self, sender: &str, limit: usize) -> Result<Vec<(MessageRecord, i64)>, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let ids: Vec<(String, f64)> =
+                c.zrevrange_withscores(keys.dead_letters(), 0, limit.saturating_sub(1) as isize).await?;
+            let mut out = Vec::with_capacity(ids.len());
+            for (id, at) in ids {
+                let fields: std::collections::HashMap<String, String> = c.hgetall(keys.message(&id)).await?;
+                if fields.is_empty() {
+                    // Its retention ended: the entry points at nothing.
+                    let () = c.zrem(keys.dead_letters(), &id).await?;
+                    continue;
+                }
+                out.push((MessageRecord::from_fields(fields)?, at as i64));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Replays a dead letter. Returns the lane it was queued on, or `None` if it is not one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn replay(&self, id: &MessageId) -> Result<Option<String>, StoreError> {
+        let id = id.to_string();
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let Some(sender) = self.sender_of(&mut c, &id).await? else { return Ok(None) };
+            let keys = self.keys(&sender);
+            let ok: i64 = self
+                .scripts
+                .replay
+                .key(keys.message(&id))
+                .key(keys.dead_letters())
+                .arg(&id)
+                .arg(keys.ready_prefix())
+                .invoke_async(&mut c)
+                .await?;
+            if ok != 1 {
+                return Ok(None);
+            }
+            let () = c.persist(self.index_key(&id)).await?;
+            let lane: Option<String> = c.hget(keys.message(&id), "lane").await?;
+            Ok(lane)
+        })
+        .await
+    }
+
+    /// Drops a dead letter. Returns whether it was one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn drop_dead_letter(&self, id: &MessageId) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let Some(sender) = self.sender_of(&mut c, &id).await? else { return Ok(false) };
+            let keys = self.keys(&sender);
+            let ok: i64 = self
+                .scripts
+                .drop_dead_letter
+                .key(keys.message(&id))
+                .key(keys.dead_letters())
+                .arg(&id)
+                .invoke_async(&mut c)
+                .await?;
+            if ok == 1 {
+                let () = c.del(self.index_key(&id)).await?;
+            }
+            Ok(ok == 1)
+        })
+        .await
+    }
+
+    /// Queue depths of a sender.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn depth(&self, sender: &str, lanes: &[String]) -> Result<Depth, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let mut d = Depth::default();
+            for lane in lanes {
+                d.ready.push((lane.clone(), c.llen(keys.ready(lane)).await?));
+            }
+            d.scheduled = c.zcard(keys.delay()).await?;
+            d.in_flight = c.zcard(keys.lease()).await?;
+            d.dead_letters = c.zcard(keys.dead_letters()).await?;
+            Ok(d)
+        })
+        .await
+    }
+
+    /// How long a lane stays paused (`None`: not paused).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn paused_for(&self, sender: &str, lane: &str) -> Result<Option<Duration>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let ms: i64 = c.pttl(self.keys(sender).pause(lane)).await?;
+            Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+        })
+        .await
+    }
+
+    fn idempotency_key(&self, api_key: &str, key: &str) -> String {
+        use sha2::Digest;
+        format!("{}:idem:{api_key}:{}", self.prefix, hex::encode(sha2::Sha256::digest(key.as_bytes())))
+    }
+
+    /// Claims an idempotency key for a request with this fingerprint, or returns what it holds.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn idempotency_begin(&self, api_key: &str, key: &str, fingerprint: &str, processing_ttl: Duration) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let k = self.idempotency_key(api_key, key);
+        let value = json(&IdempotencyRecord::Processing { fingerprint: fingerprint.to_owned() })?;
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let out: Vec<Value> = self
+                .scripts
+                .idempotency_begin
+                .key(&k)
+                .arg(&value)
+                .arg(processing_ttl.as_millis() as u64)
+                .invoke_async(&mut c)
+                .await?;
+            match out.as_slice() {
+                [Value::Int(1)] => Ok(None),
+                [Value::Int(0), Value::BulkString(v)] => {
+                    serde_json::from_slice(v).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+                }
+                _ => Err(StoreError::Corrupt("unexpected idempotency answer".into())),
+            }
+        })
+        .await
+    }
+
+    /// Stores the response for an idempotency key, kept for `ttl`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn idempotency_complete(&self, api_key: &str, key: &str, record: &IdempotencyRecord, ttl: Duration) -> Result<(), StoreError> {
+        let k = self.idempotency_key(api_key, key);
+        let value = json(record)?;
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let () = c.pset_ex(&k, value, ttl.as_millis() as u64).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets an idempotency key whose request did not complete (so a retry can proceed).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn idempotency_abandon(&self, api_key: &str, key: &str) -> Result<(), StoreError> {
+        let k = self.idempotency_key(api_key, key);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let () = c.del(&k).await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -454,6 +732,12 @@ fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
         Some(Value::Int(_)) | None => None,
         Some(other) => return Err(StoreError::Corrupt(format!("unexpected claim header {other:?}"))),
     };
+    let idle = match it.next() {
+        Some(Value::Int(1)) => IdleReason::Paused,
+        Some(Value::Int(2)) => IdleReason::RateLimited,
+        Some(Value::Int(3)) => IdleReason::Empty,
+        _ => IdleReason::None,
+    };
     let rest: Vec<&Value> = it.collect();
     let mut items = Vec::with_capacity(rest.len() / 5);
     for chunk in rest.chunks(5) {
@@ -468,5 +752,5 @@ fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
             redelivery: text(redeliver)? == "1",
         });
     }
-    Ok(ClaimBatch { items, wait })
+    Ok(ClaimBatch { items, wait, idle })
 }

@@ -66,8 +66,10 @@ return now
 /// KEYS: lane ready list, lease set, delayed set, lane pause key, lane rate key.
 /// ARGV: lane, lease ms, max, token prefix, message key prefix, ready key prefix,
 ///       emission interval ms (1000 / rate), burst (messages).
-/// Returns `{wait_ms, id, token, body, attempt, redeliver, id, ...}`; `wait_ms` is how long the
-/// worker may sleep before there may be work again (0: claim again at once; -1: nothing known).
+/// Returns `{wait_ms, reason, id, token, body, attempt, redeliver, id, ...}`; `wait_ms` is how
+/// long the worker may sleep before there may be work again (0: claim again at once; -1: nothing
+/// known) and `reason` why: 0 more work may be ready, 1 the lane is paused, 2 its rate allows no
+/// more now, 3 nothing is ready.
 pub fn claim() -> Script {
     script(
         r#"
@@ -106,20 +108,23 @@ local function next_wait()
 end
 
 local paused = redis.call('PTTL', KEYS[4])
-if paused > 0 then return {paused} end
+if paused > 0 then return {paused, 1} end
 
+-- GCRA: `burst` messages may go at once, then one per interval; so any window of length W holds
+-- at most burst + W / interval of them.
 local interval = tonumber(ARGV[7])
-local tolerance = interval * tonumber(ARGV[8])
+local tolerance = interval * math.max(0, tonumber(ARGV[8]) - 1)
 local tat = tonumber(redis.call('GET', KEYS[5]) or '0')
 if tat < now then tat = now end
 
-local out = {0}
+local out = {0, 0}
 local max = tonumber(ARGV[3])
 local lease_until = now + tonumber(ARGV[2])
 local claimed = 0
 while claimed < max do
   if tat - now > tolerance then
     out[1] = math.ceil(tat - now - tolerance)
+    out[2] = 2
     break
   end
   local id = redis.call('RPOP', KEYS[1])
@@ -141,8 +146,10 @@ while claimed < max do
 end
 if claimed > 0 then
   redis.call('SET', KEYS[5], tostring(tat), 'PX', math.ceil(tat - now + tolerance + 1000))
-elseif out[1] == 0 and redis.call('LLEN', KEYS[1]) == 0 then
+end
+if out[2] == 0 and redis.call('LLEN', KEYS[1]) == 0 then
   out[1] = next_wait()
+  out[2] = 3
 end
 return out
 "#,
@@ -174,7 +181,8 @@ return 1
 /// The message failed for good.
 ///
 /// KEYS: message, lease set, dead-letter set. ARGV: id, token, error JSON, attempt JSON, retention
-/// ms, dead-letter (1/0), dead-letter cap, source.
+/// ms, dead-letter (1/0), dead-letter cap, source, message key prefix. Dead letters pushed out by the
+/// cap lose their records too.
 /// Returns 1, or 0 when the token no longer holds the lease.
 pub fn failed() -> Script {
     script(
@@ -189,7 +197,11 @@ history(KEYS[1], 'failed', now, ARGV[8])
 if ARGV[6] == '1' then
   redis.call('ZADD', KEYS[3], now, ARGV[1])
   local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
-  if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1) end
+  if excess > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+    for _, old in ipairs(oldest) do redis.call('DEL', ARGV[9] .. old) end
+  end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
@@ -200,7 +212,8 @@ return 1
 /// A transient failure: schedule the next attempt.
 ///
 /// KEYS: message, lease set, delayed set. ARGV: id, token, error JSON, attempt JSON, delay ms,
-/// spend (1: the attempt counts against the retry budget; 0: it does not, as for pair-rate waits).
+/// spend (1: the attempt counts against the retry budget; 0: it does not, as for pair-rate waits),
+/// ambiguous (1: the provider may have the message already, so the next send may duplicate it).
 /// Returns 1, or 0 when the token no longer holds the lease.
 pub fn retry() -> Script {
     script(
@@ -210,6 +223,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], 'token')
 append(KEYS[1], 'attempts', ARGV[4])
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
+if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'redeliver', 1) end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[3], 'updated', now)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
 return 1
@@ -236,6 +250,91 @@ if redis.call('PTTL', KEYS[4]) < pause then
   redis.call('SET', KEYS[4], now + pause, 'PX', pause)
 end
 return 1
+"#,
+    )
+}
+
+/// Hands a claimed message back untouched (shutdown before the provider call): front of its lane.
+///
+/// KEYS: message, lease set, lane ready list. ARGV: id, token.
+pub fn release() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token')
+redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+"#,
+    )
+}
+
+/// Cancels a message that has not been handed to a provider.
+///
+/// KEYS: message, delayed set. ARGV: id, retention ms.
+/// Returns `{1}` when cancelled, `{0, status}` when it cannot be (or `{0}` when it does not exist).
+/// A cancelled id may stay in its lane's FIFO: the claim script skips anything not `queued`.
+pub fn cancel() -> Script {
+    script(
+        r#"
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {0} end
+if st ~= 'queued' then return {0, st} end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', now)
+history(KEYS[1], 'cancelled', now, 'api')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1}
+"#,
+    )
+}
+
+/// Sends a dead letter again: a fresh retry budget, at the front of its lane.
+///
+/// KEYS: message, dead-letter set. ARGV: id, lane ready key prefix.
+/// Returns 1, or 0 when the id is not a dead letter (or its record is gone).
+pub fn replay() -> Script {
+    script(
+        r#"
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local lane = redis.call('HGET', KEYS[1], 'lane')
+if not lane then return 0 end
+redis.call('PERSIST', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'attempt', 0, 'updated', now)
+redis.call('HDEL', KEYS[1], 'error', 'redeliver')
+history(KEYS[1], 'queued', now, 'replay')
+redis.call('RPUSH', ARGV[2] .. lane, ARGV[1])
+return 1
+"#,
+    )
+}
+
+/// Drops a dead letter and its record.
+///
+/// KEYS: message, dead-letter set. ARGV: id. Returns 1, or 0 when the id is not a dead letter.
+pub fn drop_dead_letter() -> Script {
+    script(
+        r#"
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#,
+    )
+}
+
+/// Starts an idempotent request: claims the key, or says what it holds.
+///
+/// KEYS: idempotency key. ARGV: value to store while processing, processing TTL ms.
+/// Returns `{1}` when claimed, `{0, stored value}` otherwise.
+pub fn idempotency_begin() -> Script {
+    Script::new(
+        r#"
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1}
 "#,
     )
 }

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use gateway_core::{ErrorClass, Provider, ProviderError, ThrottleScope};
+use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info_span, warn, Instrument};
 
+use super::circuit::{Admission, CircuitBreaker, CircuitState};
 use super::record::{AttemptRecord, ErrorRecord, StoredMessage};
-use super::{Claimed, Engine, LaneSpec};
+use super::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::config::EngineConfig;
 use crate::metrics::Metrics;
 
@@ -33,6 +35,24 @@ pub struct Lane {
     pub spec: LaneSpec,
     pub provider: Arc<dyn Provider>,
     pub wake: Notify,
+    pub circuit: CircuitBreaker,
+    /// A local backstop to the shared GCRA in Redis: even if the shared limit misbehaved, this
+    /// process alone never sends faster than the lane's rate.
+    pub limiter: DefaultDirectRateLimiter,
+}
+
+impl Lane {
+    pub fn new(spec: LaneSpec, provider: Arc<dyn Provider>, circuit: CircuitBreaker) -> Self {
+        let rate = std::num::NonZeroU32::new(spec.rate_per_second).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst = std::num::NonZeroU32::new(spec.burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        let limiter = DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+        Self { spec, provider, wake: Notify::new(), circuit, limiter }
+    }
+}
+
+/// A provider failure that looks like an outage (5xx, timeout, network) rather than an answer.
+fn is_outage(e: &ProviderError) -> bool {
+    e.class == ErrorClass::Transient && e.http_status.is_none_or(|s| s >= 500 || s == 408)
 }
 
 /// Every lane this process knows, by account name.
@@ -108,7 +128,19 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             }
             continue;
         }
-        let batch = match ctx.engine.claim(&lane.spec, free.min(MAX_CLAIM)).await {
+        let max = match lane.circuit.admit() {
+            Admission::Allowed => free.min(MAX_CLAIM),
+            Admission::Probe => 1,
+            Admission::Wait(d) => {
+                ctx.metrics.circuit_state.with_label_values(&[lane.spec.lane.as_str()]).set(crate::metrics::CIRCUIT_OPEN);
+                tokio::select! {
+                    () = tokio::time::sleep(d) => {},
+                    () = ctx.shutdown.cancelled() => break,
+                }
+                continue;
+            }
+        };
+        let batch = match ctx.engine.claim(&lane.spec, max).await {
             Ok(b) => {
                 backoff = Duration::from_millis(50);
                 b
@@ -123,6 +155,13 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
                 continue;
             }
         };
+        if batch.items.is_empty() && max == 1 && lane.circuit.state() == CircuitState::HalfOpen {
+            // The probe found nothing to send: the circuit stays half-open for the next one.
+            lane.circuit.on_answer();
+        }
+        if batch.idle == IdleReason::RateLimited {
+            ctx.metrics.rate_limit_hits.with_label_values(&[lane.spec.lane.as_str()]).inc();
+        }
         for item in batch.items {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 // Cannot happen (we claimed no more than the free permits); the lease will
@@ -181,6 +220,16 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
         }
     };
     let m = stored.v1();
+    // Wait for the local backstop; on shutdown, hand the message back untouched instead.
+    tokio::select! {
+        () = lane.limiter.until_ready() => {},
+        () = ctx.shutdown.cancelled() => {
+            if let Err(e) = ctx.engine.release(sender, &lane.spec.lane, &claim).await {
+                warn!(message_id = %m.id, error = %e, "could not hand the message back; its lease will expire");
+            }
+            return;
+        }
+    }
     let channel = m.message.channel().as_str();
     let n = claim.attempt + 1;
     let span = info_span!("attempt", message_id = %m.id, provider = %provider, lane = %lane.spec.lane, n);
@@ -194,6 +243,25 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
         Ok(_) => "submitted",
         Err(e) => e.class.label(),
     };
+    let circuit_opened = match &result {
+        Err(e) if is_outage(e) => lane.circuit.on_failure(),
+        Ok(_) => {
+            lane.circuit.on_success();
+            false
+        }
+        Err(_) => {
+            lane.circuit.on_answer();
+            false
+        }
+    };
+    if circuit_opened {
+        warn!(lane = %lane.spec.lane, "circuit opened after repeated provider outages");
+    }
+    ctx.metrics.circuit_state.with_label_values(&[lane.spec.lane.as_str()]).set(match lane.circuit.state() {
+        CircuitState::Closed => crate::metrics::CIRCUIT_CLOSED,
+        CircuitState::HalfOpen => crate::metrics::CIRCUIT_HALF_OPEN,
+        CircuitState::Open => crate::metrics::CIRCUIT_OPEN,
+    });
     ctx.metrics.provider_requests.with_label_values(&[provider.as_str(), channel, outcome]).inc();
     let attempt = AttemptRecord {
         n,
@@ -249,14 +317,20 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                     ErrorClass::Throttled { retry_after, scope: ThrottleScope::Recipient } => {
                         let wait = retry_after.unwrap_or(gateway_core::meta::PAIR_RATE_DELAY).max(gateway_core::meta::PAIR_RATE_DELAY);
                         ctx.metrics.retries.with_label_values(&["pair_rate"]).inc();
-                        ctx.engine.retry(sender, &claim, &err, &attempt, wait, false).await
+                        ctx.engine.retry(sender, &claim, &err, &attempt, wait, false, false).await
                     }
                     ErrorClass::Transient => {
                         let schedule = &ctx.config.retry_schedule_ms;
-                        match schedule.get(claim.attempt as usize) {
+                        // A send whose outcome is unknown (timeout after sending) may already be
+                        // with the provider: retry it once, not again (PROVIDERS.md §0).
+                        let ambiguous_again = e.outcome_unknown && claim.redelivery;
+                        let next = if ambiguous_again { None } else { schedule.get(claim.attempt as usize) };
+                        match next {
                             Some(ms) => {
-                                ctx.metrics.retries.with_label_values(&["transient"]).inc();
-                                ctx.engine.retry(sender, &claim, &err, &attempt, jitter(Duration::from_millis(*ms)), true).await
+                                let reason = if e.outcome_unknown { "timeout" } else if e.http_status.is_some() { "server_error" } else { "network" };
+                                ctx.metrics.retries.with_label_values(&[reason]).inc();
+                                let delay = jitter(Duration::from_millis(*ms));
+                                ctx.engine.retry(sender, &claim, &err, &attempt, delay, true, e.outcome_unknown).await
                             }
                             None => {
                                 debug!(error = %e, "retries exhausted; dead-lettering");

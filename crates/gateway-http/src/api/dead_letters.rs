@@ -1,0 +1,128 @@
+//! `GET /v1/dead-letters`, `POST /v1/dead-letters/{id}/replay`, `DELETE /v1/dead-letters/{id}`:
+//! messages that used up their retries.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use gateway_core::MessageId;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::messages::{store_error, MessageOut};
+use super::AppState;
+use crate::auth::Caller;
+use crate::config::Scope;
+use crate::engine::record::ms_to_time;
+use crate::problem::ApiError;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// Only this sender's dead letters.
+    pub sender: Option<String>,
+    /// At most this many, newest first (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetter {
+    pub dead_lettered_at: DateTime<Utc>,
+    pub message: MessageOut,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    pub items: Vec<DeadLetter>,
+}
+
+fn parse_id(raw: &str) -> Result<MessageId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(format!("dead letter `{raw}`")))
+}
+
+/// List dead letters, newest first.
+#[utoipa::path(get, path = "/v1/dead-letters", operation_id = "v1.dead_letters.list", tag = "dead letters",
+    params(DeadLetterQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Dead letters", body = DeadLetterList),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown sender or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/dead-letters")]
+pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("limit", "1 to 500")));
+    }
+    let senders: Vec<&str> = match &query.sender {
+        Some(s) if state.senders.iter().any(|c| &c.name == s) => vec![s.as_str()],
+        Some(s) => {
+            return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("sender", format!("no sender named `{s}`"))))
+        }
+        None => state.senders.iter().map(|s| s.name.as_str()).collect(),
+    };
+    let mut items = Vec::new();
+    for sender in senders {
+        for (record, at) in state.engine.dead_letters(sender, limit).await.map_err(store_error)? {
+            items.push((at, record));
+        }
+    }
+    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.truncate(limit);
+    let items = items
+        .into_iter()
+        .map(|(at, r)| DeadLetter { dead_lettered_at: ms_to_time(at), message: MessageOut::from_record(r) })
+        .collect();
+    Ok(HttpResponse::Ok().json(DeadLetterList { items }))
+}
+
+/// Send a dead letter again, with a fresh retry budget.
+#[utoipa::path(post, path = "/v1/dead-letters/{id}/replay", operation_id = "v1.dead_letters.replay", tag = "dead letters",
+    params(("id" = String, Path, description = "The gateway message id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Queued again", body = MessageOut),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/v1/dead-letters/{id}/replay")]
+pub async fn replay(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let raw = path.into_inner();
+    let id = parse_id(&raw)?;
+    let lane = state.engine.replay(&id).await.map_err(store_error)?;
+    let Some(lane) = lane else { return Err(ApiError::NotFound(format!("dead letter `{raw}`"))) };
+    if let Some(l) = state.lanes.get(&lane) {
+        l.wake.notify_one();
+    }
+    let record = state.engine.get(&id).await.map_err(store_error)?;
+    let record = record.ok_or_else(|| ApiError::NotFound(format!("dead letter `{raw}`")))?;
+    Ok(HttpResponse::Accepted().json(MessageOut::from_record(record)))
+}
+
+/// Drop a dead letter and its record.
+#[utoipa::path(delete, path = "/v1/dead-letters/{id}", operation_id = "v1.dead_letters.delete", tag = "dead letters",
+    params(("id" = String, Path, description = "The gateway message id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[delete("/v1/dead-letters/{id}")]
+pub async fn drop(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let raw = path.into_inner();
+    let id = parse_id(&raw)?;
+    if state.engine.drop_dead_letter(&id).await.map_err(store_error)? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!("dead letter `{raw}`")))
+    }
+}

@@ -1,0 +1,387 @@
+//! The delivery engine's guarantees (DESIGN.md §3), against a real Redis — one server, and the
+//! same scenarios again on a three-node Redis Cluster — and the provider sandbox.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use gateway_tests::{
+    eventually, send_texts, texts_received, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY, INCS_CODE,
+};
+use serde_json::{json, Value};
+
+/// The second certification code the sandbox accepts by default: a second lane.
+const INCS_CODE_2: &str = "f484bd42-5c2e-3d7a-9b1e-2f3c4d5e0001";
+
+fn received_at(r: &Value) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(r["received_at"].as_str().unwrap()).unwrap()
+}
+
+fn text(i: &str) -> Value {
+    json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": i})
+}
+
+async fn id_of(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 202);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// A second WhatsApp sender on its own account (its own lane), with the second sandbox code.
+fn second_lane(sandbox_url: &str, rate: u32) -> String {
+    format!(
+        r#"
+[[accounts]]
+name = "incs-whatsapp-2"
+provider = "incs"
+rate_per_second = {rate}
+[accounts.incs]
+chat_base_url = "{sandbox_url}"
+rcs_base_url = "{sandbox_url}"
+api_base_url = "{sandbox_url}"
+certification_code = "{INCS_CODE_2}"
+channels = ["whatsapp"]
+
+[[senders]]
+name = "sg-main"
+channel = "whatsapp"
+accounts = ["incs-whatsapp-2"]
+"#
+    )
+}
+
+// ---- scenarios, run on one Redis and on a cluster ----
+
+async fn retries_dead_letters_and_replay(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "").replace("[engine]", "[engine]\ndead_letter_cap = 3\ncircuit_failure_threshold = 1000")).await;
+    sandbox.fault(json!({"provider": "incs", "status": 500})).await;
+    let id = id_of(gw.send(&text("always-500")).await).await;
+    let m = gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
+    let attempts = m["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "1 + the schedule's 2 retries");
+    // Retries follow the schedule [100, 200] ms, ±20 % jitter, plus the call and the claim.
+    let at = |i: usize| DateTime::parse_from_rfc3339(attempts[i]["at"].as_str().unwrap()).unwrap();
+    let gap1 = (at(1) - at(0)).num_milliseconds();
+    let gap2 = (at(2) - at(1)).num_milliseconds();
+    assert!((80..=450).contains(&gap1), "first retry after {gap1} ms");
+    assert!((160..=550).contains(&gap2), "second retry after {gap2} ms");
+
+    let list: Value = gw.client.get(format!("{}/v1/dead-letters", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|d| d["message"]["id"].as_str()).collect();
+    assert_eq!(ids, [id.as_str()]);
+
+    sandbox.clear_faults().await;
+    let replay = gw.client.post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(replay.status(), 202);
+    let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    assert_eq!(m["attempts"].as_array().map(Vec::len), Some(4));
+    let again = gw.client.post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(again.status(), 404, "no longer a dead letter");
+
+    // The set stays capped at 3: the oldest go, with their records.
+    sandbox.fault(json!({"provider": "incs", "status": 500})).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = id_of(gw.send(&text(&format!("dlq-{i}"))).await).await;
+        gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
+        ids.push(id);
+    }
+    let list: Value = gw.client.get(format!("{}/v1/dead-letters", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+    let listed: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|d| d["message"]["id"].as_str()).collect();
+    assert_eq!(listed, [ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
+    let gone = gw.client.get(format!("{}/v1/messages/{}", gw.base_url, ids[0])).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let del = gw.client.delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4])).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(del.status(), 204);
+    let del = gw.client.delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4])).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(del.status(), 404);
+    gw.stop().await;
+}
+
+async fn one_idempotency_key_makes_one_message(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let body = text("idempotent");
+    let mut calls = Vec::new();
+    for _ in 0..100 {
+        let req = gw
+            .client
+            .post(format!("{}/v1/messages", gw.base_url))
+            .bearer_auth(API_KEY)
+            .header("Idempotency-Key", "order-A-1001")
+            .json(&body);
+        calls.push(tokio::spawn(req.send()));
+    }
+    let mut ids = HashSet::new();
+    let mut statuses = Vec::new();
+    let mut replayed = 0;
+    for c in calls {
+        let res = c.await.unwrap().unwrap();
+        statuses.push(res.status().as_u16());
+        if res.headers().get("idempotent-replayed").is_some_and(|v| v == "true") {
+            replayed += 1;
+        }
+        if res.status() == 202 {
+            ids.insert(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(statuses.iter().all(|s| *s == 202 || *s == 409), "{statuses:?}");
+    assert_eq!(ids.len(), 1, "exactly one message");
+    let id = ids.into_iter().next().unwrap();
+    assert!(replayed >= 1 || statuses.iter().filter(|s| **s == 202).count() == 1);
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+
+    // Now done: the same key and body replay the original answer.
+    let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(API_KEY).header("Idempotency-Key", "order-A-1001").json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 202);
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], id.as_str());
+    // Another body with the same key: 422 naming the header.
+    let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(API_KEY).header("Idempotency-Key", "order-A-1001").json(&text("other")).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = texts_received(&sandbox.requests("incs").await);
+    assert_eq!(sent.get("idempotent"), Some(&1), "one provider send");
+    gw.stop().await;
+}
+
+async fn send_at_waits_and_cancel_stops(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let mut scheduled = text("scheduled");
+    scheduled["send_at"] = json!(at.to_rfc3339());
+    let id = id_of(gw.send(&scheduled).await).await;
+    let mut cancelled = text("cancelled");
+    cancelled["send_at"] = json!(at.to_rfc3339());
+    let cancel_id = id_of(gw.send(&cancelled).await).await;
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(gw.get_message(&id).await["status"], "queued");
+    let res = gw.client.post(format!("{}/v1/messages/{cancel_id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "cancelled");
+
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(4)).await;
+    let reqs = sandbox.requests("incs").await;
+    let scheduled_req = reqs.iter().find(|r| r["body"]["text"] == "scheduled").unwrap();
+    assert!(received_at(scheduled_req) >= at.fixed_offset() - chrono::Duration::milliseconds(5), "sent before send_at");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!texts_received(&sandbox.requests("incs").await).contains_key("cancelled"), "a cancelled message was sent");
+    assert_eq!(gw.get_message(&cancel_id).await["status"], "cancelled");
+    let res = gw.client.post(format!("{}/v1/messages/{id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(res.status(), 409, "too late to cancel a submitted message");
+    gw.stop().await;
+}
+
+async fn a_429_pauses_only_its_lane(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), &second_lane(&sandbox.url(), 80))).await;
+    sandbox
+        .fault(json!({"provider": "incs", "status": 429, "retry_after": 2, "count": 1,
+            "match": {"headers": {"certification-code": INCS_CODE}}}))
+        .await;
+    // A steady stream on both lanes for 3 s.
+    let mut ids = Vec::new();
+    let started = Instant::now();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let a = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("a-{i}")});
+        let b = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("b-{i}"), "sender": "sg-main"});
+        ids.push(id_of(gw.send(&a).await).await);
+        id_of(gw.send(&b).await).await;
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gw.wait_for_status(ids.last().unwrap(), "submitted", Duration::from_secs(5)).await;
+    let reqs = sandbox.requests("incs").await;
+    let lane = |code: &str| -> Vec<DateTime<FixedOffset>> {
+        reqs.iter().filter(|r| r["headers"]["certification-code"] == code).map(received_at).collect()
+    };
+    let a = lane(INCS_CODE);
+    let b = lane(INCS_CODE_2);
+    // a[0] got the 429; lane A sends nothing for 2 s after it.
+    let gap = a[1] - a[0];
+    assert!(gap >= chrono::Duration::milliseconds(1990), "lane A resumed after {gap}");
+    // Lane B keeps its pace (one message per ~50 ms) through A's pause.
+    let during = b.iter().filter(|t| **t > a[0] && **t < a[0] + chrono::Duration::seconds(2)).count();
+    assert!(during >= 20, "lane B sent only {during} messages during lane A's pause");
+    // The throttled message went out later with no attempt spent.
+    let first = gw.wait_for_status(&ids[0], "submitted", Duration::from_secs(3)).await;
+    let outcomes: Vec<(&str, u64)> = first["attempts"].as_array().unwrap().iter().map(|a| (a["outcome"].as_str().unwrap(), a["n"].as_u64().unwrap())).collect();
+    assert_eq!(outcomes, [("throttled", 1), ("submitted", 1)]);
+    gw.stop().await;
+}
+
+macro_rules! on_single_and_cluster {
+    ($($name:ident),* $(,)?) => {
+        mod single {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(gateway_tests::TestRedis::single()).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(gateway_tests::TestRedis::cluster()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_single_and_cluster!(
+    retries_dead_letters_and_replay,
+    one_idempotency_key_makes_one_message,
+    send_at_waits_and_cancel_stops,
+    a_429_pauses_only_its_lane,
+    kill_9_during_5000_sends_loses_nothing,
+    sigterm_during_load_loses_nothing_and_leaves_no_lease,
+);
+
+// ---- process-level scenarios ----
+
+fn fast_toml(redis: &TestRedis, sandbox_url: &str) -> String {
+    redis
+        .gateway_toml(sandbox_url, "")
+        .replace("lease_ms = 5000", "lease_ms = 2000")
+        .replace("provider = \"incs\"\ncallback_token", "provider = \"incs\"\nrate_per_second = 5000\nburst = 100\ncallback_token")
+}
+
+async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let toml = fast_toml(&redis, &sandbox.url());
+    let mut first = GatewayProcess::spawn(&toml).await;
+    // The first half goes to a process that is killed while it works.
+    let client = first.client.clone();
+    let url = first.base_url.clone();
+    let sending = tokio::spawn(async move { send_texts(&client, &url, "k", 2500, 16).await });
+    // Kill it once it has sent a good part to the provider.
+    let reached = eventually(Duration::from_secs(30), || async {
+        (sandbox.requests("incs").await.len() >= 800).then_some(())
+    })
+    .await;
+    assert!(reached.is_some(), "the first process never got going");
+    first.kill9();
+    let (mut accepted, _) = sending.await.unwrap();
+    let second = GatewayProcess::spawn(&toml).await;
+    let (more, failed) = send_texts(&second.client, &second.base_url, "k2", 2500, 16).await;
+    assert!(failed.is_empty(), "the second process refused {failed:?}");
+    accepted.extend(more.into_iter().map(|(i, id)| (i + 100_000, id)));
+    assert!(accepted.len() >= 3300, "only {} sends were accepted", accepted.len());
+
+    let want: HashSet<String> = accepted.iter().map(|(i, _)| if *i >= 100_000 { format!("k2-{}", i - 100_000) } else { format!("k-{i}") }).collect();
+    let all_there = eventually(Duration::from_secs(60), || async {
+        let got = texts_received(&sandbox.requests("incs").await);
+        want.iter().all(|t| got.contains_key(t)).then_some(got)
+    })
+    .await;
+    let Some(got) = all_there else {
+        let got = texts_received(&sandbox.requests("incs").await);
+        let missing = want.iter().filter(|t| !got.contains_key(*t)).count();
+        panic!("{missing} accepted messages never reached the provider");
+    };
+    let duplicates: usize = got.values().map(|n| n.saturating_sub(1)).sum();
+    // In flight at the kill: at most the lane's concurrency (32 leases).
+    assert!(duplicates <= 32, "{duplicates} duplicates");
+    let counted = second.metric("gateway_possible_duplicates_total").await;
+    assert!(counted >= duplicates as f64, "{duplicates} duplicates but {counted} counted");
+}
+
+async fn sigterm_during_load_loses_nothing_and_leaves_no_lease(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    sandbox.fault(json!({"provider": "incs", "delay_ms": 50})).await;
+    let toml = fast_toml(&redis, &sandbox.url());
+    let mut first = GatewayProcess::spawn(&toml).await;
+    let (accepted, failed) = send_texts(&first.client, &first.base_url, "t", 600, 16).await;
+    assert!(failed.is_empty());
+    // Stop it while it is still sending.
+    let busy = eventually(Duration::from_secs(10), || async { (!sandbox.requests("incs").await.is_empty()).then_some(()) }).await;
+    assert!(busy.is_some());
+    assert!(first.terminate(Duration::from_secs(10)), "the gateway did not exit on SIGTERM");
+    let mut client = redis.client().await;
+    let leases: u64 = client.query(redis::cmd("ZCARD").arg("gw:{hk-main}:lease")).await;
+    assert_eq!(leases, 0, "SIGTERM left leases behind");
+    let sent_before = sandbox.requests("incs").await.len();
+    assert!(sent_before < 600, "the test did not stop the gateway mid-load");
+
+    let second = GatewayProcess::spawn(&toml).await;
+    let want: HashSet<String> = accepted.iter().map(|(i, _)| format!("t-{i}")).collect();
+    let got = eventually(Duration::from_secs(30), || async {
+        let got = texts_received(&sandbox.requests("incs").await);
+        want.iter().all(|t| got.contains_key(t)).then_some(got)
+    })
+    .await
+    .expect("every accepted message reached the provider");
+    assert!(got.values().all(|n| *n == 1), "a graceful stop sent something twice");
+    assert_eq!(second.metric("gateway_possible_duplicates_total").await, 0.0);
+}
+
+/// Redis killed with SIGKILL and restarted with its AOF during sends: nothing that got a 202 is
+/// lost, and requests during the outage get 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_kill_9_loses_no_accepted_message() {
+    let mut redis = gateway_tests::RedisServer::start();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&gateway_tests::gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (mut accepted, failed) = send_texts(&gw.client, &gw.base_url, "r", 300, 8).await;
+    assert!(failed.is_empty());
+    let client = gw.client.clone();
+    let url = gw.base_url.clone();
+    let during = tokio::spawn(async move { send_texts(&client, &url, "d", 400, 4).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.restart();
+    let (accepted_during, failed_during) = during.await.unwrap();
+    assert!(failed_during.iter().all(|s| *s == 503), "outage answers: {failed_during:?}");
+    assert!(!failed_during.is_empty(), "the outage was not seen");
+    accepted.extend(accepted_during.iter().map(|(i, id)| (i + 10_000, id.clone())));
+    for (i, id) in accepted.iter().rev().take(50) {
+        let _ = i;
+        gw.wait_for_status(id, "submitted", Duration::from_secs(20)).await;
+    }
+    let want: HashSet<String> = accepted.iter().map(|(i, _)| if *i >= 10_000 { format!("d-{}", i - 10_000) } else { format!("r-{i}") }).collect();
+    let ok = eventually(Duration::from_secs(20), || async {
+        let got = texts_received(&sandbox.requests("incs").await);
+        want.iter().all(|t| got.contains_key(t)).then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "an accepted message was lost");
+    gw.stop().await;
+}
+
+/// One lane at 50 messages/s (burst 5), served by two gateway processes on one Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_lane_rate() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let toml = redis
+        .gateway_toml(&sandbox.url(), "")
+        .replace("provider = \"incs\"\ncallback_token", "provider = \"incs\"\nrate_per_second = 50\nburst = 5\ncallback_token");
+    let a = GatewayProcess::spawn(&toml).await;
+    let b = GatewayProcess::spawn(&toml).await;
+    let (ok_a, _) = send_texts(&a.client, &a.base_url, "a", 350, 8).await;
+    let (ok_b, _) = send_texts(&b.client, &b.base_url, "b", 350, 8).await;
+    assert_eq!(ok_a.len() + ok_b.len(), 700);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let mut times: Vec<DateTime<FixedOffset>> = sandbox.requests("incs").await.iter().map(received_at).collect();
+    times.sort();
+    let start = times[0];
+    let mut worst = 0;
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|u| **u < *t + chrono::Duration::seconds(1)).count();
+        worst = worst.max(in_window);
+    }
+    assert!(worst <= 55, "{worst} messages in one second (limit 50 + burst 5)");
+    let in_ten = times.iter().filter(|t| **t < start + chrono::Duration::seconds(10)).count();
+    assert!(in_ten >= 450, "only {in_ten} messages in 10 s (want at least 90 % of 500)");
+    let _ = (a, b);
+}
