@@ -9,6 +9,7 @@
 //!   the retry class the delivery engine acts on; [`meta`] classifies Meta error codes.
 
 pub mod content;
+pub mod event;
 pub mod message;
 pub mod meta;
 pub mod phone;

@@ -6,7 +6,8 @@
 //! and turns every answer into a [`gateway_core::SendReceipt`] or a classified
 //! [`gateway_core::ProviderError`]. [`IncsAccount::poll_status`] reads
 //! `GET /external/messages/status` for reconciliation. The request bodies are the ones in the INCS
-//! documents, checked example by example by the golden tests in `tests/golden/`.
+//! documents, checked example by example by the golden tests in `tests/golden/`. [`parse_callback`]
+//! turns the callbacks INCS posts to us into provider-neutral [`gateway_core::event::CallbackEvent`]s.
 //!
 //! # Decisions where INCS is silent (the gaps in PROVIDERS.md §1)
 //! - **Hosts.** `chat_base_url` serves WhatsApp and Viber sends and the status poll;
@@ -47,9 +48,11 @@
 //!   cut to 200 characters, as their title.
 
 mod account;
+mod callbacks;
 mod classify;
 mod config;
 mod wire;
 
 pub use account::{IncsAccount, PolledStatus, CERTIFICATION_CODE, MAX_STATUS_IDS};
+pub use callbacks::parse_callback;
 pub use config::{ConfigError, IncsConfig, DEFAULT_API_BASE_URL, DEFAULT_CHAT_BASE_URL, DEFAULT_TIMEOUT_MS};

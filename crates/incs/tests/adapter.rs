@@ -5,6 +5,8 @@
 #[path = "adapter/support.rs"]
 mod support;
 
+#[path = "adapter/callbacks.rs"]
+mod callbacks;
 #[path = "adapter/can_carry.rs"]
 mod can_carry;
 #[path = "adapter/classification.rs"]
