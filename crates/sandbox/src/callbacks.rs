@@ -1,5 +1,7 @@
-//! INCS `message_status_update` callbacks (seeds/003): after an accepted send, `sent`, `delivered`
-//! and `read` are POSTed to the configured URL at their offsets after acceptance.
+//! Outgoing status callbacks: after an accepted send, each provider half enqueues the bodies it
+//! will POST and when (INCS `message_status_update` `sent`/`delivered`/`read`, seeds/003; InnoPaaS
+//! `whatsapp_message_status_updated` `delivered`/`read`, PROVIDERS.md §2.6). One dispatcher per
+//! provider, each with its own URL and static headers.
 //!
 //! Sends happen on actix worker threads, the callbacks on the runtime that called `spawn`: a
 //! dispatcher task there takes jobs from an unbounded channel (sending never blocks a handler) and
@@ -10,53 +12,46 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
-
-use crate::incs::MessageStatus;
 
 /// A callback target that hangs must not pile up tasks forever.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One accepted message whose status callbacks are due.
+/// One POST, due at a given instant.
 #[derive(Debug)]
-pub(crate) struct StatusCallback {
-    pub(crate) message_id: String,
-    pub(crate) channel_id: u64,
-    pub(crate) business_phone: String,
-    pub(crate) accepted: Instant,
-    pub(crate) accepted_at_ms: i64,
+pub(crate) struct Callback {
+    pub(crate) due: Instant,
+    /// The status it reports, for the log.
+    pub(crate) status: &'static str,
+    /// The JSON body, serialized once at enqueue time.
+    pub(crate) body: Vec<u8>,
 }
 
-/// The body INCS posts, fields in the document's order.
-#[derive(Debug, Serialize)]
-struct MessageStatusUpdate<'a> {
-    event: &'static str,
-    channel_id: u64,
-    business_phone: &'a str,
-    message_id: &'a str,
-    message_status: &'static str,
-    /// Always null: the sandbox simulates only successful deliveries.
-    error: Option<()>,
-    received_at: i64,
+/// One accepted message's callbacks, in the order they must arrive.
+#[derive(Debug)]
+pub(crate) struct CallbackJob {
+    pub(crate) message_id: String,
+    pub(crate) callbacks: Vec<Callback>,
 }
 
 #[derive(Clone)]
 pub(crate) struct CallbackQueue {
-    jobs: mpsc::UnboundedSender<StatusCallback>,
+    jobs: mpsc::UnboundedSender<CallbackJob>,
 }
 
 impl CallbackQueue {
-    pub(crate) fn enqueue(&self, callback: StatusCallback) {
-        if let Err(unsent) = self.jobs.send(callback) {
+    pub(crate) fn enqueue(&self, job: CallbackJob) {
+        if let Err(unsent) = self.jobs.send(job) {
             tracing::warn!(message_id = %unsent.0.message_id, "callback dispatcher stopped; callbacks dropped");
         }
     }
 }
 
-/// Starts the dispatcher on the current runtime.
-pub(crate) fn start(url: String, delays: [Duration; 3]) -> io::Result<(CallbackQueue, JoinHandle<()>)> {
+/// Starts a dispatcher on the current runtime; every POST carries `Content-Type: application/json`
+/// and `headers`.
+pub(crate) fn start(url: String, headers: HeaderMap) -> io::Result<(CallbackQueue, JoinHandle<()>)> {
     let client = reqwest::Client::builder()
         .timeout(CALLBACK_TIMEOUT)
         .user_agent(concat!("provider-sandbox/", env!("CARGO_PKG_VERSION")))
@@ -65,22 +60,22 @@ pub(crate) fn start(url: String, delays: [Duration; 3]) -> io::Result<(CallbackQ
         .build()
         .map_err(io::Error::other)?;
     let (jobs, queue) = mpsc::unbounded_channel();
-    let task = tokio::spawn(dispatch(queue, client, Arc::from(url), delays));
+    let task = tokio::spawn(dispatch(queue, client, Arc::from(url), Arc::new(headers)));
     Ok((CallbackQueue { jobs }, task))
 }
 
 async fn dispatch(
-    mut queue: mpsc::UnboundedReceiver<StatusCallback>,
+    mut queue: mpsc::UnboundedReceiver<CallbackJob>,
     client: reqwest::Client,
     url: Arc<str>,
-    delays: [Duration; 3],
+    headers: Arc<HeaderMap>,
 ) {
     let mut in_flight = JoinSet::new();
     loop {
         tokio::select! {
             job = queue.recv() => match job {
                 Some(job) => {
-                    in_flight.spawn(deliver(client.clone(), Arc::clone(&url), delays, job));
+                    in_flight.spawn(deliver(client.clone(), Arc::clone(&url), Arc::clone(&headers), job));
                 }
                 None => break,
             },
@@ -91,34 +86,27 @@ async fn dispatch(
     while in_flight.join_next().await.is_some() {}
 }
 
-/// Posts one message's callbacks in order, each at its offset after acceptance (or right after
-/// the previous one, if that took longer).
-async fn deliver(client: reqwest::Client, url: Arc<str>, delays: [Duration; 3], job: StatusCallback) {
-    for (status, delay) in MessageStatus::PROGRESSION.into_iter().zip(delays) {
-        tokio::time::sleep_until((job.accepted + delay).into()).await;
-        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-        let update = MessageStatusUpdate {
-            event: "message_status_update",
-            channel_id: job.channel_id,
-            business_phone: &job.business_phone,
-            message_id: &job.message_id,
-            message_status: status.as_str(),
-            error: None,
-            received_at: job.accepted_at_ms.saturating_add(delay_ms).div_euclid(1000),
-        };
-        match client.post(&*url).json(&update).send().await {
+/// Posts one message's callbacks in order, each at its due time (or right after the previous one,
+/// if that took longer). Failures are logged, not retried: neither provider documents a retry
+/// policy.
+async fn deliver(client: reqwest::Client, url: Arc<str>, headers: Arc<HeaderMap>, job: CallbackJob) {
+    for callback in job.callbacks {
+        tokio::time::sleep_until(callback.due.into()).await;
+        let request =
+            client.post(&*url).headers((*headers).clone()).header(CONTENT_TYPE, "application/json").body(callback.body);
+        match request.send().await {
             Ok(response) if response.status().is_success() => {
-                tracing::debug!(message_id = %job.message_id, status = status.as_str(), "callback delivered");
+                tracing::debug!(message_id = %job.message_id, status = callback.status, "callback delivered");
             }
             Ok(response) => tracing::warn!(
                 message_id = %job.message_id,
-                status = status.as_str(),
+                status = callback.status,
                 http_status = response.status().as_u16(),
                 "callback refused"
             ),
             Err(error) => tracing::warn!(
                 message_id = %job.message_id,
-                status = status.as_str(),
+                status = callback.status,
                 %error,
                 "callback not delivered"
             ),

@@ -24,7 +24,8 @@ const MAX_DELAY_MS: u64 = 600_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Fault {
     provider: Provider,
-    /// An HTTP status, or for INCS a provider code (10001–10004) answered with HTTP 200.
+    /// An HTTP status, or a provider code answered with HTTP 200: for INCS 10001–10004, for
+    /// InnoPaaS 100–199 (its custom codes: 102 auth, 110 balance, ...; never a final HTTP status).
     /// Absent: answer normally, only after `delay_ms`.
     #[serde(default)]
     status: Option<u32>,

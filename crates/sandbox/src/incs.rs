@@ -14,7 +14,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::callbacks::{CallbackQueue, StatusCallback};
+use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
 use crate::faults::status_code;
 use crate::recording::{lock, RequestBody};
 
@@ -170,7 +170,7 @@ impl Channel {
 
 /// A WhatsApp message id shaped like Meta's: base64 of a small binary record holding the
 /// recipient and a random hex id, the way the documents' wamids decode.
-fn wamid(to: &str) -> String {
+pub(crate) fn wamid(to: &str) -> String {
     let random: [u8; 9] = rand::random();
     let mut record = Vec::with_capacity(to.len() + 28);
     record.extend_from_slice(&[0x1C, 0x18, u8::try_from(to.len()).unwrap_or(u8::MAX)]);
@@ -250,6 +250,19 @@ struct SendData {
     msg_id: String,
 }
 
+/// The `message_status_update` callback INCS posts (seeds/003), fields in the document's order.
+#[derive(Debug, Serialize)]
+struct MessageStatusUpdate<'a> {
+    event: &'static str,
+    channel_id: u64,
+    business_phone: &'a str,
+    message_id: &'a str,
+    message_status: &'static str,
+    /// Always null: the sandbox simulates only successful deliveries.
+    error: Option<()>,
+    received_at: i64,
+}
+
 /// The INCS stand-in: its configuration and the messages it issued.
 pub(crate) struct Incs {
     certification_codes: Vec<String>,
@@ -307,13 +320,23 @@ impl Incs {
 
         if let Some(callbacks) = &self.callbacks {
             let lane = u64::try_from(lane).unwrap_or(0);
-            callbacks.enqueue(StatusCallback {
-                message_id: message_id.clone(),
-                channel_id: FIRST_CHANNEL_ID + lane,
-                business_phone: (FIRST_BUSINESS_PHONE + lane).to_string(),
-                accepted,
-                accepted_at_ms,
+            let business_phone = (FIRST_BUSINESS_PHONE + lane).to_string();
+            let callbacks_due = MessageStatus::PROGRESSION.into_iter().zip(self.delays).map(|(status, delay)| {
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                let update = MessageStatusUpdate {
+                    event: "message_status_update",
+                    channel_id: FIRST_CHANNEL_ID + lane,
+                    business_phone: &business_phone,
+                    message_id: &message_id,
+                    message_status: status.as_str(),
+                    error: None,
+                    received_at: accepted_at_ms.saturating_add(delay_ms).div_euclid(1000),
+                };
+                // Serializing this plain struct cannot fail; an empty body would still be visibly wrong.
+                let body = serde_json::to_vec(&update).unwrap_or_default();
+                Callback { due: accepted + delay, status: status.as_str(), body }
             });
+            callbacks.enqueue(CallbackJob { message_id: message_id.clone(), callbacks: callbacks_due.collect() });
         }
         tracing::debug!(channel = channel.name(), %message_id, "message accepted");
         Ok(success(SendData { msg_id: message_id }))

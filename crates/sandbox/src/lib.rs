@@ -2,14 +2,18 @@
 //!
 //! One HTTP listener serves three things:
 //! - the providers' own paths, as the providers have them: INCS at the root (`/external/messages/...`),
-//!   InnoPaaS under `/api/whatsapp/v3/...` (a placeholder until its half is built);
+//!   InnoPaaS under `/api/whatsapp/v3/...`;
 //! - the control plane under `/_sandbox/...`: recorded requests, fault injection, a webhook consumer
 //!   for the gateway's internal events, and a health check;
-//! - outgoing INCS `message_status_update` callbacks (`sent`, `delivered`, `read`) to a configured URL.
+//! - outgoing status callbacks to configured URLs: INCS `message_status_update` (`sent`,
+//!   `delivered`, `read`) and InnoPaaS `whatsapp_message_status_updated` (`delivered`, `read`).
 //!
 //! Endpoints:
 //! - `POST /external/messages/{whatsapp,viber,rcs}`, `GET /external/messages/status?message_ids=a,b`
 //!   (INCS, header `certification-code`);
+//! - `POST /api/whatsapp/v3/msg/submit`, `POST /api/whatsapp/v3/account/phoneInfo`,
+//!   `POST /api/whatsapp/v3/template/submit`, and the sandbox's MMLite stand-in
+//!   `POST /api/whatsapp/v3/mmlite/msg/submit` (InnoPaaS, headers `AppKey` and `Authorization`);
 //! - `GET|DELETE /_sandbox/requests[?provider=incs|innopaas]`: recorded provider requests;
 //! - `GET|POST|DELETE /_sandbox/faults`: fault injection (see `faults.rs` for the fields);
 //! - `GET|POST|DELETE /_sandbox/webhooks`: the internal event consumer (POST answers 204);
@@ -42,10 +46,33 @@
 //!   message, `business_phone` is 6281519236680 + that index (the documents' own example values).
 //!   `received_at` is the Unix second of the simulated status change. Callbacks are not retried
 //!   (INCS documents no retry policy); a failed delivery is logged as a warning.
-//! - **Faults.** `status` is an HTTP status (100–599) or, for INCS, one of the provider codes
-//!   10001–10004, answered as HTTP 200 with the matching envelope. A fault with a `status` answers
-//!   before authentication, like a rate limiter in front of the API; a delay-only fault delays the
-//!   normal answer, auth check included.
+//! - **InnoPaaS envelopes.** Every InnoPaaS error is `{"code": "<string>", "success": false,
+//!   "message", "data": null}` with HTTP 200 (as its auth failure, 102, is documented), except an
+//!   unknown path (HTTP 404, code "404") and a wrong method (HTTP 405, code "405"), which a router
+//!   answers before auth. Codes: 102 for an unknown `AppKey` or a token that is not that key's
+//!   (`Authorization` compared as it is: `Bearer <token>` fails); 105 `uid` over 32 characters;
+//!   106 a text `body` over 3000 characters; 108 a `sendNumber` or `recipientNumber` that is not 8
+//!   to 15 digits; 109 more than 1000 recipients; "400" (not in InnoPaaS's table, which is only
+//!   partly public) for a missing, empty or ill-typed field, its message naming the field's path.
+//!   Success is `{"code": "0", "success": true, "message": "Success", "data": <id>}`, the id a
+//!   string: an 18-digit snowflake for messages (one per request, whatever the recipient count)
+//!   and templates; phoneInfo answers one CONNECTED, GREEN, `TIER_250` number per credential.
+//! - **InnoPaaS MMLite.** InnoPaaS publishes no MMLite URL; the sandbox takes MMLite sends at
+//!   `/api/whatsapp/v3/mmlite/msg/submit`, like msg/submit but for `messageType: template` only.
+//! - **InnoPaaS webhooks** (shape from PROVIDERS.md §2.6 and a public copy of InnoPaaS's webhook
+//!   page): per recipient, `{id: UUID, type: "whatsapp_message_status_updated", eventTime:
+//!   RFC 3339 UTC with milliseconds, body: {id: the message id, accountName: "IW100001" + the
+//!   credential's index, wabaId, status, wamid, sendPhone: the recipient, uid (when the send had
+//!   one), conversation}}`, `delivered` then `read`; `conversation` (`delivered` only) is `{id: 32
+//!   hex, initiateType: "business_initiated", expireAt: "yyyy-MM-dd HH:mm:ss"}` 24 h after
+//!   delivery, in UTC. Each carries the configured static headers (default `Authorization:
+//!   sandbox-innopaas-callback`). No `sent` (InnoPaaS never sends one), no retries.
+//! - **Faults.** `status` is an HTTP status (100–599) or a provider code answered as HTTP 200 with
+//!   the matching envelope: for INCS 10001–10004, for InnoPaaS 100–199 (its custom codes, e.g. 110,
+//!   which as HTTP statuses would be interim answers). The default InnoPaaS fault body is
+//!   `{"code": "<status>", "success": false, "message": <reason>, "data": null}`. A fault with a
+//!   `status` answers before authentication, like a rate limiter in front of the API; a delay-only
+//!   fault delays the normal answer, auth check included.
 //! - **Recording** keeps everything until `DELETE /_sandbox/requests`; header values that are not
 //!   UTF-8 are recorded lossily, and repeated headers are joined with `", "`.
 
@@ -78,6 +105,18 @@ pub const DEFAULT_INCS_CERTIFICATION_CODES: [&str; 2] =
 /// Offsets after acceptance of the `sent`, `delivered` and `read` callbacks.
 pub const DEFAULT_INCS_CALLBACK_DELAYS: [Duration; 3] =
     [Duration::from_millis(100), Duration::from_millis(300), Duration::from_millis(600)];
+
+/// The default InnoPaaS credential: `AppKey` and its `Authorization` token.
+pub const DEFAULT_INNOPAAS_APP_KEY: &str = "sandbox-innopaas-appkey";
+pub const DEFAULT_INNOPAAS_TOKEN: &str = "sandbox-innopaas-token";
+
+/// Offsets after acceptance of the InnoPaaS `delivered` and `read` webhooks.
+pub const DEFAULT_INNOPAAS_WEBHOOK_DELAYS: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(600)];
+
+/// The static `Authorization` header on InnoPaaS webhooks: the gateway's dev InnoPaaS callback secret.
+pub const DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION: &str = "sandbox-innopaas-callback";
+
+pub use innopaas::{MMLITE_SUBMIT_PATH as INNOPAAS_MMLITE_PATH, SUBMIT_PATH as INNOPAAS_SUBMIT_PATH};
 
 /// Largest request body a provider path accepts; INCS carousels with many cards stay far below it.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -140,6 +179,18 @@ pub struct SandboxConfig {
     pub incs_callback_delays: [Duration; 3],
     /// actix-web worker threads.
     pub workers: usize,
+    /// Accepted InnoPaaS `AppKey` values; the token at the same position in
+    /// [`Self::innopaas_tokens`] belongs to each.
+    pub innopaas_app_keys: Vec<String>,
+    /// Accepted InnoPaaS `Authorization` tokens (sent as they are, without `Bearer`).
+    pub innopaas_tokens: Vec<String>,
+    /// Where InnoPaaS `whatsapp_message_status_updated` webhooks go; `None` sends none.
+    pub innopaas_webhook_url: Option<String>,
+    /// Offsets after acceptance of the `delivered` and `read` webhooks (non-decreasing).
+    pub innopaas_webhook_delays: [Duration; 2],
+    /// Static headers on every InnoPaaS webhook, as the console's optional `UserName` and
+    /// `Authorization` push headers.
+    pub innopaas_webhook_headers: Vec<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -150,6 +201,14 @@ impl Default for SandboxConfig {
             incs_callback_url: None,
             incs_callback_delays: DEFAULT_INCS_CALLBACK_DELAYS,
             workers: 2,
+            innopaas_app_keys: vec![DEFAULT_INNOPAAS_APP_KEY.to_owned()],
+            innopaas_tokens: vec![DEFAULT_INNOPAAS_TOKEN.to_owned()],
+            innopaas_webhook_url: None,
+            innopaas_webhook_delays: DEFAULT_INNOPAAS_WEBHOOK_DELAYS,
+            innopaas_webhook_headers: vec![(
+                "Authorization".to_owned(),
+                DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION.to_owned(),
+            )],
         }
     }
 }
@@ -163,6 +222,14 @@ impl fmt::Debug for SandboxConfig {
             .field("incs_callback_url", &self.incs_callback_url)
             .field("incs_callback_delays", &self.incs_callback_delays)
             .field("workers", &self.workers)
+            .field("innopaas_app_keys", &format_args!("[{} redacted]", self.innopaas_app_keys.len()))
+            .field("innopaas_tokens", &format_args!("[{} redacted]", self.innopaas_tokens.len()))
+            .field("innopaas_webhook_url", &self.innopaas_webhook_url)
+            .field("innopaas_webhook_delays", &self.innopaas_webhook_delays)
+            .field(
+                "innopaas_webhook_headers",
+                &self.innopaas_webhook_headers.iter().map(|(name, _)| (name, "[redacted]")).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -187,7 +254,46 @@ impl SandboxConfig {
         if self.workers == 0 {
             return invalid("workers: at least one worker is needed".into());
         }
+        let blank = |values: &[String]| values.is_empty() || values.iter().any(|value| value.trim().is_empty());
+        if blank(&self.innopaas_app_keys) || blank(&self.innopaas_tokens) {
+            return invalid(
+                "innopaas_app_keys, innopaas_tokens: at least one non-empty AppKey and token are needed".into(),
+            );
+        }
+        if self.innopaas_app_keys.len() != self.innopaas_tokens.len() {
+            return invalid(format!(
+                "innopaas_tokens: one token per AppKey is needed ({} AppKeys, {} tokens)",
+                self.innopaas_app_keys.len(),
+                self.innopaas_tokens.len()
+            ));
+        }
+        if let Some(url) = &self.innopaas_webhook_url {
+            if let Err(error) = reqwest::Url::parse(url) {
+                return invalid(format!("innopaas_webhook_url `{url}` is not a URL: {error}"));
+            }
+        }
+        let [delivered, read] = self.innopaas_webhook_delays;
+        if delivered > read {
+            return invalid("innopaas_webhook_delays: the delivered and read offsets must not decrease".into());
+        }
+        self.innopaas_webhook_header_map()?;
         Ok(())
+    }
+
+    fn innopaas_webhook_header_map(&self) -> io::Result<reqwest::header::HeaderMap> {
+        use reqwest::header::{HeaderName, HeaderValue};
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &self.innopaas_webhook_headers {
+            let invalid = |what: &str| {
+                // The value may be a secret: name the header only.
+                io::Error::new(io::ErrorKind::InvalidInput, format!("innopaas_webhook_headers: `{name}` {what}"))
+            };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("is not a header name"))?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| invalid("has a value unusable in a header"))?;
+            value.set_sensitive(true);
+            headers.append(name, value);
+        }
+        Ok(headers)
     }
 }
 
@@ -196,7 +302,8 @@ pub struct SandboxHandle {
     addr: SocketAddr,
     server: ServerHandle,
     server_task: Option<JoinHandle<io::Result<()>>>,
-    callbacks_task: Option<JoinHandle<()>>,
+    /// One callback dispatcher per provider with a callback URL.
+    callback_tasks: Vec<JoinHandle<()>>,
 }
 
 impl SandboxHandle {
@@ -220,7 +327,7 @@ impl SandboxHandle {
                 Err(error) => tracing::warn!(%error, "sandbox server task failed"),
             }
         }
-        if let Some(task) = self.callbacks_task.take() {
+        for task in self.callback_tasks.drain(..) {
             task.abort();
         }
     }
@@ -232,7 +339,7 @@ impl Drop for SandboxHandle {
             // The stop command is sent when `stop` is called; the returned future only waits.
             drop(self.server.stop(false));
         }
-        if let Some(task) = self.callbacks_task.take() {
+        for task in self.callback_tasks.drain(..) {
             task.abort();
         }
     }
@@ -244,6 +351,7 @@ pub(crate) struct Sandbox {
     pub(crate) webhooks: WebhookLog,
     pub(crate) faults: FaultBook,
     pub(crate) incs: incs::Incs,
+    pub(crate) innopaas: innopaas::Innopaas,
 }
 
 /// Binds and starts a sandbox on the current Tokio runtime (a `#[tokio::main]` or `#[tokio::test]`
@@ -254,19 +362,24 @@ pub(crate) struct Sandbox {
 pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
     config.validate()?;
 
-    let (callback_queue, callbacks_task) = match &config.incs_callback_url {
-        Some(url) => {
-            let (queue, task) = callbacks::start(url.clone(), config.incs_callback_delays)?;
-            (Some(queue), Some(task))
-        }
-        None => (None, None),
+    let mut callback_tasks = Vec::new();
+    let mut dispatcher = |url: &Option<String>, headers| -> io::Result<Option<callbacks::CallbackQueue>> {
+        let Some(url) = url else { return Ok(None) };
+        let (queue, task) = callbacks::start(url.clone(), headers)?;
+        callback_tasks.push(task);
+        Ok(Some(queue))
     };
+    let incs_callbacks = dispatcher(&config.incs_callback_url, reqwest::header::HeaderMap::new())?;
+    let innopaas_webhooks = dispatcher(&config.innopaas_webhook_url, config.innopaas_webhook_header_map()?)?;
+    let innopaas_credentials =
+        config.innopaas_app_keys.iter().cloned().zip(config.innopaas_tokens.iter().cloned()).collect();
 
     let sandbox = web::Data::new(Sandbox {
         requests: RequestLog::default(),
         webhooks: WebhookLog::default(),
         faults: FaultBook::default(),
-        incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, callback_queue),
+        incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks),
+        innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks),
     });
 
     let app_state = sandbox.clone();
@@ -288,7 +401,7 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
     let handle = server.handle();
     let server_task = tokio::spawn(server);
 
-    Ok(SandboxHandle { addr, server: handle, server_task: Some(server_task), callbacks_task })
+    Ok(SandboxHandle { addr, server: handle, server_task: Some(server_task), callback_tasks })
 }
 
 /// The single entry point of every provider path: record, consult the fault book, then answer as
@@ -310,7 +423,7 @@ async fn provider_request(req: HttpRequest, body: web::Bytes, sandbox: web::Data
 
     match provider {
         Provider::Incs => sandbox.incs.handle(&req, &body),
-        Provider::Innopaas => innopaas::handle(&req),
+        Provider::Innopaas => sandbox.innopaas.handle(&req, &body),
     }
 }
 

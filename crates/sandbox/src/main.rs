@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use provider_sandbox::{SandboxConfig, DEFAULT_INCS_CERTIFICATION_CODES};
+use provider_sandbox::{
+    SandboxConfig, DEFAULT_INCS_CERTIFICATION_CODES, DEFAULT_INNOPAAS_APP_KEY, DEFAULT_INNOPAAS_TOKEN,
+    DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "provider-sandbox", version, about)]
@@ -40,6 +43,59 @@ struct Cli {
     /// HTTP worker threads.
     #[arg(long, env = "SANDBOX_WORKERS", default_value_t = 2)]
     workers: usize,
+
+    /// Accepted InnoPaaS `AppKey` values, comma-separated; the token at the same position in
+    /// --innopaas-tokens belongs to each.
+    #[arg(
+        long,
+        env = "SANDBOX_INNOPAAS_APP_KEYS",
+        value_delimiter = ',',
+        default_values_t = [DEFAULT_INNOPAAS_APP_KEY.to_owned()],
+        hide_env_values = true
+    )]
+    innopaas_app_keys: Vec<String>,
+
+    /// Accepted InnoPaaS `Authorization` tokens (no `Bearer`), comma-separated, one per AppKey.
+    #[arg(
+        long,
+        env = "SANDBOX_INNOPAAS_TOKENS",
+        value_delimiter = ',',
+        default_values_t = [DEFAULT_INNOPAAS_TOKEN.to_owned()],
+        hide_env_values = true
+    )]
+    innopaas_tokens: Vec<String>,
+
+    /// Where to POST InnoPaaS whatsapp_message_status_updated webhooks, e.g.
+    /// http://127.0.0.1:8080/callbacks/innopaas/sandbox-innopaas-callback. None are sent when unset.
+    #[arg(long, env = "SANDBOX_INNOPAAS_WEBHOOK_URL")]
+    innopaas_webhook_url: Option<String>,
+
+    /// Milliseconds after acceptance of the delivered and read webhooks.
+    #[arg(
+        long,
+        env = "SANDBOX_INNOPAAS_WEBHOOK_DELAYS_MS",
+        value_delimiter = ',',
+        default_values_t = [300_u64, 600]
+    )]
+    innopaas_webhook_delays_ms: Vec<u64>,
+
+    /// Static headers on every InnoPaaS webhook, `Name: value`, comma-separated (InnoPaaS's
+    /// optional `UserName` and `Authorization` push headers).
+    #[arg(
+        long,
+        env = "SANDBOX_INNOPAAS_WEBHOOK_HEADERS",
+        value_delimiter = ',',
+        default_values_t = [format!("Authorization: {DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION}")],
+        hide_env_values = true
+    )]
+    innopaas_webhook_headers: Vec<String>,
+}
+
+/// `Name: value` into a header pair.
+fn header_pair(header: &str) -> Option<(String, String)> {
+    let (name, value) = header.split_once(':')?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| (name.to_owned(), value.trim().to_owned()))
 }
 
 fn init_tracing() {
@@ -91,12 +147,35 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    let innopaas_webhook_delays = match <[u64; 2]>::try_from(cli.innopaas_webhook_delays_ms) {
+        Ok(delays) => delays.map(Duration::from_millis),
+        Err(given) => {
+            eprintln!("--innopaas-webhook-delays-ms needs exactly two values (delivered,read), got {}", given.len());
+            std::process::exit(2);
+        }
+    };
+    let mut innopaas_webhook_headers = Vec::new();
+    for (i, header) in cli.innopaas_webhook_headers.iter().filter(|h| !h.trim().is_empty()).enumerate() {
+        match header_pair(header) {
+            Some(pair) => innopaas_webhook_headers.push(pair),
+            None => {
+                // The entry may hold a secret: name its position only.
+                eprintln!("--innopaas-webhook-headers: entry {} is not `Name: value`", i + 1);
+                std::process::exit(2);
+            }
+        }
+    }
     let config = SandboxConfig {
         listen: cli.listen,
         incs_certification_codes: cli.incs_certification_codes,
         incs_callback_url: cli.incs_callback_url,
         incs_callback_delays: [sent, delivered, read],
         workers: cli.workers,
+        innopaas_app_keys: cli.innopaas_app_keys,
+        innopaas_tokens: cli.innopaas_tokens,
+        innopaas_webhook_url: cli.innopaas_webhook_url,
+        innopaas_webhook_delays,
+        innopaas_webhook_headers,
     };
     tracing::info!(?config, "starting provider sandbox");
 

@@ -918,3 +918,455 @@ fn paths_map_to_providers() {
     assert_eq!("innopaas".parse::<Provider>(), Ok(Provider::Innopaas));
     assert!("sms".parse::<Provider>().is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// InnoPaaS (PROVIDERS.md §2, seeds/004).
+
+const INNO_KEY: &str = DEFAULT_INNOPAAS_APP_KEY;
+const INNO_TOKEN: &str = DEFAULT_INNOPAAS_TOKEN;
+
+impl Running {
+    /// POSTs a body to an InnoPaaS path with the given credentials (`None`: header left out).
+    async fn innopaas_raw(
+        &self,
+        path: &str,
+        app_key: Option<&str>,
+        token: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json;charset=utf-8")
+            .body(body.to_owned());
+        if let Some(app_key) = app_key {
+            request = request.header("AppKey", app_key);
+        }
+        if let Some(token) = token {
+            request = request.header("Authorization", token);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn innopaas(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.innopaas_raw(path, Some(INNO_KEY), Some(INNO_TOKEN), &body.to_string()).await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn webhooks_when(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let webhooks = self.get_json("/_sandbox/webhooks").await;
+            let webhooks = webhooks.as_array().unwrap().clone();
+            if webhooks.len() >= count || Instant::now() > deadline {
+                return webhooks;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn inno_text() -> Value {
+    json!({"wabaId": "104417182520443", "messageType": "text", "uid": "01936f3e8c4a7b219d3e5a1f2b3c4d5e",
+           "sendNumber": "85230012345", "recipientNumber": "85268411234", "body": "Hello"})
+}
+
+fn inno_error(code: &str, message: &str) -> Value {
+    json!({"code": code, "success": false, "message": message, "data": null})
+}
+
+/// The id of a success envelope: a string of digits.
+fn inno_id(envelope: &Value) -> String {
+    assert_eq!(envelope["code"], "0", "{envelope}");
+    assert_eq!(envelope["success"], true, "{envelope}");
+    assert_eq!(envelope["message"], "Success", "{envelope}");
+    let id = envelope["data"].as_str().expect("data is a string id").to_owned();
+    assert!(id.len() >= 18 && id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+    id
+}
+
+#[tokio::test]
+async fn innopaas_checks_app_key_and_token() {
+    let sandbox = Running::default().await;
+    let body = inno_text().to_string();
+    let refused = [
+        (None, Some(INNO_TOKEN), "Authentication failed: the AppKey header is missing"),
+        (Some("nope"), Some(INNO_TOKEN), "Authentication failed: unknown AppKey"),
+        (Some(INNO_KEY), None, "Authentication failed: the Authorization token does not match the AppKey"),
+        (Some(INNO_KEY), Some("wrong"), "Authentication failed: the Authorization token does not match the AppKey"),
+    ];
+    for (key, token, message) in refused {
+        let response = sandbox.innopaas_raw(INNOPAAS_SUBMIT_PATH, key, token, &body).await;
+        // InnoPaaS's own codes come with HTTP 200: only the body says it failed.
+        assert_eq!(response.status(), StatusCode::OK, "{key:?} {token:?}");
+        assert_eq!(response.json::<Value>().await.unwrap(), inno_error("102", message));
+    }
+    // The token goes as it is: InnoPaaS uses no `Bearer` prefix.
+    let bearer = format!("Bearer {INNO_TOKEN}");
+    let response = sandbox.innopaas_raw(INNOPAAS_SUBMIT_PATH, Some(INNO_KEY), Some(&bearer), &body).await;
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], "102");
+
+    let (status, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = inno_id(&envelope);
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_ne!(inno_id(&envelope), first, "ids are unique");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn configured_innopaas_credentials_are_pairs() {
+    let sandbox = Running::start(SandboxConfig {
+        innopaas_app_keys: vec!["key-a".into(), "key-b".into()],
+        innopaas_tokens: vec!["token-a".into(), "token-b".into()],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let body = inno_text().to_string();
+    for (key, token, accepted) in [
+        ("key-a", "token-a", true),
+        ("key-b", "token-b", true),
+        ("key-a", "token-b", false),
+        (INNO_KEY, INNO_TOKEN, false),
+    ] {
+        let envelope: Value =
+            sandbox.innopaas_raw(INNOPAAS_SUBMIT_PATH, Some(key), Some(token), &body).await.json().await.unwrap();
+        assert_eq!(envelope["code"] == "0", accepted, "{key} {token}: {envelope}");
+    }
+    sandbox.sandbox.stop().await;
+}
+
+/// Every body the InnoPaaS adapter's golden tests pin is one the sandbox accepts, on the endpoint
+/// the fixture names.
+#[tokio::test]
+async fn innopaas_accepts_every_adapter_golden_body() {
+    let sandbox = Running::default().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../innopaas/tests/golden");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let endpoint = match fixture["endpoint"].as_str() {
+            Some("mmlite") => INNOPAAS_MMLITE_PATH,
+            _ => INNOPAAS_SUBMIT_PATH,
+        };
+        let (status, envelope) = sandbox.innopaas(endpoint, fixture["body"].clone()).await;
+        assert_eq!((status, envelope["code"].as_str()), (StatusCode::OK, Some("0")), "{}: {envelope}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} golden bodies found in {}", dir.display());
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_send_bodies_are_validated() {
+    let sandbox = Running::default().await;
+    let with = |edit: Value| {
+        let mut body = inno_text();
+        for (k, v) in edit.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        body
+    };
+    let cases = [
+        (with(json!({"wabaId": null})), "400", "wabaId is required"),
+        (with(json!({"messageType": null})), "400", "messageType is required"),
+        (with(json!({"messageType": "fax"})), "400", "messageType must be one of"),
+        (with(json!({"sendNumber": null})), "400", "sendNumber is required"),
+        (with(json!({"recipientNumber": null})), "400", "recipientNumber is required"),
+        (with(json!({"recipientNumber": "+85268411234"})), "108", "Phone number format error"),
+        (with(json!({"sendNumber": "8523001"})), "108", "Phone number format error: sendNumber"),
+        (with(json!({"recipientNumber": vec!["85268411234"; 1001].join(",")})), "109", "at most 1000"),
+        (with(json!({"uid": "x".repeat(33)})), "105", "uid exceeds 32 characters"),
+        (with(json!({"body": "x".repeat(3001)})), "106", "Content exceeds 3000 characters"),
+        (with(json!({"body": null})), "400", "body is required"),
+        (with(json!({"messageType": "template", "body": null, "templateName": "t"})), "400", "language is required"),
+        (with(json!({"messageType": "image", "body": null})), "400", "media is required"),
+        (
+            with(json!({"messageType": "document", "body": null, "media": {"link": "https://a.io/f.pdf"}})),
+            "400",
+            "media.filename is required",
+        ),
+    ];
+    for (body, code, reason) in cases {
+        let (status, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(envelope["code"], code, "{body}: {envelope}");
+        assert_eq!((envelope["success"].as_bool(), &envelope["data"]), (Some(false), &Value::Null));
+        assert!(envelope["message"].as_str().unwrap().contains(reason), "{body}: {envelope}");
+    }
+    let response = sandbox.innopaas_raw(INNOPAAS_SUBMIT_PATH, Some(INNO_KEY), Some(INNO_TOKEN), "wabaId=1").await;
+    assert_eq!(response.json::<Value>().await.unwrap(), inno_error("400", "The request body must be a JSON object"));
+
+    // MMLite carries templates only.
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_MMLITE_PATH, inno_text()).await;
+    assert_eq!(envelope["code"], "400");
+    assert!(envelope["message"].as_str().unwrap().contains("MMLite"), "{envelope}");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_unknown_paths_and_methods_answer_in_its_envelope() {
+    let sandbox = Running::default().await;
+    let response = sandbox.innopaas_raw("/api/whatsapp/v3/msg/send", Some(INNO_KEY), Some(INNO_TOKEN), "{}").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.json::<Value>().await.unwrap(), inno_error("404", "Not Found"));
+
+    let response = sandbox
+        .http
+        .get(sandbox.url(INNOPAAS_SUBMIT_PATH))
+        .header("AppKey", INNO_KEY)
+        .header("Authorization", INNO_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], "405");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_phone_info_and_template_submit() {
+    let sandbox = Running::default().await;
+    let (status, envelope) =
+        sandbox.innopaas("/api/whatsapp/v3/account/phoneInfo", json!({"wabaId": "104417182520443"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((&envelope["code"], &envelope["success"]), (&json!("0"), &json!(true)), "{envelope}");
+    assert_eq!(
+        envelope["data"],
+        json!([{"id": "110200345501442", "displayPhoneNumber": "+852 3001 2345", "verifiedName": "Sandbox Business",
+                "status": "CONNECTED", "qualityRating": "GREEN", "messageLimit": "TIER_250"}])
+    );
+    let (_, envelope) = sandbox.innopaas("/api/whatsapp/v3/account/phoneInfo", json!({})).await;
+    assert_eq!(envelope, inno_error("400", "wabaId is required"));
+
+    let template = json!({
+        "wabaId": "104417182520443", "name": "login_code_1", "category": 2, "messageLanguage": "en_US",
+        "headerType": 1, "messageBody": "{{1}} is your verification code.", "footer": "Expires in 10 minutes.",
+        "safetyAdvice": 1, "buttons": [{"actionType": 5, "label": "Copy code", "autoFill": "Autofill"}]
+    });
+    let (status, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", template.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    inno_id(&envelope);
+    for (edit, reason) in [
+        (json!({"name": "Login Code"}), "name may have at most 512 lowercase"),
+        (json!({"category": 4}), "category must be an integer from 1 to 3"),
+        (json!({"messageBody": "x".repeat(1025)}), "messageBody may have at most 1024"),
+        (json!({"footer": "x".repeat(61)}), "footer may have at most 60"),
+        (json!({"buttons": [{"actionType": 9, "label": "x"}]}), "buttons[0].actionType"),
+    ] {
+        let mut body = template.clone();
+        for (k, v) in edit.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (_, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", body).await;
+        assert_eq!(envelope["code"], "400", "{edit}: {envelope}");
+        assert!(envelope["message"].as_str().unwrap().contains(reason), "{edit}: {envelope}");
+    }
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_webhooks_report_delivered_then_read() {
+    let receiver = Running::default().await;
+    let sandbox = Running::start(SandboxConfig {
+        innopaas_webhook_url: Some(receiver.url("/_sandbox/webhooks")),
+        innopaas_webhook_delays: [Duration::from_millis(50), Duration::from_millis(150)],
+        innopaas_webhook_headers: vec![
+            ("UserName".into(), "gateway".into()),
+            ("Authorization".into(), DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION.into()),
+        ],
+        ..SandboxConfig::default()
+    })
+    .await;
+
+    let accepted_at = chrono::Utc::now();
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    let id = inno_id(&envelope);
+
+    let webhooks = receiver.webhooks_when(2).await;
+    assert_eq!(webhooks.len(), 2, "{webhooks:?}");
+    let mut statuses = Vec::new();
+    let mut wamids = Vec::new();
+    for webhook in &webhooks {
+        let headers = &webhook["headers"];
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["authorization"], "sandbox-innopaas-callback");
+        assert_eq!(headers["username"], "gateway");
+        let event: Value = serde_json::from_str(webhook["raw_body"].as_str().unwrap()).unwrap();
+        let mut keys: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["body", "eventTime", "id", "type"], "{event}");
+        assert_eq!(event["type"], "whatsapp_message_status_updated");
+        assert_eq!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).unwrap().get_version_num(), 4);
+        let event_time = chrono::DateTime::parse_from_rfc3339(event["eventTime"].as_str().unwrap()).unwrap();
+        assert!((event_time.with_timezone(&chrono::Utc) - accepted_at).num_seconds().abs() <= 2, "{event}");
+        assert!(event["eventTime"].as_str().unwrap().ends_with('Z'), "{event}");
+
+        let body = &event["body"];
+        assert_eq!(body["id"], id.as_str());
+        assert_eq!(body["accountName"], "IW100001");
+        assert_eq!(body["wabaId"], "104417182520443");
+        assert_eq!(body["sendPhone"], "85268411234");
+        assert_eq!(body["uid"], "01936f3e8c4a7b219d3e5a1f2b3c4d5e");
+        let wamid = body["wamid"].as_str().unwrap();
+        let raw = base64::engine::general_purpose::STANDARD.decode(wamid.strip_prefix("wamid.").unwrap()).unwrap();
+        assert_eq!(&raw[3..14], b"85268411234", "{wamid}");
+        wamids.push(wamid.to_owned());
+        let status = body["status"].as_str().unwrap().to_owned();
+        if status == "delivered" {
+            let conversation = &body["conversation"];
+            assert_eq!(conversation["initiateType"], "business_initiated");
+            assert_eq!(conversation["id"].as_str().unwrap().len(), 32);
+            let expire_at = conversation["expireAt"].as_str().unwrap();
+            let expire_at = chrono::NaiveDateTime::parse_from_str(expire_at, "%Y-%m-%d %H:%M:%S").unwrap().and_utc();
+            let window = expire_at - accepted_at;
+            assert!((window - chrono::TimeDelta::hours(24)).num_seconds().abs() <= 2, "{conversation}");
+        } else {
+            assert!(body.get("conversation").is_none(), "{body}");
+        }
+        statuses.push(status);
+    }
+    // InnoPaaS never reports `sent`.
+    assert_eq!(statuses, ["delivered", "read"]);
+    assert_eq!(wamids[0], wamids[1], "both events are about the same WhatsApp message");
+
+    // A send without a uid gets webhooks without one.
+    receiver.http.delete(receiver.url("/_sandbox/webhooks")).send().await.unwrap();
+    let mut no_uid = inno_text();
+    no_uid.as_object_mut().unwrap().remove("uid");
+    sandbox.innopaas(INNOPAAS_SUBMIT_PATH, no_uid).await;
+    for webhook in receiver.webhooks_when(2).await {
+        let event: Value = serde_json::from_str(webhook["raw_body"].as_str().unwrap()).unwrap();
+        assert!(event["body"].get("uid").is_none(), "{event}");
+    }
+
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_refused_sends_get_no_webhooks() {
+    let receiver = Running::default().await;
+    let sandbox = Running::start(SandboxConfig {
+        innopaas_webhook_url: Some(receiver.url("/_sandbox/webhooks")),
+        innopaas_webhook_delays: [Duration::ZERO; 2],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut bad = inno_text();
+    bad["recipientNumber"] = json!("123");
+    sandbox.innopaas(INNOPAAS_SUBMIT_PATH, bad).await;
+    sandbox.add_fault(json!({"provider": "innopaas", "status": 500, "count": 1})).await;
+    sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    // One accepted send afterwards: its two webhooks are all that arrive.
+    sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_eq!(receiver.webhooks_when(2).await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.get_json("/_sandbox/webhooks").await.as_array().unwrap().len(), 2);
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn innopaas_faults_answer_in_its_envelope() {
+    let sandbox = Running::default().await;
+    sandbox.add_fault(json!({"provider": "innopaas", "status": 500, "count": 1})).await;
+    sandbox.add_fault(json!({"provider": "innopaas", "status": 429, "retry_after": 3, "count": 1})).await;
+    sandbox.add_fault(json!({"provider": "innopaas", "status": 110, "count": 1})).await;
+    let custom = json!({"code": "999", "success": false, "message": "(#131056) pair rate limit hit", "data": null});
+    sandbox
+        .add_fault(json!({"provider": "innopaas", "status": 200, "body": custom, "count": 1,
+                             "match": {"path": INNOPAAS_SUBMIT_PATH, "headers": {"appkey": INNO_KEY}}}))
+        .await;
+    // INCS is untouched by InnoPaaS faults.
+    let (status, envelope) = sandbox.send("whatsapp", text_message()).await;
+    assert_eq!(status, StatusCode::OK);
+    msg_id(&envelope);
+
+    let (status, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_eq!((status, envelope), (StatusCode::INTERNAL_SERVER_ERROR, inno_error("500", "Internal Server Error")));
+
+    let response =
+        sandbox.innopaas_raw(INNOPAAS_SUBMIT_PATH, Some(INNO_KEY), Some(INNO_TOKEN), &inno_text().to_string()).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers().get("retry-after").unwrap(), "3");
+    assert_eq!(response.json::<Value>().await.unwrap(), inno_error("429", "Too Many Requests"));
+
+    // InnoPaaS's own codes come with HTTP 200, like its real error answers.
+    let (status, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_eq!((status, envelope), (StatusCode::OK, inno_error("110", "Insufficient balance")));
+
+    let (status, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    assert_eq!((status, envelope), (StatusCode::OK, custom));
+
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    inno_id(&envelope);
+    assert_eq!(sandbox.get_json("/_sandbox/faults").await, json!([]));
+
+    // Every one of them was recorded, with the InnoPaaS headers.
+    let recorded = sandbox.get_json("/_sandbox/requests?provider=innopaas").await;
+    let recorded = recorded.as_array().unwrap();
+    assert_eq!(recorded.len(), 5);
+    for request in recorded {
+        assert_eq!(request["path"], INNOPAAS_SUBMIT_PATH);
+        assert_eq!(request["headers"]["appkey"], INNO_KEY);
+        assert_eq!(request["headers"]["authorization"], INNO_TOKEN);
+        assert_eq!(request["headers"]["content-type"], "application/json;charset=utf-8");
+        assert_eq!(request["body"], inno_text());
+    }
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn bad_innopaas_configs_are_refused() {
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    for config in [
+        SandboxConfig { listen, innopaas_app_keys: vec![], ..SandboxConfig::default() },
+        SandboxConfig { listen, innopaas_tokens: vec![" ".into()], ..SandboxConfig::default() },
+        SandboxConfig { listen, innopaas_tokens: vec!["a".into(), "b".into()], ..SandboxConfig::default() },
+        SandboxConfig { listen, innopaas_webhook_url: Some("not a url".into()), ..SandboxConfig::default() },
+        SandboxConfig {
+            listen,
+            innopaas_webhook_delays: [Duration::from_millis(600), Duration::from_millis(300)],
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
+            listen,
+            innopaas_webhook_headers: vec![("Bad Name".into(), "x".into())],
+            ..SandboxConfig::default()
+        },
+        SandboxConfig {
+            listen,
+            innopaas_webhook_headers: vec![("Authorization".into(), "line\nbreak".into())],
+            ..SandboxConfig::default()
+        },
+    ] {
+        let error = spawn(config).await.err().expect("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(!error.to_string().contains("line\nbreak"), "{error}");
+    }
+}
+
+#[test]
+fn debug_output_hides_innopaas_credentials() {
+    let config = SandboxConfig {
+        innopaas_webhook_headers: vec![("UserName".into(), "webhook-user-secret".into())],
+        ..SandboxConfig::default()
+    };
+    let shown = format!("{config:?}");
+    for secret in [INNO_KEY, INNO_TOKEN, "webhook-user-secret"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("UserName"), "{shown}");
+    let shown = format!("{:?}", SandboxConfig::default());
+    assert!(!shown.contains(DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION), "{shown}");
+}

@@ -1,0 +1,193 @@
+//! Template creation (`POST /api/whatsapp/v3/template/submit`, PROVIDERS.md §2.4): the typed
+//! request and the checks made before it is sent.
+
+use gateway_core::content::whatsapp::TemplateCategory;
+
+/// Longest template name InnoPaaS takes.
+pub const MAX_TEMPLATE_NAME: usize = 512;
+/// Longest `messageBody`.
+pub const MAX_TEMPLATE_BODY: usize = 1024;
+/// Longest `footer`.
+pub const MAX_TEMPLATE_FOOTER: usize = 60;
+/// At most this many buttons per template.
+pub const MAX_TEMPLATE_BUTTONS: usize = 10;
+
+/// A template to create. The account's `wabaId` is added when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSubmit {
+    /// Lowercase letters, digits and `_`, at most 512 characters.
+    pub name: String,
+    /// Sent as `category`: 1 marketing, 2 authentication, 3 utility.
+    pub category: TemplateCategory,
+    /// `messageLanguage`, e.g. `en_US`.
+    pub language: String,
+    /// `headerType`: 1 none, 2 text, 3 image, 4 video, 5 document.
+    pub header_type: TemplateHeaderType,
+    /// `caption`: the header's text, or its media caption.
+    pub caption: Option<String>,
+    /// `messageBody`, at most 1024 characters, with `{{n}}` placeholders.
+    pub body: String,
+    /// `footer`, at most 60 characters.
+    pub footer: Option<String>,
+    /// `safetyAdvice` (authentication templates): sent as 1 or 0; absent when `None`.
+    pub safety_advice: Option<bool>,
+    /// At most 10.
+    pub buttons: Vec<TemplateButton>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TemplateHeaderType {
+    #[default]
+    None,
+    Text,
+    Image,
+    Video,
+    Document,
+}
+
+impl TemplateHeaderType {
+    /// InnoPaaS's number for it.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::None => 1,
+            Self::Text => 2,
+            Self::Image => 3,
+            Self::Video => 4,
+            Self::Document => 5,
+        }
+    }
+}
+
+/// One template button. InnoPaaS documents the field names and that `actionType` runs from 1 to 5,
+/// not what each number means, so the number is passed as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateButton {
+    /// `actionType`, 1 to 5.
+    pub action_type: u8,
+    /// `label`: the button text.
+    pub label: String,
+    /// `phoneArea`: the country code of a call button.
+    pub phone_area: Option<String>,
+    /// `phone`: the number of a call button.
+    pub phone: Option<String>,
+    /// `packageName`: the Android package of a one-tap autofill button.
+    pub package_name: Option<String>,
+    /// `sigNatureHash` (InnoPaaS's spelling): the app signature hash of a one-tap autofill button.
+    pub signature_hash: Option<String>,
+    /// `autoFill`: the autofill button's text.
+    pub auto_fill: Option<String>,
+}
+
+/// InnoPaaS's number for a category.
+pub(crate) fn category_code(category: TemplateCategory) -> u8 {
+    match category {
+        TemplateCategory::Marketing => 1,
+        TemplateCategory::Authentication => 2,
+        TemplateCategory::Utility => 3,
+    }
+}
+
+impl TemplateSubmit {
+    /// The first problem InnoPaaS would refuse, so it is reported before any request.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let name_ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+        if self.name.is_empty() || self.name.chars().count() > MAX_TEMPLATE_NAME || !self.name.chars().all(name_ok) {
+            return Some(format!(
+                "template `name` must have 1 to {MAX_TEMPLATE_NAME} lowercase letters, digits and underscores"
+            ));
+        }
+        if self.language.trim().is_empty() {
+            return Some("template `language` must not be empty".into());
+        }
+        let body = self.body.chars().count();
+        if self.body.trim().is_empty() || body > MAX_TEMPLATE_BODY {
+            return Some(format!("template `body` must have 1 to {MAX_TEMPLATE_BODY} characters, got {body}"));
+        }
+        if let Some(footer) = &self.footer {
+            if footer.chars().count() > MAX_TEMPLATE_FOOTER {
+                return Some(format!("template `footer` may have at most {MAX_TEMPLATE_FOOTER} characters"));
+            }
+        }
+        if self.buttons.len() > MAX_TEMPLATE_BUTTONS {
+            return Some(format!("at most {MAX_TEMPLATE_BUTTONS} template buttons, got {}", self.buttons.len()));
+        }
+        for (i, button) in self.buttons.iter().enumerate() {
+            if !(1..=5).contains(&button.action_type) {
+                return Some(format!("buttons[{i}].action_type must be 1 to 5, got {}", button.action_type));
+            }
+            if button.label.trim().is_empty() {
+                return Some(format!("buttons[{i}].label must not be empty"));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn template() -> TemplateSubmit {
+        TemplateSubmit {
+            name: "order_update_1".into(),
+            category: TemplateCategory::Utility,
+            language: "en_US".into(),
+            header_type: TemplateHeaderType::None,
+            caption: None,
+            body: "Your order {{1}} has shipped.".into(),
+            footer: None,
+            safety_advice: None,
+            buttons: vec![],
+        }
+    }
+
+    #[test]
+    fn codes_follow_the_documented_numbers() {
+        assert_eq!(category_code(TemplateCategory::Marketing), 1);
+        assert_eq!(category_code(TemplateCategory::Authentication), 2);
+        assert_eq!(category_code(TemplateCategory::Utility), 3);
+        let headers = [
+            TemplateHeaderType::None,
+            TemplateHeaderType::Text,
+            TemplateHeaderType::Image,
+            TemplateHeaderType::Video,
+            TemplateHeaderType::Document,
+        ];
+        assert_eq!(headers.map(TemplateHeaderType::code), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn problems_are_found_before_sending() {
+        assert_eq!(template().problem(), None);
+        type Edit = fn(&mut TemplateSubmit);
+        let button = TemplateButton {
+            action_type: 1,
+            label: "Call".into(),
+            phone_area: None,
+            phone: None,
+            package_name: None,
+            signature_hash: None,
+            auto_fill: None,
+        };
+        let cases: &[(&str, Edit)] = &[
+            ("name", |t| t.name = "Order-Update".into()),
+            ("name", |t| t.name = "x".repeat(513)),
+            ("language", |t| t.language = " ".into()),
+            ("body", |t| t.body = "x".repeat(1025)),
+            ("footer", |t| t.footer = Some("x".repeat(61))),
+        ];
+        for (what, edit) in cases {
+            let mut t = template();
+            edit(&mut t);
+            assert!(t.problem().is_some_and(|p| p.contains(what)), "{what}: {:?}", t.problem());
+        }
+        let mut t = template();
+        t.buttons = vec![button.clone(); 11];
+        assert!(t.problem().is_some_and(|p| p.contains("at most 10")));
+        t.buttons = vec![TemplateButton { action_type: 6, ..button.clone() }];
+        assert!(t.problem().is_some_and(|p| p.contains("action_type")));
+        t.buttons = vec![TemplateButton { label: String::new(), ..button }];
+        assert!(t.problem().is_some_and(|p| p.contains("label")));
+    }
+}
