@@ -229,6 +229,28 @@ impl Engine {
         })
     }
 
+    /// A connection for stores that live beside the engine (template cache, session windows),
+    /// with the same pool and timeouts.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn connection(&self) -> Result<Conn, StoreError> {
+        self.timed(self.conn()).await
+    }
+
+    /// Bounds a Redis call by the configured timeout.
+    ///
+    /// # Errors
+    /// [`StoreError::Timeout`], or the call's own error.
+    pub async fn bounded<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        self.timed(f).await
+    }
+
+    /// The configured key prefix (`gw`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn keys(&self, sender: &str) -> SenderKeys {
         SenderKeys::new(&self.prefix, sender)
     }
