@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint fmt openapi openapi-check clean
+.PHONY: run test deps build lint fmt openapi openapi-check clean dashboards-check deploy-check
 
 ## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
 run: deps
@@ -36,6 +36,15 @@ openapi-check:
 	@diff -u openapi/openapi.json target/openapi.generated.json \
 	  || (echo "openapi/openapi.json is stale: run 'make openapi'" >&2; exit 1)
 	@echo "openapi/openapi.json is up to date"
+
+## dashboards-check: promtool checks and tests of the alerts, then every Grafana panel query against
+## a real Prometheus scraping a gateway driven with traffic (installs prometheus if missing)
+dashboards-check: deps
+	@scripts/dashboards-check.sh
+
+## deploy-check: parses every YAML/JSON under deploy/ and checks the compose, k8s and Dockerfile wiring
+deploy-check:
+	@scripts/deploy-check.sh
 
 clean:
 	rm -rf .run target
