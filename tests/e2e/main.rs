@@ -5,4 +5,5 @@ mod bad_input;
 mod engine;
 mod outcomes;
 mod redis_outage;
+mod routing;
 mod send;

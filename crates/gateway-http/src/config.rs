@@ -8,7 +8,9 @@ use std::path::Path;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use gateway_core::{Channel, ProviderKind};
+use gateway_core::content::ContentType;
 use gateway_incs::IncsConfig;
+use gateway_innopaas::InnopaasConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -38,6 +40,29 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
     pub senders: Vec<SenderConfig>,
+    /// Routing rules, first match wins (DESIGN.md §4).
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// A routing rule: when every given condition matches, try these accounts in this order. Accounts
+/// that do not belong to the message's sender are passed over; a rule that leaves none does not
+/// match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub sender: Option<String>,
+    /// Recipient number prefixes (country codes), any of which matches.
+    #[serde(default)]
+    pub country_prefixes: Vec<String>,
+    /// Content types, any of which matches; an interactive sub-type is written
+    /// `interactive.carousel`.
+    #[serde(default)]
+    pub types: Vec<String>,
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +71,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Request bodies above this size get 413.
     pub max_body_bytes: usize,
+    /// The same for `POST /v1/messages/batch` (up to 1000 messages).
+    pub max_batch_body_bytes: usize,
     pub workers: usize,
     /// Seconds in-flight requests and sends get to finish on SIGTERM.
     pub shutdown_grace_secs: u64,
@@ -56,6 +83,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: 32 * 1024 * 1024,
             workers: 2,
             shutdown_grace_secs: 20,
         }
@@ -197,6 +225,12 @@ pub struct AccountConfig {
     pub callback_token: Option<SecretString>,
     #[serde(default)]
     pub incs: Option<IncsConfig>,
+    #[serde(default)]
+    pub innopaas: Option<InnopaasConfig>,
+    /// Static headers InnoPaaS adds to its webhook pushes (configured in its console), checked on
+    /// every callback, e.g. `{ Authorization = "..." }`.
+    #[serde(default)]
+    pub webhook_headers: std::collections::BTreeMap<String, SecretString>,
 }
 
 fn default_rate() -> u32 {
@@ -323,9 +357,17 @@ impl Config {
                     None => return Err(invalid(format!("accounts[{i}].incs"), "required for provider `incs`")),
                     Some(c) => c.validate().map_err(|e| invalid(format!("accounts[{i}].incs.{}", e.key), e.reason))?,
                 },
-                ProviderKind::Innopaas => {
-                    return Err(invalid(format!("accounts[{i}].provider"), "innopaas accounts are not supported by this build"))
-                }
+                ProviderKind::Innopaas => match &a.innopaas {
+                    None => return Err(invalid(format!("accounts[{i}].innopaas"), "required for provider `innopaas`")),
+                    Some(c) => c.validate().map_err(|e| invalid(format!("accounts[{i}].innopaas.{}", e.key), e.reason))?,
+                },
+            }
+            let other = match a.provider {
+                ProviderKind::Incs => a.innopaas.is_some().then_some("innopaas"),
+                ProviderKind::Innopaas => a.incs.is_some().then_some("incs"),
+            };
+            if let Some(other) = other {
+                return Err(invalid(format!("accounts[{i}].{other}"), format!("this account's provider is `{}`", a.provider)));
             }
             if let Some(t) = &a.callback_token {
                 if t.expose_secret().len() < 16 {
@@ -364,6 +406,46 @@ impl Config {
                     if !incs.channels.contains(&s.channel) {
                         return Err(invalid(key, format!("account `{name}` does not serve {}", s.channel)));
                     }
+                }
+                if account.provider == ProviderKind::Innopaas && s.channel != Channel::Whatsapp {
+                    return Err(invalid(key, format!("InnoPaaS account `{name}` carries WhatsApp only")));
+                }
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.accounts.is_empty() {
+                return Err(invalid(format!("routes[{i}].accounts"), "at least one account"));
+            }
+            for (j, name) in r.accounts.iter().enumerate() {
+                if !accounts.contains_key(name.as_str()) {
+                    return Err(invalid(format!("routes[{i}].accounts[{j}]"), format!("no account named `{name}`")));
+                }
+                if let Some(sender) = &r.sender {
+                    if owner.get(name.as_str()) != Some(&sender.as_str()) {
+                        return Err(invalid(format!("routes[{i}].accounts[{j}]"), format!("account `{name}` does not serve sender `{sender}`")));
+                    }
+                }
+            }
+            if let Some(sender) = &r.sender {
+                if !sender_names.contains(sender.as_str()) {
+                    return Err(invalid(format!("routes[{i}].sender"), format!("no sender named `{sender}`")));
+                }
+            }
+            for (j, p) in r.country_prefixes.iter().enumerate() {
+                let digits = p.trim_start_matches('+');
+                if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(format!("routes[{i}].country_prefixes[{j}]"), "1 to 6 digits"));
+                }
+            }
+            for (j, t) in r.types.iter().enumerate() {
+                let (base, sub) = t.split_once('.').map_or((t.as_str(), None), |(b, s)| (b, Some(s)));
+                let known = ContentType::ALL.iter().any(|c| c.as_str() == base);
+                let sub_ok = match sub {
+                    None => true,
+                    Some(s) => base == "interactive" && ["cta_url", "list", "button", "carousel", "product", "product_list"].contains(&s),
+                };
+                if !known || !sub_ok {
+                    return Err(invalid(format!("routes[{i}].types[{j}]"), format!("unknown type `{t}`")));
                 }
             }
         }

@@ -27,6 +27,7 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
     ),
     paths(
         api::messages::send,
+        api::batch::send_batch,
         api::messages::get,
         api::messages::cancel,
         api::dead_letters::list,

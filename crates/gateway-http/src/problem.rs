@@ -141,7 +141,7 @@ pub fn from_json_error(err: serde_path_to_error::Error<serde_json::Error>) -> Ap
 }
 
 /// serde_json appends " at line 1 column 42"; the field path says more.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
@@ -149,7 +149,7 @@ fn strip_position(message: &str) -> String {
 }
 
 /// For unknown and missing fields serde points at the parent object; name the field itself.
-fn field_of(path: &str, message: &str) -> String {
+pub(crate) fn field_of(path: &str, message: &str) -> String {
     let parent = if path == "." { "" } else { path };
     let named = ["unknown field `", "missing field `"]
         .iter()

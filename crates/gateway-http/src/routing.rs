@@ -1,9 +1,11 @@
 //! Which sender and which provider accounts carry a message.
 //!
 //! A message names a sender (or gets its channel's default); the sender lists its accounts in
-//! order of preference. A pinned `provider` keeps only that provider's accounts, and an account
-//! whose adapter cannot carry the content is skipped. The message is queued on the first account
-//! left and keeps the rest for failover.
+//! order of preference. Routing rules (first match wins: channel, sender, recipient prefix, type)
+//! may give another order; accounts of other senders in a rule are passed over, and a rule that
+//! leaves none does not match. A pinned `provider` keeps only that provider's accounts, and an
+//! account whose adapter cannot carry the content is skipped. The message is queued on the first
+//! account left and keeps the rest for failover.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use gateway_core::validate::{FieldErrors, Path};
 use gateway_core::{Channel, OutboundMessage};
 
-use crate::config::Config;
+use crate::config::{Config, RouteConfig};
 use crate::engine::worker::Lanes;
 use crate::problem::ApiError;
 
@@ -32,7 +34,18 @@ pub struct Route {
 pub struct Router {
     senders: HashMap<String, SenderRoute>,
     defaults: HashMap<Channel, String>,
+    rules: Vec<RouteConfig>,
     lanes: Arc<Lanes>,
+}
+
+fn rule_matches(rule: &RouteConfig, sender: &str, message: &OutboundMessage) -> bool {
+    let channel_ok = rule.channel.is_none_or(|c| c == message.channel());
+    let sender_ok = rule.sender.as_deref().is_none_or(|s| s == sender);
+    let prefix_ok = rule.country_prefixes.is_empty() || rule.country_prefixes.iter().any(|p| message.to.has_prefix(p));
+    let kind = message.content.content_type().as_str();
+    let full = message.content.interactive_kind().map(|sub| format!("{kind}.{sub}"));
+    let type_ok = rule.types.is_empty() || rule.types.iter().any(|t| t == kind || Some(t) == full.as_ref());
+    channel_ok && sender_ok && prefix_ok && type_ok
 }
 
 impl Router {
@@ -43,7 +56,7 @@ impl Router {
             .map(|s| (s.name.clone(), SenderRoute { channel: s.channel, accounts: s.accounts.clone() }))
             .collect();
         let defaults = config.senders.iter().filter(|s| s.default).map(|s| (s.channel, s.name.clone())).collect();
-        Self { senders, defaults, lanes }
+        Self { senders, defaults, rules: config.routes.clone(), lanes }
     }
 
     /// # Errors
@@ -66,9 +79,16 @@ impl Router {
                 format!("sender `{sender}` sends {}, not {channel}", route.channel),
             )));
         }
+        let order = self
+            .rules
+            .iter()
+            .filter(|r| rule_matches(r, &sender, message))
+            .map(|r| r.accounts.iter().filter(|a| route.accounts.contains(a)).cloned().collect::<Vec<_>>())
+            .find(|accounts| !accounts.is_empty())
+            .unwrap_or_else(|| route.accounts.clone());
         let mut reasons = FieldErrors::default();
         let mut lanes = Vec::new();
-        for account in &route.accounts {
+        for account in &order {
             let Some(lane) = self.lanes.get(account) else { continue };
             if let Some(pinned) = message.provider {
                 if lane.provider.kind() != pinned {

@@ -8,6 +8,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use gateway_core::Provider;
 use gateway_incs::IncsAccount;
+use gateway_innopaas::InnopaasAccount;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -47,10 +48,14 @@ fn build_lanes(config: &Config) -> Result<Lanes, StartError> {
     for sender in &config.senders {
         for name in &sender.accounts {
             let Some(account) = config.account(name) else { continue };
-            let provider: Arc<dyn Provider> = match (&account.provider, &account.incs) {
-                (gateway_core::ProviderKind::Incs, Some(incs)) => Arc::new(
+            let provider: Arc<dyn Provider> = match (&account.provider, &account.incs, &account.innopaas) {
+                (gateway_core::ProviderKind::Incs, Some(incs), _) => Arc::new(
                     IncsAccount::new(incs.clone(), http.clone())
                         .map_err(|e| StartError::Config(format!("accounts.{name}.incs: {e}")))?,
+                ),
+                (gateway_core::ProviderKind::Innopaas, _, Some(innopaas)) => Arc::new(
+                    InnopaasAccount::new(innopaas.clone(), http.clone())
+                        .map_err(|e| StartError::Config(format!("accounts.{name}.innopaas: {e}")))?,
                 ),
                 _ => return Err(StartError::Config(format!("accounts.{name}: no adapter configuration"))),
             };
@@ -89,6 +94,7 @@ impl Application {
             lanes: lanes.clone(),
             metrics: metrics.clone(),
             max_body_bytes: config.server.max_body_bytes,
+            max_batch_body_bytes: config.server.max_batch_body_bytes,
             senders: config.senders.clone(),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
@@ -119,6 +125,7 @@ impl Application {
                         Ok(res)
                     }
                 })
+                .service(api::batch::send_batch)
                 .service(api::messages::send)
                 .service(api::messages::get)
                 .service(api::messages::cancel)

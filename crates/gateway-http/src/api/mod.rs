@@ -1,5 +1,6 @@
 //! The HTTP API (DESIGN.md §2).
 
+pub mod batch;
 pub mod dead_letters;
 pub mod health;
 pub mod idempotency;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub lanes: Arc<Lanes>,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    pub max_batch_body_bytes: usize,
     pub senders: Vec<crate::config::SenderConfig>,
 }
 

@@ -75,6 +75,7 @@ struct Scripts {
     replay: Script,
     drop_dead_letter: Script,
     idempotency_begin: Script,
+    failover: Script,
 }
 
 /// Key names for one sender.
@@ -224,6 +225,7 @@ impl Engine {
                 replay: scripts::replay(),
                 drop_dead_letter: scripts::drop_dead_letter(),
                 idempotency_begin: scripts::idempotency_begin(),
+                failover: scripts::failover(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
@@ -499,6 +501,34 @@ impl Engine {
 
     async fn sender_of(&self, c: &mut Conn, id: &str) -> Result<Option<String>, StoreError> {
         Ok(c.get(self.index_key(id)).await?)
+    }
+
+    /// Moves a claimed message to the next account of its route.
+    ///
+    /// # Errors
+    /// [`StoreError`]; `Ok(false)` when the lease was lost.
+    pub async fn failover(&self, sender: &str, claim: &Claimed, next_lane: &str, attempt: Option<&AttemptRecord>, error: Option<&ErrorRecord>) -> Result<bool, StoreError> {
+        let keys = self.keys(sender);
+        let attempt = attempt.map(json).transpose()?.unwrap_or_default();
+        let error = error.map(json).transpose()?.unwrap_or_default();
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let ok: i64 = self
+                .scripts
+                .failover
+                .key(keys.message(&claim.id))
+                .key(keys.lease())
+                .key(keys.ready(next_lane))
+                .arg(&claim.id)
+                .arg(&claim.token)
+                .arg(next_lane)
+                .arg(&attempt)
+                .arg(&error)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(ok == 1)
+        })
+        .await
     }
 
     /// Hands a claimed message back (shutdown before its provider call).

@@ -338,3 +338,24 @@ return {1}
 "#,
     )
 }
+
+/// Moves a claimed message to its next account (failover): a fresh retry budget there, at the
+/// front of that lane.
+///
+/// KEYS: message, lease set, next lane's ready list. ARGV: id, token, next lane, attempt JSON (or
+/// empty), error JSON (or empty).
+/// Returns 1, or 0 when the token no longer holds the lease.
+pub fn failover() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'token')
+if ARGV[4] ~= '' then append(KEYS[1], 'attempts', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
+redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'status', 'queued', 'attempt', 0, 'updated', now)
+redis.call('RPUSH', KEYS[3], ARGV[1])
+return 1
+"#,
+    )
+}

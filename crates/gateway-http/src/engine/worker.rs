@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gateway_core::{ErrorClass, Provider, ProviderError, ThrottleScope};
+use gateway_core::{ErrorClass, Provider, ProviderError, RejectScope, ThrottleScope};
 use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
@@ -74,6 +74,7 @@ impl Lanes {
 #[derive(Clone)]
 struct Ctx {
     engine: Engine,
+    lanes: Arc<Lanes>,
     config: Arc<EngineConfig>,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -92,7 +93,14 @@ impl Dispatcher {
         let shutdown = CancellationToken::new();
         let loops = TaskTracker::new();
         let in_flight = TaskTracker::new();
-        let ctx = Ctx { engine, config: Arc::new(config), metrics, shutdown: shutdown.clone(), in_flight: in_flight.clone() };
+        let ctx = Ctx {
+            engine,
+            lanes: lanes.clone(),
+            config: Arc::new(config),
+            metrics,
+            shutdown: shutdown.clone(),
+            in_flight: in_flight.clone(),
+        };
         for lane in lanes.iter() {
             let span = info_span!("lane", lane = %lane.spec.lane, sender = %lane.spec.sender);
             loops.spawn(run_lane(ctx.clone(), lane.clone()).instrument(span));
@@ -133,9 +141,15 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             Admission::Probe => 1,
             Admission::Wait(d) => {
                 ctx.metrics.circuit_state.with_label_values(&[lane.spec.lane.as_str()]).set(crate::metrics::CIRCUIT_OPEN);
-                tokio::select! {
-                    () = tokio::time::sleep(d) => {},
-                    () = ctx.shutdown.cancelled() => break,
+                // The account is down: hand what waits on it to the next account of each
+                // message's route; what has none waits for the circuit.
+                let all_forwarded = forward_while_open(&ctx, &lane, free.min(MAX_CLAIM)).await;
+                if !all_forwarded {
+                    tokio::select! {
+                        () = tokio::time::sleep(d.min(idle * 4)) => {},
+                        () = lane.wake.notified() => {},
+                        () = ctx.shutdown.cancelled() => break,
+                    }
                 }
                 continue;
             }
@@ -187,6 +201,42 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             () = ctx.shutdown.cancelled() => break,
         }
     }
+}
+
+/// The account after this one in the message's route, if any.
+fn next_lane<'a>(stored: &'a StoredMessage, current: &str) -> Option<&'a str> {
+    let lanes = &stored.v1().lanes;
+    let pos = lanes.iter().position(|l| l == current)?;
+    lanes.get(pos + 1).map(String::as_str)
+}
+
+/// Claims a batch from a lane whose circuit is open and moves each message to its next account.
+/// Returns false when something had nowhere to go (or nothing was waiting), so the caller sleeps.
+async fn forward_while_open(ctx: &Ctx, lane: &Lane, max: usize) -> bool {
+    let Ok(batch) = ctx.engine.claim(&lane.spec, max).await else { return false };
+    if batch.items.is_empty() {
+        return false;
+    }
+    let mut all = true;
+    for claim in batch.items {
+        let next = serde_json::from_str::<StoredMessage>(&claim.body)
+            .ok()
+            .and_then(|s| next_lane(&s, &lane.spec.lane).map(str::to_owned));
+        let moved = match &next {
+            Some(next) => ctx.engine.failover(&lane.spec.sender, &claim, next, None, None).await,
+            None => ctx.engine.release(&lane.spec.sender, &lane.spec.lane, &claim).await.map(|_| false),
+        };
+        match (moved, next) {
+            (Ok(true), Some(next)) => {
+                ctx.metrics.retries.with_label_values(&["failover"]).inc();
+                if let Some(l) = ctx.lanes.get(&next) {
+                    l.wake.notify_one();
+                }
+            }
+            _ => all = false,
+        }
+    }
+    all
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -299,7 +349,27 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
             }
             Err(e) => {
                 let err = error_record(&e);
+                let next = next_lane(&stored, &lane.spec.lane);
+                let (claim_ref, attempt_ref, err_ref) = (&claim, &attempt, &err);
+                let failover = |next: &str| {
+                    let next = next.to_owned();
+                    async move {
+                        debug!(error = %err_ref.title, next = %next, "failing over");
+                        let ok = ctx.engine.failover(sender, claim_ref, &next, Some(attempt_ref), Some(err_ref)).await?;
+                        if ok {
+                            ctx.metrics.retries.with_label_values(&["failover"]).inc();
+                            if let Some(l) = ctx.lanes.get(&next) {
+                                l.wake.notify_one();
+                            }
+                        }
+                        Ok(ok)
+                    }
+                };
                 match e.class {
+                    // Another account may carry it: credentials, balance, sender, policy.
+                    ErrorClass::Rejected(RejectScope::Account) if next.is_some() => {
+                        failover(next.unwrap_or_default()).await
+                    }
                     ErrorClass::Rejected(_) => {
                         debug!(error = %e, "rejected");
                         let ok = ctx.engine.failed(sender, &claim, &err, &attempt, false, provider.as_str()).await?;
@@ -324,14 +394,16 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         // A send whose outcome is unknown (timeout after sending) may already be
                         // with the provider: retry it once, not again (PROVIDERS.md §0).
                         let ambiguous_again = e.outcome_unknown && claim.redelivery;
-                        let next = if ambiguous_again { None } else { schedule.get(claim.attempt as usize) };
-                        match next {
+                        let schedule_next = if ambiguous_again { None } else { schedule.get(claim.attempt as usize) };
+                        match schedule_next {
                             Some(ms) => {
                                 let reason = if e.outcome_unknown { "timeout" } else if e.http_status.is_some() { "server_error" } else { "network" };
                                 ctx.metrics.retries.with_label_values(&[reason]).inc();
                                 let delay = jitter(Duration::from_millis(*ms));
                                 ctx.engine.retry(sender, &claim, &err, &attempt, delay, true, e.outcome_unknown).await
                             }
+                            // This account used up its attempts: the next one gets a fresh budget.
+                            None if next.is_some() && !ambiguous_again => failover(next.unwrap_or_default()).await,
                             None => {
                                 debug!(error = %e, "retries exhausted; dead-lettering");
                                 let ok = ctx.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await?;
