@@ -445,7 +445,7 @@ async fn memory_returns_to_its_start_after_retention() {
                     let attempt = attempt.clone();
                     acks.push(tokio::spawn(async move {
                         let pmid = format!("wamid.{}", item.id);
-                        assert!(engine.submitted("hk-main", &item, "incs-whatsapp", "incs", &pmid, &attempt).await.unwrap());
+                        assert!(engine.submitted("hk-main", &item, "incs-whatsapp", "incs", &pmid, &attempt, false).await.unwrap().is_some());
                     }));
                 }
                 done += acks.len();

@@ -43,6 +43,9 @@ pub struct Config {
     /// Routing rules, first match wins (DESIGN.md §4).
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Internal consumers of events (DESIGN.md §5).
+    #[serde(default)]
+    pub subscriptions: Vec<crate::events::SubscriptionConfig>,
 }
 
 /// A routing rule: when every given condition matches, try these accounts in this order. Accounts
@@ -153,6 +156,10 @@ pub struct EngineConfig {
     pub circuit_open_ms: u64,
     /// How often queue depths are sampled into the metrics, in milliseconds.
     pub sample_interval_ms: u64,
+    /// A submitted INCS message with no status news for this long has its status polled.
+    pub reconcile_after_secs: u64,
+    /// How often the reconciliation looks for such messages, in milliseconds.
+    pub reconcile_interval_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -168,6 +175,8 @@ impl Default for EngineConfig {
             circuit_failure_threshold: 5,
             circuit_open_ms: 30_000,
             sample_interval_ms: 5_000,
+            reconcile_after_secs: 900,
+            reconcile_interval_ms: 30_000,
         }
     }
 }
@@ -251,6 +260,10 @@ pub struct SenderConfig {
     #[serde(default)]
     pub default: bool,
     pub accounts: Vec<String>,
+    /// Refuse (422) non-template WhatsApp messages to users who have not written within 24 hours,
+    /// instead of letting the provider fail them (Meta 131047).
+    #[serde(default)]
+    pub enforce_session_window: bool,
 }
 
 impl Config {
@@ -411,6 +424,16 @@ impl Config {
                     return Err(invalid(key, format!("InnoPaaS account `{name}` carries WhatsApp only")));
                 }
             }
+        }
+        let mut sub_names = HashSet::new();
+        for (i, sub) in self.subscriptions.iter().enumerate() {
+            sub.validate().map_err(|(k, r)| invalid(format!("subscriptions[{i}].{k}"), r))?;
+            if !sub_names.insert(sub.name.as_str()) {
+                return Err(invalid(format!("subscriptions[{i}].name"), format!("duplicate subscription `{}`", sub.name)));
+            }
+        }
+        if self.engine.reconcile_interval_ms < 100 {
+            return Err(invalid("engine.reconcile_interval_ms", "at least 100"));
         }
         for (i, r) in self.routes.iter().enumerate() {
             if r.accounts.is_empty() {

@@ -34,6 +34,8 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
         api::dead_letters::replay,
         api::dead_letters::drop,
         api::senders::list,
+        api::callbacks::incs,
+        api::callbacks::innopaas,
         api::health::live,
         api::health::ready,
     ),
@@ -42,6 +44,7 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
         (name = "messages", description = "Send messages and follow their status"),
         (name = "dead letters", description = "Messages that used up their retries"),
         (name = "senders", description = "Configured senders and the live state of their accounts"),
+        (name = "callbacks", description = "What providers report: delivery status, inbound messages, template status"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

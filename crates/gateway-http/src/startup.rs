@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use gateway_core::Provider;
-use gateway_incs::IncsAccount;
-use gateway_innopaas::InnopaasAccount;
+use crate::accounts::Accounts;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -34,45 +32,34 @@ pub struct Application {
     port: u16,
     server: Server,
     dispatcher: Option<Dispatcher>,
+    event_loops: Option<tokio_util::task::TaskTracker>,
     sampler_stop: CancellationToken,
     grace: Duration,
 }
 
-fn build_lanes(config: &Config) -> Result<Lanes, StartError> {
-    let http = reqwest::Client::builder()
+fn http_client() -> Result<reqwest::Client, StartError> {
+    reqwest::Client::builder()
         .user_agent(concat!("messaging-gateway/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(256)
         .build()
-        .map_err(|e| StartError::Config(format!("http client: {e}")))?;
+        .map_err(|e| StartError::Config(format!("http client: {e}")))
+}
+
+fn build_lanes(config: &Config, accounts: &Accounts) -> Lanes {
     let mut lanes = Lanes::default();
-    for sender in &config.senders {
-        for name in &sender.accounts {
-            let Some(account) = config.account(name) else { continue };
-            let provider: Arc<dyn Provider> = match (&account.provider, &account.incs, &account.innopaas) {
-                (gateway_core::ProviderKind::Incs, Some(incs), _) => Arc::new(
-                    IncsAccount::new(incs.clone(), http.clone())
-                        .map_err(|e| StartError::Config(format!("accounts.{name}.incs: {e}")))?,
-                ),
-                (gateway_core::ProviderKind::Innopaas, _, Some(innopaas)) => Arc::new(
-                    InnopaasAccount::new(innopaas.clone(), http.clone())
-                        .map_err(|e| StartError::Config(format!("accounts.{name}.innopaas: {e}")))?,
-                ),
-                _ => return Err(StartError::Config(format!("accounts.{name}: no adapter configuration"))),
-            };
-            let spec = LaneSpec {
-                sender: sender.name.clone(),
-                lane: name.clone(),
-                rate_per_second: account.rate_per_second,
-                burst: account.burst,
-            };
-            let circuit = CircuitBreaker::new(
-                config.engine.circuit_failure_threshold,
-                Duration::from_millis(config.engine.circuit_open_ms),
-            );
-            lanes.insert(Lane::new(spec, provider, circuit));
-        }
+    for account in accounts.iter() {
+        let Some(cfg) = config.account(&account.name) else { continue };
+        let spec = LaneSpec {
+            sender: account.sender.clone(),
+            lane: account.name.clone(),
+            rate_per_second: cfg.rate_per_second,
+            burst: cfg.burst,
+        };
+        let circuit =
+            CircuitBreaker::new(config.engine.circuit_failure_threshold, Duration::from_millis(config.engine.circuit_open_ms));
+        lanes.insert(Lane::new(spec, account.adapter.provider(), circuit));
     }
-    Ok(lanes)
+    lanes
 }
 
 impl Application {
@@ -86,8 +73,18 @@ impl Application {
         // shutdown, and the delivery workers must still record their last outcomes then.
         let engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
         let worker_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
-        let lanes = Arc::new(build_lanes(&config)?);
+        let http = http_client()?;
+        let accounts = Arc::new(Accounts::build(&config, &http).map_err(StartError::Config)?);
+        let lanes = Arc::new(build_lanes(&config, &accounts));
         let router = Router::new(&config, lanes.clone());
+        let events = crate::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
+            .map_err(StartError::Config)?;
+        let worker_reports = crate::reports::Reports { engine: worker_engine.clone(), events: events.clone(), metrics: metrics.clone() };
+        let api_reports = crate::reports::Reports {
+            engine: engine.clone(),
+            events: events.with_engine(engine.clone()),
+            metrics: metrics.clone(),
+        };
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             router,
@@ -95,6 +92,8 @@ impl Application {
             metrics: metrics.clone(),
             max_body_bytes: config.server.max_body_bytes,
             max_batch_body_bytes: config.server.max_batch_body_bytes,
+            accounts: accounts.clone(),
+            reports: api_reports,
             senders: config.senders.clone(),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
@@ -133,6 +132,8 @@ impl Application {
                 .service(api::dead_letters::replay)
                 .service(api::dead_letters::drop)
                 .service(api::senders::list)
+                .service(api::callbacks::incs)
+                .service(api::callbacks::innopaas)
                 .service(api::health::live)
                 .service(api::health::ready)
                 .route("/metrics", web::get().to(metrics_endpoint))
@@ -154,9 +155,21 @@ impl Application {
             Duration::from_millis(config.engine.sample_interval_ms),
             sampler_stop.clone(),
         );
-        let dispatcher = config.engine.dispatch.then(|| Dispatcher::start(worker_engine, lanes, config.engine.clone(), metrics));
+        let (dispatcher, event_loops) = if config.engine.dispatch {
+            let loops = events.start(Duration::from_millis(config.engine.idle_poll_ms), sampler_stop.clone());
+            crate::reconcile::spawn(
+                accounts.clone(),
+                worker_reports.clone(),
+                Duration::from_secs(config.engine.reconcile_after_secs),
+                Duration::from_millis(config.engine.reconcile_interval_ms),
+                sampler_stop.clone(),
+            );
+            (Some(Dispatcher::start(worker_engine, lanes, config.engine.clone(), metrics, worker_reports)), Some(loops))
+        } else {
+            (None, None)
+        };
         info!(port, "gateway listening");
-        Ok(Self { port, server, dispatcher, sampler_stop, grace })
+        Ok(Self { port, server, dispatcher, event_loops, sampler_stop, grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -174,10 +187,14 @@ impl Application {
     /// An I/O error from the HTTP server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.sampler_stop.cancel();
         if let Some(d) = self.dispatcher {
             info!("stopping delivery workers");
             d.stop(self.grace).await;
+        }
+        // Event deliveries stop after the workers, which may still emit events.
+        self.sampler_stop.cancel();
+        if let Some(loops) = self.event_loops {
+            let _ = tokio::time::timeout(self.grace, loops.wait()).await;
         }
         info!("gateway stopped");
         result

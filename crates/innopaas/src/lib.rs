@@ -74,11 +74,34 @@
 //!   body ≤ 1024, footer ≤ 60, ≤ 10 buttons, `actionType` 1–5); its answer's template id is `data`
 //!   or `data.templateId`/`data.id`. `autoFill` is taken to be the autofill button's text.
 //! - Errors carry the provider's message, cut to 200 characters, as their title.
+//!
+//! # Webhooks
+//! [`parse_webhook`] turns a push (`{id, type, eventTime, body}`, PROVIDERS.md §2.6) into
+//! [`gateway_core::event::CallbackEvent`]s; [`verify_static_headers`] checks the console's static
+//! headers (`UserName`, `Authorization`) in constant time. The `webhook` module's header has the
+//! details; in short:
+//! - **Status** reports key on `body.id`, the id msg/submit returned (the `wamid` only when `id`
+//!   is missing; otherwise the wamid has no field in the core model and stays in the recorded
+//!   body). `uid` is the correlation id, `sendPhone` the recipient, `eventTime` the time.
+//!   `SMECL:FAILED` is `failed` (ASSUMPTION: a platform failure, permanent) with the error code
+//!   `SMECL:FAILED` when InnoPaaS gives no `errorData`. Unknown statuses are ignored, not refused.
+//! - **Templates**: both spellings of the event, a status change with `templateStatus` as sent.
+//! - **Inbound** (`whatsapp_mo_message_received`, inbox `chat_mo_message_notify`): strict on
+//!   `from`, `to`, `wamid`/`id` and a time; lenient on content (Cloud API objects, snake- or
+//!   camelCase names, shapes after Chuanglan's public webhook page), anything unreadable being
+//!   `Unknown` with the body kept as `raw`.
+//! - **Times**: RFC 3339/ISO 8601, `yyyy-MM-dd HH:mm:ss` as UTC (ASSUMPTION: InnoPaaS names no
+//!   zone), or Unix seconds/milliseconds.
+//! - **Ignored**: account review, phone number name and inbox outbound (`chat_mt_message_notify`)
+//!   events. Any other `type` is an unknown event.
+//! - The `X-CALLBACK-ID` HMAC some InnoPaaS notes describe is SMS-only and unverified for WhatsApp:
+//!   not enforced.
 
 mod account;
 mod classify;
 mod config;
 mod template;
+mod webhook;
 mod wire;
 
 pub use account::{InnopaasAccount, PhoneInfo, APP_KEY, JSON_UTF8, PHONE_INFO_PATH, SUBMIT_PATH, TEMPLATE_SUBMIT_PATH};
@@ -87,3 +110,4 @@ pub use template::{
     TemplateButton, TemplateHeaderType, TemplateSubmit, MAX_TEMPLATE_BODY, MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_FOOTER,
     MAX_TEMPLATE_NAME,
 };
+pub use webhook::{parse_webhook, verify_static_headers};

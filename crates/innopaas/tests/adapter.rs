@@ -17,3 +17,5 @@ mod golden;
 mod phone_info;
 #[path = "adapter/templates.rs"]
 mod templates;
+#[path = "adapter/webhook.rs"]
+mod webhook;

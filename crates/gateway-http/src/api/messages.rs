@@ -226,6 +226,16 @@ pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<St
     let message = request.into_message(now).map_err(ApiError::Validation)?;
     let route = state.router.route(&message)?;
     let channel = message.channel();
+    let enforce = state.senders.iter().any(|s| s.name == route.sender && s.enforce_session_window);
+    if enforce && channel == gateway_core::Channel::Whatsapp && !message.content.is_template() {
+        let open = state.reports.in_session(&route.sender, message.to.as_str()).await.map_err(store_error)?;
+        if !open {
+            return Err(ApiError::Validation(FieldErrors::single(
+                "type",
+                "the user has not written to this sender in the last 24 hours; only a template may be sent",
+            )));
+        }
+    }
     let kind = message.content.content_type();
     let due_ms = message.send_at.map_or(0, |t| t.timestamp_millis());
     let id = MessageId::new();

@@ -1,6 +1,7 @@
 //! The HTTP API (DESIGN.md §2).
 
 pub mod batch;
+pub mod callbacks;
 pub mod dead_letters;
 pub mod health;
 pub mod idempotency;
@@ -26,6 +27,10 @@ pub struct AppState {
     pub metrics: Metrics,
     pub max_body_bytes: usize,
     pub max_batch_body_bytes: usize,
+    /// Every account with its concrete adapter (templates, account info, callbacks).
+    pub accounts: Arc<crate::accounts::Accounts>,
+    /// Applies what providers report (over this pool).
+    pub reports: crate::reports::Reports,
     pub senders: Vec<crate::config::SenderConfig>,
 }
 

@@ -14,7 +14,10 @@
 //! | `P:{S}:dlq` | zset | id → time it was dead-lettered; capped |
 //! | `P:{S}:pause:<lane>` | string | present while the lane is paused (PX = pause) |
 //! | `P:{S}:rate:<lane>` | string | the lane's GCRA theoretical arrival time (ms) |
+//! | `P:{S}:recon` | zset | id → last status news (ms), for submitted messages whose status is polled when callbacks stay silent |
 //! | `P:ix:<id>` | string | id → sender, to find a message by id alone |
+//! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid`, to apply callbacks |
+//! | `P:pmbuf:<provider>:<provider id>` | list | status reports that came before the send's answer was recorded (1 h) |
 //! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (24 h) |
 //!
 //! # Why this shape
@@ -76,6 +79,8 @@ struct Scripts {
     drop_dead_letter: Script,
     idempotency_begin: Script,
     failover: Script,
+    apply_report: Script,
+    drain: Script,
 }
 
 /// Key names for one sender.
@@ -115,6 +120,25 @@ impl SenderKeys {
     pub fn rate(&self, lane: &str) -> String {
         format!("{}:rate:{lane}", self.tag)
     }
+    pub fn reconcile(&self) -> String {
+        format!("{}:recon", self.tag)
+    }
+}
+
+/// How long reports for an unknown provider message id wait for the send's answer.
+pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
+
+/// What applying a provider's status report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// The message moved to the reported status (from `previous`).
+    Advanced { previous: MessageStatus, created_ms: i64 },
+    /// Kept in the history only (it would have moved backwards, or the message is final).
+    HistoryOnly,
+    /// The same status was reported before.
+    Duplicate,
+    /// No such message (its retention ended).
+    Missing,
 }
 
 /// One claimed message, leased to this worker.
@@ -226,6 +250,8 @@ impl Engine {
                 drop_dead_letter: scripts::drop_dead_letter(),
                 idempotency_begin: scripts::idempotency_begin(),
                 failover: scripts::failover(),
+                apply_report: scripts::apply_report(),
+                drain: scripts::drain(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
@@ -285,28 +311,38 @@ impl Engine {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or slow: the caller must not answer 202.
     pub async fn accept(&self, id: &MessageId, sender: &str, lane: &str, body: &StoredMessage, due_ms: i64) -> Result<i64, StoreError> {
-        let id = id.to_string();
-        let keys = self.keys(sender);
         let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.accept_job(&id.to_string(), sender, lane, &body, due_ms, true).await
+    }
+
+    /// Stores and queues any job (a message, an event delivery). `indexed` jobs can be found by
+    /// id alone (messages); others only through their queues (event deliveries).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable or slow.
+    pub async fn accept_job(&self, id: &str, sender: &str, lane: &str, body: &str, due_ms: i64, indexed: bool) -> Result<i64, StoreError> {
+        let keys = self.keys(sender);
         self.timed(async {
             let mut c = self.conn().await?;
-            // The index first: if the script never runs, it points at nothing (a 404), and no
-            // message exists that cannot be found.
-            let () = c.set(self.index_key(&id), sender).await?;
+            if indexed {
+                // The index first: if the script never runs, it points at nothing (a 404), and no
+                // message exists that cannot be found.
+                let () = c.set(self.index_key(id), sender).await?;
+            }
             let now: i64 = self
                 .scripts
                 .accept
-                .key(keys.message(&id))
+                .key(keys.message(id))
                 .key(keys.ready(lane))
                 .key(keys.delay())
-                .arg(&id)
-                .arg(&body)
+                .arg(id)
+                .arg(body)
                 .arg(lane)
                 .arg(due_ms)
                 .invoke_async(&mut c)
                 .await?;
             if now == 0 {
-                return Err(StoreError::Corrupt(format!("message {id} already exists")));
+                return Err(StoreError::Corrupt(format!("job {id} already exists")));
             }
             Ok(now)
         })
@@ -350,7 +386,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost (another worker owns the message now).
-    pub async fn submitted(&self, sender: &str, claim: &Claimed, lane: &str, provider: &str, pmid: &str, attempt: &AttemptRecord) -> Result<bool, StoreError> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submitted(&self, sender: &str, claim: &Claimed, lane: &str, provider: &str, pmid: &str, attempt: &AttemptRecord, reconcile: bool) -> Result<Option<Vec<String>>, StoreError> {
         let keys = self.keys(sender);
         let attempt = json(attempt)?;
         self.timed(async {
@@ -360,6 +397,7 @@ impl Engine {
                 .submitted
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
+                .key(keys.reconcile())
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .arg(provider)
@@ -367,12 +405,149 @@ impl Engine {
                 .arg(&attempt)
                 .arg(self.retention.as_millis() as u64)
                 .arg(lane)
+                .arg(if reconcile { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await?;
-            if ok == 1 {
-                let () = c.pexpire(self.index_key(&claim.id), self.retention.as_millis() as i64).await?;
+            if ok != 1 {
+                return Ok(None);
             }
-            Ok(ok == 1)
+            let retention = self.retention.as_millis() as i64;
+            if !self.indexless(sender) {
+                let () = c.pexpire(self.index_key(&claim.id), retention).await?;
+            }
+            if pmid.is_empty() {
+                return Ok(Some(Vec::new()));
+            }
+            // Link the provider's id, then take what callbacks left waiting for it.
+            let () = c.pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64).await?;
+            let buffered: Vec<String> = self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?;
+            Ok(Some(buffered))
+        })
+        .await
+    }
+
+    /// Event deliveries live under `ev:` tags and have no id index.
+    fn indexless(&self, sender: &str) -> bool {
+        sender.starts_with("ev:")
+    }
+
+    fn provider_id_key(&self, provider: &str, pmid: &str) -> String {
+        format!("{}:pm:{provider}:{pmid}", self.prefix)
+    }
+
+    fn buffer_key(&self, provider: &str, pmid: &str) -> String {
+        format!("{}:pmbuf:{provider}:{pmid}", self.prefix)
+    }
+
+    /// Finds our message by the provider's id: `(sender, id)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn find_by_provider_id(&self, provider: &str, pmid: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
+            Ok(v.and_then(|v| v.split_once('\n').map(|(s, i)| (s.to_owned(), i.to_owned()))))
+        })
+        .await
+    }
+
+    /// Keeps a report for a provider id we do not know yet. If the id became known meanwhile,
+    /// returns everything buffered for it (including this report) for the caller to apply now.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn buffer_report(&self, provider: &str, pmid: &str, report: &str) -> Result<Option<((String, String), Vec<String>)>, StoreError> {
+        let key = self.buffer_key(provider, pmid);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let () = c.rpush(&key, report).await?;
+            let () = c.pexpire(&key, REPORT_BUFFER_TTL.as_millis() as i64).await?;
+            // The send's answer may have been recorded between our lookup and the push.
+            let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
+            let Some(owner) = v.and_then(|v| v.split_once('\n').map(|(s, i)| (s.to_owned(), i.to_owned()))) else {
+                return Ok(None);
+            };
+            let items: Vec<String> = self.scripts.drain.key(&key).invoke_async(&mut c).await?;
+            Ok(Some((owner, items)))
+        })
+        .await
+    }
+
+    /// Applies a reported status to a message; `advances_from` are the statuses from which the
+    /// report moves the message forward (computed by gateway-core's status machine).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_report(&self, sender: &str, id: &str, reported: MessageStatus, at_ms: i64, source: &str, error: Option<&ErrorRecord>, advances_from: &[MessageStatus]) -> Result<ReportOutcome, StoreError> {
+        let keys = self.keys(sender);
+        let error = error.map(json).transpose()?.unwrap_or_default();
+        let from: String = advances_from.iter().fold("|".to_owned(), |acc, s| format!("{acc}{}|", s.as_str()));
+        let done = matches!(reported, MessageStatus::Read | MessageStatus::Failed);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let (outcome, previous, created): (String, String, i64) = self
+                .scripts
+                .apply_report
+                .key(keys.message(id))
+                .key(keys.reconcile())
+                .arg(reported.as_str())
+                .arg(at_ms)
+                .arg(source)
+                .arg(&error)
+                .arg(&from)
+                .arg(self.retention.as_millis() as u64)
+                .arg(if done { "1" } else { "0" })
+                .invoke_async(&mut c)
+                .await?;
+            Ok(match outcome.as_str() {
+                "advanced" => ReportOutcome::Advanced {
+                    previous: previous.parse().map_err(StoreError::Corrupt)?,
+                    created_ms: created,
+                },
+                "history" => ReportOutcome::HistoryOnly,
+                "duplicate" => ReportOutcome::Duplicate,
+                _ => ReportOutcome::Missing,
+            })
+        })
+        .await
+    }
+
+    /// Submitted messages with no status news for `quiet`: `(id, lane, provider message id)`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn quiet_messages(&self, sender: &str, quiet: Duration, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut c).await?;
+            let now = secs * 1000 + micros / 1000;
+            let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(keys.reconcile())
+                .arg("-inf")
+                .arg(now - quiet.as_millis() as i64)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .query_async(&mut c)
+                .await?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let (lane, pmid): (Option<String>, Option<String>) = redis::cmd("HMGET").arg(keys.message(&id)).arg("lane").arg("pmid").query_async(&mut c).await?;
+                match (lane, pmid) {
+                    (Some(l), Some(p)) => {
+                        // Polled now: next time only after another quiet period.
+                        let () = c.zadd(keys.reconcile(), &id, now).await?;
+                        out.push((id, l, p));
+                    }
+                    _ => {
+                        let () = c.zrem(keys.reconcile(), &id).await?;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -403,7 +578,7 @@ impl Engine {
                 .arg(keys.message_prefix())
                 .invoke_async(&mut c)
                 .await?;
-            if ok == 1 {
+            if ok == 1 && !self.indexless(sender) {
                 let () = c.pexpire(self.index_key(&claim.id), self.retention.as_millis() as i64).await?;
             }
             Ok(ok == 1)
@@ -445,7 +620,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
-    pub async fn throttled(&self, sender: &str, lane: &str, claim: &Claimed, attempt: &AttemptRecord, pause: Duration) -> Result<bool, StoreError> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn throttled(&self, sender: &str, lane: &str, claim: &Claimed, attempt: &AttemptRecord, pause: Duration, spend: bool) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let attempt = json(attempt)?;
         self.timed(async {
@@ -461,6 +637,7 @@ impl Engine {
                 .arg(&claim.token)
                 .arg(&attempt)
                 .arg(pause.as_millis().max(1) as u64)
+                .arg(if spend { "1" } else { "0" })
                 .invoke_async(&mut c)
                 .await?;
             Ok(ok == 1)

@@ -158,14 +158,15 @@ return out
 
 /// The provider accepted the message.
 ///
-/// KEYS: message, lease set. ARGV: id, token, provider, provider message id, attempt JSON,
-/// retention ms, lane.
+/// KEYS: message, lease set, reconciliation set. ARGV: id, token, provider, provider message id,
+/// attempt JSON, retention ms, lane, reconcile (1: poll this message's status if no news comes).
 /// Returns 1, or 0 when the token no longer holds the lease (another worker owns the message).
 pub fn submitted() -> Script {
     script(
         r#"
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[8] == '1' then redis.call('ZADD', KEYS[3], now, ARGV[1]) end
 redis.call('HDEL', KEYS[1], 'token', 'error')
 append(KEYS[1], 'attempts', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'attempt', 1)
@@ -234,7 +235,8 @@ return 1
 /// The provider throttled the lane: the message goes back to the front of its lane without
 /// spending an attempt, and the lane pauses.
 ///
-/// KEYS: message, lease set, lane ready list, lane pause key. ARGV: id, token, attempt JSON, pause ms.
+/// KEYS: message, lease set, lane ready list, lane pause key. ARGV: id, token, attempt JSON, pause ms,
+/// spend (1: count the attempt, for deliveries that must keep their order while they retry).
 /// Returns 1, or 0 when the token no longer holds the lease.
 pub fn throttled() -> Script {
     script(
@@ -243,6 +245,7 @@ if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], 'token')
 append(KEYS[1], 'attempts', ARGV[3])
+if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 local pause = tonumber(ARGV[4])
@@ -356,6 +359,57 @@ if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'status', 'queued', 'attempt', 0, 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
+"#,
+    )
+}
+
+/// Applies a status a provider reported. The status rule itself lives in gateway-core; the caller
+/// passes the statuses from which the reported one advances, so this script only applies it.
+///
+/// KEYS: message, reconciliation set. ARGV: reported status, at (ms, provider's time or 0 for now),
+/// source, error JSON (or empty), statuses it advances from (`|a|b|`), retention ms, done (1: no
+/// more reconciliation polls are needed).
+/// Returns `{outcome, previous status, created ms}`, outcome one of `missing`, `duplicate`,
+/// `advanced`, `history`.
+pub fn apply_report() -> Script {
+    script(
+        r#"
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing', '', 0} end
+local created = tonumber(redis.call('HGET', KEYS[1], 'created') or '0')
+local seen = redis.call('HGET', KEYS[1], 'seen') or '|'
+if string.find(seen, '|' .. ARGV[1] .. '|', 1, true) then return {'duplicate', st, created} end
+redis.call('HSET', KEYS[1], 'seen', seen .. ARGV[1] .. '|')
+local at = tonumber(ARGV[2])
+if at <= 0 then at = now end
+history(KEYS[1], ARGV[1], at, ARGV[3])
+local outcome = 'history'
+if string.find(ARGV[5], '|' .. st .. '|', 1, true) then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated', now)
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
+  outcome = 'advanced'
+end
+local id = string.match(KEYS[1], ':m:(.+)$')
+if ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[2], id)
+elseif redis.call('ZSCORE', KEYS[2], id) then
+  redis.call('ZADD', KEYS[2], now, id)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {outcome, st, created}
+"#,
+    )
+}
+
+/// Takes every report buffered for a provider message id (they came before the send's answer).
+///
+/// KEYS: buffer list. Returns the reports.
+pub fn drain() -> Script {
+    Script::new(
+        r#"
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return items
 "#,
     )
 }

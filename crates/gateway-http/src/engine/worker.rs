@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gateway_core::{ErrorClass, Provider, ProviderError, RejectScope, ThrottleScope};
+use gateway_core::{ErrorClass, MessageStatus, Provider, ProviderError, RejectScope, ThrottleScope};
 use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
@@ -74,6 +74,7 @@ impl Lanes {
 #[derive(Clone)]
 struct Ctx {
     engine: Engine,
+    reports: crate::reports::Reports,
     lanes: Arc<Lanes>,
     config: Arc<EngineConfig>,
     metrics: Metrics,
@@ -89,12 +90,13 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn start(engine: Engine, lanes: Arc<Lanes>, config: EngineConfig, metrics: Metrics) -> Self {
+    pub fn start(engine: Engine, lanes: Arc<Lanes>, config: EngineConfig, metrics: Metrics, reports: crate::reports::Reports) -> Self {
         let shutdown = CancellationToken::new();
         let loops = TaskTracker::new();
         let in_flight = TaskTracker::new();
         let ctx = Ctx {
             engine,
+            reports,
             lanes: lanes.clone(),
             config: Arc::new(config),
             metrics,
@@ -327,11 +329,12 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
     let stored_ok = async {
         match result {
             Ok(receipt) => {
-                let ok = ctx
-                    .engine
-                    .submitted(sender, &claim, &lane.spec.lane, provider.as_str(), &receipt.provider_message_id, &attempt)
-                    .await?;
-                if ok {
+                let reconcile = provider == gateway_core::ProviderKind::Incs;
+                let pmid = receipt.provider_message_id.as_str();
+                let buffered =
+                    ctx.engine.submitted(sender, &claim, &lane.spec.lane, provider.as_str(), pmid, &attempt, reconcile).await?;
+                let ok = buffered.is_some();
+                if let Some(buffered) = buffered {
                     ctx.metrics.transitions.with_label_values(&["submitted"]).inc();
                     if claim.redelivery {
                         ctx.metrics.possible_duplicates.inc();
@@ -339,10 +342,15 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                     if let Some(ts) = m.id.as_uuid().get_timestamp() {
                         let (secs, nanos) = ts.to_unix();
                         let created_ms = secs * 1000 + u64::from(nanos / 1_000_000);
+                        // A scheduled message starts its clock at its due time.
+                        let due_ms = m.message.send_at.map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
                         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-                        let waited = now_ms.saturating_sub(created_ms) as f64 / 1000.0;
+                        let waited = now_ms.saturating_sub(created_ms.max(due_ms)) as f64 / 1000.0;
                         ctx.metrics.accept_to_submitted.with_label_values(&[provider.as_str(), channel]).observe(waited);
                     }
+                    ctx.reports.engine_status(&m.id, MessageStatus::Submitted, MessageStatus::Sending).await;
+                    // Callbacks that beat the send's answer here are applied now.
+                    ctx.reports.apply_buffered(sender, &claim.id, buffered).await;
                 }
                 debug!(provider_message_id = %receipt.provider_message_id, "submitted");
                 Ok::<bool, super::StoreError>(ok)
@@ -375,6 +383,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         let ok = ctx.engine.failed(sender, &claim, &err, &attempt, false, provider.as_str()).await?;
                         if ok {
                             ctx.metrics.transitions.with_label_values(&["failed"]).inc();
+                            ctx.reports.engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending).await;
                         }
                         Ok(ok)
                     }
@@ -382,7 +391,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         let pause = retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE);
                         debug!(pause_ms = pause.as_millis() as u64, "lane throttled");
                         ctx.metrics.lane_pauses.with_label_values(&[lane.spec.lane.as_str()]).inc();
-                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause).await
+                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause, false).await
                     }
                     ErrorClass::Throttled { retry_after, scope: ThrottleScope::Recipient } => {
                         let wait = retry_after.unwrap_or(gateway_core::meta::PAIR_RATE_DELAY).max(gateway_core::meta::PAIR_RATE_DELAY);
@@ -410,6 +419,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                                 if ok {
                                     ctx.metrics.transitions.with_label_values(&["failed"]).inc();
                                     ctx.metrics.dead_letters.inc();
+                                    ctx.reports.engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending).await;
                                 }
                                 Ok(ok)
                             }

@@ -1,0 +1,99 @@
+//! The configured provider accounts with their concrete adapters, for what goes beyond sending
+//! (status polls, templates, account info, callback authentication).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gateway_core::{Channel, Provider, ProviderKind};
+use gateway_incs::IncsAccount;
+use gateway_innopaas::InnopaasAccount;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub enum Adapter {
+    Incs(Arc<IncsAccount>),
+    Innopaas(Arc<InnopaasAccount>),
+}
+
+impl Adapter {
+    pub fn provider(&self) -> Arc<dyn Provider> {
+        match self {
+            Adapter::Incs(a) => a.clone(),
+            Adapter::Innopaas(a) => a.clone(),
+        }
+    }
+}
+
+pub struct Account {
+    pub name: String,
+    pub provider: ProviderKind,
+    pub sender: String,
+    pub channel: Channel,
+    pub adapter: Adapter,
+    /// Static headers InnoPaaS must send with each webhook push.
+    pub webhook_headers: Vec<(String, SecretString)>,
+}
+
+/// Every account, by name, and the callback tokens that lead to them.
+#[derive(Default)]
+pub struct Accounts {
+    by_name: HashMap<String, Arc<Account>>,
+    /// SHA-256 of (provider, token) → the accounts behind that callback URL. Looking up a hash
+    /// means comparing the presented token to a stored one never happens byte by byte.
+    by_token: HashMap<String, Vec<Arc<Account>>>,
+}
+
+fn token_key(provider: ProviderKind, token: &str) -> String {
+    hex::encode(Sha256::digest(format!("{provider}\n{token}").as_bytes()))
+}
+
+impl Accounts {
+    /// # Errors
+    /// A message naming the account whose adapter refuses its configuration.
+    pub fn build(config: &Config, http: &reqwest::Client) -> Result<Self, String> {
+        let mut out = Accounts::default();
+        for sender in &config.senders {
+            for name in &sender.accounts {
+                let Some(a) = config.account(name) else { continue };
+                let adapter = match (a.provider, &a.incs, &a.innopaas) {
+                    (ProviderKind::Incs, Some(c), _) => Adapter::Incs(Arc::new(
+                        IncsAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.incs: {e}"))?,
+                    )),
+                    (ProviderKind::Innopaas, _, Some(c)) => Adapter::Innopaas(Arc::new(
+                        InnopaasAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.innopaas: {e}"))?,
+                    )),
+                    _ => return Err(format!("accounts.{name}: no adapter configuration")),
+                };
+                let account = Arc::new(Account {
+                    name: name.clone(),
+                    provider: a.provider,
+                    sender: sender.name.clone(),
+                    channel: sender.channel,
+                    adapter,
+                    webhook_headers: a.webhook_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                });
+                if let Some(token) = &a.callback_token {
+                    out.by_token.entry(token_key(a.provider, token.expose_secret())).or_default().push(account.clone());
+                }
+                out.by_name.insert(name.clone(), account);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Account>> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Account>> {
+        self.by_name.values()
+    }
+
+    /// The accounts whose callback URL carries this token.
+    pub fn by_callback_token(&self, provider: ProviderKind, token: &str) -> &[Arc<Account>] {
+        self.by_token.get(&token_key(provider, token)).map(Vec::as_slice).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,144 @@
+//! `POST /callbacks/incs/{token}` and `POST /callbacks/innopaas/{token}`: what providers report.
+//!
+//! The token in the URL picks the account(s) and authenticates (an unknown token is a 404, so the
+//! endpoint reveals nothing); InnoPaaS pushes must also carry the static headers configured for
+//! the account, compared in constant time. A callback is applied to Redis (statuses, windows,
+//! queued events) before the 200: a provider that gets no 200 sends it again, and applying twice
+//! is harmless. Malformed or unknown bodies get a 4xx and are counted, never a 5xx; only an
+//! unreachable Redis gets a 503, so that the provider retries.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use gateway_core::event::{CallbackError, CallbackEvent};
+use gateway_core::validate::FieldErrors;
+use gateway_core::{Channel, ProviderKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{read_body, AppState};
+use crate::accounts::Account;
+use crate::problem::ApiError;
+
+/// Callback bodies above this are refused.
+const MAX_CALLBACK_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbackAck {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Events found in the body.
+    pub events: usize,
+}
+
+fn count(state: &AppState, provider: ProviderKind, event: &str, outcome: &str) {
+    state.metrics.callbacks.with_label_values(&[provider.as_str(), event, outcome]).inc();
+}
+
+/// The account a callback event belongs to: the one of the token's accounts serving its channel.
+fn account_for<'a>(accounts: &'a [std::sync::Arc<Account>], channel: Option<Channel>) -> Option<&'a Account> {
+    match channel {
+        Some(c) => accounts.iter().find(|a| a.channel == c).or_else(|| accounts.first()).map(AsRef::as_ref),
+        None => accounts.first().map(AsRef::as_ref),
+    }
+}
+
+async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync::Arc<Account>], parsed: Result<Vec<CallbackEvent>, CallbackError>) -> Result<HttpResponse, ApiError> {
+    let events = match parsed {
+        Ok(events) => events,
+        Err(CallbackError::Malformed(why)) => {
+            count(state, provider, "unknown", "malformed");
+            return Err(ApiError::MalformedJson(why));
+        }
+        Err(CallbackError::UnknownEvent(event)) => {
+            count(state, provider, "unknown", "unknown_event");
+            return Err(ApiError::Validation(FieldErrors::single("event", format!("unknown event `{event}`"))));
+        }
+    };
+    for event in &events {
+        let (kind, outcome) = match event {
+            CallbackEvent::Status(report) => ("status", state.reports.status(report).await),
+            CallbackEvent::Inbound(message) => {
+                let outcome = match account_for(accounts, Some(message.channel)) {
+                    Some(account) => state.reports.inbound(&account.sender, message).await,
+                    None => Ok("no_account"),
+                };
+                ("inbound", outcome)
+            }
+            CallbackEvent::Template(report) => {
+                let account = account_for(accounts, Some(Channel::Whatsapp)).map(|a| a.name.clone()).unwrap_or_default();
+                ("template", state.reports.template(&account, report).await)
+            }
+            CallbackEvent::Ignored { .. } => ("ignored", Ok("ignored")),
+        };
+        match outcome {
+            Ok(o) => count(state, provider, kind, o),
+            Err(e) => {
+                count(state, provider, kind, "store_unavailable");
+                tracing::warn!(error = %e, "could not record a callback");
+                return Err(ApiError::StoreUnavailable);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(CallbackAck { status: "ok", events: events.len() }))
+}
+
+/// INCS callbacks: message status, template status/category/quality, new messages.
+#[utoipa::path(post, path = "/callbacks/incs/{token}", operation_id = "callbacks.incs", tag = "callbacks",
+    params(("token" = String, Path, description = "The account's configured callback secret")),
+    request_body(content = Object, description = "An INCS callback event, as INCS sends it", example = json!({
+        "event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+        "message_id": "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABEYEkUwMzZEMDc4RURERDlFQzFBNQA=",
+        "message_status": "delivered", "error": null, "received_at": 1774249929})),
+    responses(
+        (status = 200, description = "Recorded", body = CallbackAck),
+        (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/callbacks/incs/{token}")]
+pub async fn incs(req: HttpRequest, path: web::Path<String>, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let accounts = state.accounts.by_callback_token(ProviderKind::Incs, &path.into_inner()).to_vec();
+    if accounts.is_empty() {
+        count(&state, ProviderKind::Incs, "unknown", "unknown_token");
+        return Err(ApiError::NotFound("callback endpoint".into()));
+    }
+    let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
+    handle(&state, ProviderKind::Incs, &accounts, gateway_incs::parse_callback(&body)).await
+}
+
+/// InnoPaaS webhooks: message status, inbound messages, template status.
+#[utoipa::path(post, path = "/callbacks/innopaas/{token}", operation_id = "callbacks.innopaas", tag = "callbacks",
+    params(("token" = String, Path, description = "The account's configured callback secret")),
+    request_body(content = Object, description = "An InnoPaaS webhook envelope `{id, type, eventTime, body}`", example = json!({
+        "id": "0b8f7c1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "type": "whatsapp_message_status_updated",
+        "eventTime": "2026-11-21T10:00:01.234Z",
+        "body": {"id": "740512345678901234", "accountName": "demo", "wabaId": "102290129340398", "status": "delivered",
+            "wamid": "wamid.HBgLODUyNjg0MTUwMjYVAgARGBIyMUQ4RjA5MTY1NUJERjE3NjYA", "sendPhone": "85268411234",
+            "uid": "01a1fe0f558b750d9b81f3002f1e96ca"}})),
+    responses(
+        (status = 200, description = "Recorded", body = CallbackAck),
+        (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The static headers do not match", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/callbacks/innopaas/{token}")]
+pub async fn innopaas(req: HttpRequest, path: web::Path<String>, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let accounts = state.accounts.by_callback_token(ProviderKind::Innopaas, &path.into_inner()).to_vec();
+    if accounts.is_empty() {
+        count(&state, ProviderKind::Innopaas, "unknown", "unknown_token");
+        return Err(ApiError::NotFound("callback endpoint".into()));
+    }
+    let received: Vec<(&str, &[u8])> = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+    let authentic = accounts.iter().any(|a| {
+        gateway_innopaas::verify_static_headers(a.webhook_headers.iter().map(|(k, v)| (k.as_str(), v)), received.iter().copied())
+    });
+    if !authentic {
+        count(&state, ProviderKind::Innopaas, "unknown", "unauthorized");
+        return Err(ApiError::Unauthorized);
+    }
+    let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
+    handle(&state, ProviderKind::Innopaas, &accounts, gateway_innopaas::parse_webhook(&body)).await
+}

@@ -1,0 +1,80 @@
+//! Reconciliation: INCS messages that were submitted but heard nothing of for a while have their
+//! status polled (`GET /external/messages/status`, at most 100 ids a call), and whatever the poll
+//! says is applied like a callback. Callbacks can be lost; this is the safety net.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use gateway_core::event::StatusReport;
+use gateway_core::ProviderKind;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::accounts::{Accounts, Adapter};
+use crate::reports::Reports;
+
+/// One pass over every sender with INCS accounts.
+pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
+    let mut senders: Vec<&str> = accounts.iter().filter(|a| a.provider == ProviderKind::Incs).map(|a| a.sender.as_str()).collect();
+    senders.sort_unstable();
+    senders.dedup();
+    for sender in senders {
+        let quiet_ones = match reports.engine.quiet_messages(sender, quiet, gateway_incs::MAX_STATUS_IDS * 10).await {
+            Ok(q) => q,
+            Err(e) => {
+                warn!(error = %e, sender, "reconciliation could not read its queue");
+                continue;
+            }
+        };
+        let mut by_lane: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+        for (id, lane, pmid) in quiet_ones {
+            by_lane.entry(lane).or_default().push((id, pmid));
+        }
+        for (lane, items) in by_lane {
+            let Some(Adapter::Incs(incs)) = accounts.get(&lane).map(|a| &a.adapter) else { continue };
+            for chunk in items.chunks(gateway_incs::MAX_STATUS_IDS) {
+                let ids: Vec<&str> = chunk.iter().map(|(_, p)| p.as_str()).collect();
+                let polled = match incs.poll_status(&ids).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        warn!(error = %e, lane, "status poll failed");
+                        continue;
+                    }
+                };
+                for p in polled {
+                    let Some(status) = p.status else { continue };
+                    let Some((id, _)) = chunk.iter().find(|(_, pmid)| *pmid == p.message_id) else { continue };
+                    let at = p.read_at.or(p.delivered_at).or(p.created_at).unwrap_or_else(Utc::now);
+                    let report = StatusReport {
+                        provider: ProviderKind::Incs,
+                        provider_message_id: p.message_id.clone(),
+                        status,
+                        at,
+                        error: None,
+                        correlation_id: None,
+                        recipient: None,
+                        business_phone: None,
+                        conversation: None,
+                    };
+                    match reports.apply(sender, id, &report).await {
+                        Ok(outcome) => debug!(message_id = %id, ?outcome, "reconciled"),
+                        Err(e) => warn!(error = %e, message_id = %id, "could not apply a polled status"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn spawn(accounts: Arc<Accounts>, reports: Reports, quiet: Duration, every: Duration, stop: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {},
+                () = stop.cancelled() => break,
+            }
+            pass(&accounts, &reports, quiet).await;
+        }
+    });
+}
