@@ -48,7 +48,10 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
-"$bin/provider-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" >"$RUN_DIR/sandbox.log" 2>&1 &
+# The sandbox calls the gateway back as the providers would: INCS status callbacks, InnoPaaS webhooks.
+SANDBOX_INCS_CALLBACK_URL="http://127.0.0.1:$GATEWAY_PORT/callbacks/incs/sandbox-incs-callback" \
+SANDBOX_INNOPAAS_WEBHOOK_URL="http://127.0.0.1:$GATEWAY_PORT/callbacks/innopaas/sandbox-innopaas-callback" \
+  "$bin/provider-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" >"$RUN_DIR/sandbox.log" 2>&1 &
 pids+=($!)
 
 # The sandbox's address is written into the accounts of a copy of the config.
