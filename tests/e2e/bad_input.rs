@@ -140,3 +140,29 @@ async fn size_media_type_and_keys_are_enforced() {
     assert_eq!(res.status(), 202);
     gw.stop().await;
 }
+
+/// Each API key has its own request rate (governor): past it, 429 with `Retry-After`; other keys
+/// are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_over_its_rate_gets_429() {
+    let redis = RedisServer::start();
+    let sandbox = TestSandbox::spawn().await;
+    let slow = "slow-key-for-rate-test";
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(slow.as_bytes()))
+    };
+    let extra = format!("\n[[api_keys]]\nname = \"slow\"\nsha256 = \"{hash}\"\nscopes = [\"read\"]\nrate_per_second = 1\n");
+    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), &extra)).await;
+    let url = format!("{}/v1/senders", gw.base_url);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let res = gw.client.get(&url).bearer_auth(slow).send().await.unwrap();
+        statuses.push((res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned())));
+    }
+    assert_eq!(statuses[0].0, 200);
+    let limited = statuses.iter().find(|(s, _)| *s == 429).expect("a 429 after the burst");
+    assert!(limited.1.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|n| n >= 1)), "{statuses:?}");
+    assert_eq!(gw.client.get(&url).bearer_auth(API_KEY).send().await.unwrap().status(), 200, "other keys are unaffected");
+    gw.stop().await;
+}
