@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint fmt openapi openapi-check clean dashboards-check deploy-check
+.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench
 
 ## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
 run: deps
@@ -10,8 +10,9 @@ run: deps
 
 ## test: every test (unit, adapters, end to end against a real Redis and the sandbox)
 test: deps
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
-	@$(MAKE) --no-print-directory openapi-check
+	@$(MAKE) --no-print-directory openapi-check openapi-validate
 
 deps:
 	@scripts/ensure-deps.sh
@@ -37,10 +38,22 @@ openapi-check:
 	  || (echo "openapi/openapi.json is stale: run 'make openapi'" >&2; exit 1)
 	@echo "openapi/openapi.json is up to date"
 
+## openapi-validate: validate openapi/openapi.json against the OpenAPI 3.1 schema (installs the
+## PyPI package openapi-spec-validator if missing)
+openapi-validate:
+	@python3 -c 'import openapi_spec_validator' 2>/dev/null \
+	  || PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check 'openapi-spec-validator>=0.7,<0.10'
+	@python3 -m openapi_spec_validator --schema 3.1 openapi/openapi.json
+
 ## dashboards-check: promtool checks and tests of the alerts, then every Grafana panel query against
 ## a real Prometheus scraping a gateway driven with traffic (installs prometheus if missing)
 dashboards-check: deps
 	@scripts/dashboards-check.sh
+
+## bench: throughput and latency of the gateway against this machine's limits (not part of test);
+## writes bench/results/<date>.md and .png (installs wrk and matplotlib if missing)
+bench:
+	@scripts/bench.sh
 
 ## deploy-check: parses every YAML/JSON under deploy/ and checks the compose, k8s and Dockerfile wiring
 deploy-check:

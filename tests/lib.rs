@@ -120,7 +120,7 @@ shutdown_grace_secs = 5
 [redis]
 url = "{redis_url}"
 key_prefix = "gw"
-timeout_ms = 500
+timeout_ms = 2000
 
 [engine]
 lease_ms = 5000
