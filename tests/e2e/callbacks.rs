@@ -232,8 +232,7 @@ accounts = ["innopaas-hk"]
 async fn inbound_messages_open_the_window_and_map_replies() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let extra = subscription(&sandbox.url());
-    let toml_extra = format!("{extra}");
+    let toml_extra = subscription(&sandbox.url());
     let gw = {
         let toml = redis
             .gateway_toml(&sandbox.url(), &toml_extra)

@@ -34,7 +34,7 @@ fn count(state: &AppState, provider: ProviderKind, event: &str, outcome: &str) {
 }
 
 /// The account a callback event belongs to: the one of the token's accounts serving its channel.
-fn account_for<'a>(accounts: &'a [std::sync::Arc<Account>], channel: Option<Channel>) -> Option<&'a Account> {
+fn account_for(accounts: &[std::sync::Arc<Account>], channel: Option<Channel>) -> Option<&Account> {
     match channel {
         Some(c) => accounts.iter().find(|a| a.channel == c).or_else(|| accounts.first()).map(AsRef::as_ref),
         None => accounts.first().map(AsRef::as_ref),
@@ -93,6 +93,7 @@ async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync:
         (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
@@ -121,6 +122,8 @@ pub async fn incs(req: HttpRequest, path: web::Path<String>, payload: web::Paylo
         (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "The static headers do not match", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]

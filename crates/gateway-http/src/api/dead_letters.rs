@@ -47,6 +47,8 @@ fn parse_id(raw: &str) -> Result<MessageId, ApiError> {
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown sender or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[get("/v1/dead-letters")]
@@ -69,7 +71,7 @@ pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web
             items.push((at, record));
         }
     }
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     items.truncate(limit);
     let items = items
         .into_iter()
@@ -87,6 +89,8 @@ pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/dead-letters/{id}/replay")]
@@ -113,6 +117,8 @@ pub async fn replay(caller: Caller, path: web::Path<String>, state: web::Data<Ap
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[delete("/v1/dead-letters/{id}")]
