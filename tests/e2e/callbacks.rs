@@ -332,3 +332,30 @@ async fn silent_messages_are_reconciled_by_polling() {
     let _ = API_KEY;
     gw.stop().await;
 }
+
+/// A template known (from its status callback) to be REJECTED, PAUSED or DISABLED is refused up
+/// front; once approved again, it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_of_a_rejected_template_are_refused() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = gateway_on(free_port(), &redis, &sandbox.url(), "").await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/incs/tests/callbacks/template_status_update.json");
+    let mut callback: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let name = callback["template_name"].as_str().unwrap().to_owned();
+    let at = callback["received_at"].as_i64().unwrap_or(1_774_000_000);
+    callback["new_value"] = json!("REJECTED");
+    assert_eq!(post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &callback).await, 200);
+    let send = json!({"channel": "whatsapp", "to": "85268411234", "type": "template", "template": {"name": name}});
+    let res = gw.send(&send).await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "template.name");
+    assert!(problem["errors"][0]["reason"].as_str().unwrap().contains("REJECTED"), "{problem}");
+
+    callback["new_value"] = json!("APPROVED");
+    callback["received_at"] = json!(at + 60);
+    assert_eq!(post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &callback).await, 200);
+    assert_eq!(gw.send(&send).await.status(), 202);
+    gw.stop().await;
+}

@@ -4,7 +4,9 @@
 mod bad_input;
 mod callbacks;
 mod engine;
+mod observability;
 mod outcomes;
 mod redis_outage;
 mod routing;
 mod send;
+mod templates;

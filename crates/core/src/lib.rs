@@ -7,6 +7,7 @@
 //! - [`status::MessageStatus`] is the status model with its never-backwards rule.
 //! - [`provider::Provider`] is the port adapters implement; [`provider::ProviderError`] carries
 //!   the retry class the delivery engine acts on; [`meta`] classifies Meta error codes.
+//! - [`template`] holds template drafts (WhatsApp and RCS) and the rules they are checked against.
 
 pub mod content;
 pub mod event;
@@ -16,6 +17,7 @@ pub mod phone;
 pub mod provider;
 pub mod request;
 pub mod status;
+pub mod template;
 pub mod validate;
 
 pub use message::{Channel, Content, MessageId, OutboundMessage};

@@ -204,7 +204,7 @@ impl DraftComponent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DraftComponentType {
     #[serde(alias = "header")]
@@ -397,7 +397,10 @@ impl WhatsAppTemplateDraft {
         }
         if !limits.categories.contains(&self.category) {
             let allowed: Vec<&str> = limits.categories.iter().map(|c| c.as_str()).collect();
-            errors.push(root.key("category"), format!("{} creates {} templates only", limits.provider, allowed.join(" or ")));
+            errors.push(
+                root.key("category"),
+                format!("{} creates {} templates only", limits.provider, allowed.join(" or ")),
+            );
         }
         let auth = self.category == WhatsAppCategory::Authentication;
         let mut seen = BTreeSet::new();
@@ -512,7 +515,6 @@ fn numbered(text: &str, p: &Path, errors: &mut FieldErrors) -> Option<usize> {
 }
 
 fn component(c: &DraftComponent, auth: bool, p: &Path, errors: &mut FieldErrors) {
-    let kind = c.kind.as_str();
     if c.kind != DraftComponentType::Header {
         not_here(&c.format, p.key("format"), "only HEADER components have a format", errors);
     }
@@ -543,7 +545,12 @@ fn component(c: &DraftComponent, auth: bool, p: &Path, errors: &mut FieldErrors)
             match c.format {
                 None => errors.push(p.key("format"), "required: TEXT, IMAGE, VIDEO or DOCUMENT"),
                 Some(HeaderFormat::Text) => {
-                    not_here(&example.header_handle, ep.key("header_handle"), "only media headers have header_handle", errors);
+                    not_here(
+                        &example.header_handle,
+                        ep.key("header_handle"),
+                        "only media headers have header_handle",
+                        errors,
+                    );
                     let Some(t) = required_text(&c.text, WA_HEADER_TEXT, &p.key("text"), errors) else { return };
                     let Some(n) = numbered(&t, &p.key("text"), errors) else { return };
                     if n > 1 {
@@ -563,7 +570,12 @@ fn component(c: &DraftComponent, auth: bool, p: &Path, errors: &mut FieldErrors)
         }
         DraftComponentType::Body => {
             not_here(&example.header_text, ep.key("header_text"), "only HEADER examples have header_text", errors);
-            not_here(&example.header_handle, ep.key("header_handle"), "only HEADER examples have header_handle", errors);
+            not_here(
+                &example.header_handle,
+                ep.key("header_handle"),
+                "only HEADER examples have header_handle",
+                errors,
+            );
             let t = match (&c.text, auth) {
                 (None, true) => return,
                 (t, _) => required_text(t, WA_BODY, &p.key("text"), errors),
@@ -605,16 +617,16 @@ fn component(c: &DraftComponent, auth: bool, p: &Path, errors: &mut FieldErrors)
             buttons_rules(buttons, auth, &p.key("buttons"), errors);
         }
     }
-    let _ = kind;
 }
 
 /// Exactly `n` non-blank example values.
 fn examples(values: Option<&[String]>, n: usize, p: &Path, errors: &mut FieldErrors) {
     match values {
         None => errors.push(p.clone(), format!("required: {n} example value{}", if n == 1 { "" } else { "s" })),
-        Some(v) if v.len() != n => {
-            errors.push(p.clone(), format!("{n} example value{}, one per placeholder, got {}", if n == 1 { "" } else { "s" }, v.len()))
-        }
+        Some(v) if v.len() != n => errors.push(
+            p.clone(),
+            format!("{n} example value{}, one per placeholder, got {}", if n == 1 { "" } else { "s" }, v.len()),
+        ),
         Some(v) => {
             for (i, s) in v.iter().enumerate() {
                 if s.trim().is_empty() {
@@ -636,7 +648,10 @@ fn buttons_rules(buttons: &[DraftButton], auth: bool, p: &Path, errors: &mut Fie
         errors.push(p.clone(), format!("at most {WA_URL_BUTTONS} URL buttons, got {}", count(ButtonType::Url)));
     }
     if count(ButtonType::PhoneNumber) > WA_PHONE_BUTTONS {
-        errors.push(p.clone(), format!("at most {WA_PHONE_BUTTONS} PHONE_NUMBER button, got {}", count(ButtonType::PhoneNumber)));
+        errors.push(
+            p.clone(),
+            format!("at most {WA_PHONE_BUTTONS} PHONE_NUMBER button, got {}", count(ButtonType::PhoneNumber)),
+        );
     }
     for (i, b) in buttons.iter().enumerate() {
         button(b, auth, &p.index(i), errors);
@@ -670,7 +685,11 @@ fn button(b: &DraftButton, auth: bool, p: &Path, errors: &mut FieldErrors) {
         not_here(&b.example, p.key("example"), "only URL and COPY_CODE buttons have an example", errors);
     }
     if b.kind != Otp {
-        for (v, k) in [(&b.autofill_text, "autofill_text"), (&b.package_name, "package_name"), (&b.signature_hash, "signature_hash")] {
+        for (v, k) in [
+            (&b.autofill_text, "autofill_text"),
+            (&b.package_name, "package_name"),
+            (&b.signature_hash, "signature_hash"),
+        ] {
             not_here(v, p.key(k), "only OTP buttons have it", errors);
         }
         not_here(&b.otp_type, p.key("otp_type"), "only OTP buttons have it", errors);
@@ -701,7 +720,10 @@ fn button(b: &DraftButton, auth: bool, p: &Path, errors: &mut FieldErrors) {
             None => errors.push(p.key("phone_number"), "required"),
             Some(n) => {
                 let digits = n.strip_prefix('+').unwrap_or(n);
-                if !(WA_PHONE_MIN..=WA_PHONE_MAX).contains(&n.len()) || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                if !(WA_PHONE_MIN..=WA_PHONE_MAX).contains(&n.len())
+                    || digits.is_empty()
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
                     errors.push(
                         p.key("phone_number"),
                         format!("country code and number, digits with an optional leading `+`, {WA_PHONE_MIN} to {WA_PHONE_MAX} characters"),
@@ -732,7 +754,11 @@ fn button(b: &DraftButton, auth: bool, p: &Path, errors: &mut FieldErrors) {
                 }
             }
             Some(OtpType::CopyCode) => {
-                for (v, k) in [(&b.autofill_text, "autofill_text"), (&b.package_name, "package_name"), (&b.signature_hash, "signature_hash")] {
+                for (v, k) in [
+                    (&b.autofill_text, "autofill_text"),
+                    (&b.package_name, "package_name"),
+                    (&b.signature_hash, "signature_hash"),
+                ] {
                     not_here(v, p.key(k), "only ONE_TAP and ZERO_TAP buttons have it", errors);
                 }
             }
@@ -877,7 +903,8 @@ impl RcsTemplateDraft {
     /// [`Self::validate`], reporting under `root` into `errors`.
     pub fn check(&self, root: &Path, errors: &mut FieldErrors) {
         let p = root.key("name");
-        if text(&self.name, RCS_NAME, &p, errors) && !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if text(&self.name, RCS_NAME, &p, errors) && !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             errors.push(p, "letters, digits and underscores only");
         }
         let c = &self.content;
@@ -896,7 +923,12 @@ impl RcsTemplateDraft {
             }
             RcsTemplateType::Richcard => {
                 not_here(&c.text_message, cp.key("textMessage"), &only("textMessage"), errors);
-                not_here(&c.suggestions, cp.key("suggestions"), "a richcard's suggestions go in standaloneCard.suggestions", errors);
+                not_here(
+                    &c.suggestions,
+                    cp.key("suggestions"),
+                    "a richcard's suggestions go in standaloneCard.suggestions",
+                    errors,
+                );
                 not_here(&c.width, cp.key("width"), &only("width"), errors);
                 not_here(&c.carousel_card, cp.key("carouselCard"), &only("carouselCard"), errors);
                 one_of(&c.orientation, &["VERTICAL", "HORIZONTAL"], &cp.key("orientation"), errors);
@@ -918,7 +950,10 @@ impl RcsTemplateDraft {
                     None => errors.push(p, "required for carousel templates: 2 to 10 cards"),
                     Some(cards) => {
                         if !(RCS_CAROUSEL_MIN..=RCS_CAROUSEL_MAX).contains(&cards.len()) {
-                            errors.push(p.clone(), format!("{RCS_CAROUSEL_MIN} to {RCS_CAROUSEL_MAX} cards, got {}", cards.len()));
+                            errors.push(
+                                p.clone(),
+                                format!("{RCS_CAROUSEL_MIN} to {RCS_CAROUSEL_MAX} cards, got {}", cards.len()),
+                            );
                         }
                         for (i, card) in cards.iter().enumerate() {
                             rcs_card(card, &p.index(i), errors);
@@ -968,7 +1003,10 @@ fn suggestions(list: Option<&[RcsSuggestion]>, max: usize, p: &Path, errors: &mu
         required_text(&s.postback_data, RCS_POSTBACK_DATA, &sp.key("postbackData"), errors);
         if let Some(t) = &s.suggestion_type {
             if t.is_empty() || !t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                errors.push(sp.key("suggestionType"), "a suggestion type such as `reply`, `url_action` or `dialer_action`");
+                errors.push(
+                    sp.key("suggestionType"),
+                    "a suggestion type such as `reply`, `url_action` or `dialer_action`",
+                );
             }
         }
         match (s.suggestion_type.as_deref(), &s.url) {
@@ -983,7 +1021,9 @@ fn suggestions(list: Option<&[RcsSuggestion]>, max: usize, p: &Path, errors: &mu
                     errors.push(sp.key("phoneNumber"), "international format: `+`, then 8 to 15 digits");
                 }
             }
-            (Some("dialer_action"), None) => errors.push(sp.key("phoneNumber"), "required for dialer_action suggestions"),
+            (Some("dialer_action"), None) => {
+                errors.push(sp.key("phoneNumber"), "required for dialer_action suggestions")
+            }
             _ => {}
         }
     }

@@ -320,7 +320,7 @@ fn template_name(name: &str, p: &Path, errors: &mut FieldErrors) {
 /// A language code as Meta and Viber write them: `en`, `fil`, `en_US`, `zh_HK`, `sr_Latn`: two or
 /// three letters, then optionally `_` and a region or script of two to four letters. Anything
 /// else (`__`, `en-US`, `english`) would fail at the provider, so it fails here.
-fn is_language_code(code: &str) -> bool {
+pub(crate) fn is_language_code(code: &str) -> bool {
     let letters = |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic());
     match code.split_once('_') {
         Some((language, region)) => letters(language, 2, 3) && letters(region, 2, 4),

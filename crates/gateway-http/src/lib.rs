@@ -14,6 +14,7 @@ pub mod reports;
 pub mod routing;
 pub mod startup;
 pub mod telemetry;
+pub mod templates;
 
 pub use config::Config;
 pub use startup::Application;

@@ -53,6 +53,13 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
     Internal,
+    /// The provider refused what was asked of it (a template it will not create, say).
+    #[error("{0}")]
+    ProviderRejected(String),
+    /// The provider failed, throttled us or answered nothing usable; 503 with `Retry-After` when
+    /// it said when to come back, else 502.
+    #[error("{detail}")]
+    ProviderFailed { detail: String, retry_after_secs: Option<u64> },
 }
 
 impl ApiError {
@@ -70,6 +77,8 @@ impl ApiError {
             Self::StoreUnavailable => ("store-unavailable", "Service unavailable"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Internal => ("internal", "Internal error"),
+            Self::ProviderRejected(_) => ("provider-rejected", "The provider refused the request"),
+            Self::ProviderFailed { .. } => ("provider-failed", "The provider did not complete the request"),
         }
     }
 
@@ -103,6 +112,9 @@ impl ResponseError for ApiError {
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ProviderRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ProviderFailed { retry_after_secs: Some(_), .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderFailed { retry_after_secs: None, .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -116,7 +128,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs }
+            | Self::ProviderFailed { retry_after_secs: Some(retry_after_secs), .. } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}

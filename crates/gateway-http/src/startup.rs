@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::HeaderValue;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::accounts::Accounts;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::api::{self, AppState};
 use crate::auth::ApiKeys;
@@ -19,6 +20,7 @@ use crate::engine::{sampler, Engine, LaneSpec};
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
 use crate::routing::Router;
+use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -95,6 +97,7 @@ impl Application {
             accounts: accounts.clone(),
             reports: api_reports,
             senders: config.senders.clone(),
+            templates: crate::templates::TemplateCache::new(engine.clone()),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
@@ -113,16 +116,29 @@ impl Application {
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                    let request_id = telemetry::request_id(req.headers());
+                    let span = info_span!("request", %request_id, %method, %route);
                     let started = std::time::Instant::now();
                     let m = m.clone();
-                    let fut = srv.call(req);
+                    let fut = span.in_scope(|| srv.call(req));
                     async move {
-                        let res = fut.await?;
-                        let status = res.status().as_u16().to_string();
-                        m.http_requests.with_label_values(&[&method, &route, &status]).inc();
-                        m.http_duration.with_label_values(&[&method, &route]).observe(started.elapsed().as_secs_f64());
+                        let mut res = fut.await?;
+                        let status = res.status();
+                        let elapsed = started.elapsed();
+                        m.http_requests.with_label_values(&[&method, &route, status.as_str()]).inc();
+                        m.http_duration.with_label_values(&[&method, &route]).observe(elapsed.as_secs_f64());
+                        if let Ok(v) = HeaderValue::from_str(&request_id) {
+                            res.headers_mut().insert(telemetry::REQUEST_ID, v);
+                        }
+                        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                        if status.is_server_error() {
+                            warn!(status = status.as_u16(), latency_ms, "request failed");
+                        } else {
+                            debug!(status = status.as_u16(), latency_ms, "request");
+                        }
                         Ok(res)
                     }
+                    .instrument(span)
                 })
                 .service(api::batch::send_batch)
                 .service(api::messages::send)
@@ -132,6 +148,11 @@ impl Application {
                 .service(api::dead_letters::replay)
                 .service(api::dead_letters::drop)
                 .service(api::senders::list)
+                .service(api::templates::sender_account)
+                .service(api::templates::list)
+                .service(api::templates::create)
+                .service(api::templates::get)
+                .service(api::templates::remove)
                 .service(api::callbacks::incs)
                 .service(api::callbacks::innopaas)
                 .service(api::health::live)
@@ -201,6 +222,13 @@ impl Application {
     }
 }
 
-async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
+/// Prometheus metrics of this instance, in the text exposition format.
+///
+/// Unauthenticated, like the health checks: expose it to the scraper's network only.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
+    responses((status = 200, description = "Every `gateway_*` metric family", body = String,
+        content_type = "text/plain; version=0.0.4",
+        example = "# HELP gateway_messages_accepted_total Messages accepted (202) by channel and type\n# TYPE gateway_messages_accepted_total counter\ngateway_messages_accepted_total{channel=\"whatsapp\",type=\"text\"} 42\n")))]
+pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -31,8 +31,10 @@ pub struct IncsAccount {
     client: reqwest::Client,
     chat_base: String,
     rcs_base: String,
+    api_base: String,
     chat_code: HeaderValue,
     rcs_code: HeaderValue,
+    api_code: HeaderValue,
 }
 
 /// One message's status as the status poll reports it.
@@ -66,11 +68,21 @@ impl IncsAccount {
         let rcs_code = if same_origin(&rcs_base, &api_base) { config.api_code() } else { &config.certification_code };
         let rcs_code = header_value("rcs_base_url", rcs_code)?;
         let chat_code = header_value("certification_code", &config.certification_code)?;
-        Ok(Self { config, client, chat_base, rcs_base, chat_code, rcs_code })
+        let api_code = header_value("api_certification_code", config.api_code())?;
+        Ok(Self { config, client, chat_base, rcs_base, api_base, chat_code, rcs_code, api_code })
     }
 
     pub fn config(&self) -> &IncsConfig {
         &self.config
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The api host family (templates, account): its base URL and certification code.
+    pub(crate) fn api(&self) -> (&str, &HeaderValue) {
+        (&self.api_base, &self.api_code)
     }
 
     fn endpoint(&self, channel: Channel) -> (String, &HeaderValue) {
@@ -127,7 +139,7 @@ impl IncsAccount {
     }
 
     /// Sends one request and classifies the answer; `Ok` is a `code: 200` envelope.
-    async fn exchange(
+    pub(crate) async fn exchange(
         &self,
         call: Call,
         request: reqwest::RequestBuilder,

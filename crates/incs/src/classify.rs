@@ -13,11 +13,21 @@ use crate::wire::Envelope;
 /// Longest `title` kept from a provider message.
 const MAX_TITLE_CHARS: usize = 200;
 
-/// What the caller was doing: only a send can leave the outcome unknown.
+/// What the caller was doing: only a send or a template creation can leave the outcome unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Call {
     Send,
     Poll,
+    /// Creating a template: like a send, it may have happened without us learning so.
+    Create,
+    /// Reading or deleting templates, reading the account: repeating it is harmless.
+    Manage,
+}
+
+impl Call {
+    fn may_have_taken_effect(self) -> bool {
+        matches!(self, Call::Send | Call::Create)
+    }
 }
 
 /// An HTTP answer, as far as classification needs it.
@@ -87,7 +97,7 @@ fn not_an_envelope(call: Call, a: &Answer<'_>) -> ProviderError {
     let mut err = ProviderError::new(class, format!("INCS answered HTTP {status} without a JSON envelope"))
         .with_http_status(status);
     // Something answered 2xx: INCS may have taken the message.
-    if call == Call::Send && (200..300).contains(&status) {
+    if call.may_have_taken_effect() && (200..300).contains(&status) {
         err = err.with_outcome_unknown();
     }
     err
@@ -148,7 +158,7 @@ pub(crate) fn transport(call: Call, e: &reqwest::Error, timeout: Duration, http_
     if let Some(s) = http_status {
         err = err.with_http_status(s);
     }
-    if call == Call::Send && !e.is_connect() {
+    if call.may_have_taken_effect() && !e.is_connect() {
         err = err.with_outcome_unknown();
     }
     // The URL in reqwest's text holds no secret: base URLs may not carry credentials.

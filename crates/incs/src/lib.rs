@@ -8,6 +8,9 @@
 //! `GET /external/messages/status` for reconciliation. The request bodies are the ones in the INCS
 //! documents, checked example by example by the golden tests in `tests/golden/`. [`parse_callback`]
 //! turns the callbacks INCS posts to us into provider-neutral [`gateway_core::event::CallbackEvent`]s.
+//! On the api host family it manages WhatsApp and RCS templates ([`IncsAccount::create_template`],
+//! [`IncsAccount::create_rcs_template`] and their list, get and delete) and reads the WABA account
+//! ([`IncsAccount::account`]); see `templates.rs` for the decisions made there.
 //!
 //! # Decisions where INCS is silent (the gaps in PROVIDERS.md §1)
 //! - **Hosts.** `chat_base_url` serves WhatsApp and Viber sends and the status poll;
@@ -51,8 +54,10 @@ mod account;
 mod callbacks;
 mod classify;
 mod config;
+mod templates;
 mod wire;
 
 pub use account::{IncsAccount, PolledStatus, CERTIFICATION_CODE, MAX_STATUS_IDS};
 pub use callbacks::parse_callback;
 pub use config::{ConfigError, IncsConfig, DEFAULT_API_BASE_URL, DEFAULT_CHAT_BASE_URL, DEFAULT_TIMEOUT_MS};
+pub use templates::{IncsRcsTemplate, IncsTemplate, MAX_TEMPLATE_PAGE};

@@ -17,3 +17,5 @@ mod config;
 mod golden;
 #[path = "adapter/status_poll.rs"]
 mod status_poll;
+#[path = "adapter/templates.rs"]
+mod templates;

@@ -18,6 +18,8 @@ use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
 use crate::faults::status_code;
 use crate::recording::{lock, RequestBody};
 
+mod templates;
+
 /// The documented limit of `message_ids` per status poll.
 const MAX_POLLED_IDS: usize = 100;
 
@@ -269,6 +271,7 @@ pub(crate) struct Incs {
     delays: [Duration; 3],
     messages: Mutex<HashMap<String, SentMessage>>,
     callbacks: Option<CallbackQueue>,
+    templates: templates::Templates,
 }
 
 impl Incs {
@@ -277,7 +280,19 @@ impl Incs {
         delays: [Duration; 3],
         callbacks: Option<CallbackQueue>,
     ) -> Incs {
-        Incs { certification_codes, delays, messages: Mutex::new(HashMap::new()), callbacks }
+        Incs {
+            certification_codes,
+            delays,
+            messages: Mutex::new(HashMap::new()),
+            callbacks,
+            templates: templates::Templates::new(crate::DEFAULT_INCS_TEMPLATE_REVIEW_DELAY),
+        }
+    }
+
+    /// How long a new template stays `PENDING` before its review (and its status callback).
+    pub(crate) fn with_template_review_delay(mut self, delay: Duration) -> Incs {
+        self.templates = templates::Templates::new(delay);
+        self
     }
 
     /// Answers a request to an INCS path (already recorded and past the fault book).
@@ -295,6 +310,8 @@ impl Incs {
             } else {
                 Err(method_not_allowed(req.method(), "POST"))
             }
+        } else if let Some(outcome) = templates::handle(self, req, body) {
+            outcome
         } else {
             Err(IncsError { code: 404, message: "Not Found".into() })
         };

@@ -6,11 +6,15 @@
 //! - the control plane under `/_sandbox/...`: recorded requests, fault injection, a webhook consumer
 //!   for the gateway's internal events, and a health check;
 //! - outgoing status callbacks to configured URLs: INCS `message_status_update` (`sent`,
-//!   `delivered`, `read`) and InnoPaaS `whatsapp_message_status_updated` (`delivered`, `read`).
+//!   `delivered`, `read`) and `template_status_update` (`APPROVED` or `REJECTED`), and InnoPaaS
+//!   `whatsapp_message_status_updated` (`delivered`, `read`).
 //!
 //! Endpoints:
-//! - `POST /external/messages/{whatsapp,viber,rcs}`, `GET /external/messages/status?message_ids=a,b`
-//!   (INCS, header `certification-code`);
+//! - `POST /external/messages/{whatsapp,viber,rcs}`, `GET /external/messages/status?message_ids=a,b`,
+//!   `GET|POST /external/templates[/rcs]` (`?last_id=&count=` paging),
+//!   `GET|DELETE /external/templates[/rcs]/{id}` and `GET /external/account` (INCS, header
+//!   `certification-code`; templates are reviewed after `incs_template_review_delay`, see
+//!   `incs/templates.rs`);
 //! - `POST /api/whatsapp/v3/msg/submit`, `POST /api/whatsapp/v3/account/phoneInfo`,
 //!   `POST /api/whatsapp/v3/template/submit`, and the sandbox's MMLite stand-in
 //!   `POST /api/whatsapp/v3/mmlite/msg/submit` (InnoPaaS, headers `AppKey` and `Authorization`);
@@ -106,6 +110,10 @@ pub const DEFAULT_INCS_CERTIFICATION_CODES: [&str; 2] =
 pub const DEFAULT_INCS_CALLBACK_DELAYS: [Duration; 3] =
     [Duration::from_millis(100), Duration::from_millis(300), Duration::from_millis(600)];
 
+/// How long a new INCS template stays `PENDING` before it is reviewed (and its
+/// `template_status_update` callback sent).
+pub const DEFAULT_INCS_TEMPLATE_REVIEW_DELAY: Duration = Duration::from_millis(500);
+
 /// The default InnoPaaS credential: `AppKey` and its `Authorization` token.
 pub const DEFAULT_INNOPAAS_APP_KEY: &str = "sandbox-innopaas-appkey";
 pub const DEFAULT_INNOPAAS_TOKEN: &str = "sandbox-innopaas-token";
@@ -177,6 +185,9 @@ pub struct SandboxConfig {
     pub incs_callback_url: Option<String>,
     /// Offsets after acceptance of the `sent`, `delivered` and `read` statuses (non-decreasing).
     pub incs_callback_delays: [Duration; 3],
+    /// How long a new INCS template stays `PENDING`; then it is reviewed and, for WhatsApp
+    /// templates, a `template_status_update` callback goes to [`Self::incs_callback_url`].
+    pub incs_template_review_delay: Duration,
     /// actix-web worker threads.
     pub workers: usize,
     /// Accepted InnoPaaS `AppKey` values; the token at the same position in
@@ -200,6 +211,7 @@ impl Default for SandboxConfig {
             incs_certification_codes: DEFAULT_INCS_CERTIFICATION_CODES.iter().map(|code| code.to_string()).collect(),
             incs_callback_url: None,
             incs_callback_delays: DEFAULT_INCS_CALLBACK_DELAYS,
+            incs_template_review_delay: DEFAULT_INCS_TEMPLATE_REVIEW_DELAY,
             workers: 2,
             innopaas_app_keys: vec![DEFAULT_INNOPAAS_APP_KEY.to_owned()],
             innopaas_tokens: vec![DEFAULT_INNOPAAS_TOKEN.to_owned()],
@@ -221,6 +233,7 @@ impl fmt::Debug for SandboxConfig {
             .field("incs_certification_codes", &format_args!("[{} redacted]", self.incs_certification_codes.len()))
             .field("incs_callback_url", &self.incs_callback_url)
             .field("incs_callback_delays", &self.incs_callback_delays)
+            .field("incs_template_review_delay", &self.incs_template_review_delay)
             .field("workers", &self.workers)
             .field("innopaas_app_keys", &format_args!("[{} redacted]", self.innopaas_app_keys.len()))
             .field("innopaas_tokens", &format_args!("[{} redacted]", self.innopaas_tokens.len()))
@@ -378,7 +391,8 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
         requests: RequestLog::default(),
         webhooks: WebhookLog::default(),
         faults: FaultBook::default(),
-        incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks),
+        incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks)
+            .with_template_review_delay(config.incs_template_review_delay),
         innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks),
     });
 

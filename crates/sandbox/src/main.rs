@@ -40,6 +40,11 @@ struct Cli {
     )]
     incs_callback_delays_ms: Vec<u64>,
 
+    /// Milliseconds a new INCS template stays PENDING before its review and its
+    /// template_status_update callback.
+    #[arg(long, env = "SANDBOX_INCS_TEMPLATE_REVIEW_DELAY_MS", default_value_t = 500)]
+    incs_template_review_delay_ms: u64,
+
     /// HTTP worker threads.
     #[arg(long, env = "SANDBOX_WORKERS", default_value_t = 2)]
     workers: usize,
@@ -170,6 +175,7 @@ async fn main() -> std::io::Result<()> {
         incs_certification_codes: cli.incs_certification_codes,
         incs_callback_url: cli.incs_callback_url,
         incs_callback_delays: [sent, delivered, read],
+        incs_template_review_delay: Duration::from_millis(cli.incs_template_review_delay_ms),
         workers: cli.workers,
         innopaas_app_keys: cli.innopaas_app_keys,
         innopaas_tokens: cli.innopaas_tokens,

@@ -1370,3 +1370,318 @@ fn debug_output_hides_innopaas_credentials() {
     let shown = format!("{:?}", SandboxConfig::default());
     assert!(!shown.contains(DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION), "{shown}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// INCS templates and account (PROVIDERS.md §1.6–§1.8, seeds/002, seeds/003).
+
+impl Running {
+    /// A call on INCS's api family with the api code (`None` body: none sent).
+    async fn incs_api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).header("certification-code", CODE_B);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn create_template(&self, body: Value) -> Value {
+        let (status, envelope) = self.incs_api(reqwest::Method::POST, "/external/templates", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{envelope}");
+        assert_eq!(envelope["code"], 200, "{envelope}");
+        envelope["data"].clone()
+    }
+}
+
+fn waba_template(name: &str) -> Value {
+    json!({
+        "name": name,
+        "language": "en_US",
+        "category": "MARKETING",
+        "components": [
+            {"type": "BODY", "text": "A API test template, first variable: {{1}}, second variable: {{2}}",
+             "example": {"body_text": [[1, 2]]}},
+            {"type": "FOOTER", "text": "Good night"}
+        ]
+    })
+}
+
+fn template_not_found() -> Value {
+    error_envelope(400, "The template is not found.")
+}
+
+#[tokio::test]
+async fn templates_are_created_pending_and_reviewed_with_a_callback() {
+    let receiver = Running::default().await;
+    let sandbox = Running::start(SandboxConfig {
+        incs_callback_url: Some(receiver.url("/_sandbox/webhooks")),
+        incs_template_review_delay: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let created_at = chrono::Utc::now().timestamp();
+    let created = sandbox.create_template(waba_template("test_api_2")).await;
+    let id = created["template_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16, "{created}");
+    assert!(id.bytes().all(|b| b.is_ascii_digit()), "{created}");
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["quality"], "");
+    assert_eq!(created["components"], waba_template("x")["components"]);
+    assert!((created["created_time"].as_i64().unwrap() - created_at).abs() <= 2, "{created}");
+    for key in ["name", "language", "category"] {
+        assert_eq!(created[key], waba_template("test_api_2")[key], "{key}");
+    }
+    for key in ["updated_time", "status_updated_time", "quality_updated_time", "category_updated_time"] {
+        assert!(created[key].is_i64(), "{key}: {created}");
+    }
+
+    let webhooks = receiver.webhooks_when(1).await;
+    assert_eq!(webhooks.len(), 1, "{webhooks:?}");
+    let body: Value = serde_json::from_str(webhooks[0]["raw_body"].as_str().unwrap()).unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 8, "{body}");
+    assert_eq!(body["event"], "template_status_update");
+    assert_eq!(body["channel_id"], 30059, "the api code is the second");
+    assert_eq!(body["business_phone"], "6281519236681");
+    assert_eq!(body["template_id"], id.as_str());
+    assert_eq!(body["template_name"], "test_api_2");
+    assert_eq!(body["new_value"], "APPROVED");
+    assert_eq!(body["reason"], "");
+    assert!((body["received_at"].as_i64().unwrap() - created_at).abs() <= 2, "{body}");
+    // The seeds/003 field order.
+    let raw = webhooks[0]["raw_body"].as_str().unwrap();
+    let order: Vec<usize> =
+        ["event", "channel_id", "business_phone", "template_id", "template_name", "new_value", "reason", "received_at"]
+            .iter()
+            .map(|k| raw.find(&format!("\"{k}\"")).unwrap())
+            .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{raw}");
+
+    let (_, envelope) = sandbox.incs_api(reqwest::Method::GET, &format!("/external/templates/{id}"), None).await;
+    assert_eq!(envelope["data"]["status"], "APPROVED", "{envelope}");
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_template_named_reject_is_rejected() {
+    let sandbox =
+        Running::start(SandboxConfig { incs_template_review_delay: Duration::ZERO, ..SandboxConfig::default() }).await;
+    let created = sandbox.create_template(waba_template("reject_me")).await;
+    let id = created["template_id"].as_str().unwrap();
+    let (_, envelope) = sandbox.incs_api(reqwest::Method::GET, &format!("/external/templates/{id}"), None).await;
+    assert_eq!(envelope["data"]["status"], "REJECTED", "{envelope}");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn template_bodies_are_checked() {
+    let sandbox = Running::default().await;
+    let post = |body: Value| sandbox.incs_api(reqwest::Method::POST, "/external/templates", Some(body));
+    let without = |key: &str| {
+        let mut t = waba_template("t1");
+        t.as_object_mut().unwrap().remove(key);
+        t
+    };
+    let (status, envelope) = post(without("category")).await;
+    assert_eq!((status, envelope), (StatusCode::BAD_REQUEST, error_envelope(400, "category require")));
+    assert_eq!(post(without("name")).await.1, error_envelope(400, "name require"));
+    assert_eq!(post(without("language")).await.1, error_envelope(400, "language require"));
+    let mut t = waba_template("Bad Name");
+    assert_eq!(post(t.clone()).await.1, error_envelope(400, "name is invalid"));
+    t["name"] = json!("a".repeat(101));
+    assert_eq!(post(t.clone()).await.1, error_envelope(400, "name is invalid"));
+    t["name"] = json!("a".repeat(100));
+    t["category"] = json!("PROMOTION");
+    assert_eq!(post(t.clone()).await.1, error_envelope(400, "category is invalid"));
+    t["category"] = json!("UTILITY");
+    t["components"] = json!({});
+    assert_eq!(post(t.clone()).await.1, error_envelope(400, "components must be an array"));
+    t.as_object_mut().unwrap().remove("components");
+    sandbox.create_template(t.clone()).await;
+    assert_eq!(post(t).await.1, error_envelope(400, "template name already exists"));
+    let (_, envelope) = post(json!([1])).await;
+    assert_eq!(envelope["code"], 422);
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn templates_page_by_last_id_and_count() {
+    let sandbox = Running::default().await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            sandbox.create_template(waba_template(&format!("t_{i}"))).await["template_id"].as_str().unwrap().to_owned(),
+        );
+    }
+    let sandbox = &sandbox;
+    let page = |query: String| {
+        let path = format!("/external/templates{query}");
+        async move { sandbox.incs_api(reqwest::Method::GET, &path, None).await }
+    };
+    let names = |envelope: &Value| -> Vec<String> {
+        envelope["data"].as_array().unwrap().iter().map(|t| t["template_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, first) = page(String::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&first), ids[..10], "the default count is 10");
+    let (_, second) = page(format!("?last_id={}&count=5", ids[9])).await;
+    assert_eq!(names(&second), ids[10..]);
+    let (_, all) = page("?count=100".into()).await;
+    assert_eq!(names(&all), ids);
+    assert_eq!(page("?count=101".into()).await.1, error_envelope(400, "count may not be greater than 100"));
+    assert_eq!(page("?count=0".into()).await.1, error_envelope(400, "count is invalid"));
+    assert_eq!(page("?last_id=abc".into()).await.1, error_envelope(400, "last_id is invalid"));
+    // RCS templates are listed apart.
+    let (_, rcs) = sandbox.incs_api(reqwest::Method::GET, "/external/templates/rcs", None).await;
+    assert_eq!(rcs["data"], json!([]));
+}
+
+#[tokio::test]
+async fn templates_are_read_and_deleted() {
+    let sandbox = Running::default().await;
+    let created = sandbox.create_template(waba_template("to_delete")).await;
+    let path = format!("/external/templates/{}", created["template_id"].as_str().unwrap());
+    let (status, envelope) = sandbox.incs_api(reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(envelope["data"]["name"], "to_delete");
+    let (status, envelope) = sandbox.incs_api(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status, envelope),
+        (StatusCode::OK, json!({"status": "success", "code": 200, "message": "", "data": {}, "error": {}}))
+    );
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let (status, envelope) = sandbox.incs_api(method, &path, None).await;
+        assert_eq!((status, envelope), (StatusCode::BAD_REQUEST, template_not_found()));
+    }
+    let (_, envelope) = sandbox.incs_api(reqwest::Method::GET, "/external/templates/nope", None).await;
+    assert_eq!(envelope, template_not_found());
+    // The same name can be created again once deleted.
+    sandbox.create_template(waba_template("to_delete")).await;
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn template_paths_check_auth_methods_and_routes() {
+    let sandbox = Running::default().await;
+    let response = sandbox.http.get(sandbox.url("/external/templates")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), error_envelope(10001, "Certification code invalid"));
+    let response =
+        sandbox.http.get(sandbox.url("/external/account")).header("certification-code", "x").send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], 10001);
+    let (status, envelope) = sandbox.incs_api(reqwest::Method::PUT, "/external/templates", None).await;
+    assert_eq!((status, envelope["code"].as_u64()), (StatusCode::METHOD_NOT_ALLOWED, Some(405)));
+    let (status, _) = sandbox.incs_api(reqwest::Method::POST, "/external/templates/1", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = sandbox.incs_api(reqwest::Method::POST, "/external/account", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, envelope) = sandbox.incs_api(reqwest::Method::GET, "/external/templates/1/x", None).await;
+    assert_eq!((status, envelope["code"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
+    let requests = sandbox.get_json("/_sandbox/requests?provider=incs").await;
+    assert_eq!(requests.as_array().unwrap().len(), 6, "every template request is recorded");
+    sandbox.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn rcs_templates_of_every_type() {
+    let receiver = Running::default().await;
+    let sandbox = Running::start(SandboxConfig {
+        incs_callback_url: Some(receiver.url("/_sandbox/webhooks")),
+        incs_template_review_delay: Duration::from_millis(100),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let card = json!({"cardTitle": "Sale", "mediaUrl": "https://brand.com/a.jpg",
+                      "suggestions": [{"suggestionType": "reply", "text": "More", "postbackData": "more"}]});
+    let drafts = [
+        json!({"name": "test_template", "type": "text", "category": "TRANSACTION",
+               "content": {"textMessage": "Dear [name], your order [order_id] has been shipped."}}),
+        json!({"name": "spring_sale", "type": "richcard",
+               "content": {"orientation": "VERTICAL", "height": "MEDIUM", "standaloneCard": card}}),
+        json!({"name": "spring_range", "type": "carousel", "category": "PROMOTION",
+               "content": {"height": "SHORT", "width": "MEDIUM", "carouselCard": [card, card]}}),
+    ];
+    let mut ids = Vec::new();
+    for draft in &drafts {
+        let (status, envelope) =
+            sandbox.incs_api(reqwest::Method::POST, "/external/templates/rcs", Some(draft.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{envelope}");
+        let t = &envelope["data"];
+        assert_eq!((&t["name"], &t["type"], &t["content"]), (&draft["name"], &draft["type"], &draft["content"]));
+        assert_eq!(t["status"], "PENDING");
+        assert_eq!(t.get("category"), draft.get("category"));
+        ids.push(t["template_id"].as_str().unwrap().to_owned());
+    }
+    let (_, listed) =
+        sandbox.incs_api(reqwest::Method::GET, &format!("/external/templates/rcs?last_id={}", ids[0]), None).await;
+    let listed: Vec<&str> =
+        listed["data"].as_array().unwrap().iter().map(|t| t["template_id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids[1..]);
+    let path = format!("/external/templates/rcs/{}", ids[1]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        let (_, got) = sandbox.incs_api(reqwest::Method::GET, &path, None).await;
+        if got["data"]["status"] != "PENDING" || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(got["data"]["status"], "APPROVED");
+    let reviewed_at = Instant::now();
+    // An RCS id is not a WABA template.
+    let (_, waba) = sandbox.incs_api(reqwest::Method::GET, &format!("/external/templates/{}", ids[1]), None).await;
+    assert_eq!(waba, template_not_found());
+    assert_eq!(sandbox.incs_api(reqwest::Method::DELETE, &path, None).await.1["code"], 200);
+    assert_eq!(sandbox.incs_api(reqwest::Method::GET, &path, None).await.1, template_not_found());
+
+    let bad = [
+        (json!({"type": "text", "content": {"textMessage": "x"}}), "name require"),
+        (json!({"name": "a".repeat(26), "type": "text", "content": {"textMessage": "x"}}), "name is invalid"),
+        (json!({"name": "t", "content": {"textMessage": "x"}}), "type require"),
+        (json!({"name": "t", "type": "video", "content": {}}), "type is invalid"),
+        (
+            json!({"name": "t", "type": "text", "category": "MARKETING", "content": {"textMessage": "x"}}),
+            "category is invalid",
+        ),
+        (json!({"name": "t", "type": "text"}), "content require"),
+        (json!({"name": "t", "type": "text", "content": {}}), "content.textMessage require"),
+        (json!({"name": "t", "type": "richcard", "content": {}}), "content.standaloneCard require"),
+        (
+            json!({"name": "t", "type": "carousel", "content": {"carouselCard": [{}]}}),
+            "content.carouselCard must have 2 to 10 cards",
+        ),
+    ];
+    for (body, message) in bad {
+        let (status, envelope) = sandbox.incs_api(reqwest::Method::POST, "/external/templates/rcs", Some(body)).await;
+        assert_eq!((status, envelope), (StatusCode::BAD_REQUEST, error_envelope(400, message)));
+    }
+    // INCS documents template callbacks for WhatsApp only: none came when the review did (a
+    // callback would have been due at the same instant).
+    tokio::time::sleep_until((reviewed_at + Duration::from_millis(100)).into()).await;
+    assert_eq!(receiver.get_json("/_sandbox/webhooks").await, json!([]));
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn the_account_reports_the_number_of_the_code() {
+    let sandbox = Running::default().await;
+    let (status, envelope) = sandbox.incs_api(reqwest::Method::GET, "/external/account", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let data = &envelope["data"];
+    assert_eq!(data["display_phone_number"], "+6281519236681");
+    assert_eq!(data["messaging_limit_tier"], "TIER_1K");
+    assert_eq!(data["quality_rating"], "GREEN");
+    assert_eq!(data["verified_name"], "Sandbox Business");
+    let response =
+        sandbox.http.get(sandbox.url("/external/account")).header("certification-code", CODE_A).send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["data"]["display_phone_number"], "+6281519236680");
+    sandbox.sandbox.stop().await;
+}
+
+#[test]
+fn the_default_review_delay_is_half_a_second() {
+    assert_eq!(SandboxConfig::default().incs_template_review_delay, Duration::from_millis(500));
+    assert!(format!("{:?}", SandboxConfig::default()).contains("incs_template_review_delay"));
+}

@@ -144,8 +144,10 @@ async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `send` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the batch size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a batch, empty, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[post("/v1/messages/batch")]
 pub async fn send_batch(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -65,7 +65,13 @@ async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync:
             }
             CallbackEvent::Template(report) => {
                 let account = account_for(accounts, Some(Channel::Whatsapp)).map(|a| a.name.clone()).unwrap_or_default();
-                ("template", state.reports.template(&account, report).await)
+                // The status cache first: sends of a rejected, paused or disabled template are
+                // refused from then on.
+                let outcome = match state.templates.record(&account, report).await {
+                    Ok(_) => state.reports.template(&account, report).await,
+                    Err(e) => Err(e),
+                };
+                ("template", outcome)
             }
             CallbackEvent::Ignored { .. } => ("ignored", Ok("ignored")),
         };

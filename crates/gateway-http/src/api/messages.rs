@@ -162,7 +162,24 @@ pub fn store_error(e: StoreError) -> ApiError {
 /// Validates the request, routes it to a provider account, stores it durably and answers 202.
 /// The message is then sent by the delivery engine; follow it with `GET /v1/messages/{id}`.
 #[utoipa::path(post, path = "/v1/messages", operation_id = "v1.messages.send", tag = "messages",
-    request_body = SendRequest,
+    request_body(content = SendRequest, examples(
+        ("text" = (summary = "A WhatsApp text", value = json!(
+            {"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "Hello", "metadata": {"order_id": "A-1001"}}))),
+        ("template" = (summary = "A WhatsApp template with header and body parameters", value = json!(
+            {"channel": "whatsapp", "to": "85268411234", "type": "template", "template": {"name": "order_update", "language": "en_US",
+                "components": [
+                    {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://static.example.com/header.png"}}]},
+                    {"type": "body", "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "A-1001"}]}]}}))),
+        ("buttons" = (summary = "WhatsApp reply buttons", value = json!(
+            {"channel": "whatsapp", "to": "85268411234", "type": "interactive", "interactive": {"type": "button",
+                "body": {"text": "Confirm your booking?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}, {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}}))),
+        ("viber_otp" = (summary = "A Viber OTP", value = json!(
+            {"channel": "viber", "to": "85268411234", "type": "otp", "otp": {"code": "123456", "language": "en", "code_expiration_minutes": 3}}))),
+        ("rcs_template" = (summary = "An RCS template with its variables", value = json!(
+            {"channel": "rcs", "to": "85268411234", "type": "template",
+                "template": {"name": "test_button_reply_1", "parameters": {"username": "jack", "service_name": "promotion"}}}))),
+    )),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body within 24 h get the original response again (with `Idempotent-Replayed: true`); another body with the same key is a 422; while the first is in progress, 409. Scoped to the API key.")),
     security(("api_key" = [])),
     responses(
@@ -176,7 +193,10 @@ pub fn store_error(e: StoreError) -> ApiError {
         (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Validation failed, or no provider can carry the message", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed, or no provider can carry the message", body = crate::problem::Problem, content_type = "application/problem+json",
+            example = json!({"type": "/problems/validation", "title": "Validation failed", "status": 422,
+                "detail": "to: 8 to 15 digits with the country code, got 3",
+                "errors": [{"field": "to", "reason": "8 to 15 digits with the country code, got 3"}]})),
         (status = 503, description = "The message store is unavailable; nothing was accepted", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/messages")]
@@ -224,8 +244,25 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
 pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<Stored, ApiError> {
     let now = Utc::now();
     let message = request.into_message(now).map_err(ApiError::Validation)?;
-    let route = state.router.route(&message)?;
+    let mut route = state.router.route(&message)?;
     let channel = message.channel();
+    if let gateway_core::Content::Whatsapp(gateway_core::content::whatsapp::WhatsAppContent::Template(t)) = &message.content {
+        // Accounts where the template status cache knows it as unusable are dropped; if none is
+        // left, refuse now rather than fail later (Meta 132001/132015/132016).
+        let mut usable = Vec::new();
+        let mut refusal = None;
+        for lane in &route.lanes {
+            match state.templates.refuses(lane, &t.name, t.language.as_deref()).await.map_err(store_error)? {
+                Some(status) => refusal = Some(format!("template `{}` is {status} at account `{lane}`", t.name)),
+                None => usable.push(lane.clone()),
+            }
+        }
+        if usable.is_empty() {
+            let reason = refusal.unwrap_or_else(|| "the template cannot be used".into());
+            return Err(ApiError::Validation(FieldErrors::single("template.name", reason)));
+        }
+        route.lanes = usable;
+    }
     let enforce = state.senders.iter().any(|s| s.name == route.sender && s.enforce_session_window);
     if enforce && channel == gateway_core::Channel::Whatsapp && !message.content.is_template() {
         let open = state.reports.in_session(&route.sender, message.to.as_str()).await.map_err(store_error)?;
@@ -270,6 +307,8 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message (or its retention ended)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[get("/v1/messages/{id}")]
@@ -294,7 +333,8 @@ pub async fn get(caller: Caller, path: web::Path<String>, state: web::Data<AppSt
         (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Too late: the message is being sent, was sent, or is final", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/messages/{id}/cancel")]

@@ -7,6 +7,7 @@ pub mod health;
 pub mod idempotency;
 pub mod messages;
 pub mod senders;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Applies what providers report (over this pool).
     pub reports: crate::reports::Reports,
     pub senders: Vec<crate::config::SenderConfig>,
+    /// The template status cache (template API, template callbacks, send-time refusals).
+    pub templates: crate::templates::TemplateCache,
 }
 
 /// Reads a JSON request body up to the configured limit. Done by hand rather than with

@@ -57,6 +57,8 @@ pub struct SenderList {
         (status = 200, description = "Senders", body = SenderList),
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[get("/v1/senders")]

@@ -1,0 +1,1015 @@
+//! Template management and account information (DESIGN.md §2): `GET/POST /v1/templates`,
+//! `GET/DELETE /v1/templates/{id}` and `GET /v1/senders/{name}/account`.
+//!
+//! # Decisions
+//! - **Which account.** A sender's templates live with its first account (its preferred one):
+//!   templates are created, listed and read there. WhatsApp templates go to INCS
+//!   (`/external/templates`) or, when that account is InnoPaaS, to InnoPaaS `template/submit`; RCS
+//!   templates go to INCS (`/external/templates/rcs`). Viber has no templates.
+//! - **Ids.** A template's id is `<account>~<provider template id>` (`incs-whatsapp~4166201267033543`):
+//!   stable, readable, and enough to find the template again without a lookup. Account names
+//!   cannot hold `~`, so the first `~` splits it.
+//! - **Reading.** INCS templates are read from INCS and upserted into the template status cache;
+//!   the answer shows the cache's status when it is newer than INCS's (a callback that came after
+//!   INCS last changed it). InnoPaaS has no read or list API, so its templates are read from the
+//!   cache (what was created through the gateway, and what callbacks reported); it has no delete
+//!   API either, so deleting one is a 422.
+//! - **Listing** walks the senders in configuration order (filtered by `channel` and `sender`),
+//!   each sender's account page by page; `next_cursor` is opaque (it names the sender and the last
+//!   provider id seen) and absent on the last page. A `status` filter applies after reading, so a
+//!   page may hold fewer than `limit` items and still have a `next_cursor`.
+//! - **Creating** validates the draft first (`gateway_core::template`, with the limits of the
+//!   provider that will create it) and answers 422 naming the field; the provider's own refusal is
+//!   a 422 too (`/problems/provider-rejected`). A provider failure is a 502, or a 503 with
+//!   `Retry-After` when it throttled; when a create's outcome is unknown the problem says so.
+//! - **InnoPaaS mapping** (its `template/submit` fields, PROVIDERS.md §2.4; the meaning of
+//!   `actionType` is undocumented, so this is an ASSUMPTION): the header becomes `headerType` and
+//!   `caption` (its text, or its media sample), the body `messageBody`, the footer `footer`,
+//!   `add_security_recommendation` `safetyAdvice`; buttons: `PHONE_NUMBER` → 1 (the whole number in
+//!   `phone`), `QUICK_REPLY` → 3, `COPY_CODE` → 4, `OTP` → 5 (`packageName`, `sigNatureHash`,
+//!   `autoFill`). InnoPaaS has no field for a URL button's URL, a body without text or a code
+//!   expiry, so those are refused with 422.
+//! - **Account.** `GET /v1/senders/{name}/account` shows the sender's first account (or the one
+//!   named by `?account=`): INCS's `/external/account` map as `details`, or InnoPaaS's phoneInfo
+//!   numbers as `phone_numbers`; `messaging_limit_tier` and `quality_rating` are lifted to the top
+//!   (InnoPaaS: those of the account's send number).
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use gateway_core::template::{
+    ButtonType, DraftComponentType, HeaderFormat, OtpType, RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft,
+};
+use gateway_core::validate::{FieldErrors, Path};
+use gateway_core::{Channel, ErrorClass, ProviderError, ProviderKind, RejectScope};
+use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
+use gateway_innopaas::{TemplateButton, TemplateHeaderType, TemplateSubmit};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{read_body, AppState};
+use crate::accounts::{Account, Adapter};
+use crate::auth::Caller;
+use crate::config::{Scope, SenderConfig};
+use crate::problem::{from_json_error, ApiError};
+use crate::templates::{to_seconds, CachedTemplate, MergedStatus, TemplateCache, TemplateSnapshot};
+
+/// Separates the account from the provider's template id in a template id.
+pub const ID_SEPARATOR: char = '~';
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+/// Provider calls one list page may make (a `status` filter can leave pages thin).
+const MAX_CALLS_PER_PAGE: usize = 5;
+
+/// A provider template as the gateway shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateOut {
+    /// `<account>~<provider template id>`.
+    #[schema(example = "incs-whatsapp~4166201267033543")]
+    pub id: String,
+    #[schema(example = "hk-main")]
+    pub sender: String,
+    #[schema(example = "incs-whatsapp")]
+    pub account: String,
+    pub provider: ProviderKind,
+    pub channel: Channel,
+    /// The provider's id for it.
+    #[schema(example = "4166201267033543")]
+    pub provider_template_id: String,
+    #[schema(example = "test_api_2")]
+    pub name: String,
+    /// WhatsApp: the template's language.
+    #[schema(example = "en_US")]
+    pub language: Option<String>,
+    /// WhatsApp `MARKETING`, `UTILITY`, `AUTHENTICATION`; RCS `PROMOTION`, `TRANSACTION`, `AUTHENTICATION`.
+    #[schema(example = "MARKETING")]
+    pub category: Option<String>,
+    /// RCS: `text`, `richcard` or `carousel`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `PENDING`, `APPROVED`, `REJECTED`, `PAUSED`, `DISABLED`, ... as the provider spells it.
+    #[schema(example = "APPROVED")]
+    pub status: Option<String>,
+    /// WhatsApp quality rating: `GREEN`, `YELLOW`, `RED`.
+    #[schema(example = "GREEN")]
+    pub quality: Option<String>,
+    /// WhatsApp: Meta template components, as the provider holds them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub components: Option<Vec<Value>>,
+    /// RCS: the template content, as INCS holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub status_updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateList {
+    pub items: Vec<TemplateOut>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /v1/templates`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateQuery {
+    /// Only this channel's templates (`whatsapp` or `rcs`).
+    pub channel: Option<Channel>,
+    /// Only this sender's templates.
+    pub sender: Option<String>,
+    /// Only templates with this status (`APPROVED`, `PENDING`, `REJECTED`, ...).
+    pub status: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// The query as it arrives, every value text, so a bad one is a 422 naming it.
+#[derive(Debug, Deserialize)]
+struct RawQuery {
+    channel: Option<String>,
+    sender: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `POST /v1/templates`: `sender` and `channel`, and the draft's own fields beside them.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "sender": "hk-main",
+    "channel": "whatsapp",
+    "name": "test_api_2",
+    "language": "en_US",
+    "category": "MARKETING",
+    "components": [
+        {"type": "BODY", "text": "A API test template, first variable: {{1}}, second variable: {{2}}",
+         "example": {"body_text": [["1", "2"]]}},
+        {"type": "FOOTER", "text": "Good night"}
+    ]
+}))]
+pub struct TemplateIn {
+    /// A configured sender; default: the channel's default sender.
+    #[schema(example = "hk-main")]
+    pub sender: Option<String>,
+    /// `whatsapp` or `rcs`.
+    pub channel: Channel,
+    /// The rest of the body: a WhatsApp template (`name`, `language`, `category`, `components`) or
+    /// an RCS template (`name`, `type`, `category`, `content`).
+    #[serde(flatten)]
+    pub draft: DraftIn,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum DraftIn {
+    Whatsapp(WhatsAppTemplateDraft),
+    Rcs(Box<RcsTemplateDraft>),
+}
+
+/// One phone number of an InnoPaaS WABA.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneNumberOut {
+    #[schema(example = "110200345501442")]
+    pub id: String,
+    #[schema(example = "+852 3001 2345")]
+    pub display_phone_number: Option<String>,
+    #[schema(example = "Lucky Shrub")]
+    pub verified_name: Option<String>,
+    #[schema(example = "CONNECTED")]
+    pub status: Option<String>,
+    #[schema(example = "GREEN")]
+    pub quality_rating: Option<String>,
+    /// InnoPaaS `messageLimit`.
+    #[schema(example = "TIER_250")]
+    pub messaging_limit_tier: Option<String>,
+}
+
+/// What the provider says of a sender's account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SenderAccountOut {
+    #[schema(example = "hk-main")]
+    pub sender: String,
+    #[schema(example = "incs-whatsapp")]
+    pub account: String,
+    pub provider: ProviderKind,
+    /// Meta's messaging limit tier (`TIER_250`, `TIER_1K`, ...), when the provider says.
+    #[schema(example = "TIER_1K")]
+    pub messaging_limit_tier: Option<String>,
+    #[schema(example = "GREEN")]
+    pub quality_rating: Option<String>,
+    /// INCS: `GET /external/account`'s `data`, as INCS gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, example = json!({"display_phone_number": "+62 815-1923-6680",
+        "verified_name": "Sandbox Business", "quality_rating": "GREEN", "messaging_limit_tier": "TIER_1K"}))]
+    pub details: Option<Map<String, Value>>,
+    /// InnoPaaS: the WABA's phone numbers (`account/phoneInfo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_numbers: Option<Vec<PhoneNumberOut>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SenderAccountQuery {
+    /// One of the sender's accounts; default: its first.
+    pub account: Option<String>,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::Validation(FieldErrors::single(field, reason))
+}
+
+/// A provider failure, as the API answers it.
+pub fn provider_error(provider: ProviderKind, e: ProviderError) -> ApiError {
+    tracing::warn!(%provider, class = e.class.label(), provider_code = e.provider_code.as_deref(), title = %e.title, "template call failed");
+    match e.class {
+        ErrorClass::Rejected(RejectScope::Content) => ApiError::ProviderRejected(format!("{provider} refused it: {}", e.title)),
+        ErrorClass::Rejected(RejectScope::Account) => ApiError::ProviderFailed {
+            detail: format!("{provider} refused this account ({}); check its configuration", e.title),
+            retry_after_secs: None,
+        },
+        ErrorClass::Throttled { retry_after, .. } => ApiError::ProviderFailed {
+            detail: format!("{provider} asked us to slow down"),
+            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
+        },
+        ErrorClass::Transient if e.outcome_unknown => ApiError::ProviderFailed {
+            detail: format!(
+                "{provider} did not answer usefully ({}); the template may have been created, so list the templates before trying again",
+                e.title
+            ),
+            retry_after_secs: None,
+        },
+        ErrorClass::Transient => ApiError::ProviderFailed {
+            detail: format!("{provider} did not answer usefully ({})", e.title),
+            retry_after_secs: None,
+        },
+    }
+}
+
+fn template_id(account: &str, provider_id: &str) -> String {
+    format!("{account}{ID_SEPARATOR}{provider_id}")
+}
+
+/// `<account>~<provider id>` into its parts, or 404.
+fn parse_id<'a>(state: &'a AppState, raw: &str) -> Result<(&'a Account, String), ApiError> {
+    let not_found = || ApiError::NotFound(format!("template `{raw}`"));
+    let (account, provider_id) = raw.split_once(ID_SEPARATOR).ok_or_else(not_found)?;
+    if provider_id.is_empty() {
+        return Err(not_found());
+    }
+    let account = state.accounts.get(account).ok_or_else(not_found)?;
+    Ok((account.as_ref(), provider_id.to_owned()))
+}
+
+fn cache(state: &AppState) -> TemplateCache {
+    state.templates.clone()
+}
+
+/// The cache's merge of a provider read; a cache that cannot be reached leaves the provider's
+/// view as it is (templates are the provider's; the cache only adds what callbacks said).
+async fn merged(cache: &TemplateCache, account: &str, snapshot: TemplateSnapshot) -> MergedStatus {
+    let provider_view =
+        MergedStatus { changed: false, status: snapshot.status.clone(), status_at: Some(snapshot.status_at) };
+    match cache.upsert(account, &snapshot).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, account, "template cache unavailable; showing the provider's view");
+            provider_view
+        }
+    }
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// What a provider read says, stamped: the provider's times, else the read's (in whole seconds).
+fn waba_snapshot(t: &IncsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
+    let created = t.created_time.unwrap_or(now);
+    TemplateSnapshot {
+        template_id: t.template_id.clone(),
+        name: t.name.clone(),
+        language: some(&t.language),
+        status: some(&t.status),
+        status_at: t.status_updated_time.or(t.updated_time).unwrap_or(created),
+        category: some(&t.category),
+        category_at: t.category_updated_time.unwrap_or(created),
+        quality: t.quality.clone(),
+        quality_at: t.quality_updated_time.unwrap_or(created),
+    }
+}
+
+fn rcs_snapshot(t: &IncsRcsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
+    let created = t.created_time.unwrap_or(now);
+    TemplateSnapshot {
+        template_id: t.template_id.clone(),
+        name: t.name.clone(),
+        language: None,
+        status: some(&t.status),
+        status_at: t.status_updated_time.or(t.updated_time).unwrap_or(created),
+        category: t.category.clone(),
+        category_at: created,
+        quality: None,
+        quality_at: created,
+    }
+}
+
+async fn waba_out(cache: &TemplateCache, account: &Account, t: IncsTemplate) -> TemplateOut {
+    let merged = merged(cache, &account.name, waba_snapshot(&t, to_seconds(Utc::now()))).await;
+    TemplateOut {
+        id: template_id(&account.name, &t.template_id),
+        sender: account.sender.clone(),
+        account: account.name.clone(),
+        provider: account.provider,
+        channel: account.channel,
+        provider_template_id: t.template_id,
+        name: t.name,
+        language: some(&t.language),
+        category: some(&t.category),
+        kind: None,
+        status: merged.status.or_else(|| some(&t.status)),
+        quality: t.quality,
+        components: Some(t.components),
+        content: None,
+        created_at: t.created_time,
+        updated_at: t.updated_time.max(merged.status_at),
+        status_updated_at: merged.status_at.or(t.status_updated_time),
+    }
+}
+
+async fn rcs_out(cache: &TemplateCache, account: &Account, t: IncsRcsTemplate) -> TemplateOut {
+    let merged = merged(cache, &account.name, rcs_snapshot(&t, to_seconds(Utc::now()))).await;
+    TemplateOut {
+        id: template_id(&account.name, &t.template_id),
+        sender: account.sender.clone(),
+        account: account.name.clone(),
+        provider: account.provider,
+        channel: account.channel,
+        provider_template_id: t.template_id,
+        name: t.name,
+        language: None,
+        category: t.category,
+        kind: some(&t.kind),
+        status: merged.status.or_else(|| some(&t.status)),
+        quality: None,
+        components: None,
+        content: Some(t.content),
+        created_at: t.created_time,
+        updated_at: t.updated_time.max(merged.status_at),
+        status_updated_at: merged.status_at.or(t.status_updated_time),
+    }
+}
+
+fn cached_out(account: &Account, t: CachedTemplate, components: Option<Vec<Value>>) -> TemplateOut {
+    TemplateOut {
+        id: template_id(&account.name, &t.template_id),
+        sender: account.sender.clone(),
+        account: account.name.clone(),
+        provider: account.provider,
+        channel: account.channel,
+        provider_template_id: t.template_id,
+        name: t.name,
+        language: t.language,
+        category: t.category,
+        kind: None,
+        status: t.status,
+        quality: t.quality,
+        components,
+        content: None,
+        created_at: None,
+        updated_at: Some(t.updated_at),
+        status_updated_at: t.status_at,
+    }
+}
+
+fn store_error(e: crate::engine::StoreError) -> ApiError {
+    super::messages::store_error(e)
+}
+
+/// One page of one account's templates: the templates and how many the provider returned.
+async fn fetch(
+    state: &AppState,
+    account: &Account,
+    after: Option<&str>,
+    count: u32,
+) -> Result<(Vec<TemplateOut>, usize, Option<String>), ApiError> {
+    let cache = cache(state);
+    match (&account.adapter, account.channel) {
+        (Adapter::Incs(incs), Channel::Whatsapp) => {
+            let page = incs.list_templates(after, count).await.map_err(|e| provider_error(account.provider, e))?;
+            let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
+            let mut out = Vec::with_capacity(n);
+            for t in page {
+                out.push(waba_out(&cache, account, t).await);
+            }
+            Ok((out, n, last))
+        }
+        (Adapter::Incs(incs), Channel::Rcs) => {
+            let page = incs.list_rcs_templates(after, count).await.map_err(|e| provider_error(account.provider, e))?;
+            let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
+            let mut out = Vec::with_capacity(n);
+            for t in page {
+                out.push(rcs_out(&cache, account, t).await);
+            }
+            Ok((out, n, last))
+        }
+        (Adapter::Innopaas(_), Channel::Whatsapp) => {
+            let page = cache.page(&account.name, after, count as usize).await.map_err(store_error)?;
+            let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
+            Ok((page.into_iter().map(|t| cached_out(account, t, None)).collect(), n, last))
+        }
+        _ => Ok((Vec::new(), 0, None)),
+    }
+}
+
+fn encode_cursor(sender: &str, after: Option<&str>) -> String {
+    hex::encode(format!("{sender}\n{}", after.unwrap_or("")))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, Option<String>)> {
+    let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
+    let (sender, after) = text.split_once('\n')?;
+    Some((sender.to_owned(), Some(after.to_owned()).filter(|a| !a.is_empty())))
+}
+
+/// The account a sender's templates live with.
+fn template_account<'a>(state: &'a AppState, sender: &SenderConfig) -> Option<&'a Account> {
+    sender.accounts.first().and_then(|name| state.accounts.get(name)).map(AsRef::as_ref)
+}
+
+/// List templates.
+///
+/// Walks the senders in configuration order (each at its first account), page by page. INCS
+/// templates are read from INCS (and refresh the template status cache); InnoPaaS templates come
+/// from the cache, since InnoPaaS has no list API.
+#[utoipa::path(get, path = "/v1/templates", operation_id = "v1.templates.list", tag = "templates",
+    params(TemplateQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "One page of templates", body = TemplateList),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad filter, cursor or limit", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/templates")]
+pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let query = web::Query::<RawQuery>::from_query(req.query_string())
+        .map_err(|e| invalid("query", format!("not a valid query string: {e}")))?
+        .into_inner();
+    let channel = match query.channel.as_deref() {
+        None => None,
+        Some("whatsapp") => Some(Channel::Whatsapp),
+        Some("rcs") => Some(Channel::Rcs),
+        Some(_) => return Err(invalid("channel", "`whatsapp` or `rcs` (only they have templates)")),
+    };
+    if let Some(s) = &query.sender {
+        if !state.senders.iter().any(|c| &c.name == s) {
+            return Err(invalid("sender", format!("no sender named `{s}`")));
+        }
+    }
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(l) => {
+            l.parse::<u32>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| invalid("limit", "1 to 100"))?
+        }
+    };
+    let status = query.status.as_deref().map(|s| s.trim().to_ascii_uppercase());
+    let scope: Vec<(&SenderConfig, &Account)> = state
+        .senders
+        .iter()
+        .filter(|s| matches!(s.channel, Channel::Whatsapp | Channel::Rcs))
+        .filter(|s| channel.is_none_or(|c| c == s.channel))
+        .filter(|s| query.sender.as_ref().is_none_or(|n| n == &s.name))
+        .filter_map(|s| template_account(&state, s).map(|a| (s, a)))
+        .collect();
+    let (mut index, mut after) = match query.cursor.as_deref() {
+        None => (0, None),
+        Some(c) => {
+            let bad = || invalid("cursor", "not a cursor from this listing");
+            let (sender, after) = decode_cursor(c).ok_or_else(bad)?;
+            let index = scope.iter().position(|(s, _)| s.name == sender).ok_or_else(bad)?;
+            (index, after)
+        }
+    };
+    let mut items = Vec::new();
+    let mut calls = 0;
+    while items.len() < limit as usize && index < scope.len() && calls < MAX_CALLS_PER_PAGE {
+        let want = limit - items.len() as u32;
+        let (page, returned, last) = fetch(&state, scope[index].1, after.as_deref(), want).await?;
+        calls += 1;
+        items.extend(page.into_iter().filter(|t| status.as_ref().is_none_or(|s| t.status.as_ref() == Some(s))));
+        if returned < want as usize {
+            index += 1;
+            after = None;
+        } else {
+            after = last;
+        }
+    }
+    let next_cursor = (index < scope.len()).then(|| encode_cursor(&scope[index].0.name, after.as_deref()));
+    Ok(HttpResponse::Ok().json(TemplateList { items, next_cursor }))
+}
+
+/// Create a template.
+///
+/// The body is `sender` (default: the channel's default sender), `channel` and the template:
+/// for WhatsApp Meta's `{name, language, category, components}`, for RCS INCS's
+/// `{name, type, category, content}`. It is validated first (422 naming the field), then created
+/// at the sender's first account; the provider reviews it and its status arrives by callback.
+#[utoipa::path(post, path = "/v1/templates", operation_id = "v1.templates.create", tag = "templates",
+    request_body(content = TemplateIn, description = "`sender`, `channel`, and a WhatsApp or RCS template", examples(
+        ("whatsapp" = (summary = "A WhatsApp template (INCS's example)", value = json!({
+            "sender": "hk-main", "channel": "whatsapp", "name": "test_api_2", "language": "en_US", "category": "MARKETING",
+            "components": [
+                {"type": "BODY", "text": "A API test template, first variable: {{1}}, second variable: {{2}}",
+                 "example": {"body_text": [["1", "2"]]}},
+                {"type": "FOOTER", "text": "Good night"}]}))),
+        ("rcs" = (summary = "An RCS text template (INCS's example)", value = json!({
+            "sender": "rcs-main", "channel": "rcs", "name": "test_template", "type": "text", "category": "TRANSACTION",
+            "content": {"textMessage": "Dear [name], your order [order_id] has been shipped.",
+                        "suggestions": [{"suggestionType": "reply", "text": "Thanks", "postbackData": "thanks"}]}}))),
+    )),
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created; the provider reviews it", body = TemplateOut,
+            headers(("Location" = String, description = "The template's URL"))),
+        (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed (the field is named), or the provider refused the template", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed; when its outcome is unknown the detail says so", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+#[post("/v1/templates")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let body = read_body(&req, payload, state.max_body_bytes).await?;
+    let mut fields = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => return Err(invalid("body", "must be a JSON object")),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(invalid("body", "must be a JSON object"))
+        }
+        Err(e) => return Err(ApiError::MalformedJson(e.to_string())),
+    };
+    let channel = match fields.remove("channel") {
+        None => return Err(invalid("channel", "required: `whatsapp` or `rcs`")),
+        Some(Value::String(c)) if c == "whatsapp" => Channel::Whatsapp,
+        Some(Value::String(c)) if c == "rcs" => Channel::Rcs,
+        Some(_) => return Err(invalid("channel", "`whatsapp` or `rcs` (only they have templates)")),
+    };
+    let sender = match fields.remove("sender") {
+        None | Some(Value::Null) => state
+            .senders
+            .iter()
+            .find(|s| s.channel == channel && s.default)
+            .ok_or_else(|| invalid("sender", format!("required: there is no default {channel} sender")))?,
+        Some(Value::String(name)) => state
+            .senders
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| invalid("sender", format!("no sender named `{name}`")))?,
+        Some(_) => return Err(invalid("sender", "must be a string")),
+    };
+    if sender.channel != channel {
+        return Err(invalid("channel", format!("sender `{}` is a {} sender", sender.name, sender.channel)));
+    }
+    let account = template_account(&state, sender).ok_or(ApiError::Internal)?;
+    let rest = Value::Object(fields);
+    let cache = cache(&state);
+    let out = match (channel, &account.adapter) {
+        (Channel::Whatsapp, adapter) => {
+            let draft: WhatsAppTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
+            draft.validate(&TemplateLimits::of(account.provider)).map_err(ApiError::Validation)?;
+            match adapter {
+                Adapter::Incs(incs) => {
+                    let t = incs.create_template(&draft).await.map_err(|e| provider_error(account.provider, e))?;
+                    waba_out(&cache, account, t).await
+                }
+                Adapter::Innopaas(inno) => {
+                    let submit = innopaas_submit(&draft).map_err(ApiError::Validation)?;
+                    let id = inno.submit_template(&submit).await.map_err(|e| provider_error(account.provider, e))?;
+                    let now = to_seconds(Utc::now());
+                    let snapshot = TemplateSnapshot {
+                        template_id: id.clone(),
+                        name: draft.name.clone(),
+                        language: Some(draft.language.clone()),
+                        status: Some("PENDING".into()),
+                        status_at: now,
+                        category: Some(draft.category.as_str().into()),
+                        category_at: now,
+                        quality: None,
+                        quality_at: now,
+                    };
+                    let merged = merged(&cache, &account.name, snapshot).await;
+                    let components = draft.components.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
+                    TemplateOut {
+                        id: template_id(&account.name, &id),
+                        sender: account.sender.clone(),
+                        account: account.name.clone(),
+                        provider: account.provider,
+                        channel,
+                        provider_template_id: id,
+                        name: draft.name,
+                        language: Some(draft.language),
+                        category: Some(draft.category.as_str().into()),
+                        kind: None,
+                        status: merged.status,
+                        quality: None,
+                        components: Some(components),
+                        content: None,
+                        created_at: Some(now),
+                        updated_at: merged.status_at,
+                        status_updated_at: merged.status_at,
+                    }
+                }
+            }
+        }
+        (Channel::Rcs, Adapter::Incs(incs)) => {
+            let draft: RcsTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
+            draft.validate().map_err(ApiError::Validation)?;
+            let t = incs.create_rcs_template(&draft).await.map_err(|e| provider_error(account.provider, e))?;
+            rcs_out(&cache, account, t).await
+        }
+        (_, _) => return Err(invalid("channel", format!("{} has no {channel} templates", account.provider))),
+    };
+    tracing::info!(template = %out.id, name = %out.name, "template created");
+    Ok(HttpResponse::Created().insert_header(("Location", format!("/v1/templates/{}", out.id))).json(out))
+}
+
+/// A WhatsApp draft as InnoPaaS's `template/submit` (see the module header for the mapping).
+fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let mut submit = TemplateSubmit {
+        name: draft.name.clone(),
+        category: draft.category.into(),
+        language: draft.language.clone(),
+        header_type: TemplateHeaderType::None,
+        caption: None,
+        body: String::new(),
+        footer: None,
+        safety_advice: None,
+        buttons: Vec::new(),
+    };
+    for (i, c) in draft.components.iter().enumerate() {
+        let p = Path::root().key("components").index(i);
+        match c.kind {
+            DraftComponentType::Header => {
+                let handle =
+                    || c.example.as_ref().and_then(|e| e.header_handle.as_ref()).and_then(|h| h.first().cloned());
+                (submit.header_type, submit.caption) = match c.format {
+                    Some(HeaderFormat::Text) => (TemplateHeaderType::Text, c.text.clone()),
+                    Some(HeaderFormat::Image) => (TemplateHeaderType::Image, handle()),
+                    Some(HeaderFormat::Video) => (TemplateHeaderType::Video, handle()),
+                    Some(HeaderFormat::Document) => (TemplateHeaderType::Document, handle()),
+                    None => (TemplateHeaderType::None, None),
+                };
+            }
+            DraftComponentType::Body => {
+                match &c.text {
+                    Some(t) => submit.body = t.clone(),
+                    None => errors.push(p.key("text"), "InnoPaaS needs the body text"),
+                }
+                submit.safety_advice = c.add_security_recommendation;
+            }
+            DraftComponentType::Footer => {
+                submit.footer = c.text.clone();
+                if c.code_expiration_minutes.is_some() {
+                    errors.push(
+                        p.key("code_expiration_minutes"),
+                        "InnoPaaS has no field for it; write the expiry in the footer text",
+                    );
+                }
+            }
+            DraftComponentType::Buttons => {
+                for (j, b) in c.buttons.iter().flatten().enumerate() {
+                    let bp = p.key("buttons").index(j);
+                    let action_type = match b.kind {
+                        ButtonType::PhoneNumber => 1,
+                        ButtonType::Url => {
+                            errors.push(bp.key("type"), "InnoPaaS template/submit has no field for a URL button's url");
+                            continue;
+                        }
+                        ButtonType::QuickReply => 3,
+                        ButtonType::CopyCode => 4,
+                        ButtonType::Otp => 5,
+                    };
+                    let one_tap = matches!(b.otp_type, Some(OtpType::OneTap | OtpType::ZeroTap));
+                    submit.buttons.push(TemplateButton {
+                        action_type,
+                        label: b.text.clone().unwrap_or_else(|| default_label(b.kind).into()),
+                        phone_area: None,
+                        phone: b.phone_number.as_ref().map(|n| n.trim_start_matches('+').to_owned()),
+                        package_name: b.package_name.clone().filter(|_| one_tap),
+                        signature_hash: b.signature_hash.clone().filter(|_| one_tap),
+                        auto_fill: b.autofill_text.clone().filter(|_| one_tap),
+                    });
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(submit)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The label WhatsApp shows on buttons whose text it sets.
+fn default_label(kind: ButtonType) -> &'static str {
+    match kind {
+        ButtonType::CopyCode | ButtonType::Otp => "Copy code",
+        _ => "",
+    }
+}
+
+/// Get a template.
+///
+/// INCS templates are read from INCS; the status shown is the template status cache's when a
+/// callback brought a newer one. InnoPaaS templates are read from the cache.
+#[utoipa::path(get, path = "/v1/templates/{id}", operation_id = "v1.templates.get", tag = "templates",
+    params(("id" = String, Path, description = "`<account>~<provider template id>`", example = "incs-whatsapp~4166201267033543")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The template", body = TemplateOut),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/templates/{id}")]
+pub async fn get(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let raw = path.into_inner();
+    let (account, provider_id) = parse_id(&state, &raw)?;
+    let not_found = || ApiError::NotFound(format!("template `{raw}`"));
+    let cache = cache(&state);
+    let out = match (&account.adapter, account.channel) {
+        (Adapter::Incs(incs), Channel::Whatsapp) => {
+            match incs.get_template(&provider_id).await.map_err(|e| provider_error(account.provider, e))? {
+                Some(t) => waba_out(&cache, account, t).await,
+                None => return Err(forget(&cache, account, &provider_id, not_found()).await),
+            }
+        }
+        (Adapter::Incs(incs), Channel::Rcs) => {
+            match incs.get_rcs_template(&provider_id).await.map_err(|e| provider_error(account.provider, e))? {
+                Some(t) => rcs_out(&cache, account, t).await,
+                None => return Err(forget(&cache, account, &provider_id, not_found()).await),
+            }
+        }
+        (Adapter::Innopaas(_), Channel::Whatsapp) => {
+            let t = cache.by_id(&account.name, &provider_id).await.map_err(store_error)?.ok_or_else(not_found)?;
+            cached_out(account, t, None)
+        }
+        _ => return Err(not_found()),
+    };
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// A template the provider no longer has leaves the cache too.
+async fn forget(cache: &TemplateCache, account: &Account, provider_id: &str, e: ApiError) -> ApiError {
+    if let Err(err) = cache.remove(&account.name, provider_id).await {
+        tracing::warn!(error = %err, "could not drop a deleted template from the cache");
+    }
+    e
+}
+
+/// Delete a template.
+#[utoipa::path(delete, path = "/v1/templates/{id}", operation_id = "v1.templates.delete", tag = "templates",
+    params(("id" = String, Path, description = "`<account>~<provider template id>`", example = "incs-whatsapp~4166201267033543")),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted at the provider"),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The provider refused, or offers no deletion (InnoPaaS)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[delete("/v1/templates/{id}")]
+pub async fn remove(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let raw = path.into_inner();
+    let (account, provider_id) = parse_id(&state, &raw)?;
+    let not_found = || ApiError::NotFound(format!("template `{raw}`"));
+    let incs: &IncsAccount = match &account.adapter {
+        Adapter::Incs(incs) => incs,
+        Adapter::Innopaas(_) => {
+            return Err(ApiError::ProviderRejected(
+                "InnoPaaS offers no template deletion; delete it in its console".into(),
+            ))
+        }
+    };
+    let deleted = match account.channel {
+        Channel::Whatsapp => incs.delete_template(&provider_id).await,
+        Channel::Rcs => incs.delete_rcs_template(&provider_id).await,
+        Channel::Viber => return Err(not_found()),
+    }
+    .map_err(|e| provider_error(account.provider, e))?;
+    let cache = cache(&state);
+    if !deleted {
+        return Err(forget(&cache, account, &provider_id, not_found()).await);
+    }
+    if let Err(e) = cache.remove(&account.name, &provider_id).await {
+        tracing::warn!(error = %e, "could not drop a deleted template from the cache");
+    }
+    tracing::info!(template = %raw, "template deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What the provider says of a sender's account: messaging limit tier, quality rating, and the
+/// provider's own details.
+#[utoipa::path(get, path = "/v1/senders/{name}/account", operation_id = "v1.senders.account", tag = "senders",
+    params(("name" = String, Path, description = "The sender", example = "hk-main"), SenderAccountQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The account as the provider reports it", body = SenderAccountOut),
+        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sender, or the account is not one of its", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/senders/{name}/account")]
+pub async fn sender_account(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let name = path.into_inner();
+    let query = web::Query::<SenderAccountQuery>::from_query(req.query_string())
+        .map_err(|e| invalid("query", format!("not a valid query string: {e}")))?
+        .into_inner();
+    let sender =
+        state.senders.iter().find(|s| s.name == name).ok_or_else(|| ApiError::NotFound(format!("sender `{name}`")))?;
+    let account_name = match &query.account {
+        Some(a) if sender.accounts.contains(a) => a,
+        Some(a) => return Err(ApiError::NotFound(format!("account `{a}` of sender `{name}`"))),
+        None => sender.accounts.first().ok_or(ApiError::Internal)?,
+    };
+    let account = state.accounts.get(account_name).ok_or(ApiError::Internal)?;
+    let out = match &account.adapter {
+        Adapter::Incs(incs) => {
+            let details = incs.account().await.map_err(|e| provider_error(account.provider, e))?;
+            let text = |k: &str| details.get(k).and_then(Value::as_str).map(str::to_owned);
+            SenderAccountOut {
+                sender: name.clone(),
+                account: account.name.clone(),
+                provider: account.provider,
+                messaging_limit_tier: text("messaging_limit_tier"),
+                quality_rating: text("quality_rating"),
+                details: Some(details),
+                phone_numbers: None,
+            }
+        }
+        Adapter::Innopaas(inno) => {
+            let phones = inno.phone_info().await.map_err(|e| provider_error(account.provider, e))?;
+            let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+            let ours = phones
+                .iter()
+                .find(|p| p.display_phone_number.as_deref().is_some_and(|d| digits(d) == inno.config().send_number))
+                .or_else(|| phones.first());
+            SenderAccountOut {
+                sender: name.clone(),
+                account: account.name.clone(),
+                provider: account.provider,
+                messaging_limit_tier: ours.and_then(|p| p.message_limit.clone()),
+                quality_rating: ours.and_then(|p| p.quality_rating.clone()),
+                details: None,
+                phone_numbers: Some(
+                    phones
+                        .into_iter()
+                        .map(|p| PhoneNumberOut {
+                            id: p.id,
+                            display_phone_number: p.display_phone_number,
+                            verified_name: p.verified_name,
+                            status: p.status,
+                            quality_rating: p.quality_rating,
+                            messaging_limit_tier: p.message_limit,
+                        })
+                        .collect(),
+                ),
+            }
+        }
+    };
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn provider_failures_map_to_statuses() {
+        use actix_web::ResponseError;
+        use std::time::Duration;
+        let status = |e: ProviderError| {
+            let api = provider_error(ProviderKind::Incs, e);
+            let res = api.error_response();
+            (api.status_code().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned()))
+        };
+        let content = ProviderError::new(ErrorClass::Rejected(RejectScope::Content), "category require");
+        assert_eq!(status(content), (422, None));
+        let account = ProviderError::new(ErrorClass::Rejected(RejectScope::Account), "Certification code invalid");
+        assert_eq!(status(account), (502, None));
+        let throttled = ProviderError::new(
+            ErrorClass::Throttled {
+                retry_after: Some(Duration::from_secs(7)),
+                scope: gateway_core::ThrottleScope::Lane,
+            },
+            "Too Many Attempts.",
+        );
+        assert_eq!(status(throttled), (503, Some("7".into())));
+        assert_eq!(status(ProviderError::transient("Server Error")), (502, None));
+        let unknown = provider_error(ProviderKind::Incs, ProviderError::transient("timeout").with_outcome_unknown());
+        assert!(unknown.to_string().contains("may have been created"), "{unknown}");
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(
+            decode_cursor(&encode_cursor("hk-main", Some("41662"))),
+            Some(("hk-main".into(), Some("41662".into())))
+        );
+        assert_eq!(decode_cursor(&encode_cursor("rcs-main", None)), Some(("rcs-main".into(), None)));
+        assert_eq!(decode_cursor("zz"), None);
+        assert_eq!(decode_cursor(&hex::encode("no newline")), None);
+    }
+
+    #[test]
+    fn drafts_map_to_innopaas_fields() {
+        let draft: WhatsAppTemplateDraft = serde_json::from_value(json!({
+            "name": "login_code", "language": "en", "category": "AUTHENTICATION",
+            "components": [
+                {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["https://cdn.example.com/a.jpg"]}},
+                {"type": "BODY", "text": "{{1}} is your code.", "example": {"body_text": [["123456"]]}, "add_security_recommendation": true},
+                {"type": "FOOTER", "text": "Valid for 10 minutes"},
+                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP", "text": "Copy code",
+                    "autofill_text": "Autofill", "package_name": "com.example.app", "signature_hash": "K8a/AINcGX7"}]}
+            ]
+        }))
+        .unwrap();
+        let s = innopaas_submit(&draft).unwrap();
+        assert_eq!(
+            (s.header_type, s.caption.as_deref()),
+            (TemplateHeaderType::Image, Some("https://cdn.example.com/a.jpg"))
+        );
+        assert_eq!(
+            (s.body.as_str(), s.footer.as_deref(), s.safety_advice),
+            ("{{1}} is your code.", Some("Valid for 10 minutes"), Some(true))
+        );
+        assert_eq!(s.category, gateway_core::content::whatsapp::TemplateCategory::Authentication);
+        let b = &s.buttons[0];
+        assert_eq!(
+            (b.action_type, b.label.as_str(), b.package_name.as_deref(), b.auto_fill.as_deref()),
+            (5, "Copy code", Some("com.example.app"), Some("Autofill"))
+        );
+
+        let refused: WhatsAppTemplateDraft = serde_json::from_value(json!({
+            "name": "t", "language": "en", "category": "UTILITY",
+            "components": [
+                {"type": "BODY", "text": "Hi"},
+                {"type": "BUTTONS", "buttons": [{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+85230012345"},
+                                                {"type": "URL", "text": "Go", "url": "https://x.example.com"}]}
+            ]
+        }))
+        .unwrap();
+        let errors = innopaas_submit(&refused).unwrap_err().into_vec();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "components[1].buttons[1].type");
+    }
+}
