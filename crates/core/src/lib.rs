@@ -17,6 +17,7 @@ pub mod phone;
 pub mod provider;
 pub mod request;
 pub mod status;
+pub mod transport;
 pub mod template;
 pub mod validate;
 

@@ -5,13 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use gateway_core::meta;
+use gateway_core::transport::{parse_retry_after, transport_error, truncate, with_retry_after, ErrorChain, TransportFailure, MAX_TITLE_CHARS};
 use gateway_core::{ErrorClass, ProviderError, RejectScope, ThrottleScope};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::wire::Envelope;
-
-/// Longest `title` kept from a provider message.
-const MAX_TITLE_CHARS: usize = 200;
 
 /// What the caller was doing: a call that creates something (a send, a template) may have done so
 /// when no answer came back; a read has no such risk.
@@ -113,17 +111,6 @@ fn throttled_lane(retry_after: Option<Duration>) -> ErrorClass {
     ErrorClass::Throttled { retry_after, scope: ThrottleScope::Lane }
 }
 
-/// A throttling Meta code carries no delay of its own unless it is the pair rate; a `Retry-After`
-/// header, if InnoPaaS sent one, is the better guess. Never shorter than the class's own delay.
-fn with_retry_after(class: ErrorClass, header: Option<Duration>) -> ErrorClass {
-    match class {
-        ErrorClass::Throttled { retry_after, scope } => {
-            ErrorClass::Throttled { retry_after: retry_after.max(header), scope }
-        }
-        other => other,
-    }
-}
-
 fn describe_code(code: &str) -> String {
     let what = match code {
         "101" => "account does not exist",
@@ -154,62 +141,18 @@ pub(crate) fn missing_id(call: Call, http_status: u16, what: &str) -> ProviderEr
     err
 }
 
-/// A request that got no complete answer. A connect error means nothing was sent; anything after
-/// that may have reached InnoPaaS, so the outcome of a creating call is unknown.
+/// A request that got no complete answer (see [`transport_error`]).
 pub(crate) fn transport(call: Call, e: &reqwest::Error, timeout: Duration, http_status: Option<u16>) -> ProviderError {
-    let mut err = if e.is_connect() {
-        ProviderError::transient("could not connect to InnoPaaS")
-    } else if e.is_timeout() {
-        ProviderError::transient(format!("InnoPaaS did not answer within {} ms", timeout.as_millis()))
-    } else if http_status.is_some() {
-        ProviderError::transient("the InnoPaaS answer broke off")
-    } else {
-        ProviderError::transient("the request to InnoPaaS failed")
-    };
-    if let Some(s) = http_status {
-        err = err.with_http_status(s);
-    }
-    if call.creates() && !e.is_connect() {
-        err = err.with_outcome_unknown();
-    }
-    // The URL in reqwest's text holds no secret: the credentials travel in headers, and the URLs
-    // may not carry any.
-    tracing::debug!(error = %DisplayChain(e), "InnoPaaS transport error");
-    err
+    let failure = TransportFailure { connect: e.is_connect(), timeout: e.is_timeout(), http_status };
+    // The URL in reqwest's text holds no secret: the credentials travel in headers, and the base
+    // URLs may not carry any.
+    tracing::debug!(error = %ErrorChain(e), "InnoPaaS transport error");
+    transport_error("InnoPaaS", failure, timeout, call.creates())
 }
 
-/// The error and its sources on one line.
-struct DisplayChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for DisplayChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
-}
-
-/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date in the past is zero,
-/// anything unreadable is ignored.
+/// `Retry-After`, if the answer has a readable one.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// At most `max` characters, cut on a character boundary, with `…` when cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-    }
+    parse_retry_after(headers.get(RETRY_AFTER)?.to_str().ok()?, now)
 }
 
 #[cfg(test)]
