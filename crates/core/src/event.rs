@@ -10,6 +10,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod fields;
+
 use crate::message::Channel;
 use crate::provider::ProviderKind;
 use crate::status::MessageStatus;

@@ -25,6 +25,8 @@ use gateway_core::event::{
 use gateway_core::{Channel, ProviderKind};
 use serde::Deserialize;
 use serde_json::Value;
+use gateway_core::event::fields::{decode, malformed, non_empty};
+use gateway_core::transport::truncate as cut;
 
 use self::wire::{
     ChatMessage, MessageCreated, MessageStatusUpdated, NewMessage, RcsFileInfo, RcsMessage, StatusUpdate,
@@ -34,8 +36,6 @@ use self::wire::{
 
 /// Longest event name or message type echoed back in an error or an `unknown` kind.
 const MAX_NAME: usize = 64;
-/// Longest error text; serde's messages quote the offending value, which may be long.
-const MAX_ERROR: usize = 300;
 
 /// Parses one INCS callback body.
 ///
@@ -403,20 +403,6 @@ fn message_status_updated(event: &str, value: &Value) -> Result<CallbackEvent, C
     ))
 }
 
-/// Deserializes `value`, naming the field at fault (`path` is where `value` sits in the body).
-fn decode<'a, T: Deserialize<'a>>(value: &'a Value, path: &str) -> Result<T, CallbackError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let at = match (path, inner.as_str()) {
-            ("", ".") => String::new(),
-            ("", inner) => format!("{inner}: "),
-            (path, ".") => format!("{path}: "),
-            (path, inner) => format!("{path}.{inner}: "),
-        };
-        malformed(format!("{at}{}", e.inner()))
-    })
-}
-
 /// The object named by a WhatsApp message's `type` (`"type": "image"` → `image`), which must be there.
 fn part<'a, T: Deserialize<'a>>(path: &str, entry: &'a Value, key: &str) -> Result<T, CallbackError> {
     decode(field(path, entry, key)?, &format!("{path}.{key}"))
@@ -432,23 +418,7 @@ fn field<'a>(path: &str, entry: &'a Value, key: &str) -> Result<&'a Value, Callb
 fn ignored(event: &str, reason: String) -> CallbackEvent {
     CallbackEvent::Ignored { event: event.to_owned(), reason }
 }
-
-fn malformed(reason: impl AsRef<str>) -> CallbackError {
-    CallbackError::Malformed(cut(reason.as_ref(), MAX_ERROR))
-}
-
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty())
-}
-
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-/// At most `max` characters of `s`, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &s[..end]),
-        None => s.to_owned(),
-    }
-}

@@ -52,16 +52,15 @@ use gateway_core::event::{
 };
 use gateway_core::{Channel, MessageStatus, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::Value;
+use gateway_core::event::fields::{decode, malformed, non_empty};
+use gateway_core::transport::truncate as cut;
 use subtle::{Choice, ConstantTimeEq};
 
 use self::wire::{ErrorData, InboundHead, MaybeTimed, StatusBody, TemplateBody, Timed};
 
 /// Longest event name or message type echoed back in an error or an `unknown` kind.
 const MAX_NAME: usize = 64;
-/// Longest error text; serde's messages quote the offending value, which may be long.
-const MAX_ERROR: usize = 300;
 /// InnoPaaS's undocumented platform failure status.
 const SMECL_FAILED: &str = "SMECL:FAILED";
 
@@ -486,36 +485,6 @@ fn phone(number: String) -> String {
     trimmed.strip_prefix('+').unwrap_or(trimmed).to_owned()
 }
 
-/// Deserializes `value`, naming the field at fault (`path` is where `value` sits in the body).
-fn decode<'a, T: Deserialize<'a>>(value: &'a Value, path: &str) -> Result<T, CallbackError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let at = match (path, inner.as_str()) {
-            ("", ".") => String::new(),
-            ("", inner) => format!("{inner}: "),
-            (path, ".") => format!("{path}: "),
-            (path, inner) => format!("{path}.{inner}: "),
-        };
-        malformed(format!("{at}{}", e.inner()))
-    })
-}
-
 fn ignored(event: &str, reason: &str) -> CallbackEvent {
     CallbackEvent::Ignored { event: event.to_owned(), reason: reason.to_owned() }
-}
-
-fn malformed(reason: impl AsRef<str>) -> CallbackError {
-    CallbackError::Malformed(cut(reason.as_ref(), MAX_ERROR))
-}
-
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty())
-}
-
-/// At most `max` characters of `s`, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &s[..end]),
-        None => s.to_owned(),
-    }
 }

@@ -13,6 +13,8 @@ use gateway_core::MessageStatus;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
+pub(super) use gateway_core::event::fields::{NonEmpty, NonEmptyText, Text};
+
 /// `message_status_update`.
 #[derive(Debug, Deserialize)]
 pub(super) struct StatusUpdate {
@@ -403,60 +405,6 @@ pub(super) struct MessageStatusUpdated {
     #[serde(default)]
     pub error: Option<String>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A string that is not empty or blank.
-#[derive(Debug)]
-pub(super) struct NonEmpty(pub String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.trim().is_empty() {
-            return Err(de::Error::invalid_value(Unexpected::Str(&s), &"a non-empty string"));
-        }
-        Ok(Self(s))
-    }
-}
-
-/// A string or an integer, kept as text (codes, numeric ids).
-#[derive(Debug)]
-pub(super) struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A [`Text`] that is not empty or blank.
-#[derive(Debug)]
-pub(super) struct NonEmptyText(pub String);
-
-impl<'de> Deserialize<'de> for NonEmptyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Text(s) = Text::deserialize(d)?;
-        if s.trim().is_empty() {
-            return Err(de::Error::invalid_value(Unexpected::Str(&s), &"a non-empty string"));
-        }
-        Ok(Self(s))
-    }
 }
 
 /// Unix seconds, as an integer or a string of digits.

@@ -13,6 +13,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
+pub(super) use gateway_core::event::fields::{NonEmpty, NonEmptyText, Text};
+
 /// The envelope time, required for status and template events (their bodies have no time).
 #[derive(Debug, Deserialize)]
 pub(super) struct Timed {
@@ -117,60 +119,6 @@ pub(super) struct InboundHead {
     /// Cloud API style Unix seconds, should InnoPaaS pass Meta's field through.
     #[serde(default)]
     pub timestamp: Option<WireTime>,
-}
-
-/// A string that is not empty or blank.
-#[derive(Debug)]
-pub(super) struct NonEmpty(pub String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.trim().is_empty() {
-            return Err(de::Error::invalid_value(Unexpected::Str(&s), &"a non-empty string"));
-        }
-        Ok(Self(s))
-    }
-}
-
-/// A string or an integer, kept as text (ids, codes, phone numbers).
-#[derive(Debug)]
-pub(super) struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(v.to_owned()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A [`Text`] that is not empty or blank.
-#[derive(Debug)]
-pub(super) struct NonEmptyText(pub String);
-
-impl<'de> Deserialize<'de> for NonEmptyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Text(s) = Text::deserialize(d)?;
-        if s.trim().is_empty() {
-            return Err(de::Error::invalid_value(Unexpected::Str(&s), &"a non-empty string"));
-        }
-        Ok(Self(s))
-    }
 }
 
 const TIME: &str = "a time: RFC 3339, `yyyy-MM-dd HH:mm:ss` (UTC), or Unix seconds or milliseconds";
