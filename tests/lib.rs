@@ -530,7 +530,8 @@ pub async fn send_texts(
             let url = format!("{base_url}/v1/messages");
             let text = format!("{prefix}-{i}");
             async move {
-                let body = serde_json::json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": text});
+                let body =
+                    serde_json::json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": text});
                 match client.post(&url).bearer_auth(API_KEY).json(&body).send().await {
                     Ok(r) if r.status() == 202 => {
                         let v: Value = r.json().await.unwrap_or(Value::Null);

@@ -24,7 +24,9 @@ fn wa(extra: Value) -> Value {
 }
 
 fn buttons(n: usize) -> Value {
-    let list: Vec<Value> = (0..n).map(|i| json!({"type": "reply", "reply": {"id": format!("b{i}"), "title": format!("Button {i}")}})).collect();
+    let list: Vec<Value> = (0..n)
+        .map(|i| json!({"type": "reply", "reply": {"id": format!("b{i}"), "title": format!("Button {i}")}}))
+        .collect();
     json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "Pick one"}, "action": {"buttons": list}}})
 }
 
@@ -38,35 +40,110 @@ async fn bad_requests_get_problem_details_naming_the_field() {
     let mut cases = vec![
         Case { name: "malformed JSON", body: "{\"channel\": \"whatsapp\",".into(), status: 400, field: None },
         Case { name: "not an object", body: "[1,2]".into(), status: 422, field: Some("body") },
-        Case { name: "trailing garbage", body: format!("{} x", wa(json!({"type": "text", "text": "hi"}))), status: 400, field: None },
+        Case {
+            name: "trailing garbage",
+            body: format!("{} x", wa(json!({"type": "text", "text": "hi"}))),
+            status: 400,
+            field: None,
+        },
         case("wrong type for to", wa(json!({"to": 85268411234u64, "type": "text", "text": "hi"})), 422, Some("to")),
-        case("unknown top-level field", wa(json!({"type": "text", "text": "hi", "colour": "red"})), 422, Some("colour")),
-        case("unknown nested field", wa(json!({"type": "image", "image": {"link": "https://a.example/x.png", "size": 3}})), 422, Some("image.size")),
-        case("unknown channel", json!({"channel": "telegram", "to": "85268411234", "type": "text", "text": "hi"}), 422, Some("channel")),
+        case(
+            "unknown top-level field",
+            wa(json!({"type": "text", "text": "hi", "colour": "red"})),
+            422,
+            Some("colour"),
+        ),
+        case(
+            "unknown nested field",
+            wa(json!({"type": "image", "image": {"link": "https://a.example/x.png", "size": 3}})),
+            422,
+            Some("image.size"),
+        ),
+        case(
+            "unknown channel",
+            json!({"channel": "telegram", "to": "85268411234", "type": "text", "text": "hi"}),
+            422,
+            Some("channel"),
+        ),
         case("missing type", wa(json!({"text": "hi"})), 422, Some("type")),
         case("missing content object", wa(json!({"type": "image"})), 422, Some("image")),
-        case("second content object", wa(json!({"type": "text", "text": "hi", "image": {"link": "https://a.example/x.png"}})), 422, Some("image")),
+        case(
+            "second content object",
+            wa(json!({"type": "text", "text": "hi", "image": {"link": "https://a.example/x.png"}})),
+            422,
+            Some("image"),
+        ),
         case("letters in phone", wa(json!({"to": "85268abc234", "type": "text", "text": "hi"})), 422, Some("to")),
         case("short phone", wa(json!({"to": "1234567", "type": "text", "text": "hi"})), 422, Some("to")),
         case("long phone", wa(json!({"to": "1234567890123456", "type": "text", "text": "hi"})), 422, Some("to")),
-        case("viber does not carry location", json!({"channel": "viber", "to": "85268411234", "type": "location",
-            "location": {"latitude": 1.0, "longitude": 2.0}}), 422, Some("type")),
-        case("rcs does not carry interactive", json!({"channel": "rcs", "to": "85268411234", "type": "interactive",
-            "interactive": {"type": "button", "body": {"text": "b"}, "action": {"buttons": []}}}), 422, Some("type")),
+        case(
+            "viber does not carry location",
+            json!({"channel": "viber", "to": "85268411234", "type": "location",
+            "location": {"latitude": 1.0, "longitude": 2.0}}),
+            422,
+            Some("type"),
+        ),
+        case(
+            "rcs does not carry interactive",
+            json!({"channel": "rcs", "to": "85268411234", "type": "interactive",
+            "interactive": {"type": "button", "body": {"text": "b"}, "action": {"buttons": []}}}),
+            422,
+            Some("type"),
+        ),
         case("whatsapp text over 4096", wa(json!({"type": "text", "text": long(4097)})), 422, Some("text")),
-        case("viber text over 1000", json!({"channel": "viber", "to": "85268411234", "type": "text", "text": long(1001)}), 422, Some("text")),
-        case("rcs text over 3072", json!({"channel": "rcs", "to": "85268411234", "type": "text", "text": long(3073)}), 422, Some("text")),
+        case(
+            "viber text over 1000",
+            json!({"channel": "viber", "to": "85268411234", "type": "text", "text": long(1001)}),
+            422,
+            Some("text"),
+        ),
+        case(
+            "rcs text over 3072",
+            json!({"channel": "rcs", "to": "85268411234", "type": "text", "text": long(3073)}),
+            422,
+            Some("text"),
+        ),
         case("four reply buttons", wa(buttons(4)), 422, Some("interactive.action.buttons")),
-        case("image of the wrong kind", wa(json!({"type": "image", "image": {"link": "https://a.example/x.gif"}})), 422, Some("image.link")),
+        case(
+            "image of the wrong kind",
+            wa(json!({"type": "image", "image": {"link": "https://a.example/x.gif"}})),
+            422,
+            Some("image.link"),
+        ),
         case("not a URL", wa(json!({"type": "video", "video": {"link": "not a url"}})), 422, Some("video.link")),
-        case("metadata over 16 pairs", wa(json!({"type": "text", "text": "hi",
-            "metadata": (0..17).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()})), 422, Some("metadata")),
-        case("send_at too far ahead", wa(json!({"type": "text", "text": "hi", "send_at": "2099-01-01T00:00:00Z"})), 422, Some("send_at")),
+        case(
+            "metadata over 16 pairs",
+            wa(json!({"type": "text", "text": "hi",
+            "metadata": (0..17).map(|i| (format!("k{i}"), json!("v"))).collect::<serde_json::Map<_, _>>()})),
+            422,
+            Some("metadata"),
+        ),
+        case(
+            "send_at too far ahead",
+            wa(json!({"type": "text", "text": "hi", "send_at": "2099-01-01T00:00:00Z"})),
+            422,
+            Some("send_at"),
+        ),
         case("unknown sender", wa(json!({"type": "text", "text": "hi", "sender": "nobody"})), 422, Some("sender")),
-        case("sender of another channel", wa(json!({"type": "text", "text": "hi", "sender": "viber-main"})), 422, Some("sender")),
-        case("INCS cannot carry a WhatsApp location", wa(json!({"type": "location",
-            "location": {"latitude": 22.3, "longitude": 114.2}})), 422, Some("type")),
-        case("pinned provider without an account", wa(json!({"type": "text", "text": "hi", "provider": "innopaas"})), 422, Some("provider")),
+        case(
+            "sender of another channel",
+            wa(json!({"type": "text", "text": "hi", "sender": "viber-main"})),
+            422,
+            Some("sender"),
+        ),
+        case(
+            "INCS cannot carry a WhatsApp location",
+            wa(json!({"type": "location",
+            "location": {"latitude": 22.3, "longitude": 114.2}})),
+            422,
+            Some("type"),
+        ),
+        case(
+            "pinned provider without an account",
+            wa(json!({"type": "text", "text": "hi", "provider": "innopaas"})),
+            422,
+            Some("provider"),
+        ),
     ];
     let mut title = json!({"type": "reply", "reply": {"id": "b1", "title": long(21)}});
     let mut b = buttons(2);
@@ -91,7 +168,8 @@ async fn bad_requests_get_problem_details_naming_the_field() {
         assert_eq!(problem["status"], c.status, "{}: {problem}", c.name);
         assert!(problem["type"].as_str().is_some_and(|t| t.starts_with("/problems/")), "{}: {problem}", c.name);
         if let Some(field) = c.field {
-            let fields: Vec<&str> = problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+            let fields: Vec<&str> =
+                problem["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
             assert!(fields.contains(&field), "{}: expected field {field}, got {fields:?} in {problem}", c.name);
         }
     }
@@ -114,7 +192,15 @@ async fn size_media_type_and_keys_are_enforced() {
     assert_eq!(res.status(), 413);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 
-    let res = gw.client.post(&url).bearer_auth(API_KEY).header("content-type", "text/plain").body(ok_body.to_string()).send().await.unwrap();
+    let res = gw
+        .client
+        .post(&url)
+        .bearer_auth(API_KEY)
+        .header("content-type", "text/plain")
+        .body(ok_body.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 415);
 
     let res = gw.client.post(&url).json(&ok_body).send().await.unwrap();
@@ -129,7 +215,13 @@ async fn size_media_type_and_keys_are_enforced() {
 
     let res = gw.client.get(format!("{url}/not-a-uuid")).bearer_auth(API_KEY).send().await.unwrap();
     assert_eq!(res.status(), 404);
-    let res = gw.client.get(format!("{url}/019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e6f")).bearer_auth(READ_ONLY_KEY).send().await.unwrap();
+    let res = gw
+        .client
+        .get(format!("{url}/019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e6f"))
+        .bearer_auth(READ_ONLY_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let res = gw.client.get(format!("{url}/019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e6f")).send().await.unwrap();
@@ -152,17 +244,23 @@ async fn an_api_key_over_its_rate_gets_429() {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(slow.as_bytes()))
     };
-    let extra = format!("\n[[api_keys]]\nname = \"slow\"\nsha256 = \"{hash}\"\nscopes = [\"read\"]\nrate_per_second = 1\n");
+    let extra =
+        format!("\n[[api_keys]]\nname = \"slow\"\nsha256 = \"{hash}\"\nscopes = [\"read\"]\nrate_per_second = 1\n");
     let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), &extra)).await;
     let url = format!("{}/v1/senders", gw.base_url);
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let res = gw.client.get(&url).bearer_auth(slow).send().await.unwrap();
-        statuses.push((res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned())));
+        statuses
+            .push((res.status().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned())));
     }
     assert_eq!(statuses[0].0, 200);
     let limited = statuses.iter().find(|(s, _)| *s == 429).expect("a 429 after the burst");
     assert!(limited.1.as_deref().is_some_and(|r| r.parse::<u64>().is_ok_and(|n| n >= 1)), "{statuses:?}");
-    assert_eq!(gw.client.get(&url).bearer_auth(API_KEY).send().await.unwrap().status(), 200, "other keys are unaffected");
+    assert_eq!(
+        gw.client.get(&url).bearer_auth(API_KEY).send().await.unwrap().status(),
+        200,
+        "other keys are unaffected"
+    );
     gw.stop().await;
 }

@@ -25,7 +25,9 @@ retry_schedule_ms = [100, 200, 300, 400, 400, 400, 400, 400, 400, 400, 400, 400,
 
 /// A gateway on a known port, so the sandbox can be told where to send its callbacks.
 async fn gateway_on(port: u16, redis: &TestRedis, sandbox_url: &str, extra: &str) -> TestGateway {
-    let toml = redis.gateway_toml(sandbox_url, extra).replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = redis
+        .gateway_toml(sandbox_url, extra)
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
     TestGateway::spawn(&toml).await
 }
 
@@ -46,7 +48,8 @@ async fn webhooks(sandbox: &TestSandbox) -> Vec<Value> {
 fn verify(delivery: &Value) -> Value {
     let mut headers = HeaderMap::new();
     for (k, v) in delivery["headers"].as_object().unwrap() {
-        headers.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v.as_str().unwrap()).unwrap());
+        headers
+            .insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v.as_str().unwrap()).unwrap());
     }
     let raw = delivery["raw_body"].as_str().unwrap();
     let webhook = standardwebhooks::Webhook::new(SECRET).unwrap();
@@ -96,13 +99,19 @@ async fn incs_callbacks_take_a_message_to_read_and_events_follow() {
 
     // Late reports after `read` change nothing but the history.
     let pmid = m["provider_message_id"].as_str().unwrap();
-    assert_eq!(post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "failed")).await, 200);
+    assert_eq!(
+        post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "failed")).await,
+        200
+    );
     let after = gw.get_message(&id).await;
     assert_eq!(after["status"], "read");
     let history: Vec<&str> = after["history"].as_array().unwrap().iter().filter_map(|h| h["status"].as_str()).collect();
     assert_eq!(history, ["queued", "submitted", "sent", "delivered", "read", "failed"]);
     // Duplicates are harmless.
-    assert_eq!(post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "delivered")).await, 200);
+    assert_eq!(
+        post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "delivered")).await,
+        200
+    );
     assert_eq!(gw.get_message(&id).await["history"].as_array().map(Vec::len), Some(6));
     gw.stop().await;
 }
@@ -134,7 +143,10 @@ async fn a_callback_before_the_send_is_recorded_waits_for_it() {
     let gw = gateway_on(free_port(), &redis, &sandbox.url(), "").await;
     let pmid = "wamid.HBgLODUyNjg0MTEyMzQVAgARGBJCVUZGRVJFRC0wMDAwMDEA";
     // The callback arrives first: it is accepted and kept.
-    assert_eq!(post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "delivered")).await, 200);
+    assert_eq!(
+        post_callback(&gw, "/callbacks/incs/sandbox-incs-callback", &status_callback(pmid, "delivered")).await,
+        200
+    );
     sandbox
         .fault(json!({"provider": "incs", "status": 200, "count": 1,
             "body": {"status": "success", "code": 200, "message": "", "data": {"msg_id": pmid}, "error": {}}}))
@@ -159,13 +171,24 @@ async fn every_documented_incs_callback_is_accepted_and_bad_ones_are_refused() {
             continue;
         }
         let body = std::fs::read(&path).unwrap();
-        let res = gw.client.post(format!("{}/callbacks/incs/sandbox-incs-callback", gw.base_url)).header("content-type", "application/json").body(body).send().await.unwrap();
+        let res = gw
+            .client
+            .post(format!("{}/callbacks/incs/sandbox-incs-callback", gw.base_url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{}", path.display());
         n += 1;
     }
     assert!(n >= 25, "only {n} fixtures");
     let post_raw = |body: &'static str, token: &'static str| {
-        gw.client.post(format!("{}/callbacks/incs/{token}", gw.base_url)).header("content-type", "application/json").body(body).send()
+        gw.client
+            .post(format!("{}/callbacks/incs/{token}", gw.base_url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
     };
     assert_eq!(post_raw("{not json", "sandbox-incs-callback").await.unwrap().status(), 400);
     assert_eq!(post_raw("[]", "sandbox-incs-callback").await.unwrap().status(), 400);
@@ -234,16 +257,18 @@ async fn inbound_messages_open_the_window_and_map_replies() {
     let sandbox = TestSandbox::spawn().await;
     let toml_extra = subscription(&sandbox.url());
     let gw = {
-        let toml = redis
-            .gateway_toml(&sandbox.url(), &toml_extra)
-            .replace("default = true\naccounts = [\"incs-whatsapp\"]", "default = true\naccounts = [\"incs-whatsapp\"]\nenforce_session_window = true");
+        let toml = redis.gateway_toml(&sandbox.url(), &toml_extra).replace(
+            "default = true\naccounts = [\"incs-whatsapp\"]",
+            "default = true\naccounts = [\"incs-whatsapp\"]\nenforce_session_window = true",
+        );
         TestGateway::spawn(&toml).await
     };
     let user = "6281519140327";
     let text = json!({"channel": "whatsapp", "to": user, "type": "text", "text": "hi"});
     let res = gw.send(&text).await;
     assert_eq!(res.status(), 422, "outside the window a text is refused");
-    let template = json!({"channel": "whatsapp", "to": user, "type": "template", "template": {"name": "test_button_reply_1"}});
+    let template =
+        json!({"channel": "whatsapp", "to": user, "type": "template", "template": {"name": "test_button_reply_1"}});
     let res = gw.send(&template).await;
     assert_eq!(res.status(), 202);
     let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
@@ -251,7 +276,8 @@ async fn inbound_messages_open_the_window_and_map_replies() {
     let wamid = m["provider_message_id"].as_str().unwrap();
 
     // The user replies to our template (the document's button_reply webhook, pointed at our wamid).
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/incs/tests/callbacks/new_message_whatsapp_interactive_button_reply_seed001.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/incs/tests/callbacks/new_message_whatsapp_interactive_button_reply_seed001.json");
     let mut reply: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     reply["message"]["messages"][0]["context"]["id"] = json!(wamid);
     reply["message"]["messages"][0]["from"] = json!(user);
@@ -283,7 +309,9 @@ async fn a_subscriber_that_is_down_gets_its_events_later_in_order() {
     let gw = gateway_on(port, &redis, &sandbox.url(), &subscription(&sink_url)).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let res = gw.send(&json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("late-{i}")})).await;
+        let res = gw
+            .send(&json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("late-{i}")}))
+            .await;
         ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
@@ -291,7 +319,11 @@ async fn a_subscriber_that_is_down_gets_its_events_later_in_order() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Now the subscriber comes up.
-    let sink = TestSandbox::spawn_with(SandboxConfig { listen: format!("127.0.0.1:{sink_port}").parse().unwrap(), ..Default::default() }).await;
+    let sink = TestSandbox::spawn_with(SandboxConfig {
+        listen: format!("127.0.0.1:{sink_port}").parse().unwrap(),
+        ..Default::default()
+    })
+    .await;
     let all = eventually(Duration::from_secs(15), || async {
         let events: Vec<Value> = webhooks(&sink).await.iter().map(verify).collect();
         (events.iter().filter(|e| e["type"] == "message.status").count() >= 12).then_some(events)
@@ -340,7 +372,8 @@ async fn sends_of_a_rejected_template_are_refused() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
     let gw = gateway_on(free_port(), &redis, &sandbox.url(), "").await;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/incs/tests/callbacks/template_status_update.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/incs/tests/callbacks/template_status_update.json");
     let mut callback: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let name = callback["template_name"].as_str().unwrap().to_owned();
     let at = callback["received_at"].as_i64().unwrap_or(1_774_000_000);

@@ -53,7 +53,12 @@ accounts = ["incs-whatsapp-2"]
 
 async fn retries_dead_letters_and_replay(redis: TestRedis) {
     let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "").replace("[engine]", "[engine]\ndead_letter_cap = 3\ncircuit_failure_threshold = 1000")).await;
+    let gw = TestGateway::spawn(
+        &redis
+            .gateway_toml(&sandbox.url(), "")
+            .replace("[engine]", "[engine]\ndead_letter_cap = 3\ncircuit_failure_threshold = 1000"),
+    )
+    .await;
     sandbox.fault(json!({"provider": "incs", "status": 500})).await;
     let id = id_of(gw.send(&text("always-500")).await).await;
     let m = gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
@@ -66,16 +71,37 @@ async fn retries_dead_letters_and_replay(redis: TestRedis) {
     assert!((80..=450).contains(&gap1), "first retry after {gap1} ms");
     assert!((160..=550).contains(&gap2), "second retry after {gap2} ms");
 
-    let list: Value = gw.client.get(format!("{}/v1/dead-letters", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
+    let list: Value = gw
+        .client
+        .get(format!("{}/v1/dead-letters", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let ids: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|d| d["message"]["id"].as_str()).collect();
     assert_eq!(ids, [id.as_str()]);
 
     sandbox.clear_faults().await;
-    let replay = gw.client.post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    let replay = gw
+        .client
+        .post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(replay.status(), 202);
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     assert_eq!(m["attempts"].as_array().map(Vec::len), Some(4));
-    let again = gw.client.post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    let again = gw
+        .client
+        .post(format!("{}/v1/dead-letters/{id}/replay", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 404, "no longer a dead letter");
 
     // The set stays capped at 3: the oldest go, with their records.
@@ -86,14 +112,37 @@ async fn retries_dead_letters_and_replay(redis: TestRedis) {
         gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
         ids.push(id);
     }
-    let list: Value = gw.client.get(format!("{}/v1/dead-letters", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap().json().await.unwrap();
-    let listed: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|d| d["message"]["id"].as_str()).collect();
+    let list: Value = gw
+        .client
+        .get(format!("{}/v1/dead-letters", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> =
+        list["items"].as_array().unwrap().iter().filter_map(|d| d["message"]["id"].as_str()).collect();
     assert_eq!(listed, [ids[4].as_str(), ids[3].as_str(), ids[2].as_str()]);
-    let gone = gw.client.get(format!("{}/v1/messages/{}", gw.base_url, ids[0])).bearer_auth(API_KEY).send().await.unwrap();
+    let gone =
+        gw.client.get(format!("{}/v1/messages/{}", gw.base_url, ids[0])).bearer_auth(API_KEY).send().await.unwrap();
     assert_eq!(gone.status(), 404);
-    let del = gw.client.delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4])).bearer_auth(API_KEY).send().await.unwrap();
+    let del = gw
+        .client
+        .delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4]))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), 204);
-    let del = gw.client.delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4])).bearer_auth(API_KEY).send().await.unwrap();
+    let del = gw
+        .client
+        .delete(format!("{}/v1/dead-letters/{}", gw.base_url, ids[4]))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), 404);
     gw.stop().await;
 }
@@ -132,12 +181,28 @@ async fn one_idempotency_key_makes_one_message(redis: TestRedis) {
     gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
 
     // Now done: the same key and body replay the original answer.
-    let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(API_KEY).header("Idempotency-Key", "order-A-1001").json(&body).send().await.unwrap();
+    let res = gw
+        .client
+        .post(format!("{}/v1/messages", gw.base_url))
+        .bearer_auth(API_KEY)
+        .header("Idempotency-Key", "order-A-1001")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 202);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
     assert_eq!(res.json::<Value>().await.unwrap()["id"], id.as_str());
     // Another body with the same key: 422 naming the header.
-    let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(API_KEY).header("Idempotency-Key", "order-A-1001").json(&text("other")).send().await.unwrap();
+    let res = gw
+        .client
+        .post(format!("{}/v1/messages", gw.base_url))
+        .bearer_auth(API_KEY)
+        .header("Idempotency-Key", "order-A-1001")
+        .json(&text("other"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
@@ -161,7 +226,13 @@ async fn send_at_waits_and_cancel_stops(redis: TestRedis) {
 
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(gw.get_message(&id).await["status"], "queued");
-    let res = gw.client.post(format!("{}/v1/messages/{cancel_id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    let res = gw
+        .client
+        .post(format!("{}/v1/messages/{cancel_id}/cancel", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "cancelled");
 
@@ -172,7 +243,8 @@ async fn send_at_waits_and_cancel_stops(redis: TestRedis) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!texts_received(&sandbox.requests("incs").await).contains_key("cancelled"), "a cancelled message was sent");
     assert_eq!(gw.get_message(&cancel_id).await["status"], "cancelled");
-    let res = gw.client.post(format!("{}/v1/messages/{id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    let res =
+        gw.client.post(format!("{}/v1/messages/{id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
     assert_eq!(res.status(), 409, "too late to cancel a submitted message");
     gw.stop().await;
 }
@@ -211,7 +283,12 @@ async fn a_429_pauses_only_its_lane(redis: TestRedis) {
     assert!(during >= 20, "lane B sent only {during} messages during lane A's pause");
     // The throttled message went out later with no attempt spent.
     let first = gw.wait_for_status(&ids[0], "submitted", Duration::from_secs(3)).await;
-    let outcomes: Vec<(&str, u64)> = first["attempts"].as_array().unwrap().iter().map(|a| (a["outcome"].as_str().unwrap(), a["n"].as_u64().unwrap())).collect();
+    let outcomes: Vec<(&str, u64)> = first["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["outcome"].as_str().unwrap(), a["n"].as_u64().unwrap()))
+        .collect();
     assert_eq!(outcomes, [("throttled", 1), ("submitted", 1)]);
     gw.stop().await;
 }
@@ -249,10 +326,10 @@ on_single_and_cluster!(
 // ---- process-level scenarios ----
 
 fn fast_toml(redis: &TestRedis, sandbox_url: &str) -> String {
-    redis
-        .gateway_toml(sandbox_url, "")
-        .replace("lease_ms = 5000", "lease_ms = 2000")
-        .replace("provider = \"incs\"\ncallback_token", "provider = \"incs\"\nrate_per_second = 5000\nburst = 100\ncallback_token")
+    redis.gateway_toml(sandbox_url, "").replace("lease_ms = 5000", "lease_ms = 2000").replace(
+        "provider = \"incs\"\ncallback_token",
+        "provider = \"incs\"\nrate_per_second = 5000\nburst = 100\ncallback_token",
+    )
 }
 
 async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
@@ -264,10 +341,9 @@ async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
     let url = first.base_url.clone();
     let sending = tokio::spawn(async move { send_texts(&client, &url, "k", 2500, 16).await });
     // Kill it once it has sent a good part to the provider.
-    let reached = eventually(Duration::from_secs(30), || async {
-        (sandbox.requests("incs").await.len() >= 800).then_some(())
-    })
-    .await;
+    let reached =
+        eventually(Duration::from_secs(30), || async { (sandbox.requests("incs").await.len() >= 800).then_some(()) })
+            .await;
     assert!(reached.is_some(), "the first process never got going");
     first.kill9();
     let (mut accepted, _) = sending.await.unwrap();
@@ -277,7 +353,10 @@ async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
     accepted.extend(more.into_iter().map(|(i, id)| (i + 100_000, id)));
     assert!(accepted.len() >= 3300, "only {} sends were accepted", accepted.len());
 
-    let want: HashSet<String> = accepted.iter().map(|(i, _)| if *i >= 100_000 { format!("k2-{}", i - 100_000) } else { format!("k-{i}") }).collect();
+    let want: HashSet<String> = accepted
+        .iter()
+        .map(|(i, _)| if *i >= 100_000 { format!("k2-{}", i - 100_000) } else { format!("k-{i}") })
+        .collect();
     let all_there = eventually(Duration::from_secs(60), || async {
         let got = texts_received(&sandbox.requests("incs").await);
         want.iter().all(|t| got.contains_key(t)).then_some(got)
@@ -303,7 +382,9 @@ async fn sigterm_during_load_loses_nothing_and_leaves_no_lease(redis: TestRedis)
     let (accepted, failed) = send_texts(&first.client, &first.base_url, "t", 600, 16).await;
     assert!(failed.is_empty());
     // Stop it while it is still sending.
-    let busy = eventually(Duration::from_secs(10), || async { (!sandbox.requests("incs").await.is_empty()).then_some(()) }).await;
+    let busy =
+        eventually(Duration::from_secs(10), || async { (!sandbox.requests("incs").await.is_empty()).then_some(()) })
+            .await;
     assert!(busy.is_some());
     assert!(first.terminate(Duration::from_secs(10)), "the gateway did not exit on SIGTERM");
     let mut client = redis.client().await;
@@ -348,7 +429,10 @@ async fn redis_kill_9_loses_no_accepted_message() {
         let _ = i;
         gw.wait_for_status(id, "submitted", Duration::from_secs(20)).await;
     }
-    let want: HashSet<String> = accepted.iter().map(|(i, _)| if *i >= 10_000 { format!("d-{}", i - 10_000) } else { format!("r-{i}") }).collect();
+    let want: HashSet<String> = accepted
+        .iter()
+        .map(|(i, _)| if *i >= 10_000 { format!("d-{}", i - 10_000) } else { format!("r-{i}") })
+        .collect();
     let ok = eventually(Duration::from_secs(20), || async {
         let got = texts_received(&sandbox.requests("incs").await);
         want.iter().all(|t| got.contains_key(t)).then_some(())
@@ -363,9 +447,10 @@ async fn redis_kill_9_loses_no_accepted_message() {
 async fn two_processes_share_one_lane_rate() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let toml = redis
-        .gateway_toml(&sandbox.url(), "")
-        .replace("provider = \"incs\"\ncallback_token", "provider = \"incs\"\nrate_per_second = 50\nburst = 5\ncallback_token");
+    let toml = redis.gateway_toml(&sandbox.url(), "").replace(
+        "provider = \"incs\"\ncallback_token",
+        "provider = \"incs\"\nrate_per_second = 50\nburst = 5\ncallback_token",
+    );
     let a = GatewayProcess::spawn(&toml).await;
     let b = GatewayProcess::spawn(&toml).await;
     let (ok_a, _) = send_texts(&a.client, &a.base_url, "a", 350, 8).await;
@@ -395,10 +480,17 @@ async fn memory_returns_to_its_start_after_retention() {
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
-    let config = gateway_http::Config::from_toml(&redis.gateway_toml("http://127.0.0.1:9", "").replace("retention_secs = 3600", "retention_secs = 1"))
-        .unwrap();
+    let config = gateway_http::Config::from_toml(
+        &redis.gateway_toml("http://127.0.0.1:9", "").replace("retention_secs = 3600", "retention_secs = 1"),
+    )
+    .unwrap();
     let engine = Engine::new(&config.redis, &config.engine).unwrap();
-    let lane = LaneSpec { sender: "hk-main".into(), lane: "incs-whatsapp".into(), rate_per_second: 1_000_000, burst: 1_000_000 };
+    let lane = LaneSpec {
+        sender: "hk-main".into(),
+        lane: "incs-whatsapp".into(),
+        rate_per_second: 1_000_000,
+        burst: 1_000_000,
+    };
     let request: SendRequest = serde_json::from_value(text("hello")).unwrap();
     let message = request.into_message(chrono::Utc::now()).unwrap();
     let attempt = AttemptRecord {
@@ -445,7 +537,11 @@ async fn memory_returns_to_its_start_after_retention() {
                     let attempt = attempt.clone();
                     acks.push(tokio::spawn(async move {
                         let pmid = format!("wamid.{}", item.id);
-                        assert!(engine.submitted("hk-main", &item, "incs-whatsapp", "incs", &pmid, &attempt, false).await.unwrap().is_some());
+                        assert!(engine
+                            .submitted("hk-main", &item, "incs-whatsapp", "incs", &pmid, &attempt, false)
+                            .await
+                            .unwrap()
+                            .is_some());
                     }));
                 }
                 done += acks.len();
@@ -469,18 +565,16 @@ async fn memory_returns_to_its_start_after_retention() {
         // Touch every key so expired ones are reclaimed now rather than by the sampler later.
         let mut cursor: u64 = 0;
         loop {
-            let (next, _keys): (u64, Vec<String>) = client.query(redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(10_000)).await;
+            let (next, _keys): (u64, Vec<String>) =
+                client.query(redis::cmd("SCAN").arg(cursor).arg("COUNT").arg(10_000)).await;
             cursor = next;
             if cursor == 0 {
                 break;
             }
         }
         let info: String = client.query(redis::cmd("INFO").arg("memory")).await;
-        let used = info
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let used =
+            info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         let keys: u64 = client.query(&redis::cmd("DBSIZE")).await;
         (used, keys)
     }

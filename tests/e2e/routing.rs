@@ -83,7 +83,9 @@ async fn innopaas_gets_the_v3_body_with_both_auth_headers() {
             {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://static.example.com/header.png"}}]},
             {"type": "body", "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "A-1001"}]}
         ]}})),
-        pinned(json!({"type": "location", "location": {"latitude": 22.2855, "longitude": 114.1577, "name": "Office", "address": "1 Queen's Rd"}})),
+        pinned(
+            json!({"type": "location", "location": {"latitude": 22.2855, "longitude": 114.1577, "name": "Office", "address": "1 Queen's Rd"}}),
+        ),
         pinned(json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "Confirm?"},
             "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}, {"type": "reply", "reply": {"id": "no", "title": "No"}}]}}})),
     ];
@@ -107,7 +109,8 @@ async fn innopaas_gets_the_v3_body_with_both_auth_headers() {
         assert_eq!(r["body"]["recipientNumber"], "85268411234");
         assert_eq!(r["body"]["uid"].as_str().map(str::len), Some(32));
     }
-    let by_type = |t: &str| reqs.iter().find(|r| r["body"]["messageType"] == t).map(|r| r["body"].clone()).unwrap_or(Value::Null);
+    let by_type =
+        |t: &str| reqs.iter().find(|r| r["body"]["messageType"] == t).map(|r| r["body"].clone()).unwrap_or(Value::Null);
     assert_eq!(by_type("text")["body"], "Hello");
     let template = by_type("template");
     assert_eq!(template["templateName"], "order_update");
@@ -132,9 +135,12 @@ async fn a_carousel_goes_only_where_it_can() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
     let gw = gateway(&redis, &sandbox).await;
-    let card = |i: u32| json!({"card_index": i, "type": "cta_url", "header": {"type": "image", "image": {"link": "https://a.example/c.png"}},
-        "action": {"name": "cta_url", "parameters": {"display_text": "Buy", "url": "https://a.example/buy"}}});
-    let carousel = on_dual(json!({"type": "interactive", "interactive": {"type": "carousel", "body": {"text": "New in"},
+    let card = |i: u32| {
+        json!({"card_index": i, "type": "cta_url", "header": {"type": "image", "image": {"link": "https://a.example/c.png"}},
+        "action": {"name": "cta_url", "parameters": {"display_text": "Buy", "url": "https://a.example/buy"}}})
+    };
+    let carousel =
+        on_dual(json!({"type": "interactive", "interactive": {"type": "carousel", "body": {"text": "New in"},
         "action": {"cards": [card(0), card(1)]}}}));
     let mut pinned = carousel.clone();
     pinned["provider"] = json!("innopaas");
@@ -146,7 +152,9 @@ async fn a_carousel_goes_only_where_it_can() {
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     assert_eq!(m["provider"], "incs");
     // A location INCS cannot carry goes to InnoPaaS without being pinned.
-    let id = accepted(gw.send(&on_dual(json!({"type": "location", "location": {"latitude": 1.5, "longitude": 2.5}}))).await).await;
+    let id =
+        accepted(gw.send(&on_dual(json!({"type": "location", "location": {"latitude": 1.5, "longitude": 2.5}}))).await)
+            .await;
     assert_eq!(gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await["provider"], "innopaas");
     // A routing rule: Indonesian numbers go to InnoPaaS first.
     let mut id_msg = on_dual(json!({"type": "text", "text": "Halo"}));
@@ -171,7 +179,8 @@ async fn failover_on_outage_and_back_when_the_circuit_closes() {
         assert_eq!(m["provider"], "innopaas", "{m}");
     }
     let first = gw.get_message(&ids[0]).await;
-    let providers: Vec<&str> = first["attempts"].as_array().unwrap().iter().filter_map(|a| a["provider"].as_str()).collect();
+    let providers: Vec<&str> =
+        first["attempts"].as_array().unwrap().iter().filter_map(|a| a["provider"].as_str()).collect();
     assert_eq!(providers.last(), Some(&"innopaas"));
     assert!(providers.contains(&"incs"), "the first message tried INCS first: {providers:?}");
 
@@ -250,7 +259,8 @@ async fn a_batch_of_1000_with_one_bad_item() {
     assert_eq!(again["results"][0]["idempotent_replayed"], true);
     assert_eq!(again["results"][0]["message"]["id"], results[0]["message"]["id"]);
 
-    let too_many: Vec<Value> = (0..1001).map(|_| json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "x"})).collect();
+    let too_many: Vec<Value> =
+        (0..1001).map(|_| json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "x"})).collect();
     let res = gw.client.post(&url).bearer_auth(API_KEY).json(&json!({"messages": too_many})).send().await.unwrap();
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
@@ -269,7 +279,12 @@ async fn senders_show_their_accounts_live() {
     assert_eq!(res.status(), 200);
     let out: Value = res.json().await.unwrap();
     let dual = out["items"].as_array().unwrap().iter().find(|s| s["name"] == "dual").cloned().unwrap();
-    let accounts: Vec<(&str, &str)> = dual["accounts"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap(), a["provider"].as_str().unwrap())).collect();
+    let accounts: Vec<(&str, &str)> = dual["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["provider"].as_str().unwrap()))
+        .collect();
     assert_eq!(accounts, [("incs-dual", "incs"), ("innopaas-dual", "innopaas")]);
     assert_eq!(dual["accounts"][0]["circuit"], "closed");
     assert_eq!(dual["accounts"][0]["rate_per_second"], 80);

@@ -17,11 +17,13 @@ pub mod phone;
 pub mod provider;
 pub mod request;
 pub mod status;
-pub mod transport;
 pub mod template;
+pub mod transport;
 pub mod validate;
 
 pub use message::{Channel, Content, MessageId, OutboundMessage};
 pub use phone::PhoneNumber;
-pub use provider::{ErrorClass, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, ThrottleScope, Unsupported};
+pub use provider::{
+    ErrorClass, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, ThrottleScope, Unsupported,
+};
 pub use status::{MessageStatus, StatusChange};

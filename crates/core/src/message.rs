@@ -39,9 +39,9 @@ impl Channel {
     pub fn content_types(self) -> &'static [ContentType] {
         use ContentType::*;
         match self {
-            Self::Whatsapp => &[
-                Text, Image, Video, Audio, Document, Sticker, Location, Contacts, Template, Interactive,
-            ],
+            Self::Whatsapp => {
+                &[Text, Image, Video, Audio, Document, Sticker, Location, Contacts, Template, Interactive]
+            }
             Self::Viber => &[Otp, Text, Image, Video, Document],
             Self::Rcs => &[Template, Text, Image, Video, Document],
         }

@@ -14,10 +14,7 @@ pub fn classify(code: u32) -> ErrorClass {
         // Throughput (130429), application/API-level throttling (80007, 4): pause the lane.
         130429 | 80007 | 4 => ErrorClass::Throttled { retry_after: None, scope: ThrottleScope::Lane },
         // Pair rate: only this recipient must wait.
-        131056 => ErrorClass::Throttled {
-            retry_after: Some(PAIR_RATE_DELAY),
-            scope: ThrottleScope::Recipient,
-        },
+        131056 => ErrorClass::Throttled { retry_after: Some(PAIR_RATE_DELAY), scope: ThrottleScope::Recipient },
         1 | 2 | 131000 | 131016 | 133004 => ErrorClass::Transient,
         // Authentication and permission (0, 10, 190, 200-299), spam limit (131048), policy blocks
         // (368, 131031), payment (131042): the account is at fault, another may carry the message.

@@ -261,7 +261,9 @@ impl SendRequest {
                 let c = match self.kind {
                     ContentType::Template => match &self.template {
                         None => None,
-                        Some(t) => return rcs_template(t, &field, errors).map(|t| Content::Rcs(RcsContent::Template(t))),
+                        Some(t) => {
+                            return rcs_template(t, &field, errors).map(|t| Content::Rcs(RcsContent::Template(t)))
+                        }
                     },
                     ContentType::Text => match &self.text {
                         Some(t) => return plain_text(t, &field, errors).map(|s| Content::Rcs(RcsContent::Text(s))),
@@ -364,6 +366,9 @@ mod tests {
             unreachable!("a valid text was refused: {msg:?}");
         };
         assert_eq!(msg.to.as_str(), "85268411234");
-        assert_eq!(msg.content, Content::Whatsapp(WhatsAppContent::Text(Text { body: "Hello".into(), preview_url: None })));
+        assert_eq!(
+            msg.content,
+            Content::Whatsapp(WhatsAppContent::Text(Text { body: "Hello".into(), preview_url: None }))
+        );
     }
 }

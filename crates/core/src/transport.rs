@@ -24,7 +24,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// header, if the provider sent one, is the better guess. Never shorter than the class's own delay.
 pub fn with_retry_after(class: ErrorClass, header: Option<Duration>) -> ErrorClass {
     match class {
-        ErrorClass::Throttled { retry_after, scope } => ErrorClass::Throttled { retry_after: retry_after.max(header), scope },
+        ErrorClass::Throttled { retry_after, scope } => {
+            ErrorClass::Throttled { retry_after: retry_after.max(header), scope }
+        }
         other => other,
     }
 }
@@ -122,15 +124,23 @@ mod tests {
     #[test]
     fn transport_failures_say_whether_anything_was_sent() {
         let t = Duration::from_millis(200);
-        let connect = transport_error("INCS", TransportFailure { connect: true, timeout: false, http_status: None }, t, true);
+        let connect =
+            transport_error("INCS", TransportFailure { connect: true, timeout: false, http_status: None }, t, true);
         assert_eq!(connect.class, ErrorClass::Transient);
         assert!(!connect.outcome_unknown);
-        let timeout = transport_error("INCS", TransportFailure { connect: false, timeout: true, http_status: None }, t, true);
+        let timeout =
+            transport_error("INCS", TransportFailure { connect: false, timeout: true, http_status: None }, t, true);
         assert!(timeout.outcome_unknown);
         assert_eq!(timeout.title, "INCS did not answer within 200 ms");
-        let poll = transport_error("INCS", TransportFailure { connect: false, timeout: true, http_status: None }, t, false);
+        let poll =
+            transport_error("INCS", TransportFailure { connect: false, timeout: true, http_status: None }, t, false);
         assert!(!poll.outcome_unknown);
-        let cut = transport_error("InnoPaaS", TransportFailure { connect: false, timeout: false, http_status: Some(200) }, t, true);
+        let cut = transport_error(
+            "InnoPaaS",
+            TransportFailure { connect: false, timeout: false, http_status: Some(200) },
+            t,
+            true,
+        );
         assert_eq!(cut.http_status, Some(200));
         assert_eq!(cut.title, "the InnoPaaS answer broke off");
     }

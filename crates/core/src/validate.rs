@@ -196,33 +196,53 @@ struct MediaRule {
     filename: bool,
 }
 
-const WA_IMAGE: MediaRule = MediaRule { what: "WhatsApp images", extensions: &["jpeg", "jpg", "png"], caption: true, filename: false };
-const WA_VIDEO: MediaRule = MediaRule { what: "WhatsApp videos", extensions: &["mp4", "3gp"], caption: true, filename: false };
-const WA_AUDIO: MediaRule = MediaRule { what: "WhatsApp audio", extensions: &["aac", "amr", "mp3", "m4a", "ogg"], caption: false, filename: false };
+const WA_IMAGE: MediaRule =
+    MediaRule { what: "WhatsApp images", extensions: &["jpeg", "jpg", "png"], caption: true, filename: false };
+const WA_VIDEO: MediaRule =
+    MediaRule { what: "WhatsApp videos", extensions: &["mp4", "3gp"], caption: true, filename: false };
+const WA_AUDIO: MediaRule = MediaRule {
+    what: "WhatsApp audio",
+    extensions: &["aac", "amr", "mp3", "m4a", "ogg"],
+    caption: false,
+    filename: false,
+};
 const WA_DOCUMENT: MediaRule = MediaRule {
     what: "WhatsApp documents",
     extensions: &["txt", "xls", "xlsx", "doc", "docx", "ppt", "pptx", "pdf"],
     caption: true,
     filename: true,
 };
-const WA_STICKER: MediaRule = MediaRule { what: "WhatsApp stickers", extensions: &["webp"], caption: false, filename: false };
-const VIBER_IMAGE: MediaRule = MediaRule { what: "Viber images", extensions: &["png", "jpeg", "jpg", "gif"], caption: false, filename: false };
-const VIBER_VIDEO: MediaRule = MediaRule { what: "Viber videos", extensions: &["mp4"], caption: false, filename: false };
+const WA_STICKER: MediaRule =
+    MediaRule { what: "WhatsApp stickers", extensions: &["webp"], caption: false, filename: false };
+const VIBER_IMAGE: MediaRule =
+    MediaRule { what: "Viber images", extensions: &["png", "jpeg", "jpg", "gif"], caption: false, filename: false };
+const VIBER_VIDEO: MediaRule =
+    MediaRule { what: "Viber videos", extensions: &["mp4"], caption: false, filename: false };
 const VIBER_DOCUMENT: MediaRule = MediaRule {
     what: "Viber documents",
     extensions: &["doc", "docx", "xls", "xlsx", "csv", "pdf"],
     caption: false,
     filename: false,
 };
-const RCS_IMAGE: MediaRule = MediaRule { what: "RCS images", extensions: &["jpeg", "jpg", "png", "gif"], caption: false, filename: false };
-const RCS_VIDEO: MediaRule = MediaRule { what: "RCS videos", extensions: &["mp4", "m4v", "mpeg", "webm", "3gp", "h263"], caption: false, filename: false };
-const RCS_DOCUMENT: MediaRule = MediaRule { what: "RCS documents", extensions: &["pdf"], caption: false, filename: false };
+const RCS_IMAGE: MediaRule =
+    MediaRule { what: "RCS images", extensions: &["jpeg", "jpg", "png", "gif"], caption: false, filename: false };
+const RCS_VIDEO: MediaRule = MediaRule {
+    what: "RCS videos",
+    extensions: &["mp4", "m4v", "mpeg", "webm", "3gp", "h263"],
+    caption: false,
+    filename: false,
+};
+const RCS_DOCUMENT: MediaRule =
+    MediaRule { what: "RCS documents", extensions: &["pdf"], caption: false, filename: false };
 
 fn media(m: &Media, rule: &MediaRule, path: &Path, errors: &mut FieldErrors) {
     url(&m.link, path.key("link"), errors);
     if let Some(ext) = extension(&m.link) {
         if !rule.extensions.contains(&ext.as_str()) {
-            errors.push(path.key("link"), format!("{} must be one of: {} (got .{ext})", rule.what, rule.extensions.join(", ")));
+            errors.push(
+                path.key("link"),
+                format!("{} must be one of: {} (got .{ext})", rule.what, rule.extensions.join(", ")),
+            );
         }
     }
     match (&m.caption, rule.caption) {
@@ -321,7 +341,8 @@ fn template_name(name: &str, p: &Path, errors: &mut FieldErrors) {
 /// three letters, then optionally `_` and a region or script of two to four letters. Anything
 /// else (`__`, `en-US`, `english`) would fail at the provider, so it fails here.
 pub(crate) fn is_language_code(code: &str) -> bool {
-    let letters = |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic());
+    let letters =
+        |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic());
     match code.split_once('_') {
         Some((language, region)) => letters(language, 2, 3) && letters(region, 2, 4),
         None => letters(code, 2, 3),
@@ -403,9 +424,15 @@ fn component(c: &TemplateComponent, p: &Path, errors: &mut FieldErrors) {
             (ComponentType::Header, TemplateParameter::Text { text: s, .. }) => {
                 template_text(s, WA_HEADER_TEXT, &pp.key("text"), errors)
             }
-            (_, TemplateParameter::Text { text: s, .. }) => template_text(s, WA_TEMPLATE_PARAM, &pp.key("text"), errors),
-            (ComponentType::Header, TemplateParameter::Image { image: m }) => media(m, &WA_IMAGE, &pp.key("image"), errors),
-            (ComponentType::Header, TemplateParameter::Video { video: m }) => media(m, &WA_VIDEO, &pp.key("video"), errors),
+            (_, TemplateParameter::Text { text: s, .. }) => {
+                template_text(s, WA_TEMPLATE_PARAM, &pp.key("text"), errors)
+            }
+            (ComponentType::Header, TemplateParameter::Image { image: m }) => {
+                media(m, &WA_IMAGE, &pp.key("image"), errors)
+            }
+            (ComponentType::Header, TemplateParameter::Video { video: m }) => {
+                media(m, &WA_VIDEO, &pp.key("video"), errors)
+            }
             (ComponentType::Header, TemplateParameter::Document { document: m }) => {
                 media(m, &WA_DOCUMENT, &pp.key("document"), errors)
             }
@@ -421,7 +448,10 @@ fn component(c: &TemplateComponent, p: &Path, errors: &mut FieldErrors) {
             (ComponentType::Body, TemplateParameter::DateTime { date_time }) => {
                 text(&date_time.fallback_value, WA_TEMPLATE_PARAM, pp.key("date_time").key("fallback_value"), errors)
             }
-            (kind, _) => errors.push(pp.key("type"), format!("this parameter type is not allowed in a {kind:?} component").to_lowercase()),
+            (kind, _) => errors.push(
+                pp.key("type"),
+                format!("this parameter type is not allowed in a {kind:?} component").to_lowercase(),
+            ),
         }
     }
 }
@@ -434,7 +464,10 @@ fn template_text(s: &str, max: usize, p: &Path, errors: &mut FieldErrors) {
         errors.push(p.clone(), "template parameters may not contain newlines or tabs");
     }
     if s.contains(&" ".repeat(WA_TEMPLATE_MAX_SPACES + 1)) {
-        errors.push(p.clone(), format!("template parameters may not contain more than {WA_TEMPLATE_MAX_SPACES} consecutive spaces"));
+        errors.push(
+            p.clone(),
+            format!("template parameters may not contain more than {WA_TEMPLATE_MAX_SPACES} consecutive spaces"),
+        );
     }
 }
 
@@ -511,7 +544,9 @@ fn interactive(i: &Interactive, p: &Path, errors: &mut FieldErrors) {
         }
         Interactive::List { header: h, body: b, footer: f, action } => {
             match h {
-                Some(InteractiveHeader::Text { text: s }) => text(s, WA_HEADER_TEXT, p.key("header").key("text"), errors),
+                Some(InteractiveHeader::Text { text: s }) => {
+                    text(s, WA_HEADER_TEXT, p.key("header").key("text"), errors)
+                }
                 Some(_) => errors.push(p.key("header").key("type"), "list messages take a text header only"),
                 None => {}
             }
@@ -605,7 +640,10 @@ fn carousel(b: &TextObject, action: &crate::content::whatsapp::CarouselAction, p
     for (i, card) in action.cards.iter().enumerate() {
         let kp = cp.index(i);
         if card.card_index as usize >= n || !indexes.insert(card.card_index) {
-            errors.push(kp.key("card_index"), format!("card indexes must be 0 to {} and each used once", n.saturating_sub(1)));
+            errors.push(
+                kp.key("card_index"),
+                format!("card indexes must be 0 to {} and each used once", n.saturating_sub(1)),
+            );
         }
         match &card.header {
             CardHeader::Image { image } => media(image, &WA_IMAGE, &kp.key("header").key("image"), errors),

@@ -63,7 +63,8 @@ impl Accounts {
                         IncsAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.incs: {e}"))?,
                     )),
                     (ProviderKind::Innopaas, _, Some(c)) => Adapter::Innopaas(Arc::new(
-                        InnopaasAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.innopaas: {e}"))?,
+                        InnopaasAccount::new(c.clone(), http.clone())
+                            .map_err(|e| format!("accounts.{name}.innopaas: {e}"))?,
                     )),
                     _ => return Err(format!("accounts.{name}: no adapter configuration")),
                 };

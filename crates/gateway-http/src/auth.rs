@@ -55,7 +55,8 @@ impl ApiKeys {
                 .map(|k| {
                     let rate = NonZeroU32::new(k.rate_per_second).unwrap_or(NonZeroU32::MIN);
                     let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
-                    let limiter = Arc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
+                    let limiter =
+                        Arc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
                     (
                         k.sha256.expose_secret().to_ascii_lowercase(),
                         Caller { name: k.name.clone(), scopes: k.scopes.clone(), limiter },

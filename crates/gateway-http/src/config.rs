@@ -7,8 +7,8 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use gateway_core::{Channel, ProviderKind};
 use gateway_core::content::ContentType;
+use gateway_core::{Channel, ProviderKind};
 use gateway_incs::IncsConfig;
 use gateway_innopaas::InnopaasConfig;
 use secrecy::{ExposeSecret, SecretString};
@@ -372,7 +372,9 @@ impl Config {
                 },
                 ProviderKind::Innopaas => match &a.innopaas {
                     None => return Err(invalid(format!("accounts[{i}].innopaas"), "required for provider `innopaas`")),
-                    Some(c) => c.validate().map_err(|e| invalid(format!("accounts[{i}].innopaas.{}", e.key), e.reason))?,
+                    Some(c) => {
+                        c.validate().map_err(|e| invalid(format!("accounts[{i}].innopaas.{}", e.key), e.reason))?
+                    }
                 },
             }
             let other = match a.provider {
@@ -380,7 +382,10 @@ impl Config {
                 ProviderKind::Innopaas => a.incs.is_some().then_some("incs"),
             };
             if let Some(other) = other {
-                return Err(invalid(format!("accounts[{i}].{other}"), format!("this account's provider is `{}`", a.provider)));
+                return Err(invalid(
+                    format!("accounts[{i}].{other}"),
+                    format!("this account's provider is `{}`", a.provider),
+                ));
             }
             if let Some(t) = &a.callback_token {
                 if t.expose_secret().len() < 16 {
@@ -400,7 +405,10 @@ impl Config {
                 return Err(invalid(format!("senders[{i}].name"), format!("duplicate sender `{}`", s.name)));
             }
             if s.default && !defaults.insert(s.channel) {
-                return Err(invalid(format!("senders[{i}].default"), format!("a second default sender for {}", s.channel)));
+                return Err(invalid(
+                    format!("senders[{i}].default"),
+                    format!("a second default sender for {}", s.channel),
+                ));
             }
             if s.accounts.is_empty() {
                 return Err(invalid(format!("senders[{i}].accounts"), "at least one account"));
@@ -429,7 +437,10 @@ impl Config {
         for (i, sub) in self.subscriptions.iter().enumerate() {
             sub.validate().map_err(|(k, r)| invalid(format!("subscriptions[{i}].{k}"), r))?;
             if !sub_names.insert(sub.name.as_str()) {
-                return Err(invalid(format!("subscriptions[{i}].name"), format!("duplicate subscription `{}`", sub.name)));
+                return Err(invalid(
+                    format!("subscriptions[{i}].name"),
+                    format!("duplicate subscription `{}`", sub.name),
+                ));
             }
         }
         if self.engine.reconcile_interval_ms < 100 {
@@ -445,7 +456,10 @@ impl Config {
                 }
                 if let Some(sender) = &r.sender {
                     if owner.get(name.as_str()) != Some(&sender.as_str()) {
-                        return Err(invalid(format!("routes[{i}].accounts[{j}]"), format!("account `{name}` does not serve sender `{sender}`")));
+                        return Err(invalid(
+                            format!("routes[{i}].accounts[{j}]"),
+                            format!("account `{name}` does not serve sender `{sender}`"),
+                        ));
                     }
                 }
             }
@@ -465,7 +479,10 @@ impl Config {
                 let known = ContentType::ALL.iter().any(|c| c.as_str() == base);
                 let sub_ok = match sub {
                     None => true,
-                    Some(s) => base == "interactive" && ["cta_url", "list", "button", "carousel", "product", "product_list"].contains(&s),
+                    Some(s) => {
+                        base == "interactive"
+                            && ["cta_url", "list", "button", "carousel", "product", "product_list"].contains(&s)
+                    }
                 };
                 if !known || !sub_ok {
                     return Err(invalid(format!("routes[{i}].types[{j}]"), format!("unknown type `{t}`")));

@@ -89,7 +89,10 @@ impl SubscriptionConfig {
             _ => return bad("url", "an absolute http(s) URL"),
         }
         if let Some(e) = self.events.iter().find(|e| e.as_str() != "*" && !EVENT_TYPES.contains(&e.as_str())) {
-            return Err(("events".into(), format!("unknown event type `{e}` (one of {}, or *)", EVENT_TYPES.join(", "))));
+            return Err((
+                "events".into(),
+                format!("unknown event type `{e}` (one of {}, or *)", EVENT_TYPES.join(", ")),
+            ));
         }
         if standardwebhooks::Webhook::new(self.secret.expose_secret()).is_err() {
             return bad("secret", "a Standard Webhooks secret, `whsec_` and base64");
@@ -214,7 +217,14 @@ impl Events {
         tracker
     }
 
-    async fn run(&self, si: usize, p: Arc<Partition>, client: reqwest::Client, idle: Duration, stop: CancellationToken) {
+    async fn run(
+        &self,
+        si: usize,
+        p: Arc<Partition>,
+        client: reqwest::Client,
+        idle: Duration,
+        stop: CancellationToken,
+    ) {
         let Some(sub) = self.subs.get(si) else { return };
         while !stop.is_cancelled() {
             let batch = match self.engine.claim(&p.spec, 1).await {
@@ -241,11 +251,18 @@ impl Events {
         }
     }
 
-    async fn deliver(&self, sub: &Subscription, p: &Partition, client: &reqwest::Client, claim: crate::engine::Claimed) {
+    async fn deliver(
+        &self,
+        sub: &Subscription,
+        p: &Partition,
+        client: &reqwest::Client,
+        claim: crate::engine::Claimed,
+    ) {
         let sender = p.spec.sender.as_str();
         let Ok(EventJob::V1 { event_id, kind, payload }) = serde_json::from_str::<EventJob>(&claim.body) else {
             warn!(job = %claim.id, "unreadable event job; dropping it");
-            let err = crate::engine::record::ErrorRecord { code: None, title: "unreadable event".into(), retryable: false };
+            let err =
+                crate::engine::record::ErrorRecord { code: None, title: "unreadable event".into(), retryable: false };
             let attempt = self.attempt(sub, &claim, "unreadable", None, Duration::ZERO);
             let _ = self.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await;
             return;
@@ -275,14 +292,19 @@ impl Events {
         let attempt = self.attempt(sub, &claim, if ok { "delivered" } else { "failed" }, status, latency);
         let outcome = if ok {
             self.metrics.webhook_deliveries.with_label_values(&["delivered"]).inc();
-            self.engine.submitted(sender, &claim, &p.spec.lane, "webhook", "", &attempt, false).await.map(|r| r.is_some())
+            self.engine
+                .submitted(sender, &claim, &p.spec.lane, "webhook", "", &attempt, false)
+                .await
+                .map(|r| r.is_some())
         } else {
             let schedule = &sub.config.retry_schedule_ms;
             match schedule.get(claim.attempt as usize) {
                 Some(ms) => {
                     self.metrics.webhook_deliveries.with_label_values(&["retried"]).inc();
                     debug!(event = %event_id, kind = %kind, status = ?status, "delivery failed; the partition waits");
-                    self.engine.throttled(sender, &p.spec.lane, &claim, &attempt, Duration::from_millis(*ms), true).await
+                    self.engine
+                        .throttled(sender, &p.spec.lane, &claim, &attempt, Duration::from_millis(*ms), true)
+                        .await
                 }
                 None => {
                     self.metrics.webhook_deliveries.with_label_values(&["dead_lettered"]).inc();
@@ -301,7 +323,14 @@ impl Events {
         }
     }
 
-    fn attempt(&self, sub: &Subscription, claim: &crate::engine::Claimed, outcome: &str, status: Option<u16>, latency: Duration) -> AttemptRecord {
+    fn attempt(
+        &self,
+        sub: &Subscription,
+        claim: &crate::engine::Claimed,
+        outcome: &str,
+        status: Option<u16>,
+        latency: Duration,
+    ) -> AttemptRecord {
         AttemptRecord {
             n: claim.attempt + 1,
             provider: "webhook".into(),

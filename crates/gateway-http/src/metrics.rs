@@ -2,7 +2,9 @@
 //! run several gateways in one process. Label values are bounded: route templates, not paths; no
 //! ids, no phone numbers.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -46,11 +48,12 @@ impl Metrics {
             registry.register(Box::new(c.clone()))?;
             Ok(c)
         };
-        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| -> Result<HistogramVec, prometheus::Error> {
-            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?;
-            registry.register(Box::new(h.clone()))?;
-            Ok(h)
-        };
+        let histogram =
+            |name: &str, help: &str, labels: &[&str], buckets: &[f64]| -> Result<HistogramVec, prometheus::Error> {
+                let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?;
+                registry.register(Box::new(h.clone()))?;
+                Ok(h)
+            };
         let possible_duplicates = IntCounter::new(
             "gateway_possible_duplicates_total",
             "Messages sent again after a lease expired while the provider may already have had them",
@@ -63,15 +66,42 @@ impl Metrics {
         };
         let redis_up = IntGauge::new("gateway_redis_up", "1 when the last Redis health probe succeeded")?;
         registry.register(Box::new(redis_up.clone()))?;
-        let dead_letters = IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
+        let dead_letters =
+            IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
         registry.register(Box::new(dead_letters.clone()))?;
         Ok(Self {
-            http_requests: counter("gateway_http_requests_total", "HTTP requests by route template and status", &["method", "route", "status"])?,
-            http_duration: histogram("gateway_http_request_duration_seconds", "HTTP request latency", &["method", "route"], LATENCY_BUCKETS)?,
-            accepted: counter("gateway_messages_accepted_total", "Messages accepted (202) by channel and type", &["channel", "type"])?,
-            provider_requests: counter("gateway_provider_requests_total", "Provider calls by provider, channel and outcome", &["provider", "channel", "outcome"])?,
-            provider_duration: histogram("gateway_provider_request_duration_seconds", "Provider call latency", &["provider", "channel"], LATENCY_BUCKETS)?,
-            transitions: counter("gateway_status_transitions_total", "Message status changes by new status", &["status"])?,
+            http_requests: counter(
+                "gateway_http_requests_total",
+                "HTTP requests by route template and status",
+                &["method", "route", "status"],
+            )?,
+            http_duration: histogram(
+                "gateway_http_request_duration_seconds",
+                "HTTP request latency",
+                &["method", "route"],
+                LATENCY_BUCKETS,
+            )?,
+            accepted: counter(
+                "gateway_messages_accepted_total",
+                "Messages accepted (202) by channel and type",
+                &["channel", "type"],
+            )?,
+            provider_requests: counter(
+                "gateway_provider_requests_total",
+                "Provider calls by provider, channel and outcome",
+                &["provider", "channel", "outcome"],
+            )?,
+            provider_duration: histogram(
+                "gateway_provider_request_duration_seconds",
+                "Provider call latency",
+                &["provider", "channel"],
+                LATENCY_BUCKETS,
+            )?,
+            transitions: counter(
+                "gateway_status_transitions_total",
+                "Message status changes by new status",
+                &["status"],
+            )?,
             retries: counter("gateway_retries_total", "Retries scheduled, by reason", &["reason"])?,
             lane_pauses: counter("gateway_lane_pauses_total", "Lane pauses caused by provider throttling", &["lane"])?,
             accept_to_submitted: histogram(
@@ -86,13 +116,37 @@ impl Metrics {
                 &["provider", "channel"],
                 &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
             )?,
-            queue_depth: gauge("gateway_queue_depth", "Messages per lane and state (ready, scheduled, in_flight, dead_letter)", &["lane", "state"])?,
+            queue_depth: gauge(
+                "gateway_queue_depth",
+                "Messages per lane and state (ready, scheduled, in_flight, dead_letter)",
+                &["lane", "state"],
+            )?,
             lane_paused: gauge("gateway_lane_paused", "1 while a lane is paused by provider throttling", &["lane"])?,
-            rate_limit_hits: counter("gateway_rate_limit_hits_total", "Times a lane had work but its rate allowed none", &["lane"])?,
-            circuit_state: gauge("gateway_circuit_state", "Circuit breaker per provider account: 0 closed, 1 half-open, 2 open", &["lane"])?,
-            callbacks: counter("gateway_callbacks_total", "Provider callbacks by provider, event and outcome", &["provider", "event", "outcome"])?,
-            webhook_deliveries: counter("gateway_webhook_deliveries_total", "Event deliveries to internal subscribers by outcome", &["outcome"])?,
-            api_rate_limited: counter("gateway_api_rate_limited_total", "API requests refused by the per-key rate limit", &["key"])?,
+            rate_limit_hits: counter(
+                "gateway_rate_limit_hits_total",
+                "Times a lane had work but its rate allowed none",
+                &["lane"],
+            )?,
+            circuit_state: gauge(
+                "gateway_circuit_state",
+                "Circuit breaker per provider account: 0 closed, 1 half-open, 2 open",
+                &["lane"],
+            )?,
+            callbacks: counter(
+                "gateway_callbacks_total",
+                "Provider callbacks by provider, event and outcome",
+                &["provider", "event", "outcome"],
+            )?,
+            webhook_deliveries: counter(
+                "gateway_webhook_deliveries_total",
+                "Event deliveries to internal subscribers by outcome",
+                &["outcome"],
+            )?,
+            api_rate_limited: counter(
+                "gateway_api_rate_limited_total",
+                "API requests refused by the per-key rate limit",
+                &["key"],
+            )?,
             redis_up,
             possible_duplicates,
             dead_letters,

@@ -16,7 +16,12 @@ impl Modify for ApiKeyAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).description(Some("A gateway API key: `Authorization: Bearer <key>`")).build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A gateway API key: `Authorization: Bearer <key>`"))
+                    .build(),
+            ),
         );
     }
 }

@@ -16,7 +16,8 @@ use crate::reports::Reports;
 
 /// One pass over every sender with INCS accounts.
 pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
-    let mut senders: Vec<&str> = accounts.iter().filter(|a| a.provider == ProviderKind::Incs).map(|a| a.sender.as_str()).collect();
+    let mut senders: Vec<&str> =
+        accounts.iter().filter(|a| a.provider == ProviderKind::Incs).map(|a| a.sender.as_str()).collect();
     senders.sort_unstable();
     senders.dedup();
     for sender in senders {

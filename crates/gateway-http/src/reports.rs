@@ -35,7 +35,11 @@ pub fn window_key(engine: &Engine, sender: &str, user: &str) -> String {
 }
 
 /// The `message.status` event payload.
-pub fn status_event(record: &MessageRecord, status: MessageStatus, previous: Option<MessageStatus>) -> serde_json::Value {
+pub fn status_event(
+    record: &MessageRecord,
+    status: MessageStatus,
+    previous: Option<MessageStatus>,
+) -> serde_json::Value {
     let m = record.body.v1();
     json!({
         "message_id": m.id.to_string(),
@@ -91,7 +95,11 @@ impl Reports {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
     pub async fn apply(&self, sender: &str, id: &str, report: &StatusReport) -> Result<ReportOutcome, StoreError> {
-        let error = report.error.as_ref().map(|e| ErrorRecord { code: e.code.clone(), title: e.title.clone(), retryable: false });
+        let error = report.error.as_ref().map(|e| ErrorRecord {
+            code: e.code.clone(),
+            title: e.title.clone(),
+            retryable: false,
+        });
         let outcome = self
             .engine
             .apply_report(
@@ -126,7 +134,9 @@ impl Reports {
     pub async fn engine_status(&self, id: &MessageId, status: MessageStatus, previous: MessageStatus) {
         let result = async {
             if let Some(record) = self.engine.get(id).await? {
-                self.events.emit(MESSAGE_STATUS, &id.to_string(), status_event(&record, status, Some(previous))).await?;
+                self.events
+                    .emit(MESSAGE_STATUS, &id.to_string(), status_event(&record, status, Some(previous)))
+                    .await?;
             }
             Ok::<(), StoreError>(())
         }

@@ -67,7 +67,10 @@ impl Router {
         let sender = match &message.sender {
             Some(name) => name.clone(),
             None => self.defaults.get(&channel).cloned().ok_or_else(|| {
-                ApiError::Validation(FieldErrors::single("sender", format!("no default sender for {channel}; name one")))
+                ApiError::Validation(FieldErrors::single(
+                    "sender",
+                    format!("no default sender for {channel}; name one"),
+                ))
             })?,
         };
         let Some(route) = self.senders.get(&sender) else {
@@ -108,8 +111,13 @@ impl Router {
                 )));
             }
             let detail = match message.content.interactive_kind() {
-                Some(kind) => format!("no account of sender `{sender}` can carry {channel} interactive `{kind}` messages"),
-                None => format!("no account of sender `{sender}` can carry {channel} `{}` messages", message.content.content_type()),
+                Some(kind) => {
+                    format!("no account of sender `{sender}` can carry {channel} interactive `{kind}` messages")
+                }
+                None => format!(
+                    "no account of sender `{sender}` can carry {channel} `{}` messages",
+                    message.content.content_type()
+                ),
             };
             return Err(ApiError::Unroutable { detail, errors: reasons });
         }

@@ -4,10 +4,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::accounts::Accounts;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use crate::accounts::Accounts;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -57,8 +57,10 @@ fn build_lanes(config: &Config, accounts: &Accounts) -> Lanes {
             rate_per_second: cfg.rate_per_second,
             burst: cfg.burst,
         };
-        let circuit =
-            CircuitBreaker::new(config.engine.circuit_failure_threshold, Duration::from_millis(config.engine.circuit_open_ms));
+        let circuit = CircuitBreaker::new(
+            config.engine.circuit_failure_threshold,
+            Duration::from_millis(config.engine.circuit_open_ms),
+        );
         lanes.insert(Lane::new(spec, account.adapter.provider(), circuit));
     }
     lanes
@@ -81,7 +83,8 @@ impl Application {
         let router = Router::new(&config, lanes.clone());
         let events = crate::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
             .map_err(StartError::Config)?;
-        let worker_reports = crate::reports::Reports { engine: worker_engine.clone(), events: events.clone(), metrics: metrics.clone() };
+        let worker_reports =
+            crate::reports::Reports { engine: worker_engine.clone(), events: events.clone(), metrics: metrics.clone() };
         let api_reports = crate::reports::Reports {
             engine: engine.clone(),
             events: events.with_engine(engine.clone()),
@@ -101,8 +104,10 @@ impl Application {
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
-        let port = listener.local_addr().map_err(|source| StartError::Listen { addr: addr.to_string(), source })?.port();
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
+        let port =
+            listener.local_addr().map_err(|source| StartError::Listen { addr: addr.to_string(), source })?.port();
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let http_metrics = metrics.clone();
         let spec = crate::openapi::spec();
@@ -159,7 +164,10 @@ impl Application {
                 .service(api::health::ready)
                 .route("/metrics", web::get().to(metrics_endpoint))
                 .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
-                .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
+                .route(
+                    "/docs",
+                    web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),
+                )
                 .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route".into())) }))
         })
         .workers(config.server.workers)

@@ -121,11 +121,8 @@ impl IncsAccount {
 
         let started = Instant::now();
         tracing::debug!(ids = ids.len(), "polling INCS message status");
-        let request = self
-            .client
-            .get(url)
-            .header(CERTIFICATION_CODE, self.chat_code.clone())
-            .timeout(self.config.timeout());
+        let request =
+            self.client.get(url).header(CERTIFICATION_CODE, self.chat_code.clone()).timeout(self.config.timeout());
         let (envelope, http_status) = self.exchange(Call::Poll, request, started).await?;
         let entries = match envelope.data.get("data") {
             Some(Value::Array(entries)) => entries,
@@ -149,10 +146,7 @@ impl IncsAccount {
         let response = request.send().await.map_err(|e| classify::transport(call, &e, timeout, None))?;
         let http_status = response.status().as_u16();
         let retry_after = classify::retry_after(response.headers(), SystemTime::now());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| classify::transport(call, &e, timeout, Some(http_status)))?;
+        let body = response.bytes().await.map_err(|e| classify::transport(call, &e, timeout, Some(http_status)))?;
         let result = classify::answer(call, &Answer { http_status, retry_after, body: &body });
         tracing::debug!(
             http_status,

@@ -17,16 +17,16 @@
 mod wire;
 
 use chrono::{DateTime, Utc};
+use gateway_core::event::fields::{decode, malformed, non_empty};
 use gateway_core::event::{
     CallbackError, CallbackEvent, ContactName, ContactPhone, FileThumbnail, InboundContent, InboundContext,
     InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, OrderItem, ReportedError, SharedContact,
     StatusReport, SuggestionKind, TemplateChange, TemplateReport,
 };
+use gateway_core::transport::truncate as cut;
 use gateway_core::{Channel, ProviderKind};
 use serde::Deserialize;
 use serde_json::Value;
-use gateway_core::event::fields::{decode, malformed, non_empty};
-use gateway_core::transport::truncate as cut;
 
 use self::wire::{
     ChatMessage, MessageCreated, MessageStatusUpdated, NewMessage, RcsFileInfo, RcsMessage, StatusUpdate,
@@ -421,4 +421,3 @@ fn ignored(event: &str, reason: String) -> CallbackEvent {
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
-

@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use gateway_core::meta;
-use gateway_core::transport::{parse_retry_after, transport_error, truncate, with_retry_after, ErrorChain, TransportFailure, MAX_TITLE_CHARS};
+use gateway_core::transport::{
+    parse_retry_after, transport_error, truncate, with_retry_after, ErrorChain, TransportFailure, MAX_TITLE_CHARS,
+};
 use gateway_core::{ErrorClass, ProviderError, RejectScope, ThrottleScope};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -70,9 +72,7 @@ pub(crate) fn answer(call: Call, a: &Answer<'_>) -> Result<Envelope, ProviderErr
         },
     };
     let title = if message.is_empty() { describe_code(code) } else { truncate(message, MAX_TITLE_CHARS) };
-    let mut err = ProviderError::new(class, title)
-        .with_http_status(a.http_status)
-        .with_provider_code(code.to_string());
+    let mut err = ProviderError::new(class, title).with_http_status(a.http_status).with_provider_code(code.to_string());
     if let Some(m) = meta_code {
         err = err.with_meta_code(m);
     }

@@ -76,9 +76,9 @@ impl<'a> SendBody<'a> {
                 WhatsAppContent::Template(t) => WireContent::Template {
                     template: WireTemplate::WhatsApp { name: &t.name, components: &t.components },
                 },
-                WhatsAppContent::AuthTemplate(t) => WireContent::Template {
-                    template: WireTemplate::Authentication { name: &t.name, code: &t.code },
-                },
+                WhatsAppContent::AuthTemplate(t) => {
+                    WireContent::Template { template: WireTemplate::Authentication { name: &t.name, code: &t.code } }
+                }
                 WhatsAppContent::Interactive(i) => match i {
                     Interactive::Product { .. } | Interactive::ProductList { .. } => return None,
                     _ => WireContent::Interactive { interactive: i },

@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use gateway_core::meta;
-use gateway_core::transport::{parse_retry_after, transport_error, truncate, with_retry_after, ErrorChain, TransportFailure, MAX_TITLE_CHARS};
+use gateway_core::transport::{
+    parse_retry_after, transport_error, truncate, with_retry_after, ErrorChain, TransportFailure, MAX_TITLE_CHARS,
+};
 use gateway_core::{ErrorClass, ProviderError, RejectScope, ThrottleScope};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 

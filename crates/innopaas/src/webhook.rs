@@ -45,16 +45,16 @@
 
 mod wire;
 
+use gateway_core::event::fields::{decode, malformed, non_empty};
 use gateway_core::event::{
     CallbackError, CallbackEvent, ContactName, ContactPhone, Conversation, InboundContent, InboundContext,
     InboundError, InboundMedia, InboundMessage, InteractiveReply, OrderItem, ReportedError, SharedContact,
     StatusReport, TemplateChange, TemplateReport,
 };
+use gateway_core::transport::truncate as cut;
 use gateway_core::{Channel, MessageStatus, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use gateway_core::event::fields::{decode, malformed, non_empty};
-use gateway_core::transport::truncate as cut;
 use subtle::{Choice, ConstantTimeEq};
 
 use self::wire::{ErrorData, InboundHead, MaybeTimed, StatusBody, TemplateBody, Timed};

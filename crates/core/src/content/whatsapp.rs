@@ -215,13 +215,27 @@ pub enum TemplateParameter {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parameter_name: Option<String>,
     },
-    Image { image: Media },
-    Video { video: Media },
-    Document { document: Media },
-    CouponCode { coupon_code: String },
-    Payload { payload: String },
-    Currency { currency: Currency },
-    DateTime { date_time: DateTimeParameter },
+    Image {
+        image: Media,
+    },
+    Video {
+        video: Media,
+    },
+    Document {
+        document: Media,
+    },
+    CouponCode {
+        coupon_code: String,
+    },
+    Payload {
+        payload: String,
+    },
+    Currency {
+        currency: Currency,
+    },
+    DateTime {
+        date_time: DateTimeParameter,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -472,7 +472,9 @@ fn every_provider_document_example_is_valid() {
         Outcome::Accepted(m) => Some(m.content),
         _ => None,
     };
-    assert!(matches!(content(&whatsapp[9]), Some(Content::Whatsapp(WhatsAppContent::AuthTemplate(a))) if a.code == "123456"));
+    assert!(
+        matches!(content(&whatsapp[9]), Some(Content::Whatsapp(WhatsAppContent::AuthTemplate(a))) if a.code == "123456")
+    );
     let quick_reply_cards = match content(&whatsapp[13]) {
         Some(Content::Whatsapp(WhatsAppContent::Interactive(Interactive::Carousel { action, .. }))) => action.cards,
         _ => Vec::new(),
@@ -527,13 +529,33 @@ fn sender_and_provider() {
 fn each_channel_carries_only_its_types() {
     let image = json!({"link": "https://example.com/a.png"});
     let mut t = Table::default();
-    t.err("location on viber", viber("location", json!({"latitude": 1.0, "longitude": 2.0})), "type", "viber does not carry `location`")
-        .err("audio on viber", viber("audio", image.clone()), "type", "viber does not carry `audio`")
-        .err("template on viber", viber("template", json!({"name": "x"})), "type", "viber does not carry `template`")
-        .err("interactive on rcs", with(&button_msg(), &[("/channel", json!("rcs"))]), "type", "rcs does not carry `interactive`")
-        .err("sticker on rcs", rcs("sticker", image.clone()), "type", "rcs does not carry `sticker`")
-        .err("otp on rcs", rcs("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3})), "type", "rcs does not carry `otp`")
-        .err("otp on whatsapp", wa("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3})), "type", "whatsapp does not carry `otp`");
+    t.err(
+        "location on viber",
+        viber("location", json!({"latitude": 1.0, "longitude": 2.0})),
+        "type",
+        "viber does not carry `location`",
+    )
+    .err("audio on viber", viber("audio", image.clone()), "type", "viber does not carry `audio`")
+    .err("template on viber", viber("template", json!({"name": "x"})), "type", "viber does not carry `template`")
+    .err(
+        "interactive on rcs",
+        with(&button_msg(), &[("/channel", json!("rcs"))]),
+        "type",
+        "rcs does not carry `interactive`",
+    )
+    .err("sticker on rcs", rcs("sticker", image.clone()), "type", "rcs does not carry `sticker`")
+    .err(
+        "otp on rcs",
+        rcs("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3})),
+        "type",
+        "rcs does not carry `otp`",
+    )
+    .err(
+        "otp on whatsapp",
+        wa("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3})),
+        "type",
+        "whatsapp does not carry `otp`",
+    );
     t.run();
 }
 
@@ -542,12 +564,40 @@ fn the_object_named_by_type_and_no_other() {
     let text = wa("text", json!("Hello"));
     let mut t = Table::default();
     t.err("missing text", without(&text, "/text"), "text", "required when `type` is `text`")
-        .err("missing image", without(&wa("image", json!({"link": "https://e.com/a.png"})), "/image"), "image", "required when `type` is `image`")
-        .err("missing interactive", without(&button_msg(), "/interactive"), "interactive", "required when `type` is `interactive`")
-        .err("missing template (rcs)", without(&rcs("template", json!({"name": "t"})), "/template"), "template", "required when `type` is `template`")
+        .err(
+            "missing image",
+            without(&wa("image", json!({"link": "https://e.com/a.png"})), "/image"),
+            "image",
+            "required when `type` is `image`",
+        )
+        .err(
+            "missing interactive",
+            without(&button_msg(), "/interactive"),
+            "interactive",
+            "required when `type` is `interactive`",
+        )
+        .err(
+            "missing template (rcs)",
+            without(&rcs("template", json!({"name": "t"})), "/template"),
+            "template",
+            "required when `type` is `template`",
+        )
         .err("missing otp (viber)", without(&viber("otp", json!({})), "/otp"), "otp", "required when `type` is `otp`")
-        .err("a second object", with(&text, &[("/image", json!({"link": "https://e.com/a.png"}))]), "image", "not allowed when `type` is `text`")
-        .err("a second object (viber)", with(&viber("text", json!("hi")), &[("/otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3}))]), "otp", "not allowed when `type` is `text`")
+        .err(
+            "a second object",
+            with(&text, &[("/image", json!({"link": "https://e.com/a.png"}))]),
+            "image",
+            "not allowed when `type` is `text`",
+        )
+        .err(
+            "a second object (viber)",
+            with(
+                &viber("text", json!("hi")),
+                &[("/otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3}))],
+            ),
+            "otp",
+            "not allowed when `type` is `text`",
+        )
         .errs(
             "the wrong object only",
             with(&without(&text, "/text"), &[("/image", json!({"link": "https://e.com/a.png"}))]),
@@ -564,7 +614,12 @@ fn metadata() {
     let mut t = Table::default();
     t.limit("pairs", &base, "/metadata", 16, pairs, "metadata", "at most 16 pairs, got 17")
         .ok("key of 64 characters", one(txt(64), "v".into()))
-        .err("key of 65 characters", one(txt(65), "v".into()), &format!("metadata.{}", txt(65)), "keys must have 1 to 64 characters")
+        .err(
+            "key of 65 characters",
+            one(txt(65), "v".into()),
+            &format!("metadata.{}", txt(65)),
+            "keys must have 1 to 64 characters",
+        )
         .err("an empty key", one(String::new(), "v".into()), "metadata", "keys must have 1 to 64 characters")
         .ok("value of 512 characters", one("k".into(), txt(512)))
         .err("value of 513 characters", one("k".into(), txt(513)), "metadata.k", "at most 512 characters")
@@ -580,7 +635,12 @@ fn send_at_at_most_30_days_ahead() {
     let mut t = Table::default();
     t.ok("in the past (sends now)", at(now() - Duration::days(1)))
         .ok("exactly 30 days ahead", at(now() + Duration::days(30)))
-        .err("30 days and a second ahead", at(now() + Duration::days(30) + Duration::seconds(1)), "send_at", "at most 30 days ahead")
+        .err(
+            "30 days and a second ahead",
+            at(now() + Duration::days(30) + Duration::seconds(1)),
+            "send_at",
+            "at most 30 days ahead",
+        )
         .serde("not a time", with(&base, &[("/send_at", json!("tomorrow"))]), "send_at");
     t.run();
 }
@@ -590,17 +650,45 @@ fn unknown_fields_are_refused_everywhere() {
     let mut t = Table::default();
     t.serde("top level", with(&wa("text", json!("hi")), &[("/colour", json!("red"))]), "unknown field `colour`")
         .serde("in a text object", wa("text", json!({"body": "hi", "previewUrl": true})), "text")
-        .serde("in a media object", wa("image", json!({"link": "https://e.com/a.png", "id": "123"})), "unknown field `id`")
+        .serde(
+            "in a media object",
+            wa("image", json!({"link": "https://e.com/a.png", "id": "123"})),
+            "unknown field `id`",
+        )
         .serde("in a template", wa("template", json!({"name": "t", "namespace": "x"})), "unknown field `namespace`")
-        .serde("in a template component", template(json!([{"type": "body", "parameters": [], "extra": 1}])), "unknown field `extra`")
-        .serde("in a template parameter", template(json!([{"type": "body", "parameters": [{"type": "text", "text": "x", "extra": 1}]}])), "extra")
+        .serde(
+            "in a template component",
+            template(json!([{"type": "body", "parameters": [], "extra": 1}])),
+            "unknown field `extra`",
+        )
+        .serde(
+            "in a template parameter",
+            template(json!([{"type": "body", "parameters": [{"type": "text", "text": "x", "extra": 1}]}])),
+            "extra",
+        )
         .serde("in an interactive message", with(&button_msg(), &[("/interactive/bogus", json!(1))]), "bogus")
-        .serde("in a reply button", with(&button_msg(), &[("/interactive/action/buttons/0/reply/emoji", json!(1))]), "unknown field `emoji`")
-        .serde("in a list row", with(&list_msg(&[1]), &[("/interactive/action/sections/0/rows/0/image", json!(1))]), "image")
-        .serde("in a carousel card", with(&url_carousel(2), &[("/interactive/action/cards/1/footer", json!({"text": "f"}))]), "footer")
+        .serde(
+            "in a reply button",
+            with(&button_msg(), &[("/interactive/action/buttons/0/reply/emoji", json!(1))]),
+            "unknown field `emoji`",
+        )
+        .serde(
+            "in a list row",
+            with(&list_msg(&[1]), &[("/interactive/action/sections/0/rows/0/image", json!(1))]),
+            "image",
+        )
+        .serde(
+            "in a carousel card",
+            with(&url_carousel(2), &[("/interactive/action/cards/1/footer", json!({"text": "f"}))]),
+            "footer",
+        )
         .serde("in a location", wa("location", json!({"latitude": 1.0, "longitude": 2.0, "zoom": 3})), "zoom")
         .serde("in a contact", wa("contacts", json!([{"name": {"formatted_name": "A", "nick": "a"}}])), "nick")
-        .serde("in a viber otp", viber("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3, "ttl": 1})), "ttl")
+        .serde(
+            "in a viber otp",
+            viber("otp", json!({"code": "1", "language": "en", "code_expiration_minutes": 3, "ttl": 1})),
+            "ttl",
+        )
         .serde("in metadata's place", with(&wa("text", json!("hi")), &[("/metadata", json!(["a"]))]), "metadata");
     t.run();
 }
@@ -616,8 +704,18 @@ fn text_as_a_string_or_an_object() {
         .ok("{body, preview_url}", wa("text", json!({"body": "https://example.com", "preview_url": true})))
         .ok("viber {body}", viber("text", json!({"body": "Hello"})))
         .ok("rcs {body}", rcs("text", json!({"body": "Hello"})))
-        .err("viber {body, preview_url}", viber("text", json!({"body": "Hello", "preview_url": true})), "text.preview_url", "only WhatsApp")
-        .err("rcs {body, preview_url}", rcs("text", json!({"body": "Hello", "preview_url": false})), "text.preview_url", "only WhatsApp")
+        .err(
+            "viber {body, preview_url}",
+            viber("text", json!({"body": "Hello", "preview_url": true})),
+            "text.preview_url",
+            "only WhatsApp",
+        )
+        .err(
+            "rcs {body, preview_url}",
+            rcs("text", json!({"body": "Hello", "preview_url": false})),
+            "text.preview_url",
+            "only WhatsApp",
+        )
         .serde("{} without body", wa("text", json!({})), "text")
         .serde("a number", wa("text", json!(5)), "text");
     t.run();
@@ -676,7 +774,12 @@ fn media_extensions_per_channel_and_type() {
     let refused: &[(&str, &str, &[&str], &str)] = &[
         ("whatsapp", "image", &["gif", "webp", "bmp", "heic"], "WhatsApp images must be one of: jpeg, jpg, png"),
         ("whatsapp", "video", &["mov", "avi", "webm"], "WhatsApp videos must be one of: mp4, 3gp"),
-        ("whatsapp", "audio", &["wav", "flac", "opus", "mp4"], "WhatsApp audio must be one of: aac, amr, mp3, m4a, ogg"),
+        (
+            "whatsapp",
+            "audio",
+            &["wav", "flac", "opus", "mp4"],
+            "WhatsApp audio must be one of: aac, amr, mp3, m4a, ogg",
+        ),
         ("whatsapp", "document", &["csv", "zip", "exe", "html"], "WhatsApp documents must be one of"),
         ("whatsapp", "sticker", &["png", "gif"], "WhatsApp stickers must be one of: webp"),
         ("viber", "image", &["webp", "bmp"], "Viber images must be one of"),
@@ -688,13 +791,23 @@ fn media_extensions_per_channel_and_type() {
     let mut t = Table::default();
     for (channel, kind, exts) in accepted {
         for ext in *exts {
-            t.ok(format!("{channel} {kind} .{ext}"), req(channel, kind, json!({"link": format!("https://cdn.example.com/m/file.{ext}")})));
+            t.ok(
+                format!("{channel} {kind} .{ext}"),
+                req(channel, kind, json!({"link": format!("https://cdn.example.com/m/file.{ext}")})),
+            );
         }
         // Many CDNs serve by id; the provider checks the real content type.
-        for link in ["https://cdn.example.com/media/12345", "https://cdn.example.com/media/", "https://cdn.example.com/m/a?format=exe"] {
+        for link in [
+            "https://cdn.example.com/media/12345",
+            "https://cdn.example.com/media/",
+            "https://cdn.example.com/m/a?format=exe",
+        ] {
             t.ok(format!("{channel} {kind} without an extension: {link}"), req(channel, kind, json!({ "link": link })));
         }
-        t.ok(format!("{channel} {kind}: query strings do not hide the extension"), req(channel, kind, json!({"link": format!("https://cdn.example.com/f.{}?sig=a.b", exts[0])})));
+        t.ok(
+            format!("{channel} {kind}: query strings do not hide the extension"),
+            req(channel, kind, json!({"link": format!("https://cdn.example.com/f.{}?sig=a.b", exts[0])})),
+        );
     }
     for (channel, kind, exts, reason) in refused {
         for ext in *exts {
@@ -741,22 +854,71 @@ fn captions_and_filenames() {
     };
     let mut t = Table::default();
     for kind in ["image", "video", "document"] {
-        t.chars(&format!("{kind} caption"), &m(kind, json!({"caption": ""})), &format!("/{kind}/caption"), 1024, &format!("{kind}.caption"))
-            .err(format!("{kind} empty caption"), m(kind, json!({"caption": " "})), &format!("{kind}.caption"), "must not be empty");
+        t.chars(
+            &format!("{kind} caption"),
+            &m(kind, json!({"caption": ""})),
+            &format!("/{kind}/caption"),
+            1024,
+            &format!("{kind}.caption"),
+        )
+        .err(
+            format!("{kind} empty caption"),
+            m(kind, json!({"caption": " "})),
+            &format!("{kind}.caption"),
+            "must not be empty",
+        );
     }
     for (kind, what) in [("audio", "WhatsApp audio"), ("sticker", "WhatsApp stickers")] {
-        t.err(format!("{kind} caption"), m(kind, json!({"caption": "c"})), &format!("{kind}.caption"), &format!("{what} take no caption"));
+        t.err(
+            format!("{kind} caption"),
+            m(kind, json!({"caption": "c"})),
+            &format!("{kind}.caption"),
+            &format!("{what} take no caption"),
+        );
     }
-    t.chars("document filename", &m("document", json!({"filename": ""})), "/document/filename", 240, "document.filename");
-    for (kind, what) in [("image", "WhatsApp images"), ("video", "WhatsApp videos"), ("audio", "WhatsApp audio"), ("sticker", "WhatsApp stickers")] {
-        t.err(format!("{kind} filename"), m(kind, json!({"filename": "a.bin"})), &format!("{kind}.filename"), &format!("{what} take no filename"));
+    t.chars(
+        "document filename",
+        &m("document", json!({"filename": ""})),
+        "/document/filename",
+        240,
+        "document.filename",
+    );
+    for (kind, what) in [
+        ("image", "WhatsApp images"),
+        ("video", "WhatsApp videos"),
+        ("audio", "WhatsApp audio"),
+        ("sticker", "WhatsApp stickers"),
+    ] {
+        t.err(
+            format!("{kind} filename"),
+            m(kind, json!({"filename": "a.bin"})),
+            &format!("{kind}.filename"),
+            &format!("{what} take no filename"),
+        );
     }
     t.ok("document with caption and filename", m("document", json!({"caption": "Invoice", "filename": "invoice.pdf"})));
     // Viber and RCS media are a link, nothing more.
-    for (channel, kind) in [("viber", "image"), ("viber", "video"), ("viber", "document"), ("rcs", "image"), ("rcs", "video"), ("rcs", "document")] {
+    for (channel, kind) in [
+        ("viber", "image"),
+        ("viber", "video"),
+        ("viber", "document"),
+        ("rcs", "image"),
+        ("rcs", "video"),
+        ("rcs", "document"),
+    ] {
         let link = "https://cdn.example.com/m/12345";
-        t.err(format!("{channel} {kind} caption"), req(channel, kind, json!({"link": link, "caption": "c"})), &format!("{kind}.caption"), "take no caption")
-            .err(format!("{channel} {kind} filename"), req(channel, kind, json!({"link": link, "filename": "f"})), &format!("{kind}.filename"), "take no filename");
+        t.err(
+            format!("{channel} {kind} caption"),
+            req(channel, kind, json!({"link": link, "caption": "c"})),
+            &format!("{kind}.caption"),
+            "take no caption",
+        )
+        .err(
+            format!("{channel} {kind} filename"),
+            req(channel, kind, json!({"link": link, "filename": "f"})),
+            &format!("{kind}.filename"),
+            "take no filename",
+        );
     }
     t.run();
 }
@@ -767,7 +929,8 @@ fn captions_and_filenames() {
 #[test]
 fn location() {
     let base = wa("location", json!({"latitude": 22.3, "longitude": 114.2, "name": "HQ", "address": "1 Main St"}));
-    let at = |lat: f64, long: f64| with(&base, &[("/location/latitude", json!(lat)), ("/location/longitude", json!(long))]);
+    let at =
+        |lat: f64, long: f64| with(&base, &[("/location/latitude", json!(lat)), ("/location/longitude", json!(long))]);
     let mut t = Table::default();
     t.ok("90, 180", at(90.0, 180.0))
         .ok("-90, -180", at(-90.0, -180.0))
@@ -797,11 +960,26 @@ fn contacts() {
     t.ok("one contact", base.clone())
         .ok("two contacts", with(&base, &[("/contacts/1", json!({"name": {"formatted_name": "B"}}))]))
         .err("no contacts", wa("contacts", json!([])), "contacts", "at least one contact")
-        .err("empty formatted_name", with(&base, &[("/contacts/0/name/formatted_name", json!(""))]), "contacts[0].name.formatted_name", "must not be empty")
+        .err(
+            "empty formatted_name",
+            with(&base, &[("/contacts/0/name/formatted_name", json!(""))]),
+            "contacts[0].name.formatted_name",
+            "must not be empty",
+        )
         .chars("formatted_name", &base, "/contacts/0/name/formatted_name", 1000, "contacts[0].name.formatted_name")
-        .err("empty phone", with(&base, &[("/contacts/0/phones/1", json!({"phone": ""}))]), "contacts[0].phones[1].phone", "must not be empty")
+        .err(
+            "empty phone",
+            with(&base, &[("/contacts/0/phones/1", json!({"phone": ""}))]),
+            "contacts[0].phones[1].phone",
+            "must not be empty",
+        )
         .chars("phone", &base, "/contacts/0/phones/0/phone", 64, "contacts[0].phones[0].phone")
-        .err("a bad url", with(&base, &[("/contacts/0/urls/0/url", json!("example.com"))]), "contacts[0].urls[0].url", "absolute http(s) URL")
+        .err(
+            "a bad url",
+            with(&base, &[("/contacts/0/urls/0/url", json!("example.com"))]),
+            "contacts[0].urls[0].url",
+            "absolute http(s) URL",
+        )
         .serde("no name", wa("contacts", json!([{"phones": []}])), "name");
     t.run();
 }
@@ -818,7 +996,12 @@ fn template_name_and_language() {
     t.limit("name", &base, "/template/name", 512, |n| json!("a".repeat(n)), "template.name", "at most 512 characters")
         .ok("lowercase, digits, underscores", name(json!("order_update_2")))
         .ok("no language (INCS resolves it)", without(&base, "/template/language"))
-        .err("uppercase", name(json!("Order_Update")), "template.name", "lowercase letters, digits and underscores only")
+        .err(
+            "uppercase",
+            name(json!("Order_Update")),
+            "template.name",
+            "lowercase letters, digits and underscores only",
+        )
         .err("a dash", name(json!("order-update")), "template.name", "lowercase letters, digits and underscores only")
         .err("a space", name(json!("order update")), "template.name", "lowercase letters, digits and underscores only")
         .err("non-ASCII", name(json!("ordér")), "template.name", "lowercase letters, digits and underscores only")
@@ -870,54 +1053,173 @@ fn template_components() {
 #[test]
 fn template_parameters() {
     let media_header = |kind: &str, link: &str| header_param(json!({"type": kind, kind: {"link": link}}));
-    let coupon = |c: String| template(json!([button_component("copy_code", json!("0"), json!({"type": "coupon_code", "coupon_code": c}))]));
-    let payload = |p: String| template(json!([button_component("quick_reply", json!("0"), json!({"type": "payload", "payload": p}))]));
+    let coupon = |c: String| {
+        template(json!([button_component("copy_code", json!("0"), json!({"type": "coupon_code", "coupon_code": c}))]))
+    };
+    let payload = |p: String| {
+        template(json!([button_component("quick_reply", json!("0"), json!({"type": "payload", "payload": p}))]))
+    };
     let mut t = Table::default();
-    t.chars("body text parameter", &body_param(json!("")), "/template/components/0/parameters/0/text", 1024, "template.components[0].parameters[0].text")
-        .chars("header text parameter", &header_param(json!({"type": "text", "text": ""})), "/template/components/0/parameters/0/text", 60, "template.components[0].parameters[0].text")
-        .err("empty text parameter", body_param(json!("")), "template.components[0].parameters[0].text", "must not be empty")
-        .err("a newline", body_param(json!("a\nb")), "template.components[0].parameters[0].text", "may not contain newlines or tabs")
-        .err("a carriage return", body_param(json!("a\rb")), "template.components[0].parameters[0].text", "may not contain newlines or tabs")
-        .err("a tab", body_param(json!("a\tb")), "template.components[0].parameters[0].text", "may not contain newlines or tabs")
-        .err("a newline in the header", header_param(json!({"type": "text", "text": "a\nb"})), "template.components[0].parameters[0].text", "newlines or tabs")
-        .ok("4 consecutive spaces", body_param(json!("a    b")))
-        .ok("spaces apart", body_param(json!("a  b  c    d")))
-        .err("5 consecutive spaces", body_param(json!("a     b")), "template.components[0].parameters[0].text", "more than 4 consecutive spaces")
-        .ok("a header image", media_header("image", "https://e.com/h.png"))
-        .ok("a header video", media_header("video", "https://e.com/h.mp4"))
-        .ok("a header document", media_header("document", "https://e.com/h.pdf"))
-        .err("a header image .gif", media_header("image", "https://e.com/h.gif"), "template.components[0].parameters[0].image.link", "WhatsApp images must be one of")
-        .err("a header video .mov", media_header("video", "https://e.com/h.mov"), "template.components[0].parameters[0].video.link", "WhatsApp videos must be one of")
-        .err("a header document .zip", media_header("document", "https://e.com/h.zip"), "template.components[0].parameters[0].document.link", "WhatsApp documents must be one of")
-        .err("a header image not http", media_header("image", "ftp://e.com/h.png"), "template.components[0].parameters[0].image.link", "absolute http(s) URL")
-        .ok("coupon code of 15", coupon("A".repeat(15)))
-        .err("coupon code of 16", coupon("A".repeat(16)), "template.components[0].parameters[0].coupon_code", "at most 15 characters")
-        .err("empty coupon code", coupon(String::new()), "template.components[0].parameters[0].coupon_code", "must not be empty")
-        .ok("payload of 256", payload(txt(256)))
-        .err("payload of 257", payload(txt(257)), "template.components[0].parameters[0].payload", "at most 256 characters")
-        .ok("currency and date_time in a body", template(json!([{"type": "body", "parameters": [
+    t.chars(
+        "body text parameter",
+        &body_param(json!("")),
+        "/template/components/0/parameters/0/text",
+        1024,
+        "template.components[0].parameters[0].text",
+    )
+    .chars(
+        "header text parameter",
+        &header_param(json!({"type": "text", "text": ""})),
+        "/template/components/0/parameters/0/text",
+        60,
+        "template.components[0].parameters[0].text",
+    )
+    .err(
+        "empty text parameter",
+        body_param(json!("")),
+        "template.components[0].parameters[0].text",
+        "must not be empty",
+    )
+    .err(
+        "a newline",
+        body_param(json!("a\nb")),
+        "template.components[0].parameters[0].text",
+        "may not contain newlines or tabs",
+    )
+    .err(
+        "a carriage return",
+        body_param(json!("a\rb")),
+        "template.components[0].parameters[0].text",
+        "may not contain newlines or tabs",
+    )
+    .err(
+        "a tab",
+        body_param(json!("a\tb")),
+        "template.components[0].parameters[0].text",
+        "may not contain newlines or tabs",
+    )
+    .err(
+        "a newline in the header",
+        header_param(json!({"type": "text", "text": "a\nb"})),
+        "template.components[0].parameters[0].text",
+        "newlines or tabs",
+    )
+    .ok("4 consecutive spaces", body_param(json!("a    b")))
+    .ok("spaces apart", body_param(json!("a  b  c    d")))
+    .err(
+        "5 consecutive spaces",
+        body_param(json!("a     b")),
+        "template.components[0].parameters[0].text",
+        "more than 4 consecutive spaces",
+    )
+    .ok("a header image", media_header("image", "https://e.com/h.png"))
+    .ok("a header video", media_header("video", "https://e.com/h.mp4"))
+    .ok("a header document", media_header("document", "https://e.com/h.pdf"))
+    .err(
+        "a header image .gif",
+        media_header("image", "https://e.com/h.gif"),
+        "template.components[0].parameters[0].image.link",
+        "WhatsApp images must be one of",
+    )
+    .err(
+        "a header video .mov",
+        media_header("video", "https://e.com/h.mov"),
+        "template.components[0].parameters[0].video.link",
+        "WhatsApp videos must be one of",
+    )
+    .err(
+        "a header document .zip",
+        media_header("document", "https://e.com/h.zip"),
+        "template.components[0].parameters[0].document.link",
+        "WhatsApp documents must be one of",
+    )
+    .err(
+        "a header image not http",
+        media_header("image", "ftp://e.com/h.png"),
+        "template.components[0].parameters[0].image.link",
+        "absolute http(s) URL",
+    )
+    .ok("coupon code of 15", coupon("A".repeat(15)))
+    .err(
+        "coupon code of 16",
+        coupon("A".repeat(16)),
+        "template.components[0].parameters[0].coupon_code",
+        "at most 15 characters",
+    )
+    .err(
+        "empty coupon code",
+        coupon(String::new()),
+        "template.components[0].parameters[0].coupon_code",
+        "must not be empty",
+    )
+    .ok("payload of 256", payload(txt(256)))
+    .err("payload of 257", payload(txt(257)), "template.components[0].parameters[0].payload", "at most 256 characters")
+    .ok(
+        "currency and date_time in a body",
+        template(json!([{"type": "body", "parameters": [
             {"type": "currency", "currency": {"fallback_value": "$100.99", "code": "USD", "amount_1000": 100990}},
-            {"type": "date_time", "date_time": {"fallback_value": "February 25, 1977"}}]}])))
-        .err("empty currency fallback", template(json!([{"type": "body", "parameters": [
+            {"type": "date_time", "date_time": {"fallback_value": "February 25, 1977"}}]}])),
+    )
+    .err(
+        "empty currency fallback",
+        template(json!([{"type": "body", "parameters": [
             {"type": "currency", "currency": {"fallback_value": "", "code": "USD", "amount_1000": 1}}]}])),
-            "template.components[0].parameters[0].currency.fallback_value", "must not be empty")
-        .err("empty date_time fallback", template(json!([{"type": "body", "parameters": [
+        "template.components[0].parameters[0].currency.fallback_value",
+        "must not be empty",
+    )
+    .err(
+        "empty date_time fallback",
+        template(json!([{"type": "body", "parameters": [
             {"type": "date_time", "date_time": {"fallback_value": " "}}]}])),
-            "template.components[0].parameters[0].date_time.fallback_value", "must not be empty")
-        .err("an image in a body", template(json!([{"type": "body", "parameters": [{"type": "image", "image": {"link": "https://e.com/a.png"}}]}])),
-            "template.components[0].parameters[0].type", "not allowed in a body component")
-        .err("a coupon code in a header", header_param(json!({"type": "coupon_code", "coupon_code": "1"})),
-            "template.components[0].parameters[0].type", "not allowed in a header component")
-        .err("a payload in a body", template(json!([{"type": "body", "parameters": [{"type": "payload", "payload": "p"}]}])),
-            "template.components[0].parameters[0].type", "not allowed in a body component")
-        .err("a currency in a header", header_param(json!({"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}})),
-            "template.components[0].parameters[0].type", "not allowed in a header component")
-        .err("an image in a button", template(json!([button_component("url", json!("0"), json!({"type": "image", "image": {"link": "https://e.com/a.png"}}))])),
-            "template.components[0].parameters[0].type", "not allowed in a button component")
-        .err("the second parameter at fault", template(json!([{"type": "body", "parameters": [
+        "template.components[0].parameters[0].date_time.fallback_value",
+        "must not be empty",
+    )
+    .err(
+        "an image in a body",
+        template(
+            json!([{"type": "body", "parameters": [{"type": "image", "image": {"link": "https://e.com/a.png"}}]}]),
+        ),
+        "template.components[0].parameters[0].type",
+        "not allowed in a body component",
+    )
+    .err(
+        "a coupon code in a header",
+        header_param(json!({"type": "coupon_code", "coupon_code": "1"})),
+        "template.components[0].parameters[0].type",
+        "not allowed in a header component",
+    )
+    .err(
+        "a payload in a body",
+        template(json!([{"type": "body", "parameters": [{"type": "payload", "payload": "p"}]}])),
+        "template.components[0].parameters[0].type",
+        "not allowed in a body component",
+    )
+    .err(
+        "a currency in a header",
+        header_param(
+            json!({"type": "currency", "currency": {"fallback_value": "$1", "code": "USD", "amount_1000": 1000}}),
+        ),
+        "template.components[0].parameters[0].type",
+        "not allowed in a header component",
+    )
+    .err(
+        "an image in a button",
+        template(json!([button_component(
+            "url",
+            json!("0"),
+            json!({"type": "image", "image": {"link": "https://e.com/a.png"}})
+        )])),
+        "template.components[0].parameters[0].type",
+        "not allowed in a button component",
+    )
+    .err(
+        "the second parameter at fault",
+        template(json!([{"type": "body", "parameters": [
             {"type": "text", "text": "ok"}, {"type": "text", "text": "tab\there"}]}])),
-            "template.components[0].parameters[1].text", "newlines or tabs")
-        .ok("text parameters counted in characters", body_param(json!("你好".repeat(512))));
+        "template.components[0].parameters[1].text",
+        "newlines or tabs",
+    )
+    .ok("text parameters counted in characters", body_param(json!("你好".repeat(512))));
     t.run();
 }
 
@@ -929,12 +1231,31 @@ fn authentication_templates() {
         .ok("with a language", with(&base, &[("/template/language", json!("en_US"))]))
         .limit("code", &base, "/template/code", 15, |n| json!("9".repeat(n)), "template.code", "at most 15 characters")
         .err("empty code", with(&base, &[("/template/code", json!(""))]), "template.code", "must not be empty")
-        .err("code and components", with(&base, &[("/template/components", json!([]))]), "template.code", "takes `code` and no `components`")
+        .err(
+            "code and components",
+            with(&base, &[("/template/components", json!([]))]),
+            "template.code",
+            "takes `code` and no `components`",
+        )
         .err("a bad name", with(&base, &[("/template/name", json!("Auth"))]), "template.name", "lowercase letters")
-        .err("a bad language", with(&base, &[("/template/language", json!("en-US"))]), "template.language", "a language code")
-        .err("rcs parameters on whatsapp", with(&base, &[("/template/parameters", json!({"a": "b"}))]), "template.parameters", "RCS templates only")
-        .err("rcs parameters on a whatsapp component template", with(&template(json!([])), &[("/template/parameters", json!({"a": "b"}))]),
-            "template.parameters", "RCS templates only");
+        .err(
+            "a bad language",
+            with(&base, &[("/template/language", json!("en-US"))]),
+            "template.language",
+            "a language code",
+        )
+        .err(
+            "rcs parameters on whatsapp",
+            with(&base, &[("/template/parameters", json!({"a": "b"}))]),
+            "template.parameters",
+            "RCS templates only",
+        )
+        .err(
+            "rcs parameters on a whatsapp component template",
+            with(&template(json!([])), &[("/template/parameters", json!({"a": "b"}))]),
+            "template.parameters",
+            "RCS templates only",
+        );
     t.run();
 }
 
@@ -952,30 +1273,85 @@ fn reply_buttons_message() {
         .ok("3 buttons", buttons(3))
         .err("no buttons", buttons(0), "interactive.action.buttons", "1 to 3 buttons, got 0")
         .err("4 buttons", buttons(4), "interactive.action.buttons", "1 to 3 buttons, got 4")
-        .errs("4 buttons, the fourth title too long", with(&buttons(4), &[(&title(3), json!(txt(21)))]), &[
-            ("interactive.action.buttons", "1 to 3 buttons, got 4"),
-            ("interactive.action.buttons[3].reply.title", "at most 20 characters, got 21")])
+        .errs(
+            "4 buttons, the fourth title too long",
+            with(&buttons(4), &[(&title(3), json!(txt(21)))]),
+            &[
+                ("interactive.action.buttons", "1 to 3 buttons, got 4"),
+                ("interactive.action.buttons[3].reply.title", "at most 20 characters, got 21"),
+            ],
+        )
         .chars("button id", &base, &id(2), 256, "interactive.action.buttons[2].reply.id")
         .chars("button title", &base, &title(2), 20, "interactive.action.buttons[2].reply.title")
         .ok("20 emoji titles", with(&base, &[(&title(0), json!("🎉".repeat(20))), (&title(1), json!("👍".repeat(20)))]))
-        .err("21 emoji title", with(&base, &[(&title(0), json!("🎉".repeat(21)))]), "interactive.action.buttons[0].reply.title", "at most 20 characters, got 21")
-        .err("empty title", with(&base, &[(&title(1), json!(""))]), "interactive.action.buttons[1].reply.title", "must not be empty")
-        .err("empty id", with(&base, &[(&id(1), json!(""))]), "interactive.action.buttons[1].reply.id", "must not be empty")
-        .err("duplicate titles", with(&base, &[(&title(2), json!("Choice 0"))]), "interactive.action.buttons[2].reply.title", "duplicate button title `Choice 0`")
-        .err("duplicate titles differing in case and spaces", with(&base, &[(&title(1), json!(" choice 0 "))]),
-            "interactive.action.buttons[1].reply.title", "duplicate button title")
-        .err("duplicate ids", with(&base, &[(&id(1), json!("id-0"))]), "interactive.action.buttons[1].reply.id", "duplicate button id `id-0`")
+        .err(
+            "21 emoji title",
+            with(&base, &[(&title(0), json!("🎉".repeat(21)))]),
+            "interactive.action.buttons[0].reply.title",
+            "at most 20 characters, got 21",
+        )
+        .err(
+            "empty title",
+            with(&base, &[(&title(1), json!(""))]),
+            "interactive.action.buttons[1].reply.title",
+            "must not be empty",
+        )
+        .err(
+            "empty id",
+            with(&base, &[(&id(1), json!(""))]),
+            "interactive.action.buttons[1].reply.id",
+            "must not be empty",
+        )
+        .err(
+            "duplicate titles",
+            with(&base, &[(&title(2), json!("Choice 0"))]),
+            "interactive.action.buttons[2].reply.title",
+            "duplicate button title `Choice 0`",
+        )
+        .err(
+            "duplicate titles differing in case and spaces",
+            with(&base, &[(&title(1), json!(" choice 0 "))]),
+            "interactive.action.buttons[1].reply.title",
+            "duplicate button title",
+        )
+        .err(
+            "duplicate ids",
+            with(&base, &[(&id(1), json!("id-0"))]),
+            "interactive.action.buttons[1].reply.id",
+            "duplicate button id `id-0`",
+        )
         .ok("ids differing in case are distinct", with(&base, &[(&id(1), json!("ID-0"))]))
         .chars("body", &base, "/interactive/body/text", 1024, "interactive.body.text")
-        .err("empty body", with(&base, &[("/interactive/body/text", json!(""))]), "interactive.body.text", "must not be empty")
+        .err(
+            "empty body",
+            with(&base, &[("/interactive/body/text", json!(""))]),
+            "interactive.body.text",
+            "must not be empty",
+        )
         .chars("header text", &base, "/interactive/header/text", 60, "interactive.header.text")
         .chars("footer", &base, "/interactive/footer/text", 60, "interactive.footer.text")
         .ok("no header or footer", without(&without(&base, "/interactive/header"), "/interactive/footer"))
-        .ok("image header", with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.jpg"}}))]))
-        .ok("video header", with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mp4"}}))]))
-        .ok("document header", with(&base, &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))]))
-        .err("image header .gif", with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.gif"}}))]),
-            "interactive.header.image.link", "WhatsApp images must be one of")
+        .ok(
+            "image header",
+            with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.jpg"}}))]),
+        )
+        .ok(
+            "video header",
+            with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mp4"}}))]),
+        )
+        .ok(
+            "document header",
+            with(
+                &base,
+                &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))],
+            ),
+        )
+        .err(
+            "image header .gif",
+            with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.gif"}}))]),
+            "interactive.header.image.link",
+            "WhatsApp images must be one of",
+        )
         .serde("no body", without(&base, "/interactive/body"), "body")
         .serde("a button of another type", with(&base, &[("/interactive/action/buttons/0/type", json!("url"))]), "url");
     t.run();
@@ -989,22 +1365,70 @@ fn cta_url_message() {
     let base = cta_msg();
     let mut t = Table::default();
     t.chars("body", &base, "/interactive/body/text", 1024, "interactive.body.text")
-        .chars("label", &base, "/interactive/action/parameters/display_text", 20, "interactive.action.parameters.display_text")
+        .chars(
+            "label",
+            &base,
+            "/interactive/action/parameters/display_text",
+            20,
+            "interactive.action.parameters.display_text",
+        )
         .chars("header text", &base, "/interactive/header/text", 60, "interactive.header.text")
         .chars("footer", &base, "/interactive/footer/text", 60, "interactive.footer.text")
         .ok("20 emoji label", with(&base, &[("/interactive/action/parameters/display_text", json!("🛒".repeat(20)))]))
-        .err("empty label", with(&base, &[("/interactive/action/parameters/display_text", json!(""))]), "interactive.action.parameters.display_text", "must not be empty")
+        .err(
+            "empty label",
+            with(&base, &[("/interactive/action/parameters/display_text", json!(""))]),
+            "interactive.action.parameters.display_text",
+            "must not be empty",
+        )
         .ok("http url", with(&base, &[("/interactive/action/parameters/url", json!("http://example.com"))]))
-        .err("ftp url", with(&base, &[("/interactive/action/parameters/url", json!("ftp://example.com/x"))]), "interactive.action.parameters.url", "absolute http(s) URL")
-        .err("javascript url", with(&base, &[("/interactive/action/parameters/url", json!("javascript:alert(1)"))]), "interactive.action.parameters.url", "absolute http(s) URL")
-        .err("url without scheme", with(&base, &[("/interactive/action/parameters/url", json!("www.example.com"))]), "interactive.action.parameters.url", "absolute http(s) URL")
-        .err("action name not cta_url", with(&base, &[("/interactive/action/name", json!("url"))]), "interactive.action.name", "must be `cta_url`")
-        .ok("document header", with(&base, &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))]))
-        .ok("video header", with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.3gp"}}))]))
-        .err("video header .mkv", with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mkv"}}))]),
-            "interactive.header.video.link", "WhatsApp videos must be one of")
+        .err(
+            "ftp url",
+            with(&base, &[("/interactive/action/parameters/url", json!("ftp://example.com/x"))]),
+            "interactive.action.parameters.url",
+            "absolute http(s) URL",
+        )
+        .err(
+            "javascript url",
+            with(&base, &[("/interactive/action/parameters/url", json!("javascript:alert(1)"))]),
+            "interactive.action.parameters.url",
+            "absolute http(s) URL",
+        )
+        .err(
+            "url without scheme",
+            with(&base, &[("/interactive/action/parameters/url", json!("www.example.com"))]),
+            "interactive.action.parameters.url",
+            "absolute http(s) URL",
+        )
+        .err(
+            "action name not cta_url",
+            with(&base, &[("/interactive/action/name", json!("url"))]),
+            "interactive.action.name",
+            "must be `cta_url`",
+        )
+        .ok(
+            "document header",
+            with(
+                &base,
+                &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))],
+            ),
+        )
+        .ok(
+            "video header",
+            with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.3gp"}}))]),
+        )
+        .err(
+            "video header .mkv",
+            with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mkv"}}))]),
+            "interactive.header.video.link",
+            "WhatsApp videos must be one of",
+        )
         .serde("no action", without(&base, "/interactive/action"), "action")
-        .serde("a list action", with(&base, &[("/interactive/action", json!({"button": "b", "sections": []}))]), "unknown field `button`");
+        .serde(
+            "a list action",
+            with(&base, &[("/interactive/action", json!({"button": "b", "sections": []}))]),
+            "unknown field `button`",
+        );
     t.run();
 }
 
@@ -1020,44 +1444,138 @@ fn list_message() {
         .chars("button", &base, "/interactive/action/button", 20, "interactive.action.button")
         .chars("header text", &base, "/interactive/header/text", 60, "interactive.header.text")
         .chars("footer", &base, "/interactive/footer/text", 60, "interactive.footer.text")
-        .err("empty button", with(&base, &[("/interactive/action/button", json!(""))]), "interactive.action.button", "must not be empty")
-        .err("image header", with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.png"}}))]),
-            "interactive.header.type", "text header only")
-        .err("video header", with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mp4"}}))]),
-            "interactive.header.type", "text header only")
-        .err("document header", with(&base, &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))]),
-            "interactive.header.type", "text header only")
+        .err(
+            "empty button",
+            with(&base, &[("/interactive/action/button", json!(""))]),
+            "interactive.action.button",
+            "must not be empty",
+        )
+        .err(
+            "image header",
+            with(&base, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.png"}}))]),
+            "interactive.header.type",
+            "text header only",
+        )
+        .err(
+            "video header",
+            with(&base, &[("/interactive/header", json!({"type": "video", "video": {"link": "https://e.com/a.mp4"}}))]),
+            "interactive.header.type",
+            "text header only",
+        )
+        .err(
+            "document header",
+            with(
+                &base,
+                &[("/interactive/header", json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))],
+            ),
+            "interactive.header.type",
+            "text header only",
+        )
         .ok("no header", without(&base, "/interactive/header"))
         // Sections and rows.
         .ok("10 sections of one row", list_msg(&[1; 10]))
-        .errs("11 sections of one row", list_msg(&[1; 11]), &[
-            ("interactive.action.sections", "1 to 10 sections, got 11"),
-            ("interactive.action.sections", "1 to 10 rows in all sections together, got 11")])
-        .errs("no sections", list_msg(&[]), &[
-            ("interactive.action.sections", "1 to 10 sections, got 0"),
-            ("interactive.action.sections", "1 to 10 rows in all sections together, got 0")])
+        .errs(
+            "11 sections of one row",
+            list_msg(&[1; 11]),
+            &[
+                ("interactive.action.sections", "1 to 10 sections, got 11"),
+                ("interactive.action.sections", "1 to 10 rows in all sections together, got 11"),
+            ],
+        )
+        .errs(
+            "no sections",
+            list_msg(&[]),
+            &[
+                ("interactive.action.sections", "1 to 10 sections, got 0"),
+                ("interactive.action.sections", "1 to 10 rows in all sections together, got 0"),
+            ],
+        )
         .ok("10 rows in one section", list_msg(&[10]))
         .ok("10 rows over three sections", list_msg(&[3, 3, 4]))
-        .err("11 rows in one section", list_msg(&[11]), "interactive.action.sections", "1 to 10 rows in all sections together, got 11")
-        .err("11 rows over two sections", list_msg(&[5, 6]), "interactive.action.sections", "1 to 10 rows in all sections together, got 11")
+        .err(
+            "11 rows in one section",
+            list_msg(&[11]),
+            "interactive.action.sections",
+            "1 to 10 rows in all sections together, got 11",
+        )
+        .err(
+            "11 rows over two sections",
+            list_msg(&[5, 6]),
+            "interactive.action.sections",
+            "1 to 10 rows in all sections together, got 11",
+        )
         .err("a section without rows", list_msg(&[2, 0]), "interactive.action.sections[1].rows", "at least one row")
-        .chars("section title", &base, "/interactive/action/sections/1/title", 24, "interactive.action.sections[1].title")
-        .err("empty section title", with(&base, &[("/interactive/action/sections/0/title", json!(""))]), "interactive.action.sections[0].title", "must not be empty")
+        .chars(
+            "section title",
+            &base,
+            "/interactive/action/sections/1/title",
+            24,
+            "interactive.action.sections[1].title",
+        )
+        .err(
+            "empty section title",
+            with(&base, &[("/interactive/action/sections/0/title", json!(""))]),
+            "interactive.action.sections[0].title",
+            "must not be empty",
+        )
         .ok("one section needs no title", without(&single, "/interactive/action/sections/0/title"))
-        .err("two sections need titles", without(&base, "/interactive/action/sections/1/title"),
-            "interactive.action.sections[1].title", "required when there is more than one section")
+        .err(
+            "two sections need titles",
+            without(&base, "/interactive/action/sections/1/title"),
+            "interactive.action.sections[1].title",
+            "required when there is more than one section",
+        )
         // Rows.
-        .chars("row id", &base, "/interactive/action/sections/1/rows/0/id", 200, "interactive.action.sections[1].rows[0].id")
-        .chars("row title", &base, "/interactive/action/sections/0/rows/1/title", 24, "interactive.action.sections[0].rows[1].title")
-        .chars("row description", &base, "/interactive/action/sections/1/rows/1/description", 72, "interactive.action.sections[1].rows[1].description")
+        .chars(
+            "row id",
+            &base,
+            "/interactive/action/sections/1/rows/0/id",
+            200,
+            "interactive.action.sections[1].rows[0].id",
+        )
+        .chars(
+            "row title",
+            &base,
+            "/interactive/action/sections/0/rows/1/title",
+            24,
+            "interactive.action.sections[0].rows[1].title",
+        )
+        .chars(
+            "row description",
+            &base,
+            "/interactive/action/sections/1/rows/1/description",
+            72,
+            "interactive.action.sections[1].rows[1].description",
+        )
         .ok("no row description", without(&base, "/interactive/action/sections/0/rows/0/description"))
-        .ok("24 emoji row title", with(&base, &[("/interactive/action/sections/0/rows/0/title", json!("📦".repeat(24)))]))
-        .err("empty row id", with(&base, &[("/interactive/action/sections/0/rows/0/id", json!(""))]), "interactive.action.sections[0].rows[0].id", "must not be empty")
-        .err("empty row title", with(&base, &[("/interactive/action/sections/0/rows/0/title", json!(""))]), "interactive.action.sections[0].rows[0].title", "must not be empty")
-        .err("duplicate row id in a section", with(&base, &[("/interactive/action/sections/0/rows/1/id", json!("row-0-0"))]),
-            "interactive.action.sections[0].rows[1].id", "duplicate row id `row-0-0`")
-        .err("duplicate row id across sections", with(&base, &[("/interactive/action/sections/1/rows/0/id", json!("row-0-1"))]),
-            "interactive.action.sections[1].rows[0].id", "duplicate row id `row-0-1`")
+        .ok(
+            "24 emoji row title",
+            with(&base, &[("/interactive/action/sections/0/rows/0/title", json!("📦".repeat(24)))]),
+        )
+        .err(
+            "empty row id",
+            with(&base, &[("/interactive/action/sections/0/rows/0/id", json!(""))]),
+            "interactive.action.sections[0].rows[0].id",
+            "must not be empty",
+        )
+        .err(
+            "empty row title",
+            with(&base, &[("/interactive/action/sections/0/rows/0/title", json!(""))]),
+            "interactive.action.sections[0].rows[0].title",
+            "must not be empty",
+        )
+        .err(
+            "duplicate row id in a section",
+            with(&base, &[("/interactive/action/sections/0/rows/1/id", json!("row-0-0"))]),
+            "interactive.action.sections[0].rows[1].id",
+            "duplicate row id `row-0-0`",
+        )
+        .err(
+            "duplicate row id across sections",
+            with(&base, &[("/interactive/action/sections/1/rows/0/id", json!("row-0-1"))]),
+            "interactive.action.sections[1].rows[0].id",
+            "duplicate row id `row-0-1`",
+        )
         .ok("row titles may repeat", with(&base, &[("/interactive/action/sections/1/rows/0/title", json!("Row 0.0"))]))
         .serde("no sections field", without(&base, "/interactive/action/sections"), "sections");
     t.run();
@@ -1079,7 +1597,12 @@ fn carousel_message() {
         .err("no cards", url_carousel(0), "interactive.action.cards", "2 to 10 cards, got 0")
         .err("11 cards", url_carousel(11), "interactive.action.cards", "2 to 10 cards, got 11")
         .chars("main body", &base, "/interactive/body/text", 1024, "interactive.body.text")
-        .err("empty main body", with(&base, &[("/interactive/body/text", json!(""))]), "interactive.body.text", "must not be empty")
+        .err(
+            "empty main body",
+            with(&base, &[("/interactive/body/text", json!(""))]),
+            "interactive.body.text",
+            "must not be empty",
+        )
         .serde("no main body", without(&base, "/interactive/body"), "body")
         .serde("a main header", with(&base, &[("/interactive/header", json!({"type": "text", "text": "h"}))]), "header")
         .serde("a main footer", with(&base, &[("/interactive/footer", json!({"text": "f"}))]), "footer")
@@ -1087,56 +1610,169 @@ fn carousel_message() {
         .chars("card body", &base, &card(1, "/body/text"), 160, "interactive.action.cards[1].body.text")
         .ok("no card body", without(&base, &card(0, "/body")))
         .ok("two lines", with(&base, &[(&card(0, "/body/text"), json!("one\ntwo"))]))
-        .ok("two lines around a blank one (the documents' example)", with(&base, &[(&card(0, "/body/text"), json!("*Title*\n\nText"))]))
-        .err("three lines", with(&base, &[(&card(1, "/body/text"), json!("one\ntwo\nthree"))]), "interactive.action.cards[1].body.text", "at most 2 lines of text")
-        .err("three line breaks", with(&base, &[(&card(1, "/body/text"), json!("one\n\n\ntwo"))]), "interactive.action.cards[1].body.text", "2 line breaks")
-        .err("empty card body", with(&base, &[(&card(0, "/body/text"), json!(""))]), "interactive.action.cards[0].body.text", "must not be empty")
+        .ok(
+            "two lines around a blank one (the documents' example)",
+            with(&base, &[(&card(0, "/body/text"), json!("*Title*\n\nText"))]),
+        )
+        .err(
+            "three lines",
+            with(&base, &[(&card(1, "/body/text"), json!("one\ntwo\nthree"))]),
+            "interactive.action.cards[1].body.text",
+            "at most 2 lines of text",
+        )
+        .err(
+            "three line breaks",
+            with(&base, &[(&card(1, "/body/text"), json!("one\n\n\ntwo"))]),
+            "interactive.action.cards[1].body.text",
+            "2 line breaks",
+        )
+        .err(
+            "empty card body",
+            with(&base, &[(&card(0, "/body/text"), json!(""))]),
+            "interactive.action.cards[0].body.text",
+            "must not be empty",
+        )
         // Card indexes.
-        .ok("indexes in any order", with(&base, &[(&card(0, "/card_index"), json!(1)), (&card(1, "/card_index"), json!(0))]))
-        .err("a repeated index", with(&base, &[(&card(1, "/card_index"), json!(0))]), "interactive.action.cards[1].card_index", "0 to 1 and each used once")
-        .err("an index past the end", with(&base, &[(&card(1, "/card_index"), json!(2))]), "interactive.action.cards[1].card_index", "0 to 1 and each used once")
+        .ok(
+            "indexes in any order",
+            with(&base, &[(&card(0, "/card_index"), json!(1)), (&card(1, "/card_index"), json!(0))]),
+        )
+        .err(
+            "a repeated index",
+            with(&base, &[(&card(1, "/card_index"), json!(0))]),
+            "interactive.action.cards[1].card_index",
+            "0 to 1 and each used once",
+        )
+        .err(
+            "an index past the end",
+            with(&base, &[(&card(1, "/card_index"), json!(2))]),
+            "interactive.action.cards[1].card_index",
+            "0 to 1 and each used once",
+        )
         .serde("a negative index", with(&base, &[(&card(0, "/card_index"), json!(-1))]), "-1")
         // Card headers: image or video.
         .ok("video headers", reply_carousel(3, 1))
-        .err("an image header .gif", with(&base, &[(&card(1, "/header/image/link"), json!("https://e.com/a.gif"))]),
-            "interactive.action.cards[1].header.image.link", "WhatsApp images must be one of")
-        .err("a video header .mov", with(&replies, &[(&card(0, "/header/video/link"), json!("https://e.com/a.mov"))]),
-            "interactive.action.cards[0].header.video.link", "WhatsApp videos must be one of")
+        .err(
+            "an image header .gif",
+            with(&base, &[(&card(1, "/header/image/link"), json!("https://e.com/a.gif"))]),
+            "interactive.action.cards[1].header.image.link",
+            "WhatsApp images must be one of",
+        )
+        .err(
+            "a video header .mov",
+            with(&replies, &[(&card(0, "/header/video/link"), json!("https://e.com/a.mov"))]),
+            "interactive.action.cards[0].header.video.link",
+            "WhatsApp videos must be one of",
+        )
         .serde("a text header", with(&base, &[(&card(0, "/header"), json!({"type": "text", "text": "t"}))]), "text")
-        .serde("a document header", with(&base, &[(&card(0, "/header"), json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))]), "document")
+        .serde(
+            "a document header",
+            with(
+                &base,
+                &[(&card(0, "/header"), json!({"type": "document", "document": {"link": "https://e.com/a.pdf"}}))],
+            ),
+            "document",
+        )
         .serde("no header", without(&base, &card(0, "/header")), "header")
         // URL buttons.
-        .chars("URL button label", &base, &card(1, "/action/parameters/display_text"), 20, "interactive.action.cards[1].action.parameters.display_text")
-        .err("URL button not http", with(&base, &[(&card(0, "/action/parameters/url"), json!("mailto:a@b.c"))]),
-            "interactive.action.cards[0].action.parameters.url", "absolute http(s) URL")
-        .err("URL button name", with(&base, &[(&card(0, "/action/name"), json!("url"))]), "interactive.action.cards[0].action.name", "must be `cta_url`")
+        .chars(
+            "URL button label",
+            &base,
+            &card(1, "/action/parameters/display_text"),
+            20,
+            "interactive.action.cards[1].action.parameters.display_text",
+        )
+        .err(
+            "URL button not http",
+            with(&base, &[(&card(0, "/action/parameters/url"), json!("mailto:a@b.c"))]),
+            "interactive.action.cards[0].action.parameters.url",
+            "absolute http(s) URL",
+        )
+        .err(
+            "URL button name",
+            with(&base, &[(&card(0, "/action/name"), json!("url"))]),
+            "interactive.action.cards[0].action.name",
+            "must be `cta_url`",
+        )
         // Quick replies.
         .ok("1 quick reply per card", reply_carousel(2, 1))
         .ok("2 quick replies per card", replies.clone())
-        .errs("3 quick replies per card", reply_carousel(2, 3), &[
-            ("interactive.action.cards[0].action.buttons", "1 or 2 quick-reply buttons, got 3"),
-            ("interactive.action.cards[1].action.buttons", "1 or 2 quick-reply buttons, got 3")])
-        .errs("no quick replies", reply_carousel(2, 0), &[
-            ("interactive.action.cards[0].action.buttons", "1 or 2 quick-reply buttons, got 0"),
-            ("interactive.action.cards[1].action.buttons", "1 or 2 quick-reply buttons, got 0")])
-        .chars("quick-reply id", &replies, &qr(1, 1, "id"), 256, "interactive.action.cards[1].action.buttons[1].quick_reply.id")
-        .chars("quick-reply title", &replies, &qr(1, 0, "title"), 20, "interactive.action.cards[1].action.buttons[0].quick_reply.title")
-        .ok("10 ❤️ (20 characters with their variation selectors)", with(&replies, &[(&qr(0, 0, "title"), json!("❤️".repeat(10)))]))
-        .err("duplicate quick-reply titles in a card", with(&replies, &[(&qr(0, 1, "title"), json!("Reply 0"))]),
-            "interactive.action.cards[0].action.buttons[1].quick_reply.title", "duplicate button title")
-        .err("duplicate quick-reply ids in a card", with(&replies, &[(&qr(1, 1, "id"), json!("card-1-0"))]),
-            "interactive.action.cards[1].action.buttons[1].quick_reply.id", "duplicate button id")
+        .errs(
+            "3 quick replies per card",
+            reply_carousel(2, 3),
+            &[
+                ("interactive.action.cards[0].action.buttons", "1 or 2 quick-reply buttons, got 3"),
+                ("interactive.action.cards[1].action.buttons", "1 or 2 quick-reply buttons, got 3"),
+            ],
+        )
+        .errs(
+            "no quick replies",
+            reply_carousel(2, 0),
+            &[
+                ("interactive.action.cards[0].action.buttons", "1 or 2 quick-reply buttons, got 0"),
+                ("interactive.action.cards[1].action.buttons", "1 or 2 quick-reply buttons, got 0"),
+            ],
+        )
+        .chars(
+            "quick-reply id",
+            &replies,
+            &qr(1, 1, "id"),
+            256,
+            "interactive.action.cards[1].action.buttons[1].quick_reply.id",
+        )
+        .chars(
+            "quick-reply title",
+            &replies,
+            &qr(1, 0, "title"),
+            20,
+            "interactive.action.cards[1].action.buttons[0].quick_reply.title",
+        )
+        .ok(
+            "10 ❤️ (20 characters with their variation selectors)",
+            with(&replies, &[(&qr(0, 0, "title"), json!("❤️".repeat(10)))]),
+        )
+        .err(
+            "duplicate quick-reply titles in a card",
+            with(&replies, &[(&qr(0, 1, "title"), json!("Reply 0"))]),
+            "interactive.action.cards[0].action.buttons[1].quick_reply.title",
+            "duplicate button title",
+        )
+        .err(
+            "duplicate quick-reply ids in a card",
+            with(&replies, &[(&qr(1, 1, "id"), json!("card-1-0"))]),
+            "interactive.action.cards[1].action.buttons[1].quick_reply.id",
+            "duplicate button id",
+        )
         .ok("the same titles on different cards", replies.clone())
-        .ok("quick-reply cards typed cta_url (the documents' example)", with(&replies, &[(&card(0, "/type"), json!("cta_url")), (&card(1, "/type"), json!("cta_url"))]))
+        .ok(
+            "quick-reply cards typed cta_url (the documents' example)",
+            with(&replies, &[(&card(0, "/type"), json!("cta_url")), (&card(1, "/type"), json!("cta_url"))]),
+        )
         .serde("an unknown card type", with(&base, &[(&card(0, "/type"), json!("url"))]), "unknown variant `url`")
         // Every card: the same button type and count.
-        .err("a URL card and a quick-reply card", carousel(vec![url_card(0), reply_card(1, 1)]),
-            "interactive.action.cards[1].action", "every card must have the same buttons as the first (1 a URL button)")
-        .err("a quick-reply card and a URL card", carousel(vec![reply_card(0, 2), url_card(1)]),
-            "interactive.action.cards[1].action", "every card must have the same buttons as the first (2 quick-reply buttons)")
-        .err("2 and 1 quick replies", carousel(vec![reply_card(0, 2), reply_card(1, 2), reply_card(2, 1)]),
-            "interactive.action.cards[2].action", "every card must have the same buttons as the first (2 quick-reply buttons)")
-        .serde("an action that is neither", with(&base, &[(&card(0, "/action"), json!({"name": "cta_url"}))]), "CardAction");
+        .err(
+            "a URL card and a quick-reply card",
+            carousel(vec![url_card(0), reply_card(1, 1)]),
+            "interactive.action.cards[1].action",
+            "every card must have the same buttons as the first (1 a URL button)",
+        )
+        .err(
+            "a quick-reply card and a URL card",
+            carousel(vec![reply_card(0, 2), url_card(1)]),
+            "interactive.action.cards[1].action",
+            "every card must have the same buttons as the first (2 quick-reply buttons)",
+        )
+        .err(
+            "2 and 1 quick replies",
+            carousel(vec![reply_card(0, 2), reply_card(1, 2), reply_card(2, 1)]),
+            "interactive.action.cards[2].action",
+            "every card must have the same buttons as the first (2 quick-reply buttons)",
+        )
+        .serde(
+            "an action that is neither",
+            with(&base, &[(&card(0, "/action"), json!({"name": "cta_url"}))]),
+            "CardAction",
+        );
     t.run();
 }
 
@@ -1145,28 +1781,74 @@ fn carousel_message() {
 
 #[test]
 fn product_messages() {
-    let product = wa("interactive", json!({"type": "product", "body": {"text": "Look"}, "footer": {"text": "f"},
-        "action": {"catalog_id": "cat-1", "product_retailer_id": "sku-1"}}));
+    let product = wa(
+        "interactive",
+        json!({"type": "product", "body": {"text": "Look"}, "footer": {"text": "f"},
+        "action": {"catalog_id": "cat-1", "product_retailer_id": "sku-1"}}),
+    );
     let items = |n: usize| -> Value { (0..n).map(|i| json!({"product_retailer_id": nth("sku-", i)})).collect() };
-    let list = wa("interactive", json!({"type": "product_list", "header": {"type": "text", "text": "Our range"}, "body": {"text": "Pick"},
-        "action": {"catalog_id": "cat-1", "sections": [{"title": "Plants", "product_items": items(2)}]}}));
+    let list = wa(
+        "interactive",
+        json!({"type": "product_list", "header": {"type": "text", "text": "Our range"}, "body": {"text": "Pick"},
+        "action": {"catalog_id": "cat-1", "sections": [{"title": "Plants", "product_items": items(2)}]}}),
+    );
     let mut t = Table::default();
     t.ok("product without body", without(&product, "/interactive/body"))
         .chars("product body", &product, "/interactive/body/text", 1024, "interactive.body.text")
         .chars("product footer", &product, "/interactive/footer/text", 60, "interactive.footer.text")
         .chars("catalog id", &product, "/interactive/action/catalog_id", 128, "interactive.action.catalog_id")
-        .err("empty product id", with(&product, &[("/interactive/action/product_retailer_id", json!(""))]), "interactive.action.product_retailer_id", "must not be empty")
+        .err(
+            "empty product id",
+            with(&product, &[("/interactive/action/product_retailer_id", json!(""))]),
+            "interactive.action.product_retailer_id",
+            "must not be empty",
+        )
         .chars("product list header", &list, "/interactive/header/text", 60, "interactive.header.text")
-        .err("product list image header", with(&list, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.png"}}))]),
-            "interactive.header.type", "text header only")
+        .err(
+            "product list image header",
+            with(&list, &[("/interactive/header", json!({"type": "image", "image": {"link": "https://e.com/a.png"}}))]),
+            "interactive.header.type",
+            "text header only",
+        )
         .chars("product list body", &list, "/interactive/body/text", 1024, "interactive.body.text")
-        .chars("product list section title", &list, "/interactive/action/sections/0/title", 24, "interactive.action.sections[0].title")
-        .limit("products", &list, "/interactive/action/sections/0/product_items", 30, items, "interactive.action.sections", "1 to 30 products in all, got 31")
-        .err("no products", with(&list, &[("/interactive/action/sections/0/product_items", json!([]))]), "interactive.action.sections", "1 to 30 products in all, got 0")
-        .err("11 sections", with(&list, &[("/interactive/action/sections", (0..11).map(|_| json!({"product_items": items(1)})).collect())]),
-            "interactive.action.sections", "1 to 10 sections, got 11")
-        .chars("product item id", &list, "/interactive/action/sections/0/product_items/1/product_retailer_id", 128,
-            "interactive.action.sections[0].product_items[1].product_retailer_id")
+        .chars(
+            "product list section title",
+            &list,
+            "/interactive/action/sections/0/title",
+            24,
+            "interactive.action.sections[0].title",
+        )
+        .limit(
+            "products",
+            &list,
+            "/interactive/action/sections/0/product_items",
+            30,
+            items,
+            "interactive.action.sections",
+            "1 to 30 products in all, got 31",
+        )
+        .err(
+            "no products",
+            with(&list, &[("/interactive/action/sections/0/product_items", json!([]))]),
+            "interactive.action.sections",
+            "1 to 30 products in all, got 0",
+        )
+        .err(
+            "11 sections",
+            with(
+                &list,
+                &[("/interactive/action/sections", (0..11).map(|_| json!({"product_items": items(1)})).collect())],
+            ),
+            "interactive.action.sections",
+            "1 to 10 sections, got 11",
+        )
+        .chars(
+            "product item id",
+            &list,
+            "/interactive/action/sections/0/product_items/1/product_retailer_id",
+            128,
+            "interactive.action.sections[0].product_items[1].product_retailer_id",
+        )
         .serde("product list without header", without(&list, "/interactive/header"), "header");
     t.run();
 }
@@ -1189,8 +1871,21 @@ fn viber_otp() {
         .err("language english", set("/otp/language", json!("english")), "otp.language", "a language code")
         .err("language empty", set("/otp/language", json!("")), "otp.language", "a language code")
         .ok("1 minute", set("/otp/code_expiration_minutes", json!(1)))
-        .limit("expiry", &base, "/otp/code_expiration_minutes", 1440, |n| json!(n), "otp.code_expiration_minutes", "1 to 1440 minutes")
-        .err("0 minutes", set("/otp/code_expiration_minutes", json!(0)), "otp.code_expiration_minutes", "1 to 1440 minutes")
+        .limit(
+            "expiry",
+            &base,
+            "/otp/code_expiration_minutes",
+            1440,
+            |n| json!(n),
+            "otp.code_expiration_minutes",
+            "1 to 1440 minutes",
+        )
+        .err(
+            "0 minutes",
+            set("/otp/code_expiration_minutes", json!(0)),
+            "otp.code_expiration_minutes",
+            "1 to 1440 minutes",
+        )
         .serde("negative minutes", set("/otp/code_expiration_minutes", json!(-1)), "code_expiration_minutes")
         .serde("no language", without(&base, "/otp/language"), "language");
     t.run();
@@ -1212,12 +1907,42 @@ fn rcs_templates() {
         .err("empty name", name(""), "template.name", "must not be empty")
         .ok("no parameters", without(&base, "/template/parameters"))
         .chars("parameter value", &base, "/template/parameters/username", 3072, "template.parameters.username")
-        .err("an empty parameter value", with(&base, &[("/template/parameters/username", json!(""))]), "template.parameters.username", "must not be empty")
-        .err("a blank parameter value", with(&base, &[("/template/parameters/username", json!("  "))]), "template.parameters.username", "must not be empty")
-        .err("an empty parameter name", with(&base, &[("/template/parameters", json!({"": "x"}))]), "template.parameters", "parameter names must not be empty")
-        .err("a WhatsApp language", with(&base, &[("/template/language", json!("en"))]), "template.language", "not used by RCS templates")
-        .err("WhatsApp components", with(&base, &[("/template/components", json!([]))]), "template.components", "not used by RCS templates")
-        .err("a WhatsApp code", with(&base, &[("/template/code", json!("1"))]), "template.code", "not used by RCS templates")
+        .err(
+            "an empty parameter value",
+            with(&base, &[("/template/parameters/username", json!(""))]),
+            "template.parameters.username",
+            "must not be empty",
+        )
+        .err(
+            "a blank parameter value",
+            with(&base, &[("/template/parameters/username", json!("  "))]),
+            "template.parameters.username",
+            "must not be empty",
+        )
+        .err(
+            "an empty parameter name",
+            with(&base, &[("/template/parameters", json!({"": "x"}))]),
+            "template.parameters",
+            "parameter names must not be empty",
+        )
+        .err(
+            "a WhatsApp language",
+            with(&base, &[("/template/language", json!("en"))]),
+            "template.language",
+            "not used by RCS templates",
+        )
+        .err(
+            "WhatsApp components",
+            with(&base, &[("/template/components", json!([]))]),
+            "template.components",
+            "not used by RCS templates",
+        )
+        .err(
+            "a WhatsApp code",
+            with(&base, &[("/template/code", json!("1"))]),
+            "template.code",
+            "not used by RCS templates",
+        )
         .serde("a non-string parameter", with(&base, &[("/template/parameters/username", json!(1))]), "parameters");
     t.run();
 }

@@ -71,7 +71,11 @@ fn error_out(index: usize, e: &ApiError) -> BatchItemOut {
     use actix_web::ResponseError;
     let mut problem = e.problem();
     for err in &mut problem.errors {
-        err.field = if err.field.is_empty() { format!("messages[{index}]") } else { format!("messages[{index}].{}", err.field) };
+        err.field = if err.field.is_empty() {
+            format!("messages[{index}]")
+        } else {
+            format!("messages[{index}].{}", err.field)
+        };
     }
     BatchItemOut {
         index,
@@ -150,14 +154,22 @@ async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[post("/v1/messages/batch")]
-pub async fn send_batch(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn send_batch(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
     let body = read_body(&req, payload, state.max_batch_body_bytes).await?;
     let mut de = serde_json::Deserializer::from_slice(&body);
     let batch: serde_json::Map<String, Value> = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
     de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if let Some(unknown) = batch.keys().find(|k| k.as_str() != "messages") {
-        return Err(ApiError::Validation(FieldErrors::single(unknown, "unknown field; a batch is `{\"messages\": [...]}`")));
+        return Err(ApiError::Validation(FieldErrors::single(
+            unknown,
+            "unknown field; a batch is `{\"messages\": [...]}`",
+        )));
     }
     let items = match batch.get("messages") {
         Some(Value::Array(items)) => items.clone(),

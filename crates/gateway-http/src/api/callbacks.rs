@@ -41,7 +41,12 @@ fn account_for(accounts: &[std::sync::Arc<Account>], channel: Option<Channel>) -
     }
 }
 
-async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync::Arc<Account>], parsed: Result<Vec<CallbackEvent>, CallbackError>) -> Result<HttpResponse, ApiError> {
+async fn handle(
+    state: &AppState,
+    provider: ProviderKind,
+    accounts: &[std::sync::Arc<Account>],
+    parsed: Result<Vec<CallbackEvent>, CallbackError>,
+) -> Result<HttpResponse, ApiError> {
     let events = match parsed {
         Ok(events) => events,
         Err(CallbackError::Malformed(why)) => {
@@ -64,7 +69,8 @@ async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync:
                 ("inbound", outcome)
             }
             CallbackEvent::Template(report) => {
-                let account = account_for(accounts, Some(Channel::Whatsapp)).map(|a| a.name.clone()).unwrap_or_default();
+                let account =
+                    account_for(accounts, Some(Channel::Whatsapp)).map(|a| a.name.clone()).unwrap_or_default();
                 // The status cache first: sends of a rejected, paused or disabled template are
                 // refused from then on.
                 let outcome = match state.templates.record(&account, report).await {
@@ -104,7 +110,12 @@ async fn handle(state: &AppState, provider: ProviderKind, accounts: &[std::sync:
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/callbacks/incs/{token}")]
-pub async fn incs(req: HttpRequest, path: web::Path<String>, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn incs(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let accounts = state.accounts.by_callback_token(ProviderKind::Incs, &path.into_inner()).to_vec();
     if accounts.is_empty() {
         count(&state, ProviderKind::Incs, "unknown", "unknown_token");
@@ -134,7 +145,12 @@ pub async fn incs(req: HttpRequest, path: web::Path<String>, payload: web::Paylo
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/callbacks/innopaas/{token}")]
-pub async fn innopaas(req: HttpRequest, path: web::Path<String>, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn innopaas(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let accounts = state.accounts.by_callback_token(ProviderKind::Innopaas, &path.into_inner()).to_vec();
     if accounts.is_empty() {
         count(&state, ProviderKind::Innopaas, "unknown", "unknown_token");
@@ -142,7 +158,10 @@ pub async fn innopaas(req: HttpRequest, path: web::Path<String>, payload: web::P
     }
     let received: Vec<(&str, &[u8])> = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
     let authentic = accounts.iter().any(|a| {
-        gateway_innopaas::verify_static_headers(a.webhook_headers.iter().map(|(k, v)| (k.as_str(), v)), received.iter().copied())
+        gateway_innopaas::verify_static_headers(
+            a.webhook_headers.iter().map(|(k, v)| (k.as_str(), v)),
+            received.iter().copied(),
+        )
     });
     if !authentic {
         count(&state, ProviderKind::Innopaas, "unknown", "unauthorized");

@@ -52,7 +52,11 @@ fn parse_id(raw: &str) -> Result<MessageId, ApiError> {
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[get("/v1/dead-letters")]
-pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    caller: Caller,
+    query: web::Query<DeadLetterQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Read)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -61,7 +65,10 @@ pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web
     let senders: Vec<&str> = match &query.sender {
         Some(s) if state.senders.iter().any(|c| &c.name == s) => vec![s.as_str()],
         Some(s) => {
-            return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("sender", format!("no sender named `{s}`"))))
+            return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single(
+                "sender",
+                format!("no sender named `{s}`"),
+            )))
         }
         None => state.senders.iter().map(|s| s.name.as_str()).collect(),
     };
@@ -94,7 +101,11 @@ pub async fn list(caller: Caller, query: web::Query<DeadLetterQuery>, state: web
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/dead-letters/{id}/replay")]
-pub async fn replay(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn replay(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let raw = path.into_inner();
     let id = parse_id(&raw)?;
@@ -122,7 +133,11 @@ pub async fn replay(caller: Caller, path: web::Path<String>, state: web::Data<Ap
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[delete("/v1/dead-letters/{id}")]
-pub async fn drop(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn drop(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let raw = path.into_inner();
     let id = parse_id(&raw)?;

@@ -28,7 +28,8 @@ const MAX_KEY_LEN: usize = 255;
 /// 422 naming the header when it is empty, too long or not printable ASCII.
 pub fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(v) = req.headers().get(HEADER) else { return Ok(None) };
-    let bad = || ApiError::Validation(FieldErrors::single(HEADER, format!("1 to {MAX_KEY_LEN} printable ASCII characters")));
+    let bad =
+        || ApiError::Validation(FieldErrors::single(HEADER, format!("1 to {MAX_KEY_LEN} printable ASCII characters")));
     let s = v.to_str().map_err(|_| bad())?;
     if s.is_empty() || s.len() > MAX_KEY_LEN || !s.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return Err(bad());
@@ -67,7 +68,8 @@ impl Stored {
     pub fn from_error(e: &ApiError) -> Option<Self> {
         use actix_web::ResponseError;
         let status = e.status_code();
-        let deterministic = status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::CONFLICT;
+        let deterministic =
+            status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::CONFLICT;
         deterministic.then(|| Self {
             status,
             body: serde_json::to_string(&e.problem()).unwrap_or_default(),
@@ -95,7 +97,8 @@ fn location_of(status: u16, body: &str) -> Option<String> {
 /// 409 while the first request is in progress, 422 when the key was used with another body,
 /// 503 when Redis is unreachable.
 pub async fn begin(engine: &Engine, api_key: &str, key: &str, fp: &str) -> Result<Begin, ApiError> {
-    let held = engine.idempotency_begin(api_key, key, fp, PROCESSING_TTL).await.map_err(|_| ApiError::StoreUnavailable)?;
+    let held =
+        engine.idempotency_begin(api_key, key, fp, PROCESSING_TTL).await.map_err(|_| ApiError::StoreUnavailable)?;
     match held {
         None => Ok(Begin::Proceed),
         Some(IdempotencyRecord::Processing { fingerprint }) | Some(IdempotencyRecord::Done { fingerprint, .. })
@@ -118,7 +121,8 @@ pub async fn begin(engine: &Engine, api_key: &str, key: &str, fp: &str) -> Resul
 pub async fn finish(engine: &Engine, api_key: &str, key: &str, fp: &str, outcome: Option<&Stored>) {
     let result = match outcome {
         Some(s) => {
-            let record = IdempotencyRecord::Done { fingerprint: fp.to_owned(), status: s.status.as_u16(), body: s.body.clone() };
+            let record =
+                IdempotencyRecord::Done { fingerprint: fp.to_owned(), status: s.status.as_u16(), body: s.body.clone() };
             engine.idempotency_complete(api_key, key, &record, RETENTION).await
         }
         None => engine.idempotency_abandon(api_key, key).await,

@@ -200,7 +200,12 @@ pub fn store_error(e: StoreError) -> ApiError {
         (status = 503, description = "The message store is unavailable; nothing was accepted", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/messages")]
-pub async fn send(req: HttpRequest, caller: Caller, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn send(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
     let key = idempotency::key_of(&req)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
@@ -246,7 +251,9 @@ pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<St
     let message = request.into_message(now).map_err(ApiError::Validation)?;
     let mut route = state.router.route(&message)?;
     let channel = message.channel();
-    if let gateway_core::Content::Whatsapp(gateway_core::content::whatsapp::WhatsAppContent::Template(t)) = &message.content {
+    if let gateway_core::Content::Whatsapp(gateway_core::content::whatsapp::WhatsAppContent::Template(t)) =
+        &message.content
+    {
         // Accounts where the template status cache knows it as unusable are dropped; if none is
         // left, refuse now rather than fail later (Meta 132001/132015/132016).
         let mut usable = Vec::new();
@@ -312,7 +319,11 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[get("/v1/messages/{id}")]
-pub async fn get(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Read)?;
     let raw = path.into_inner();
     let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
@@ -338,7 +349,11 @@ pub async fn get(caller: Caller, path: web::Path<String>, state: web::Data<AppSt
         (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/v1/messages/{id}/cancel")]
-pub async fn cancel(caller: Caller, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
     let raw = path.into_inner();
     let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
@@ -350,6 +365,8 @@ pub async fn cancel(caller: Caller, path: web::Path<String>, state: web::Data<Ap
             Ok(HttpResponse::Ok().json(MessageOut::from_record(record)))
         }
         CancelOutcome::NotFound => Err(ApiError::NotFound(format!("message `{raw}`"))),
-        CancelOutcome::TooLate(status) => Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled"))),
+        CancelOutcome::TooLate(status) => {
+            Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled")))
+        }
     }
 }

@@ -11,8 +11,8 @@ pub mod templates;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use actix_web::web;
+use futures::StreamExt;
 
 use crate::engine::worker::Lanes;
 use crate::engine::Engine;
@@ -43,7 +43,11 @@ pub struct AppState {
 ///
 /// # Errors
 /// 413 over the limit, 415 for a non-JSON content type, 400 for a broken stream.
-pub async fn read_body(req: &actix_web::HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub async fn read_body(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     if let Some(ct) = req.headers().get(actix_web::http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         if !(ct.starts_with("application/json") || ct.contains("+json")) {

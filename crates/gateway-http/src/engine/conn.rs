@@ -21,7 +21,12 @@ impl RedisPool {
     ///
     /// # Errors
     /// A message naming the key (never the URL, which may hold a password).
-    pub fn new(urls: &[String], cluster: bool, max_size: usize, timeouts: deadpool_redis::Timeouts) -> Result<Self, String> {
+    pub fn new(
+        urls: &[String],
+        cluster: bool,
+        max_size: usize,
+        timeouts: deadpool_redis::Timeouts,
+    ) -> Result<Self, String> {
         if cluster {
             let mut cfg = deadpool_redis::cluster::Config::from_urls(urls.to_vec());
             cfg.pool = Some(deadpool_redis::PoolConfig { max_size, timeouts, ..Default::default() });
@@ -54,7 +59,12 @@ impl ConnectionLike for Conn {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, cmd: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),

@@ -30,9 +30,9 @@
 //!   its rate exactly, without a round trip per message.
 
 pub mod circuit;
-pub mod sampler;
 mod conn;
 pub mod record;
+pub mod sampler;
 mod scripts;
 pub mod worker;
 
@@ -47,7 +47,6 @@ pub use conn::{Conn, RedisPool};
 
 use crate::config::{EngineConfig, RedisConfig};
 pub use record::{AttemptRecord, ErrorRecord, MessageRecord, StoredMessage};
-
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +63,6 @@ impl From<redis::RedisError> for StoreError {
         StoreError::Unavailable(e.to_string())
     }
 }
-
 
 struct Scripts {
     accept: Script,
@@ -270,7 +268,10 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError::Timeout`], or the call's own error.
-    pub async fn bounded<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    pub async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.timed(f).await
     }
 
@@ -310,7 +311,14 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or slow: the caller must not answer 202.
-    pub async fn accept(&self, id: &MessageId, sender: &str, lane: &str, body: &StoredMessage, due_ms: i64) -> Result<i64, StoreError> {
+    pub async fn accept(
+        &self,
+        id: &MessageId,
+        sender: &str,
+        lane: &str,
+        body: &StoredMessage,
+        due_ms: i64,
+    ) -> Result<i64, StoreError> {
         let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.accept_job(&id.to_string(), sender, lane, &body, due_ms, true).await
     }
@@ -320,7 +328,15 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or slow.
-    pub async fn accept_job(&self, id: &str, sender: &str, lane: &str, body: &str, due_ms: i64, indexed: bool) -> Result<i64, StoreError> {
+    pub async fn accept_job(
+        &self,
+        id: &str,
+        sender: &str,
+        lane: &str,
+        body: &str,
+        due_ms: i64,
+        indexed: bool,
+    ) -> Result<i64, StoreError> {
         let keys = self.keys(sender);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -387,7 +403,16 @@ impl Engine {
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost (another worker owns the message now).
     #[allow(clippy::too_many_arguments)]
-    pub async fn submitted(&self, sender: &str, claim: &Claimed, lane: &str, provider: &str, pmid: &str, attempt: &AttemptRecord, reconcile: bool) -> Result<Option<Vec<String>>, StoreError> {
+    pub async fn submitted(
+        &self,
+        sender: &str,
+        claim: &Claimed,
+        lane: &str,
+        provider: &str,
+        pmid: &str,
+        attempt: &AttemptRecord,
+        reconcile: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
         let keys = self.keys(sender);
         let attempt = json(attempt)?;
         self.timed(async {
@@ -419,8 +444,11 @@ impl Engine {
                 return Ok(Some(Vec::new()));
             }
             // Link the provider's id, then take what callbacks left waiting for it.
-            let () = c.pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64).await?;
-            let buffered: Vec<String> = self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?;
+            let () = c
+                .pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64)
+                .await?;
+            let buffered: Vec<String> =
+                self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?;
             Ok(Some(buffered))
         })
         .await
@@ -443,7 +471,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn find_by_provider_id(&self, provider: &str, pmid: &str) -> Result<Option<(String, String)>, StoreError> {
+    pub async fn find_by_provider_id(
+        &self,
+        provider: &str,
+        pmid: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
             let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
@@ -457,7 +489,12 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn buffer_report(&self, provider: &str, pmid: &str, report: &str) -> Result<Option<((String, String), Vec<String>)>, StoreError> {
+    pub async fn buffer_report(
+        &self,
+        provider: &str,
+        pmid: &str,
+        report: &str,
+    ) -> Result<Option<((String, String), Vec<String>)>, StoreError> {
         let key = self.buffer_key(provider, pmid);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -480,7 +517,16 @@ impl Engine {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
     #[allow(clippy::too_many_arguments)]
-    pub async fn apply_report(&self, sender: &str, id: &str, reported: MessageStatus, at_ms: i64, source: &str, error: Option<&ErrorRecord>, advances_from: &[MessageStatus]) -> Result<ReportOutcome, StoreError> {
+    pub async fn apply_report(
+        &self,
+        sender: &str,
+        id: &str,
+        reported: MessageStatus,
+        at_ms: i64,
+        source: &str,
+        error: Option<&ErrorRecord>,
+        advances_from: &[MessageStatus],
+    ) -> Result<ReportOutcome, StoreError> {
         let keys = self.keys(sender);
         let error = error.map(json).transpose()?.unwrap_or_default();
         let from: String = advances_from.iter().fold("|".to_owned(), |acc, s| format!("{acc}{}|", s.as_str()));
@@ -518,7 +564,12 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn quiet_messages(&self, sender: &str, quiet: Duration, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+    pub async fn quiet_messages(
+        &self,
+        sender: &str,
+        quiet: Duration,
+        limit: usize,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
         let keys = self.keys(sender);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -535,7 +586,8 @@ impl Engine {
                 .await?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                let (lane, pmid): (Option<String>, Option<String>) = redis::cmd("HMGET").arg(keys.message(&id)).arg("lane").arg("pmid").query_async(&mut c).await?;
+                let (lane, pmid): (Option<String>, Option<String>) =
+                    redis::cmd("HMGET").arg(keys.message(&id)).arg("lane").arg("pmid").query_async(&mut c).await?;
                 match (lane, pmid) {
                     (Some(l), Some(p)) => {
                         // Polled now: next time only after another quiet period.
@@ -556,7 +608,15 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
-    pub async fn failed(&self, sender: &str, claim: &Claimed, error: &ErrorRecord, attempt: &AttemptRecord, dead_letter: bool, source: &str) -> Result<bool, StoreError> {
+    pub async fn failed(
+        &self,
+        sender: &str,
+        claim: &Claimed,
+        error: &ErrorRecord,
+        attempt: &AttemptRecord,
+        dead_letter: bool,
+        source: &str,
+    ) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let (error, attempt) = (json(error)?, json(attempt)?);
         self.timed(async {
@@ -591,7 +651,16 @@ impl Engine {
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
     #[allow(clippy::too_many_arguments)]
-    pub async fn retry(&self, sender: &str, claim: &Claimed, error: &ErrorRecord, attempt: &AttemptRecord, delay: Duration, spend: bool, ambiguous: bool) -> Result<bool, StoreError> {
+    pub async fn retry(
+        &self,
+        sender: &str,
+        claim: &Claimed,
+        error: &ErrorRecord,
+        attempt: &AttemptRecord,
+        delay: Duration,
+        spend: bool,
+        ambiguous: bool,
+    ) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let (error, attempt) = (json(error)?, json(attempt)?);
         self.timed(async {
@@ -621,7 +690,15 @@ impl Engine {
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
     #[allow(clippy::too_many_arguments)]
-    pub async fn throttled(&self, sender: &str, lane: &str, claim: &Claimed, attempt: &AttemptRecord, pause: Duration, spend: bool) -> Result<bool, StoreError> {
+    pub async fn throttled(
+        &self,
+        sender: &str,
+        lane: &str,
+        claim: &Claimed,
+        attempt: &AttemptRecord,
+        pause: Duration,
+        spend: bool,
+    ) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let attempt = json(attempt)?;
         self.timed(async {
@@ -684,7 +761,14 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
-    pub async fn failover(&self, sender: &str, claim: &Claimed, next_lane: &str, attempt: Option<&AttemptRecord>, error: Option<&ErrorRecord>) -> Result<bool, StoreError> {
+    pub async fn failover(
+        &self,
+        sender: &str,
+        claim: &Claimed,
+        next_lane: &str,
+        attempt: Option<&AttemptRecord>,
+        error: Option<&ErrorRecord>,
+    ) -> Result<bool, StoreError> {
         let keys = self.keys(sender);
         let attempt = attempt.map(json).transpose()?.unwrap_or_default();
         let error = error.map(json).transpose()?.unwrap_or_default();
@@ -887,7 +971,13 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn idempotency_begin(&self, api_key: &str, key: &str, fingerprint: &str, processing_ttl: Duration) -> Result<Option<IdempotencyRecord>, StoreError> {
+    pub async fn idempotency_begin(
+        &self,
+        api_key: &str,
+        key: &str,
+        fingerprint: &str,
+        processing_ttl: Duration,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let k = self.idempotency_key(api_key, key);
         let value = json(&IdempotencyRecord::Processing { fingerprint: fingerprint.to_owned() })?;
         self.timed(async {
@@ -915,7 +1005,13 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn idempotency_complete(&self, api_key: &str, key: &str, record: &IdempotencyRecord, ttl: Duration) -> Result<(), StoreError> {
+    pub async fn idempotency_complete(
+        &self,
+        api_key: &str,
+        key: &str,
+        record: &IdempotencyRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let k = self.idempotency_key(api_key, key);
         let value = json(record)?;
         self.timed(async {

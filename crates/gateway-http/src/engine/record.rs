@@ -92,8 +92,8 @@ impl MessageRecord {
     /// [`StoreError::Corrupt`] when a field cannot be read.
     pub fn from_fields(f: HashMap<String, String>) -> Result<Self, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("message record: {what}"));
-        let body: StoredMessage =
-            serde_json::from_str(f.get("body").ok_or_else(|| corrupt("no body"))?).map_err(|e| corrupt(&e.to_string()))?;
+        let body: StoredMessage = serde_json::from_str(f.get("body").ok_or_else(|| corrupt("no body"))?)
+            .map_err(|e| corrupt(&e.to_string()))?;
         let status = f.get("status").ok_or_else(|| corrupt("no status"))?.parse().map_err(|e: String| corrupt(&e))?;
         let int = |k: &str| f.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         let error = match f.get("error") {

@@ -90,7 +90,13 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn start(engine: Engine, lanes: Arc<Lanes>, config: EngineConfig, metrics: Metrics, reports: crate::reports::Reports) -> Self {
+    pub fn start(
+        engine: Engine,
+        lanes: Arc<Lanes>,
+        config: EngineConfig,
+        metrics: Metrics,
+        reports: crate::reports::Reports,
+    ) -> Self {
         let shutdown = CancellationToken::new();
         let loops = TaskTracker::new();
         let in_flight = TaskTracker::new();
@@ -142,7 +148,10 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             Admission::Allowed => free.min(MAX_CLAIM),
             Admission::Probe => 1,
             Admission::Wait(d) => {
-                ctx.metrics.circuit_state.with_label_values(&[lane.spec.lane.as_str()]).set(crate::metrics::CIRCUIT_OPEN);
+                ctx.metrics
+                    .circuit_state
+                    .with_label_values(&[lane.spec.lane.as_str()])
+                    .set(crate::metrics::CIRCUIT_OPEN);
                 // The account is down: hand what waits on it to the next account of each
                 // message's route; what has none waits for the circuit.
                 let all_forwarded = forward_while_open(&ctx, &lane, free.min(MAX_CLAIM)).await;
@@ -256,7 +265,8 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
         Ok(s) => s,
         Err(e) => {
             error!(message_id = %claim.id, error = %e, "unreadable message record; failing it");
-            let err = ErrorRecord { code: None, title: "the stored message could not be read".into(), retryable: false };
+            let err =
+                ErrorRecord { code: None, title: "the stored message could not be read".into(), retryable: false };
             let attempt = AttemptRecord {
                 n: claim.attempt + 1,
                 provider: provider.to_string(),
@@ -331,8 +341,10 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
             Ok(receipt) => {
                 let reconcile = provider == gateway_core::ProviderKind::Incs;
                 let pmid = receipt.provider_message_id.as_str();
-                let buffered =
-                    ctx.engine.submitted(sender, &claim, &lane.spec.lane, provider.as_str(), pmid, &attempt, reconcile).await?;
+                let buffered = ctx
+                    .engine
+                    .submitted(sender, &claim, &lane.spec.lane, provider.as_str(), pmid, &attempt, reconcile)
+                    .await?;
                 let ok = buffered.is_some();
                 if let Some(buffered) = buffered {
                     ctx.metrics.transitions.with_label_values(&["submitted"]).inc();
@@ -346,7 +358,10 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         let due_ms = m.message.send_at.map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
                         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
                         let waited = now_ms.saturating_sub(created_ms.max(due_ms)) as f64 / 1000.0;
-                        ctx.metrics.accept_to_submitted.with_label_values(&[provider.as_str(), channel]).observe(waited);
+                        ctx.metrics
+                            .accept_to_submitted
+                            .with_label_values(&[provider.as_str(), channel])
+                            .observe(waited);
                     }
                     ctx.reports.engine_status(&m.id, MessageStatus::Submitted, MessageStatus::Sending).await;
                     // Callbacks that beat the send's answer here are applied now.
@@ -363,7 +378,8 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                     let next = next.to_owned();
                     async move {
                         debug!(error = %err_ref.title, next = %next, "failing over");
-                        let ok = ctx.engine.failover(sender, claim_ref, &next, Some(attempt_ref), Some(err_ref)).await?;
+                        let ok =
+                            ctx.engine.failover(sender, claim_ref, &next, Some(attempt_ref), Some(err_ref)).await?;
                         if ok {
                             ctx.metrics.retries.with_label_values(&["failover"]).inc();
                             if let Some(l) = ctx.lanes.get(&next) {
@@ -394,7 +410,9 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause, false).await
                     }
                     ErrorClass::Throttled { retry_after, scope: ThrottleScope::Recipient } => {
-                        let wait = retry_after.unwrap_or(gateway_core::meta::PAIR_RATE_DELAY).max(gateway_core::meta::PAIR_RATE_DELAY);
+                        let wait = retry_after
+                            .unwrap_or(gateway_core::meta::PAIR_RATE_DELAY)
+                            .max(gateway_core::meta::PAIR_RATE_DELAY);
                         ctx.metrics.retries.with_label_values(&["pair_rate"]).inc();
                         ctx.engine.retry(sender, &claim, &err, &attempt, wait, false, false).await
                     }
@@ -406,7 +424,13 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         let schedule_next = if ambiguous_again { None } else { schedule.get(claim.attempt as usize) };
                         match schedule_next {
                             Some(ms) => {
-                                let reason = if e.outcome_unknown { "timeout" } else if e.http_status.is_some() { "server_error" } else { "network" };
+                                let reason = if e.outcome_unknown {
+                                    "timeout"
+                                } else if e.http_status.is_some() {
+                                    "server_error"
+                                } else {
+                                    "network"
+                                };
                                 ctx.metrics.retries.with_label_values(&[reason]).inc();
                                 let delay = jitter(Duration::from_millis(*ms));
                                 ctx.engine.retry(sender, &claim, &err, &attempt, delay, true, e.outcome_unknown).await
@@ -419,7 +443,9 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                                 if ok {
                                     ctx.metrics.transitions.with_label_values(&["failed"]).inc();
                                     ctx.metrics.dead_letters.inc();
-                                    ctx.reports.engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending).await;
+                                    ctx.reports
+                                        .engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending)
+                                        .await;
                                 }
                                 Ok(ok)
                             }
@@ -434,7 +460,9 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
 
     match stored_ok {
         Ok(true) => {}
-        Ok(false) => warn!(message_id = %m.id, "lease lost before the outcome was recorded; another worker has the message"),
+        Ok(false) => {
+            warn!(message_id = %m.id, "lease lost before the outcome was recorded; another worker has the message")
+        }
         // The lease will expire and the message will be sent again: at least once.
         Err(e) => warn!(message_id = %m.id, error = %e, "could not record the outcome"),
     }

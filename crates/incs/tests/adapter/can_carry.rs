@@ -55,11 +55,7 @@ fn cases() -> Vec<(Channel, Value, Option<&'static str>)> {
                 {"type": "reply", "reply": {"id": "y", "title": "Yes"}}]}})),
             None,
         ),
-        (
-            Whatsapp,
-            interactive(json!({"type": "carousel", "body": body, "action": {"cards": cards}})),
-            None,
-        ),
+        (Whatsapp, interactive(json!({"type": "carousel", "body": body, "action": {"cards": cards}})), None),
         (Whatsapp, req("sticker", json!({"link": "https://a.io/s.webp"})), Some("WhatsApp `sticker`")),
         (Whatsapp, req("location", json!({"latitude": 22.3, "longitude": 114.2})), Some("WhatsApp `location`")),
         (Whatsapp, req("contacts", json!([{"name": {"formatted_name": "Ann"}}])), Some("WhatsApp `contacts`")),
@@ -104,7 +100,10 @@ fn incs_carries_what_it_documents() {
         match (account.can_carry(&msg), refused) {
             (Ok(()), None) => {}
             (Err(u), Some(why)) if u.provider == ProviderKind::Incs && u.reason.contains(why) => {}
-            (got, want) => failures.push(format!("{label} {}: got {got:?}, want {want:?}", request[request["type"].as_str().unwrap_or("")])),
+            (got, want) => failures.push(format!(
+                "{label} {}: got {got:?}, want {want:?}",
+                request[request["type"].as_str().unwrap_or("")]
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -130,7 +129,8 @@ async fn send_refuses_what_it_cannot_carry_without_a_request() {
     let mut c = config(&server.uri());
     c.channels = vec![Channel::Whatsapp];
     let account = account_with(c);
-    let location = message(Channel::Whatsapp, &req("location", json!({"latitude": 1.0, "longitude": 2.0}))).expect("valid");
+    let location =
+        message(Channel::Whatsapp, &req("location", json!({"latitude": 1.0, "longitude": 2.0}))).expect("valid");
     let viber = message(Channel::Viber, &req("text", json!("Hello"))).expect("valid");
     for msg in [location, viber] {
         let err = account.send(&MessageId::new(), &msg).await.expect_err("refused");

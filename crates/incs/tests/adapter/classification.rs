@@ -83,7 +83,9 @@ fn unknown_outcome(mut e: Expect) -> Expect {
 fn sample(channel: Channel) -> OutboundMessage {
     match channel {
         Channel::Whatsapp => whatsapp_text(),
-        Channel::Viber => message(channel, &json!({"to": "85268411234", "type": "text", "text": "Hello"})).expect("viber"),
+        Channel::Viber => {
+            message(channel, &json!({"to": "85268411234", "type": "text", "text": "Hello"})).expect("viber")
+        }
         Channel::Rcs => message(channel, &json!({"to": "85268411234", "type": "text", "text": "Hello"})).expect("rcs"),
     }
 }

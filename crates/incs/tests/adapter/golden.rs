@@ -96,9 +96,10 @@ async fn every_documented_example_goes_out_as_documented() {
     let mut failures = Vec::new();
     for (channel, path) in &files {
         let name = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string();
-        let example: Value = match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| {
-            serde_json::from_slice(&b).map_err(|e| e.to_string())
-        }) {
+        let example: Value = match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
             Ok(v) => v,
             Err(e) => {
                 failures.push(format!("{name}: unreadable: {e}"));

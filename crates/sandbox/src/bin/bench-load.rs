@@ -133,7 +133,8 @@ async fn main() -> std::process::ExitCode {
         (None, _, Some(count), Some(concurrency)) if concurrency > 0 => {
             let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
             for _ in 0..concurrency {
-                let (client, url, body, tx, next) = (client.clone(), url.clone(), body.clone(), tx.clone(), next.clone());
+                let (client, url, body, tx, next) =
+                    (client.clone(), url.clone(), body.clone(), tx.clone(), next.clone());
                 tokio::spawn(async move {
                     while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
                         let sent = Instant::now();
