@@ -167,6 +167,11 @@ impl Events {
         Ok(Self { engine, subs: Arc::new(subs), metrics })
     }
 
+    /// Whether any subscription takes this event type (so building it is worth a Redis read).
+    pub fn wanted(&self, kind: &str) -> bool {
+        self.subs.iter().any(|s| s.config.wants(kind))
+    }
+
     /// The same subscriptions (and wake-ups) over another connection pool.
     pub fn with_engine(&self, engine: Engine) -> Self {
         Self { engine, subs: self.subs.clone(), metrics: self.metrics.clone() }
@@ -178,7 +183,7 @@ impl Events {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable: the event is not queued.
     pub async fn emit(&self, kind: &str, order_key: &str, data: serde_json::Value) -> Result<(), StoreError> {
-        if !self.subs.iter().any(|s| s.config.wants(kind)) {
+        if !self.wanted(kind) {
             return Ok(());
         }
         let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());

@@ -120,7 +120,7 @@ impl Reports {
                 self.metrics.accept_to_delivered.with_label_values(&[report.provider.as_str(), "all"]).observe(waited);
             }
             let parsed: Result<MessageId, _> = id.parse();
-            if let Ok(mid) = parsed {
+            if let (Ok(mid), true) = (parsed, self.events.wanted(MESSAGE_STATUS)) {
                 if let Some(record) = self.engine.get(&mid).await? {
                     let data = status_event(&record, report.status, Some(*previous));
                     self.events.emit(MESSAGE_STATUS, id, data).await?;
@@ -132,6 +132,9 @@ impl Reports {
 
     /// Emits `message.status` for a change the engine made itself (submitted, failed).
     pub async fn engine_status(&self, id: &MessageId, status: MessageStatus, previous: MessageStatus) {
+        if !self.events.wanted(MESSAGE_STATUS) {
+            return;
+        }
         let result = async {
             if let Some(record) = self.engine.get(id).await? {
                 self.events
