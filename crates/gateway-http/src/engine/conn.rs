@@ -1,19 +1,35 @@
 //! One Redis or a Redis Cluster, behind one connection type, so the engine's code is the same for
 //! both. Every script touches one hash tag, so the cluster client routes it by its first key.
+//!
+//! Calls share one multiplexed connection (cluster: one cluster connection) instead of taking a
+//! pooled connection each time: a pooled connection is checked with `UNWATCH` + `PING` on every
+//! checkout, which doubled the round trips of every engine call, while a multiplexed connection
+//! pipelines concurrent calls over one socket. The pool stays as the way to (re)connect: when a
+//! call fails, the shared connection is dropped and the next call makes a new one.
+
+use std::sync::{Arc, Mutex};
 
 use deadpool_redis::Runtime;
-use redis::aio::ConnectionLike;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 #[derive(Clone)]
-pub enum RedisPool {
+enum Pool {
     Single(deadpool_redis::Pool),
     Cluster(deadpool_redis::cluster::Pool),
 }
 
+#[derive(Clone)]
+pub struct RedisPool {
+    pool: Pool,
+    shared: Arc<Mutex<Option<Conn>>>,
+}
+
+#[derive(Clone)]
 pub enum Conn {
-    Single(deadpool_redis::Connection),
-    Cluster(deadpool_redis::cluster::Connection),
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
 }
 
 impl RedisPool {
@@ -27,27 +43,49 @@ impl RedisPool {
         max_size: usize,
         timeouts: deadpool_redis::Timeouts,
     ) -> Result<Self, String> {
-        if cluster {
+        let pool = if cluster {
             let mut cfg = deadpool_redis::cluster::Config::from_urls(urls.to_vec());
             cfg.pool = Some(deadpool_redis::PoolConfig { max_size, timeouts, ..Default::default() });
             cfg.create_pool(Some(Runtime::Tokio1))
-                .map(RedisPool::Cluster)
-                .map_err(|_| "redis.url: cannot build a cluster connection pool".to_owned())
+                .map(Pool::Cluster)
+                .map_err(|_| "redis.url: cannot build a cluster connection pool".to_owned())?
         } else {
             let url = urls.first().ok_or_else(|| "redis.url: empty".to_owned())?;
             let mut cfg = deadpool_redis::Config::from_url(url.as_str());
             cfg.pool = Some(deadpool_redis::PoolConfig { max_size, timeouts, ..Default::default() });
             cfg.create_pool(Some(Runtime::Tokio1))
-                .map(RedisPool::Single)
-                .map_err(|_| "redis.url: cannot build a connection pool".to_owned())
-        }
+                .map(Pool::Single)
+                .map_err(|_| "redis.url: cannot build a connection pool".to_owned())?
+        };
+        Ok(Self { pool, shared: Arc::new(Mutex::new(None)) })
     }
 
+    fn cached(&self) -> Option<Conn> {
+        self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The shared connection, made on first use (or after a failure).
     pub async fn get(&self) -> Result<Conn, String> {
-        match self {
-            RedisPool::Single(p) => p.get().await.map(Conn::Single).map_err(|e| e.to_string()),
-            RedisPool::Cluster(p) => p.get().await.map(Conn::Cluster).map_err(|e| e.to_string()),
+        if let Some(c) = self.cached() {
+            return Ok(c);
         }
+        let fresh = match &self.pool {
+            Pool::Single(p) => {
+                p.get().await.map(|c| Conn::Single(deadpool_redis::Connection::take(c))).map_err(|e| e.to_string())?
+            }
+            Pool::Cluster(p) => p
+                .get()
+                .await
+                .map(|c| Conn::Cluster(deadpool_redis::cluster::Connection::take(c)))
+                .map_err(|e| e.to_string())?,
+        };
+        *self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Drops the shared connection after a failed call, so the next call reconnects.
+    pub fn invalidate(&self) {
+        *self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 

@@ -293,7 +293,12 @@ impl Engine {
     }
 
     async fn timed<T>(&self, f: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, f).await.map_err(|_| StoreError::Timeout)?
+        let result = tokio::time::timeout(self.timeout, f).await.map_err(|_| StoreError::Timeout).and_then(|r| r);
+        if matches!(result, Err(StoreError::Unavailable(_) | StoreError::Timeout)) {
+            // The shared connection may be broken: the next call makes a new one.
+            self.pool.invalidate();
+        }
+        result
     }
 
     /// Whether Redis answers.
