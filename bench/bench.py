@@ -973,10 +973,9 @@ def levers(facts, by, lat, ratios, m, cmds, n3, prof, cpu_us, redis_reads, targe
         out.append(f"Not only CPU: S2 kept {busy2:.2f} and S3 {busy:.2f} of {nproc} cores busy, so part of the limit "
                    "is waiting. Each message's round trips run one after another (see reads per message), each "
                    "one a hand-off to the Redis connection's driver task, often on another thread (the scheduler "
-                   "switches in the profile); a connection is held from the pool for a whole sequence of round "
-                   "trips, with 32 in the pool against 64 concurrent requests; and at most `concurrency_per_lane` "
-                   "= 32 sends are in flight. Fewer round trips shorten each chain; sharing multiplexed "
-                   "connections removes the pool wait.")
+                   "switches in the profile), all calls of a process sharing one multiplexed connection; and at most "
+                   "`concurrency_per_lane` = 32 sends are in flight. Fewer round trips shorten each chain; more "
+                   "sends in flight (a higher `concurrency_per_lane`) keep the workers busy while they wait.")
     if busy >= 0.9 * nproc:
         other = med([r["cpu"]["other_cores"] for r in by["S3"]])
         out.append(f"S3 is CPU-bound here: {busy:.2f} of {nproc} cores were busy during its runs ({other:.2f} of them "
