@@ -24,6 +24,13 @@ local function append(key, field, item)
     redis.call('HSET', key, field, item)
   end
 end
+-- A worker acts on a message only while its claim token holds the lease; then the lease ends.
+local function fenced(key, lease, id, token)
+  if redis.call('HGET', key, 'token') ~= token then return false end
+  redis.call('ZREM', lease, id)
+  redis.call('HDEL', key, 'token')
+  return true
+end
 local function history(key, status, now, source)
   append(key, 'history', '{"status":"' .. status .. '","at":' .. now .. ',"source":"' .. source .. '"}')
 end
@@ -164,10 +171,9 @@ return out
 pub fn submitted() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 if ARGV[8] == '1' then redis.call('ZADD', KEYS[3], now, ARGV[1]) end
-redis.call('HDEL', KEYS[1], 'token', 'error')
+redis.call('HDEL', KEYS[1], 'error')
 append(KEYS[1], 'attempts', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'submitted', 'provider', ARGV[3], 'pmid', ARGV[4], 'lane', ARGV[7],
@@ -188,9 +194,7 @@ return 1
 pub fn failed() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'token')
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3], 'updated', now)
@@ -219,9 +223,7 @@ return 1
 pub fn retry() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'token')
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[4])
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
 if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'redeliver', 1) end
@@ -241,9 +243,7 @@ return 1
 pub fn throttled() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'token')
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[3])
 if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
@@ -263,9 +263,7 @@ return 1
 pub fn release() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'token')
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
@@ -351,9 +349,7 @@ return {1}
 pub fn failover() -> Script {
     script(
         r#"
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'token')
+if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 if ARGV[4] ~= '' then append(KEYS[1], 'attempts', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'status', 'queued', 'attempt', 0, 'updated', now)
