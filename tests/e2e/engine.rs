@@ -573,7 +573,7 @@ async fn memory_returns_to_its_start_after_retention() {
             }
         }
         // The slow log keeps copies of slow commands' arguments: Redis's diagnostics, not data.
-        let () = client.query(&redis::cmd("SLOWLOG").arg("RESET")).await;
+        let () = client.query(redis::cmd("SLOWLOG").arg("RESET")).await;
         // Emptied hash tables shrink in Redis's periodic cron, not at once: give it a few runs.
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let info: String = client.query(redis::cmd("INFO").arg("memory")).await;
