@@ -566,3 +566,41 @@ pub fn texts_received(requests: &[Value]) -> std::collections::HashMap<String, u
     }
     seen
 }
+
+/// A sandbox whose INCS callbacks go to a gateway on `gateway_port` (started after it), with
+/// `sent`/`delivered`/`read` at 100/250/400 ms.
+pub async fn sandbox_calling_back(gateway_port: u16) -> TestSandbox {
+    TestSandbox::spawn_with(provider_sandbox::SandboxConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        incs_callback_url: Some(format!("http://127.0.0.1:{gateway_port}/callbacks/incs/sandbox-incs-callback")),
+        incs_callback_delays: [Duration::from_millis(100), Duration::from_millis(250), Duration::from_millis(400)],
+        ..Default::default()
+    })
+    .await
+}
+
+impl TestSandbox {
+    /// Sets how sends to `to` on `channel` end (`normal`, `undeliverable`, `no_receipts`).
+    pub async fn recipient(&self, to: &str, channel: &str, behaviour: &str) {
+        let body = serde_json::json!({"to": to, "channel": channel, "behaviour": behaviour});
+        let res = self.client.post(format!("{}/_sandbox/recipients", self.url())).json(&body).send().await;
+        assert!(res.is_ok_and(|r| r.status() == 201), "recipient behaviour refused");
+    }
+
+    /// The recorded requests to one provider path.
+    pub async fn requests_to(&self, provider: &str, path: &str) -> Vec<Value> {
+        self.requests(provider).await.into_iter().filter(|r| r["path"] == path).collect()
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time in a JSON value.
+pub fn ms_of(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}")).timestamp_millis()
+}
+
+/// Waits `d` on purpose, where a test must show that something did NOT happen in that time.
+pub async fn quiet_period(d: Duration, reason: &str) {
+    eprintln!("quiet period of {} ms: {reason}", d.as_millis());
+    tokio::time::sleep(d).await;
+}

@@ -523,6 +523,8 @@ async fn memory_returns_to_its_start_after_retention() {
                             sender: "hk-main".into(),
                             lanes: vec!["incs-whatsapp".into()],
                             message: message.clone(),
+                            fallback: Vec::new(),
+                            chain: None,
                         });
                         engine.accept(&id, "hk-main", "incs-whatsapp", &body, 0).await.unwrap();
                     }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod callbacks;
 mod engine;
+mod fallback;
 mod observability;
 mod outcomes;
 mod redis_outage;

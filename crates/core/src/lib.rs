@@ -7,10 +7,12 @@
 //! - [`status::MessageStatus`] is the status model with its never-backwards rule.
 //! - [`provider::Provider`] is the port adapters implement; [`provider::ProviderError`] carries
 //!   the retry class the delivery engine acts on; [`meta`] classifies Meta error codes.
+//! - [`fallback`] holds the cross-channel fallback steps a send may carry.
 //! - [`template`] holds template drafts (WhatsApp and RCS) and the rules they are checked against.
 
 pub mod content;
 pub mod event;
+pub mod fallback;
 pub mod message;
 pub mod meta;
 pub mod phone;

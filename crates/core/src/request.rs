@@ -13,6 +13,7 @@ use crate::content::whatsapp::{
     AuthTemplate, Contact, Interactive, Location, Template, TemplateCategory, TemplateComponent, Text, WhatsAppContent,
 };
 use crate::content::{ContentType, Media};
+use crate::fallback::{self, Step, StepInput};
 use crate::message::{Channel, Content, OutboundMessage};
 use crate::phone::PhoneNumber;
 use crate::provider::ProviderKind;
@@ -87,6 +88,11 @@ pub struct SendRequest {
     /// Send at this time (RFC 3339), at most 30 days ahead. A time in the past sends now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<DateTime<Utc>>,
+    /// Up to 3 further messages for other channels or senders, sent one after the other while
+    /// the one before has not reached the person (see [`crate::fallback`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 3)]
+    pub fallback: Option<Vec<StepInput>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -127,7 +133,82 @@ pub struct TemplateInput {
 }
 
 impl SendRequest {
-    /// Parses and validates the request into a message, or names every field at fault.
+    /// Parses and validates the request and its fallback steps, each step like a message of its
+    /// channel to the same recipient; a step's errors are named under `fallback[i]`.
+    ///
+    /// # Errors
+    /// [`FieldErrors`] with one entry per problem, each with a JSON path.
+    pub fn into_chain(mut self, now: DateTime<Utc>) -> Result<(OutboundMessage, Vec<Step>), FieldErrors> {
+        let inputs = self.fallback.take();
+        let to = self.to.clone();
+        let parent_metadata = self.metadata.clone();
+        let first = self.into_message(now);
+        let mut errors = FieldErrors::default();
+        let mut steps = Vec::new();
+        let list = Path::root().key("fallback");
+        let inputs = inputs.unwrap_or_default();
+        if inputs.len() > fallback::MAX_STEPS {
+            errors.push(list.clone(), format!("at most {} steps, got {}", fallback::MAX_STEPS, inputs.len()));
+        }
+        for (i, step) in inputs.into_iter().enumerate() {
+            let path = list.index(i);
+            let after_seconds = step.after_seconds.unwrap_or(fallback::DEFAULT_AFTER_SECONDS);
+            if !(fallback::MIN_AFTER_SECONDS..=fallback::MAX_AFTER_SECONDS).contains(&after_seconds) {
+                errors.push(
+                    path.key("after_seconds"),
+                    format!(
+                        "must be {} to {} seconds, got {after_seconds}",
+                        fallback::MIN_AFTER_SECONDS,
+                        fallback::MAX_AFTER_SECONDS
+                    ),
+                );
+            }
+            let until = step.until.unwrap_or_default();
+            let inherits_metadata = step.metadata.is_none();
+            let request = SendRequest {
+                channel: step.channel,
+                to: to.clone(),
+                sender: step.sender,
+                provider: step.provider,
+                kind: step.kind,
+                text: step.text,
+                image: step.image,
+                video: step.video,
+                audio: step.audio,
+                document: step.document,
+                sticker: step.sticker,
+                location: step.location,
+                contacts: step.contacts,
+                template: step.template,
+                interactive: step.interactive,
+                otp: step.otp,
+                metadata: step.metadata,
+                send_at: None,
+                fallback: None,
+            };
+            match request.into_message(now) {
+                Ok(mut message) => {
+                    if inherits_metadata {
+                        message.metadata = parent_metadata.clone().unwrap_or_default();
+                    }
+                    steps.push(Step { message, after_seconds, until });
+                }
+                // The recipient is the first message's: its errors are reported there once.
+                Err(e) => errors.extend(e.without("to").under(&path)),
+            }
+        }
+        match first {
+            Ok(message) if errors.is_empty() => Ok((message, steps)),
+            Ok(_) => Err(errors),
+            Err(mut e) => {
+                e.extend(errors);
+                Err(e)
+            }
+        }
+    }
+
+    /// Parses and validates the request into a message, or names every field at fault. The
+    /// fallback steps are left out: [`Self::into_chain`] reads them.
     ///
     /// # Errors
     /// [`FieldErrors`] with one entry per problem, each with a JSON path.
@@ -370,5 +451,64 @@ mod tests {
             msg.content,
             Content::Whatsapp(WhatsAppContent::Text(Text { body: "Hello".into(), preview_url: None }))
         );
+    }
+
+    fn chain_errors(v: serde_json::Value) -> Vec<String> {
+        match parse(v).map(|r| r.into_chain(Utc::now())) {
+            Ok(Err(e)) => e.into_vec().into_iter().map(|e| e.field).collect(),
+            other => unreachable!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fallback_steps_are_messages_of_their_channel_with_defaults_and_inherited_metadata() {
+        let req = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "metadata":{"order":"A-1"},
+            "fallback":[
+                {"channel":"viber","type":"text","text":"hi on viber"},
+                {"channel":"rcs","type":"text","text":"hi on rcs","after_seconds":5,"until":"read","metadata":{"k":"v"}}]}));
+        let Ok(Ok((first, steps))) = req.map(|r| r.into_chain(Utc::now())) else { unreachable!("refused") };
+        assert_eq!(first.channel(), Channel::Whatsapp);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].message.channel(), Channel::Viber);
+        assert_eq!(steps[0].message.to, first.to);
+        assert_eq!((steps[0].after_seconds, steps[0].until), (60, fallback::Until::Delivered));
+        assert_eq!(steps[0].message.metadata.get("order").map(String::as_str), Some("A-1"));
+        assert_eq!((steps[1].after_seconds, steps[1].until), (5, fallback::Until::Read));
+        assert_eq!(steps[1].message.metadata.get("k").map(String::as_str), Some("v"));
+        assert!(!steps[1].message.metadata.contains_key("order"));
+    }
+
+    #[test]
+    fn a_bad_fallback_step_is_named_by_its_index() {
+        let long = "x".repeat(1001);
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"fine"},{"channel":"viber","type":"text","text":long}]}));
+        assert_eq!(fields, ["fallback[1].text"]);
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"interactive","text":"x"}]}));
+        assert!(fields.contains(&"fallback[0].type".to_owned()), "{fields:?}");
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a","after_seconds":0},
+                        {"channel":"rcs","type":"text","text":"b","after_seconds":86401}]}));
+        assert_eq!(fields, ["fallback[0].after_seconds", "fallback[1].after_seconds"]);
+        let step = json!({"channel":"viber","type":"text","text":"a"});
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[step.clone(), step.clone(), step.clone(), step]}));
+        assert_eq!(fields, ["fallback"]);
+        // The recipient's error is the first message's alone.
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"12","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a"}]}));
+        assert_eq!(fields, ["to"]);
+    }
+
+    #[test]
+    fn a_fallback_step_refuses_unknown_fields_and_bad_until() {
+        let r = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a","send_at":"2026-01-01T00:00:00Z"}]}));
+        assert!(r.as_ref().is_err_and(|e| e.starts_with("fallback[0]") && e.contains("send_at")), "{r:?}");
+        let r = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a","until":"sent"}]}));
+        assert!(r.as_ref().is_err_and(|e| e.starts_with("fallback[0].until")), "{r:?}");
     }
 }

@@ -77,6 +77,18 @@ impl MessageStatus {
         matches!(self, Self::Read | Self::Failed | Self::Cancelled)
     }
 
+    /// Final without reaching the person: what makes a cross-channel fallback send its next step.
+    /// Every final status but `read` (the only final one on the delivery path).
+    pub fn ended_undelivered(self) -> bool {
+        self.is_final() && self.progress().is_none()
+    }
+
+    /// Whether a message in this status has got at least as far as `target` along the delivery
+    /// path (`read` reaches `delivered`; nothing off the path reaches anything).
+    pub fn reaches(self, target: MessageStatus) -> bool {
+        matches!((self.progress(), target.progress()), (Some(p), Some(t)) if p >= t)
+    }
+
     /// The provider has the message: from here on only provider reports move it.
     pub fn is_with_provider(self) -> bool {
         matches!(self, Self::Submitted | Self::Sent | Self::Delivered | Self::Read)
@@ -229,6 +241,18 @@ mod tests {
         assert_eq!(finals, [Read, Failed, Cancelled]);
         let with_provider: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_with_provider()).collect();
         assert_eq!(with_provider, [Submitted, Sent, Delivered, Read]);
+    }
+
+    #[test]
+    fn undelivered_ends_and_reaching_a_target() {
+        let undelivered: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.ended_undelivered()).collect();
+        assert_eq!(undelivered, [Failed, Cancelled]);
+        assert!(Read.reaches(Delivered));
+        assert!(Delivered.reaches(Delivered));
+        assert!(!Sent.reaches(Delivered));
+        assert!(Submitted.reaches(Submitted));
+        assert!(!Failed.reaches(Submitted));
+        assert!(!Cancelled.reaches(Queued));
     }
 
     #[test]

@@ -133,6 +133,27 @@ impl FieldErrors {
         &self.0
     }
 
+    /// The same errors, each field path under `prefix` (`text` under `fallback[1]` becomes
+    /// `fallback[1].text`).
+    pub fn under(self, prefix: &Path) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|e| FieldError { field: format!("{}.{}", prefix.0, e.field), reason: e.reason })
+                .collect(),
+        )
+    }
+
+    /// The same errors but those on `field`.
+    pub fn without(self, field: &str) -> Self {
+        Self(self.0.into_iter().filter(|e| e.field != field).collect())
+    }
+
+    /// Adds every error of `other`.
+    pub fn extend(&mut self, other: FieldErrors) {
+        self.0.extend(other.0);
+    }
+
     /// Moves the errors reported on `from` to `to`: the request knows the shape the caller used
     /// (`"text": {"body": …}`), the content validated from it does not.
     pub(crate) fn rename(&mut self, from: &str, to: &str) {

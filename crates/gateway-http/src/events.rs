@@ -29,7 +29,9 @@ use crate::metrics::Metrics;
 pub const MESSAGE_STATUS: &str = "message.status";
 pub const MESSAGE_INBOUND: &str = "message.inbound";
 pub const TEMPLATE_STATUS: &str = "template.status";
-pub const EVENT_TYPES: [&str; 3] = [MESSAGE_STATUS, MESSAGE_INBOUND, TEMPLATE_STATUS];
+/// A fallback step was triggered (sent because the step before it did not reach the person).
+pub const MESSAGE_FALLBACK: &str = "message.fallback";
+pub const EVENT_TYPES: [&str; 4] = [MESSAGE_STATUS, MESSAGE_INBOUND, TEMPLATE_STATUS, MESSAGE_FALLBACK];
 
 /// A consumer of events.
 #[derive(Clone, Deserialize)]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod fallback;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;

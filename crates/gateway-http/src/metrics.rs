@@ -29,6 +29,8 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     pub api_rate_limited: IntCounterVec,
     pub redis_up: IntGauge,
+    pub fallbacks: IntCounterVec,
+    pub fallback_late_success: IntCounter,
 }
 
 /// `gateway_circuit_state` values.
@@ -69,7 +71,18 @@ impl Metrics {
         let dead_letters =
             IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
         registry.register(Box::new(dead_letters.clone()))?;
+        let fallback_late_success = IntCounter::new(
+            "gateway_fallback_late_success_total",
+            "Fallback steps that reached their status after the next step had been sent (both went out)",
+        )?;
+        registry.register(Box::new(fallback_late_success.clone()))?;
         Ok(Self {
+            fallbacks: counter(
+                "gateway_fallbacks_total",
+                "Fallback steps sent, by the channel left, the channel taken and why (failed, expired, cancelled, timeout)",
+                &["from", "to", "reason"],
+            )?,
+            fallback_late_success,
             http_requests: counter(
                 "gateway_http_requests_total",
                 "HTTP requests by route template and status",

@@ -10,9 +10,10 @@ use gateway_core::{MessageId, MessageStatus, StatusChange};
 use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::engine::record::{ErrorRecord, MessageRecord};
+use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
 use crate::engine::{Engine, ReportOutcome, StoreError};
 use crate::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
+use crate::fallback::Chains;
 use crate::metrics::Metrics;
 
 /// The WhatsApp customer-service window.
@@ -23,6 +24,7 @@ pub struct Reports {
     pub engine: Engine,
     pub events: Events,
     pub metrics: Metrics,
+    pub chains: Chains,
 }
 
 /// The statuses from which `reported` moves a message forward, by the core status machine.
@@ -52,6 +54,8 @@ pub fn status_event(
         "provider_message_id": record.provider_message_id,
         "error": record.error.as_ref().map(|e| json!({"code": e.code, "title": e.title, "retryable": e.retryable})),
         "metadata": m.message.metadata,
+        "parent_id": m.chain.as_ref().filter(|c| c.step > 0).map(|c| c.parent_id.to_string()),
+        "step": m.chain.as_ref().map(|c| c.step),
         "sequence": record.history.len(),
         "at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
     })
@@ -112,7 +116,10 @@ impl Reports {
                 &advances_from(report.status),
             )
             .await?;
-        if let ReportOutcome::Advanced { previous, created_ms } = &outcome {
+        if let ReportOutcome::Advanced { previous, created_ms, chain } = &outcome {
+            if let Some(link) = chain {
+                self.chains.on_status(id, link, report.status).await;
+            }
             self.metrics.transitions.with_label_values(&[report.status.as_str()]).inc();
             let reached_user = matches!(report.status, MessageStatus::Delivered | MessageStatus::Read);
             if reached_user && !matches!(previous, MessageStatus::Delivered) {
@@ -128,6 +135,13 @@ impl Reports {
             }
         }
         Ok(outcome)
+    }
+
+    /// A message of a fallback chain moved by the engine's own doing (submitted, failed).
+    pub async fn chain_moved(&self, id: &str, chain: Option<&ChainLink>, status: MessageStatus) {
+        if let Some(link) = chain {
+            self.chains.on_status(id, link, status).await;
+        }
     }
 
     /// Emits `message.status` for a change the engine made itself (submitted, failed).

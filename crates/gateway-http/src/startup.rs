@@ -83,12 +83,29 @@ impl Application {
         let router = Router::new(&config, lanes.clone());
         let events = crate::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
             .map_err(StartError::Config)?;
-        let worker_reports =
-            crate::reports::Reports { engine: worker_engine.clone(), events: events.clone(), metrics: metrics.clone() };
+        let worker_chains = crate::fallback::Chains {
+            engine: worker_engine.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            lanes: lanes.clone(),
+        };
+        let api_chains = crate::fallback::Chains {
+            engine: engine.clone(),
+            events: events.with_engine(engine.clone()),
+            metrics: metrics.clone(),
+            lanes: lanes.clone(),
+        };
+        let worker_reports = crate::reports::Reports {
+            engine: worker_engine.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            chains: worker_chains.clone(),
+        };
         let api_reports = crate::reports::Reports {
             engine: engine.clone(),
             events: events.with_engine(engine.clone()),
             metrics: metrics.clone(),
+            chains: api_chains,
         };
         let state = web::Data::new(AppState {
             engine: engine.clone(),
@@ -186,6 +203,7 @@ impl Application {
         );
         let (dispatcher, event_loops) = if config.engine.dispatch {
             let loops = events.start(Duration::from_millis(config.engine.idle_poll_ms), sampler_stop.clone());
+            worker_chains.spawn_timer(config.senders.iter().map(|s| s.name.clone()).collect(), sampler_stop.clone());
             crate::reconcile::spawn(
                 accounts.clone(),
                 worker_reports.clone(),

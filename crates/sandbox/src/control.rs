@@ -1,10 +1,12 @@
-//! The control plane under `/_sandbox`: health, recorded requests, faults and the webhook consumer.
+//! The control plane under `/_sandbox`: health, recorded requests, faults, per-recipient behaviour
+//! and the webhook consumer.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Fault;
+use crate::recipients::Setting;
 use crate::{Provider, Sandbox};
 
 pub(crate) fn routes(config: &mut web::ServiceConfig) {
@@ -13,6 +15,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             .route("/health", web::get().to(health))
             .service(web::resource("/requests").get(list_requests).delete(clear_requests))
             .service(web::resource("/faults").get(list_faults).post(add_fault).delete(clear_faults))
+            .service(web::resource("/recipients").get(list_recipients).post(set_recipient).delete(clear_recipients))
             .service(web::resource("/webhooks").get(list_webhooks).post(receive_webhook).delete(clear_webhooks))
             // Without this, unknown control paths would fall through to the provider intake.
             .default_service(web::to(|| async { problem(StatusCode::NOT_FOUND, "no such sandbox endpoint".into()) })),
@@ -91,5 +94,24 @@ async fn list_webhooks(sandbox: web::Data<Sandbox>) -> HttpResponse {
 
 async fn clear_webhooks(sandbox: web::Data<Sandbox>) -> HttpResponse {
     sandbox.webhooks.clear();
+    HttpResponse::NoContent().finish()
+}
+
+async fn list_recipients(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    HttpResponse::Ok().json(sandbox.recipients.list())
+}
+
+async fn set_recipient(body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    match Setting::parse(&body) {
+        Ok(setting) => {
+            sandbox.recipients.set(&setting);
+            HttpResponse::Created().json(setting)
+        }
+        Err(error) => problem(StatusCode::BAD_REQUEST, error),
+    }
+}
+
+async fn clear_recipients(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    sandbox.recipients.clear();
     HttpResponse::NoContent().finish()
 }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
 use crate::faults::status_code;
+use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::{lock, RequestBody};
 
 mod templates;
@@ -161,6 +162,14 @@ impl Channel {
         }
     }
 
+    fn recipient_channel(self) -> RecipientChannel {
+        match self {
+            Channel::Whatsapp => RecipientChannel::Whatsapp,
+            Channel::Viber => RecipientChannel::Viber,
+            Channel::Rcs => RecipientChannel::Rcs,
+        }
+    }
+
     fn new_message_id(self, to: &str) -> String {
         match self {
             Channel::Whatsapp => wamid(to),
@@ -225,6 +234,7 @@ impl MessageStatus {
 #[derive(Debug, Clone, Copy)]
 struct SentMessage {
     accepted_at_ms: i64,
+    behaviour: Behaviour,
 }
 
 /// One row of the status poll.
@@ -260,9 +270,15 @@ struct MessageStatusUpdate<'a> {
     business_phone: &'a str,
     message_id: &'a str,
     message_status: &'static str,
-    /// Always null: the sandbox simulates only successful deliveries.
-    error: Option<()>,
+    /// Null, or the provider's error for a recipient not on the channel (`undeliverable`).
+    error: Option<CallbackError>,
     received_at: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct CallbackError {
+    code: Value,
+    title: &'static str,
 }
 
 /// The INCS stand-in: its configuration and the messages it issued.
@@ -296,7 +312,7 @@ impl Incs {
     }
 
     /// Answers a request to an INCS path (already recorded and past the fault book).
-    pub(crate) fn handle(&self, req: &HttpRequest, body: &RequestBody) -> HttpResponse {
+    pub(crate) fn handle(&self, req: &HttpRequest, body: &RequestBody, recipients: &Recipients) -> HttpResponse {
         let path = req.path();
         let outcome = if path == "/external/messages/status" {
             if req.method() == Method::GET {
@@ -306,7 +322,7 @@ impl Incs {
             }
         } else if let Some(channel) = Channel::from_path(path) {
             if req.method() == Method::POST {
-                self.send(channel, req, body)
+                self.send(channel, req, body, recipients)
             } else {
                 Err(method_not_allowed(req.method(), "POST"))
             }
@@ -327,33 +343,55 @@ impl Incs {
             .ok_or(IncsError { code: 10001, message: INVALID_CERTIFICATION_CODE.into() })
     }
 
-    fn send(&self, channel: Channel, req: &HttpRequest, body: &RequestBody) -> Result<HttpResponse, IncsError> {
+    fn send(
+        &self,
+        channel: Channel,
+        req: &HttpRequest,
+        body: &RequestBody,
+        recipients: &Recipients,
+    ) -> Result<HttpResponse, IncsError> {
         let lane = self.authenticate(req)?;
         let to = validate_send(channel, body)?;
+        let behaviour = recipients.get(to, channel.recipient_channel());
         let message_id = channel.new_message_id(to);
         let accepted = Instant::now();
         let accepted_at_ms = chrono::Utc::now().timestamp_millis();
-        lock(&self.messages).insert(message_id.clone(), SentMessage { accepted_at_ms });
+        lock(&self.messages).insert(message_id.clone(), SentMessage { accepted_at_ms, behaviour });
 
         if let Some(callbacks) = &self.callbacks {
             let lane = u64::try_from(lane).unwrap_or(0);
             let business_phone = (FIRST_BUSINESS_PHONE + lane).to_string();
-            let callbacks_due = MessageStatus::PROGRESSION.into_iter().zip(self.delays).map(|(status, delay)| {
+            let update = |status: &'static str, delay: Duration, error: Option<CallbackError>| {
                 let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                 let update = MessageStatusUpdate {
                     event: "message_status_update",
                     channel_id: FIRST_CHANNEL_ID + lane,
                     business_phone: &business_phone,
                     message_id: &message_id,
-                    message_status: status.as_str(),
-                    error: None,
+                    message_status: status,
+                    error,
                     received_at: accepted_at_ms.saturating_add(delay_ms).div_euclid(1000),
                 };
                 // Serializing this plain struct cannot fail; an empty body would still be visibly wrong.
                 let body = serde_json::to_vec(&update).unwrap_or_default();
-                Callback { due: accepted + delay, status: status.as_str(), body }
-            });
-            callbacks.enqueue(CallbackJob { message_id: message_id.clone(), callbacks: callbacks_due.collect() });
+                Callback { due: accepted + delay, status, body }
+            };
+            let callbacks_due: Vec<Callback> = match behaviour {
+                Behaviour::Normal => MessageStatus::PROGRESSION
+                    .into_iter()
+                    .zip(self.delays)
+                    .map(|(status, delay)| update(status.as_str(), delay, None))
+                    .collect(),
+                // The provider learns the number is not on the channel when it tries to send on.
+                Behaviour::Undeliverable => {
+                    let (code, title) = channel.recipient_channel().not_on_channel();
+                    vec![update("failed", self.delays[0], Some(CallbackError { code, title }))]
+                }
+                Behaviour::NoReceipts => Vec::new(),
+            };
+            if !callbacks_due.is_empty() {
+                callbacks.enqueue(CallbackJob { message_id: message_id.clone(), callbacks: callbacks_due });
+            }
         }
         tracing::debug!(channel = channel.name(), %message_id, "message accepted");
         Ok(success(SendData { msg_id: message_id }))
@@ -387,7 +425,21 @@ impl Incs {
 
     fn status_row<'a>(&self, id: &'a str, message: &SentMessage, now_ms: i64) -> StatusRow<'a> {
         let elapsed_ms = u64::try_from(now_ms - message.accepted_at_ms).unwrap_or(0);
-        let status = MessageStatus::after(Duration::from_millis(elapsed_ms), &self.delays);
+        let elapsed = Duration::from_millis(elapsed_ms);
+        let status = match message.behaviour {
+            Behaviour::Normal => MessageStatus::after(elapsed, &self.delays),
+            Behaviour::NoReceipts => MessageStatus::Accepted,
+            Behaviour::Undeliverable if elapsed >= self.delays[0] => {
+                return StatusRow {
+                    message_id: id,
+                    message_status: "failed",
+                    created_at: message.accepted_at_ms.div_euclid(1000),
+                    delivered_at: 0,
+                    read_at: 0,
+                }
+            }
+            Behaviour::Undeliverable => MessageStatus::Accepted,
+        };
         let unix_seconds_after = |delay: Duration| {
             let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             message.accepted_at_ms.saturating_add(delay_ms).div_euclid(1000)
@@ -663,7 +715,7 @@ mod tests {
     fn status_rows_carry_unix_seconds() {
         let delays = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(9)];
         let incs = Incs::new(vec!["code".into()], delays, None);
-        let message = SentMessage { accepted_at_ms: 1_774_249_921_500 };
+        let message = SentMessage { accepted_at_ms: 1_774_249_921_500, behaviour: Behaviour::Normal };
         let row = |elapsed_ms| incs.status_row("id", &message, message.accepted_at_ms + elapsed_ms);
 
         let accepted = row(0);

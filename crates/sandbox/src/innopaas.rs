@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
 use crate::faults::status_code;
 use crate::incs::wamid;
+use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::RequestBody;
 
 /// Every InnoPaaS path the gateway uses sits under this prefix (`/api/whatsapp/v3/msg/submit`, ...).
@@ -167,6 +168,16 @@ struct StatusBody<'a> {
     uid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     conversation: Option<Conversation>,
+    /// On `failed`: Meta's code (a string, as InnoPaaS sends it) and message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorData {
+    error_code: String,
+    error_message: &'static str,
 }
 
 #[derive(Serialize)]
@@ -203,7 +214,7 @@ impl Innopaas {
     }
 
     /// Answers a request to an InnoPaaS path (already recorded and past the fault book).
-    pub(crate) fn handle(&self, req: &HttpRequest, body: &RequestBody) -> HttpResponse {
+    pub(crate) fn handle(&self, req: &HttpRequest, body: &RequestBody, recipients: &Recipients) -> HttpResponse {
         let path = req.path();
         let known = [SUBMIT_PATH, MMLITE_SUBMIT_PATH, PHONE_INFO_PATH, TEMPLATE_SUBMIT_PATH].contains(&path);
         let outcome = if !known {
@@ -218,7 +229,7 @@ impl Innopaas {
             self.authenticate(req).and_then(|lane| match path {
                 PHONE_INFO_PATH => phone_info(lane, body),
                 TEMPLATE_SUBMIT_PATH => template_submit(body),
-                _ => self.submit(lane, path == MMLITE_SUBMIT_PATH, body),
+                _ => self.submit(lane, path == MMLITE_SUBMIT_PATH, body, recipients),
             })
         };
         outcome.unwrap_or_else(|error| error.response())
@@ -243,14 +254,23 @@ impl Innopaas {
             })
     }
 
-    fn submit(&self, lane: usize, mmlite: bool, body: &RequestBody) -> Result<HttpResponse, InnopaasError> {
+    fn submit(
+        &self,
+        lane: usize,
+        mmlite: bool,
+        body: &RequestBody,
+        recipients: &Recipients,
+    ) -> Result<HttpResponse, InnopaasError> {
         let fields = json_object(body)?;
         let send = validate_submit(fields, mmlite)?;
         let message_id = snowflake();
         if let Some(webhooks) = &self.webhooks {
             let account_name = account_name(lane);
             for recipient in &send.recipients {
-                webhooks.enqueue(self.status_events(&message_id, &account_name, &send, recipient));
+                let behaviour = recipients.get(recipient, RecipientChannel::Whatsapp);
+                if behaviour != Behaviour::NoReceipts {
+                    webhooks.enqueue(self.status_events(&message_id, &account_name, &send, recipient, behaviour));
+                }
             }
         }
         tracing::debug!(%message_id, recipients = send.recipients.len(), mmlite, "InnoPaaS message accepted");
@@ -258,12 +278,24 @@ impl Innopaas {
     }
 
     /// `delivered` (with the conversation it opened) then `read`, at their offsets after now.
-    fn status_events(&self, message_id: &str, account_name: &str, send: &Send<'_>, recipient: &str) -> CallbackJob {
+    fn status_events(
+        &self,
+        message_id: &str,
+        account_name: &str,
+        send: &Send<'_>,
+        recipient: &str,
+        behaviour: Behaviour,
+    ) -> CallbackJob {
         let accepted = Instant::now();
         let accepted_at = Utc::now();
         let wamid = wamid(recipient);
-        let callbacks = [("delivered", self.delays[0]), ("read", self.delays[1])]
-            .into_iter()
+        let statuses: &[(&'static str, Duration)] = match behaviour {
+            Behaviour::Undeliverable => &[("failed", self.delays[0])],
+            Behaviour::Normal | Behaviour::NoReceipts => &[("delivered", self.delays[0]), ("read", self.delays[1])],
+        };
+        let callbacks = statuses
+            .iter()
+            .copied()
             .map(|(status, delay)| {
                 let at = accepted_at + chrono::TimeDelta::from_std(delay).unwrap_or_default();
                 let conversation = (status == "delivered").then(|| Conversation {
@@ -284,6 +316,10 @@ impl Innopaas {
                         send_phone: recipient,
                         uid: send.uid,
                         conversation,
+                        error_data: (status == "failed").then(|| {
+                            let (code, title) = RecipientChannel::Whatsapp.not_on_channel();
+                            ErrorData { error_code: code.to_string(), error_message: title }
+                        }),
                     },
                 };
                 // Serializing these plain structs cannot fail; an empty body would still be visibly wrong.

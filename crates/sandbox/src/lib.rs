@@ -20,6 +20,8 @@
 //!   `POST /api/whatsapp/v3/mmlite/msg/submit` (InnoPaaS, headers `AppKey` and `Authorization`);
 //! - `GET|DELETE /_sandbox/requests[?provider=incs|innopaas]`: recorded provider requests;
 //! - `GET|POST|DELETE /_sandbox/faults`: fault injection (see `faults.rs` for the fields);
+//! - `GET|POST|DELETE /_sandbox/recipients`: per-recipient behaviour (`normal`, `undeliverable`,
+//!   `no_receipts`; see `recipients.rs`);
 //! - `GET|POST|DELETE /_sandbox/webhooks`: the internal event consumer (POST answers 204);
 //! - `GET /_sandbox/health`.
 //!
@@ -85,6 +87,7 @@ mod control;
 mod faults;
 mod incs;
 mod innopaas;
+mod recipients;
 mod recording;
 
 use std::fmt;
@@ -363,6 +366,7 @@ pub(crate) struct Sandbox {
     pub(crate) requests: RequestLog,
     pub(crate) webhooks: WebhookLog,
     pub(crate) faults: FaultBook,
+    pub(crate) recipients: recipients::Recipients,
     pub(crate) incs: incs::Incs,
     pub(crate) innopaas: innopaas::Innopaas,
 }
@@ -391,6 +395,7 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
         requests: RequestLog::default(),
         webhooks: WebhookLog::default(),
         faults: FaultBook::default(),
+        recipients: recipients::Recipients::default(),
         incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks)
             .with_template_review_delay(config.incs_template_review_delay),
         innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks),
@@ -436,8 +441,8 @@ async fn provider_request(req: HttpRequest, body: web::Bytes, sandbox: web::Data
     }
 
     match provider {
-        Provider::Incs => sandbox.incs.handle(&req, &body),
-        Provider::Innopaas => sandbox.innopaas.handle(&req, &body),
+        Provider::Incs => sandbox.incs.handle(&req, &body, &sandbox.recipients),
+        Provider::Innopaas => sandbox.innopaas.handle(&req, &body, &sandbox.recipients),
     }
 }
 

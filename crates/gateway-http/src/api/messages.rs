@@ -1,12 +1,14 @@
 //! `POST /v1/messages`, `GET /v1/messages/{id}`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use gateway_core::content::ContentType;
+use gateway_core::fallback::Step;
 use gateway_core::request::SendRequest;
-use gateway_core::validate::FieldErrors;
+use gateway_core::validate::{FieldErrors, Path};
 use gateway_core::{Channel, MessageId, MessageStatus};
 use serde::Serialize;
 use tracing::warn;
@@ -16,7 +18,10 @@ use super::idempotency::{self, Begin, Stored};
 use super::{read_body, AppState};
 use crate::auth::Caller;
 use crate::config::Scope;
-use crate::engine::record::{ms_to_time, AttemptRecord, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1};
+use crate::engine::record::{
+    ms_to_time, AttemptRecord, ChainLink, ChainState, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1,
+    StoredStep,
+};
 use crate::engine::{CancelOutcome, StoreError};
 use crate::problem::{from_json_error, ApiError};
 
@@ -49,6 +54,50 @@ pub struct MessageOut {
     pub error: Option<ErrorOut>,
     pub history: Vec<HistoryOut>,
     pub attempts: Vec<AttemptOut>,
+    /// A fallback step: the first message of its chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e6f")]
+    pub parent_id: Option<String>,
+    /// Its place in a fallback chain: 0 for the first message, `i + 1` for `fallback[i]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u8>,
+    /// The first message of a chain: every fallback step and where it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Vec<FallbackStepOut>>,
+    /// The first message of a chain: the id of the first message of the chain that reached its
+    /// `until` status (null while none has).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<Option<String>>,
+}
+
+/// Where a fallback step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Not sent, and it still may be.
+    Pending,
+    /// Sent: it is a message of its own (`message_id`).
+    Sent,
+    /// Will not be sent: an earlier message reached its status, or the chain was cancelled.
+    Skipped,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FallbackStepOut {
+    /// 1 for `fallback[0]`.
+    pub step: u8,
+    pub channel: Channel,
+    #[schema(example = "viber-main")]
+    pub sender: String,
+    /// The step's message, once sent.
+    pub message_id: Option<String>,
+    pub state: StepState,
+    /// Why it was sent: `failed`, `cancelled` (the step before ended so) or `timeout` (it did not
+    /// reach `until` within `after_seconds`).
+    pub reason: Option<String>,
+    pub after_seconds: u32,
+    pub until: MessageStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,10 +151,41 @@ impl From<AttemptRecord> for AttemptOut {
     }
 }
 
+fn chain_out(m: &StoredMessageV1, state: Option<&ChainState>) -> Option<Vec<FallbackStepOut>> {
+    if m.fallback.is_empty() {
+        return None;
+    }
+    let steps = m.fallback.iter().enumerate().map(|(i, s)| {
+        let sent = state.and_then(|c| c.sent.get(i).cloned().flatten());
+        let done = state.is_some_and(|c| c.done);
+        FallbackStepOut {
+            step: u8::try_from(i + 1).unwrap_or(u8::MAX),
+            channel: s.message.channel(),
+            sender: s.sender.clone(),
+            state: match (&sent, done) {
+                (Some(_), _) => StepState::Sent,
+                (None, true) => StepState::Skipped,
+                (None, false) => StepState::Pending,
+            },
+            message_id: sent,
+            reason: state.and_then(|c| c.reasons.get(i).cloned().flatten()),
+            after_seconds: s.after_seconds,
+            until: s.until,
+        }
+    });
+    Some(steps.collect())
+}
+
 impl MessageOut {
     pub fn from_record(r: MessageRecord) -> Self {
+        let fallback = chain_out(r.body.v1(), r.chain.as_ref());
+        let outcome = fallback.as_ref().map(|_| r.chain.as_ref().and_then(|c| c.outcome.clone()));
         let StoredMessage::V1(m) = r.body;
         Self {
+            parent_id: m.chain.as_ref().filter(|c| c.step > 0).map(|c| c.parent_id.to_string()),
+            step: m.chain.as_ref().map(|c| c.step),
+            fallback,
+            outcome,
             id: m.id.to_string(),
             channel: m.message.channel(),
             to: m.message.to.to_string(),
@@ -131,7 +211,12 @@ impl MessageOut {
 
     fn accepted(m: StoredMessageV1, now_ms: i64) -> Self {
         let lane = m.lanes.first().cloned().unwrap_or_default();
+        let fallback = chain_out(&m, None);
         Self {
+            parent_id: None,
+            step: m.chain.as_ref().map(|c| c.step),
+            outcome: fallback.as_ref().map(|_| None),
+            fallback,
             id: m.id.to_string(),
             channel: m.message.channel(),
             to: m.message.to.to_string(),
@@ -248,8 +333,9 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
 /// 4xx for the request's faults, 503 when the store is unavailable.
 pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<Stored, ApiError> {
     let now = Utc::now();
-    let message = request.into_message(now).map_err(ApiError::Validation)?;
+    let (message, steps) = request.into_chain(now).map_err(ApiError::Validation)?;
     let mut route = state.router.route(&message)?;
+    let steps = route_steps(state, steps)?;
     let channel = message.channel();
     if let gateway_core::Content::Whatsapp(gateway_core::content::whatsapp::WhatsAppContent::Template(t)) =
         &message.content
@@ -284,9 +370,26 @@ pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<St
     let due_ms = message.send_at.map_or(0, |t| t.timestamp_millis());
     let id = MessageId::new();
     let lane = route.lanes[0].clone();
-    let stored = StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message };
+    let chain = steps.first().map(|first| ChainLink {
+        parent_sender: route.sender.clone(),
+        parent_id: id,
+        step: 0,
+        until: first.until,
+    });
+    let first_wait = Duration::from_secs(steps.first().map_or(0, |s| u64::from(s.after_seconds)));
+    let n = steps.len();
+    let stored =
+        StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message, fallback: steps, chain };
     let body = StoredMessage::V1(stored.clone());
-    let accepted_ms = state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await.map_err(store_error)?;
+    let accepted_ms = match &stored.chain {
+        None => state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await.map_err(store_error)?,
+        Some(link) => state
+            .engine
+            .accept_chained(&id, &route.sender, &lane, &body, due_ms, link, n, first_wait, "api")
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| store_error(StoreError::Corrupt(format!("message {id} already exists"))))?,
+    };
 
     if let Some(l) = state.lanes.get(&lane) {
         l.wake.notify_one();
@@ -299,6 +402,31 @@ pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<St
         body: serde_json::to_string(&out).map_err(|_| ApiError::Internal)?,
         location: Some(format!("/v1/messages/{id}")),
     })
+}
+
+/// Routes every fallback step now, so a step no configured sender can carry is a 422 naming it.
+fn route_steps(state: &AppState, steps: Vec<Step>) -> Result<Vec<StoredStep>, ApiError> {
+    let mut errors = FieldErrors::default();
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, step) in steps.into_iter().enumerate() {
+        match state.router.route(&step.message) {
+            Ok(route) => out.push(StoredStep {
+                id: MessageId::new(),
+                sender: route.sender,
+                lanes: route.lanes,
+                message: step.message,
+                after_seconds: step.after_seconds,
+                until: step.until.status(),
+            }),
+            Err(ApiError::Validation(e)) => errors.extend(e.under(&Path::root().key("fallback").index(i))),
+            Err(e) => return Err(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
@@ -334,12 +462,13 @@ pub async fn get(
     }
 }
 
-/// Cancel a message that is still queued or scheduled.
+/// Cancel a message that is still queued or scheduled, or the fallback steps of a chain not yet
+/// sent.
 #[utoipa::path(post, path = "/v1/messages/{id}/cancel", operation_id = "v1.messages.cancel", tag = "messages",
     params(("id" = String, Path, description = "The gateway message id")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "Cancelled; it will not be sent", body = MessageOut),
+        (status = 200, description = "Cancelled; it will not be sent. For the first message of a fallback chain, also when the message itself is already with the provider: its steps not yet sent are then skipped (and a step still queued is cancelled)", body = MessageOut),
         (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks the `send` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -357,16 +486,37 @@ pub async fn cancel(
     caller.require(Scope::Send)?;
     let raw = path.into_inner();
     let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
-    match state.engine.cancel(&id).await.map_err(store_error)? {
+    let not_found = || ApiError::NotFound(format!("message `{raw}`"));
+    let record = state.engine.get(&id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let m = record.body.v1();
+    // The chain closes before the message is cancelled, so nothing the cancel races with sends
+    // another step.
+    let chain_closed = if m.fallback.is_empty() {
+        false
+    } else {
+        let closed = state.engine.fallback_close(&m.sender, &raw, None).await.map_err(store_error)?;
+        let in_play = usize::from(closed.current).checked_sub(1).and_then(|i| m.fallback.get(i));
+        // A step being handed off is cancelled by the hand-off itself, which sees the chain closed.
+        if let (true, false, Some(step)) = (closed.now, closed.handing_off, in_play) {
+            if state.engine.cancel(&step.id).await.map_err(store_error)? == CancelOutcome::Cancelled {
+                state.metrics.transitions.with_label_values(&["cancelled"]).inc();
+            }
+        }
+        closed.now
+    };
+    let outcome = state.engine.cancel(&id).await.map_err(store_error)?;
+    match outcome {
         CancelOutcome::Cancelled => {
             state.metrics.transitions.with_label_values(&["cancelled"]).inc();
-            let record = state.engine.get(&id).await.map_err(store_error)?;
-            let record = record.ok_or_else(|| ApiError::NotFound(format!("message `{raw}`")))?;
-            Ok(HttpResponse::Ok().json(MessageOut::from_record(record)))
+            // A step cancelled on its own is a step that ended undelivered: the next one goes.
+            state.reports.chain_moved(&raw, m.chain.as_ref(), MessageStatus::Cancelled).await;
         }
-        CancelOutcome::NotFound => Err(ApiError::NotFound(format!("message `{raw}`"))),
+        CancelOutcome::NotFound => return Err(not_found()),
+        CancelOutcome::TooLate(_) if chain_closed => {}
         CancelOutcome::TooLate(status) => {
-            Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled")))
+            return Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled")))
         }
     }
+    let record = state.engine.get(&id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(MessageOut::from_record(record)))
 }

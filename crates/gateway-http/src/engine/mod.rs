@@ -7,13 +7,14 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver` |
+//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver`, `chain` (its place in a fallback chain); on a chain's first message also `fbn` (steps), `fbcur` (step in play), `fb<k>`/`fbr<k>` (step k's message id and why it was sent), `fbho` (hand-off pending), `fbok<k>`, `fbdone`, `outcome` |
 //! | `P:{S}:q:<lane>` | list | the lane's ready FIFO (`LPUSH` in, `RPOP` out; work that must go next is `RPUSH`ed) |
 //! | `P:{S}:lease` | zset | id → lease deadline (ms); an expired lease puts the message back |
 //! | `P:{S}:delay` | zset | id → due time (ms): retries and `send_at` |
 //! | `P:{S}:dlq` | zset | id → time it was dead-lettered; capped |
 //! | `P:{S}:pause:<lane>` | string | present while the lane is paused (PX = pause) |
 //! | `P:{S}:rate:<lane>` | string | the lane's GCRA theoretical arrival time (ms) |
+//! | `P:{S}:fbwait` | zset | first message id → when its fallback chain is next checked (ms): the end of a step's wait, or a pending hand-off's recheck |
 //! | `P:{S}:recon` | zset | id → last status news (ms), for submitted messages whose status is polled when callbacks stay silent |
 //! | `P:ix:<id>` | string | id → sender, to find a message by id alone |
 //! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid`, to apply callbacks |
@@ -26,11 +27,18 @@
 //!   longer matches), so a message is never acknowledged twice.
 //! - Message records get a TTL (retention) only once they are with the provider or final, so
 //!   nothing queued can expire.
+//! - A fallback chain's state lives on its first message, in that sender's slot; a step sent with
+//!   another sender lives in another slot. The hand-off is two scripts: a fenced transition in the
+//!   first message's slot records the step's id (chosen at acceptance) and marks the hand-off
+//!   pending, then the step is created in its own slot under that id, which a repeat after a
+//!   crash finds and leaves alone; the wait timer rechecks pending hand-offs. Reading a step's
+//!   status across slots is a plain read; every decision is then fenced by the step in play.
 //! - The rate limit (GCRA) is checked inside the claim script, so instances sharing a lane share
 //!   its rate exactly, without a round trip per message.
 
 pub mod circuit;
 mod conn;
+pub mod fallback;
 pub mod record;
 pub mod sampler;
 mod scripts;
@@ -46,7 +54,7 @@ use secrecy::ExposeSecret;
 pub use conn::{Conn, RedisPool};
 
 use crate::config::{EngineConfig, RedisConfig};
-pub use record::{AttemptRecord, ErrorRecord, MessageRecord, StoredMessage};
+pub use record::{AttemptRecord, ChainLink, ErrorRecord, MessageRecord, StoredMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,6 +87,7 @@ struct Scripts {
     failover: Script,
     apply_report: Script,
     drain: Script,
+    chain: fallback::ChainScripts,
 }
 
 /// Key names for one sender.
@@ -121,6 +130,9 @@ impl SenderKeys {
     pub fn reconcile(&self) -> String {
         format!("{}:recon", self.tag)
     }
+    pub fn fallback_wait(&self) -> String {
+        format!("{}:fbwait", self.tag)
+    }
 }
 
 /// How long reports for an unknown provider message id wait for the send's answer.
@@ -130,7 +142,7 @@ pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportOutcome {
     /// The message moved to the reported status (from `previous`).
-    Advanced { previous: MessageStatus, created_ms: i64 },
+    Advanced { previous: MessageStatus, created_ms: i64, chain: Option<ChainLink> },
     /// Kept in the history only (it would have moved backwards, or the message is final).
     HistoryOnly,
     /// The same status was reported before.
@@ -250,6 +262,7 @@ impl Engine {
                 failover: scripts::failover(),
                 apply_report: scripts::apply_report(),
                 drain: scripts::drain(),
+                chain: fallback::ChainScripts::new(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
@@ -538,7 +551,7 @@ impl Engine {
         let done = matches!(reported, MessageStatus::Read | MessageStatus::Failed);
         self.timed(async {
             let mut c = self.conn().await?;
-            let (outcome, previous, created): (String, String, i64) = self
+            let (outcome, previous, created, chain): (String, String, i64, String) = self
                 .scripts
                 .apply_report
                 .key(keys.message(id))
@@ -556,6 +569,7 @@ impl Engine {
                 "advanced" => ReportOutcome::Advanced {
                     previous: previous.parse().map_err(StoreError::Corrupt)?,
                     created_ms: created,
+                    chain: ChainLink::decode(&chain),
                 },
                 "history" => ReportOutcome::HistoryOnly,
                 "duplicate" => ReportOutcome::Duplicate,

@@ -24,8 +24,71 @@ pub struct StoredMessageV1 {
     /// Accounts that may carry the message, in order: the first is tried first.
     pub lanes: Vec<String>,
     pub message: OutboundMessage,
+    /// The first message of a chain: the steps to send if it does not reach the person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<StoredStep>,
+    /// Any message of a chain (the first one included): where the chain's state lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainLink>,
 }
 
+/// A fallback step as the first message keeps it, routed at acceptance; its id is given then, so
+/// that creating its message is idempotent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredStep {
+    pub id: MessageId,
+    pub sender: String,
+    pub lanes: Vec<String>,
+    pub message: OutboundMessage,
+    pub after_seconds: u32,
+    pub until: MessageStatus,
+}
+
+/// A message's place in a fallback chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The first message's sender (its hash tag holds the chain's state) and id.
+    pub parent_sender: String,
+    pub parent_id: MessageId,
+    /// 0 for the first message, `i + 1` for `fallback[i]`.
+    pub step: u8,
+    /// The status that makes this message the chain's outcome: the next step's `until`, or, for
+    /// the last step, its own.
+    pub until: MessageStatus,
+}
+
+impl ChainLink {
+    /// The compact form kept in the record's `chain` field, so status reports learn a message
+    /// is in a chain without reading its body: `sender \n parent id \n step \n until`.
+    pub fn encode(&self) -> String {
+        format!("{}\n{}\n{}\n{}", self.parent_sender, self.parent_id, self.step, self.until.as_str())
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut it = s.split('\n');
+        let parent_sender = it.next()?.to_owned();
+        let parent_id = it.next()?.parse().ok()?;
+        let step = it.next()?.parse().ok()?;
+        let until = it.next()?.parse().ok()?;
+        Some(Self { parent_sender, parent_id, step, until })
+    }
+}
+
+/// Where each step of a chain is, as the first message's record holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainState {
+    /// The step now in play (0: the first message).
+    pub current: u8,
+    /// Per fallback step (`fallback[i]` at `i`): the id it was sent with, once sent.
+    pub sent: Vec<Option<String>>,
+    /// Per fallback step: why it was sent (`failed`, `timeout`, ...).
+    pub reasons: Vec<Option<String>>,
+    /// The chain will send nothing more (a step reached its status, it was cancelled, or every
+    /// step was tried).
+    pub done: bool,
+    /// The id of the first message that reached its `until`.
+    pub outcome: Option<String>,
+}
 impl StoredMessage {
     pub fn v1(&self) -> &StoredMessageV1 {
         match self {
@@ -77,6 +140,8 @@ pub struct MessageRecord {
     pub updated_ms: i64,
     pub history: Vec<HistoryEntry>,
     pub attempts: Vec<AttemptRecord>,
+    /// The first message of a chain: the chain's state.
+    pub chain: Option<ChainState>,
 }
 
 fn list<T: for<'de> Deserialize<'de>>(raw: Option<&String>) -> Result<Vec<T>, StoreError> {
@@ -110,9 +175,25 @@ impl MessageRecord {
             updated_ms: int("updated"),
             history: list(f.get("history"))?,
             attempts: list(f.get("attempts"))?,
+            chain: chain_state(&body, &f),
             body,
         })
     }
+}
+
+fn chain_state(body: &StoredMessage, f: &HashMap<String, String>) -> Option<ChainState> {
+    let steps = body.v1().fallback.len();
+    if steps == 0 {
+        return None;
+    }
+    let field = |k: String| f.get(&k).filter(|v| !v.is_empty()).cloned();
+    Some(ChainState {
+        current: f.get("fbcur").and_then(|v| v.parse().ok()).unwrap_or(0),
+        sent: (1..=steps).map(|k| field(format!("fb{k}"))).collect(),
+        reasons: (1..=steps).map(|k| field(format!("fbr{k}"))).collect(),
+        done: f.get("fbdone").is_some_and(|v| v == "1"),
+        outcome: field("outcome".into()),
+    })
 }
 
 pub fn ms_to_time(ms: i64) -> DateTime<Utc> {

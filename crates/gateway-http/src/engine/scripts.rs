@@ -365,16 +365,16 @@ return 1
 /// KEYS: message, reconciliation set. ARGV: reported status, at (ms, provider's time or 0 for now),
 /// source, error JSON (or empty), statuses it advances from (`|a|b|`), retention ms, done (1: no
 /// more reconciliation polls are needed).
-/// Returns `{outcome, previous status, created ms}`, outcome one of `missing`, `duplicate`,
-/// `advanced`, `history`.
+/// Returns `{outcome, previous status, created ms, chain link}`, outcome one of `missing`,
+/// `duplicate`, `advanced`, `history`; the chain link is empty for a message in no fallback chain.
 pub fn apply_report() -> Script {
     script(
         r#"
 local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return {'missing', '', 0} end
+if not st then return {'missing', '', 0, ''} end
 local created = tonumber(redis.call('HGET', KEYS[1], 'created') or '0')
 local seen = redis.call('HGET', KEYS[1], 'seen') or '|'
-if string.find(seen, '|' .. ARGV[1] .. '|', 1, true) then return {'duplicate', st, created} end
+if string.find(seen, '|' .. ARGV[1] .. '|', 1, true) then return {'duplicate', st, created, ''} end
 redis.call('HSET', KEYS[1], 'seen', seen .. ARGV[1] .. '|')
 local at = tonumber(ARGV[2])
 if at <= 0 then at = now end
@@ -392,7 +392,7 @@ elseif redis.call('ZSCORE', KEYS[2], id) then
   redis.call('ZADD', KEYS[2], now, id)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return {outcome, st, created}
+return {outcome, st, created, redis.call('HGET', KEYS[1], 'chain') or ''}
 "#,
     )
 }
@@ -406,6 +406,165 @@ pub fn drain() -> Script {
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 return items
+"#,
+    )
+}
+
+/// Stores and queues a message of a fallback chain: the first message (with its chain state and
+/// its wait timer) or a step (created by [`fallback_advance`]'s caller, under an id chosen at
+/// acceptance, so a hand-off repeated after a crash finds it and changes nothing).
+///
+/// KEYS: message, lane ready list, delayed set, fallback wait set (the message's own sender's).
+/// ARGV: id, body JSON, lane, due ms (0: now), chain link, steps (0 for a step), wait ms before the
+/// first check of the first message, history source.
+/// Returns the acceptance time in ms, or 0 if the id already exists.
+pub fn accept_chained() -> Script {
+    script(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'status', 'queued', 'lane', ARGV[3], 'attempt', 0,
+  'created', now, 'updated', now, 'chain', ARGV[5])
+history(KEYS[1], 'queued', now, ARGV[8])
+local due = tonumber(ARGV[4])
+if due > now then
+  redis.call('ZADD', KEYS[3], due, ARGV[1])
+else
+  redis.call('LPUSH', KEYS[2], ARGV[1])
+end
+if tonumber(ARGV[6]) > 0 then
+  redis.call('HSET', KEYS[1], 'fbn', ARGV[6], 'fbcur', 0)
+  redis.call('ZADD', KEYS[4], math.max(due, now) + tonumber(ARGV[7]), ARGV[1])
+end
+return now
+"#,
+    )
+}
+
+/// Takes the chains whose timer is due, and sets each one's timer `lease` ms ahead: an instance
+/// that dies while checking one leaves it to be checked again then.
+///
+/// KEYS: fallback wait set. ARGV: max, lease ms. Returns the first messages' ids.
+pub fn fallback_due() -> Script {
+    script(
+        r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id) end
+return ids
+"#,
+    )
+}
+
+/// Moves a chain to its next step: records the step's id and why it is sent, and marks the
+/// hand-off pending (with a timer `recheck` ms ahead, so it is finished even if this instance
+/// dies before creating the step's message). Fenced by the step the caller saw in play, so only
+/// one caller ever moves the chain from a step.
+///
+/// KEYS: first message, fallback wait set. ARGV: first message's id, step in play, next step's
+/// message id, reason, recheck ms.
+/// Returns 1 when moved, 0 when the chain is done, gone, or another caller moved it.
+pub fn fallback_advance() -> Script {
+    script(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'fbcur', 'fbdone', 'fbn', 'status')
+if not f[4] or f[2] == '1' then return 0 end
+local cur = tonumber(f[1] or '0')
+if cur ~= tonumber(ARGV[2]) then return 0 end
+local nxt = cur + 1
+if nxt > tonumber(f[3] or '0') then return 0 end
+redis.call('HSET', KEYS[1], 'fbcur', nxt, 'fb' .. nxt, ARGV[3], 'fbr' .. nxt, ARGV[4], 'fbho', 1, 'updated', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
+return 1
+"#,
+    )
+}
+
+/// The step's message exists: the hand-off is over. Its timer is set for the next check (or
+/// dropped after the last step).
+///
+/// KEYS: first message, fallback wait set. ARGV: first message's id, step, wait ms (0: none).
+/// Returns 1 when this call finished the hand-off, 2 when it did but the chain was closed
+/// meanwhile (cancelled: the caller cancels the step), 0 when another caller finished it.
+pub fn fallback_handed() -> Script {
+    script(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'fbcur', 'fbho', 'fbdone')
+if f[2] ~= '1' or tonumber(f[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HDEL', KEYS[1], 'fbho')
+if f[3] == '1' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 2
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return 1
+"#,
+    )
+}
+
+/// A message of the chain reached its status: the first to do so is the chain's outcome, and
+/// the chain sends nothing more.
+///
+/// KEYS: first message, fallback wait set. ARGV: first message's id, step, that step's message id.
+/// Returns `{late, counted}`: late 1 when a later step had already been sent; counted 0 when this
+/// step's success was recorded before (a `read` after `delivered`).
+pub fn fallback_reached() -> Script {
+    script(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+local seen = 'fbok' .. ARGV[2]
+if redis.call('HSETNX', KEYS[1], seen, 1) == 0 then return {0, 0} end
+redis.call('HSETNX', KEYS[1], 'outcome', ARGV[3])
+if redis.call('HGET', KEYS[1], 'fbdone') ~= '1' then
+  redis.call('HSET', KEYS[1], 'fbdone', 1, 'updated', now)
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+local late = 0
+if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[1], 'fbcur') or '0') then late = 1 end
+return {late, 1}
+"#,
+    )
+}
+
+/// Closes a chain: it sends nothing more (cancelled, or its last step ended undelivered).
+///
+/// KEYS: first message, fallback wait set. ARGV: first message's id, step in play the caller saw
+/// (-1: whatever it is).
+/// Returns `{closed, step in play, hand-off pending}`; closed 0 when it was closed already, is
+/// gone, or moved on from the step the caller saw.
+pub fn fallback_close() -> Script {
+    script(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'fbcur', 'fbdone', 'fbho', 'status')
+local cur = tonumber(f[1] or '0')
+if not f[4] or f[2] == '1' then return {0, cur, 0} end
+if tonumber(ARGV[2]) >= 0 and cur ~= tonumber(ARGV[2]) then return {0, cur, 0} end
+redis.call('HSET', KEYS[1], 'fbdone', 1, 'updated', now)
+redis.call('ZREM', KEYS[2], ARGV[1])
+return {1, cur, tonumber(f[3] or '0')}
+"#,
+    )
+}
+
+/// Sets a chain's timer, if the chain is still at the step the caller checked.
+///
+/// KEYS: first message, fallback wait set. ARGV: first message's id, step in play, due ms (< 0:
+/// no more checks).
+/// Returns 1 when set; 0 when the chain moved on (the mover set the timer) or is over (the timer
+/// is dropped).
+pub fn fallback_rearm() -> Script {
+    script(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'fbcur', 'fbdone', 'status')
+if not f[3] or f[2] == '1' or tonumber(ARGV[3]) < 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+if tonumber(f[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+return 1
 "#,
     )
 }

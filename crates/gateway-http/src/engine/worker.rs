@@ -364,6 +364,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                             .observe(waited);
                     }
                     ctx.reports.engine_status(&m.id, MessageStatus::Submitted, MessageStatus::Sending).await;
+                    ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Submitted).await;
                     // Callbacks that beat the send's answer here are applied now.
                     ctx.reports.apply_buffered(sender, &claim.id, buffered).await;
                 }
@@ -400,6 +401,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                         if ok {
                             ctx.metrics.transitions.with_label_values(&["failed"]).inc();
                             ctx.reports.engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending).await;
+                            ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Failed).await;
                         }
                         Ok(ok)
                     }
@@ -446,6 +448,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                                     ctx.reports
                                         .engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending)
                                         .await;
+                                    ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Failed).await;
                                 }
                                 Ok(ok)
                             }
