@@ -7,7 +7,8 @@
 #      scrapes the gateway every second and loads alerts.yml;
 #   3. drives traffic through the sandbox: successes on every channel (the RCS lane slowed so it
 #      hits its rate limit), permanent rejections (INCS 10002 in an HTTP 200), 429s with
-#      Retry-After, transient 500s until a message is dead-lettered, API 4xx, API 5xx (Redis paused
+#      Retry-After, a WhatsApp send to a number the sandbox says is not on WhatsApp (falling back
+#      to Viber), transient 500s until a message is dead-lettered, API 4xx, API 5xx (Redis paused
 #      for a moment) and 429s from the per-key API rate limit; the sandbox calls the gateway back
 #      (INCS callbacks, InnoPaaS webhooks, so messages reach delivered and read) and the gateway
 #      delivers the resulting events to the sandbox's webhook recorder (the `[[subscriptions]]`
@@ -243,6 +244,12 @@ wait_until 30 "INCS status callbacks" metric_at_least 'gateway_callbacks_total.*
 wait_until 30 "InnoPaaS status webhooks" metric_at_least 'gateway_callbacks_total.*(provider="innopaas".*event="status"|event="status".*provider="innopaas")' 1
 wait_until 30 "delivered reports" metric_at_least '^gateway_accept_to_delivered_seconds_count' 2
 wait_until 30 "events delivered to the subscriber" metric_at_least 'gateway_webhook_deliveries_total.*outcome="delivered"' 1
+
+say "traffic: a WhatsApp message to a number not on WhatsApp falls back to Viber"
+curl -fsS -o /dev/null --max-time 5 -X POST "$SB/_sandbox/recipients" -H 'Content-Type: application/json' \
+  -d '{"to":"85268415001","channel":"whatsapp","behaviour":"undeliverable"}' || die "sandbox refused the recipient behaviour"
+send '{"channel":"whatsapp","to":"85268415001","type":"text","text":"Your code is 123456","fallback":[{"channel":"viber","type":"text","text":"Your code is 123456"}]}'
+wait_until 30 "a fallback step" metric_at_least '^gateway_fallbacks_total' 1
 
 say "traffic: 2 permanent rejections (INCS 10002 / Meta 132012 in an HTTP 200)"
 fault '{"provider":"incs","status":200,"count":2,"body":{"status":"error","code":10002,"message":"(#132012) Parameter format does not match","data":{},"error":{}}}'

@@ -26,14 +26,14 @@ pub const MAX_AFTER_SECONDS: u32 = 24 * 3600;
 /// The status the previous step must reach for this step not to be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Until {
+pub enum FallbackUntil {
     Submitted,
     #[default]
     Delivered,
     Read,
 }
 
-impl Until {
+impl FallbackUntil {
     pub fn status(self) -> MessageStatus {
         match self {
             Self::Submitted => MessageStatus::Submitted,
@@ -48,7 +48,7 @@ impl Until {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"channel": "viber", "type": "text", "text": "Your code is 123456", "after_seconds": 60, "until": "delivered"}))]
-pub struct StepInput {
+pub struct FallbackStepIn {
     pub channel: Channel,
     /// A configured sender of `channel`; default: the channel's default sender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +89,7 @@ pub struct StepInput {
     pub after_seconds: Option<u32>,
     /// The status the previous step must reach (default `delivered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<Until>,
+    pub until: Option<FallbackUntil>,
 }
 
 /// A validated fallback step.
@@ -97,5 +97,5 @@ pub struct StepInput {
 pub struct Step {
     pub message: OutboundMessage,
     pub after_seconds: u32,
-    pub until: Until,
+    pub until: FallbackUntil,
 }

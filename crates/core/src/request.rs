@@ -13,7 +13,7 @@ use crate::content::whatsapp::{
     AuthTemplate, Contact, Interactive, Location, Template, TemplateCategory, TemplateComponent, Text, WhatsAppContent,
 };
 use crate::content::{ContentType, Media};
-use crate::fallback::{self, Step, StepInput};
+use crate::fallback::{self, FallbackStepIn, Step};
 use crate::message::{Channel, Content, OutboundMessage};
 use crate::phone::PhoneNumber;
 use crate::provider::ProviderKind;
@@ -88,11 +88,13 @@ pub struct SendRequest {
     /// Send at this time (RFC 3339), at most 30 days ahead. A time in the past sends now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<DateTime<Utc>>,
-    /// Up to 3 further messages for other channels or senders, sent one after the other while
-    /// the one before has not reached the person (see [`crate::fallback`]).
+    /// Up to 3 further messages for other channels or senders, to the same recipient, sent one
+    /// after the other while the one before has not reached the person: each is sent when the one
+    /// before ends `failed` or `cancelled`, or has not reached its `until` status `after_seconds`
+    /// after it was submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 3)]
-    pub fallback: Option<Vec<StepInput>>,
+    pub fallback: Option<Vec<FallbackStepIn>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -472,9 +474,9 @@ mod tests {
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[0].message.channel(), Channel::Viber);
         assert_eq!(steps[0].message.to, first.to);
-        assert_eq!((steps[0].after_seconds, steps[0].until), (60, fallback::Until::Delivered));
+        assert_eq!((steps[0].after_seconds, steps[0].until), (60, fallback::FallbackUntil::Delivered));
         assert_eq!(steps[0].message.metadata.get("order").map(String::as_str), Some("A-1"));
-        assert_eq!((steps[1].after_seconds, steps[1].until), (5, fallback::Until::Read));
+        assert_eq!((steps[1].after_seconds, steps[1].until), (5, fallback::FallbackUntil::Read));
         assert_eq!(steps[1].message.metadata.get("k").map(String::as_str), Some("v"));
         assert!(!steps[1].message.metadata.contains_key("order"));
     }

@@ -61,7 +61,12 @@ pub(crate) struct Setting {
 impl Setting {
     /// Parses a `POST /_sandbox/recipients` body.
     pub(crate) fn parse(body: &[u8]) -> Result<Setting, String> {
-        let mut setting: Setting = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let mut setting: Setting =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| match e.path().to_string() {
+                path if path == "." => e.inner().to_string(),
+                path => format!("{path}: {}", e.inner()),
+            })?;
         let digits = setting.to.strip_prefix('+').unwrap_or(&setting.to);
         if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("to: 8 to 15 digits with the country code, got `{}`", setting.to));

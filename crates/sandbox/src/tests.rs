@@ -1685,3 +1685,87 @@ fn the_default_review_delay_is_half_a_second() {
     assert_eq!(SandboxConfig::default().incs_template_review_delay, Duration::from_millis(500));
     assert!(format!("{:?}", SandboxConfig::default()).contains("incs_template_review_delay"));
 }
+
+/// The per-recipient behaviours: each provider's own "not on this channel" failure, or silence.
+#[tokio::test]
+async fn recipient_behaviours_drive_failed_and_silent_deliveries() {
+    let receiver = Running::default().await;
+    let fast = [Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(150)];
+    let sandbox = Running::start(SandboxConfig {
+        incs_callback_url: Some(receiver.url("/_sandbox/webhooks")),
+        incs_callback_delays: fast,
+        innopaas_webhook_url: Some(receiver.url("/_sandbox/webhooks")),
+        innopaas_webhook_delays: [Duration::from_millis(50), Duration::from_millis(100)],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let set = |to: &str, channel: &str, behaviour: &str| {
+        let body = json!({"to": to, "channel": channel, "behaviour": behaviour});
+        let request = sandbox.http.post(sandbox.url("/_sandbox/recipients")).json(&body);
+        async move { request.send().await.unwrap().status() }
+    };
+    for channel in ["whatsapp", "viber", "rcs"] {
+        assert_eq!(set("85268411234", channel, "undeliverable").await, StatusCode::CREATED);
+    }
+    assert_eq!(set("+85268419999", "whatsapp", "no_receipts").await, StatusCode::CREATED);
+    for (bad, why) in [
+        (json!({"to": "123", "channel": "whatsapp", "behaviour": "undeliverable"}), "to"),
+        (json!({"to": "85268411234", "channel": "sms", "behaviour": "undeliverable"}), "channel"),
+        (json!({"to": "85268411234", "channel": "viber", "behaviour": "lost"}), "behaviour"),
+        (json!({"to": "85268411234", "channel": "viber", "behaviour": "normal", "x": 1}), "unknown field"),
+    ] {
+        let response = sandbox.http.post(sandbox.url("/_sandbox/recipients")).json(&bad).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let error = response.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(why), "{error}");
+    }
+    let listed = sandbox.get_json("/_sandbox/recipients").await;
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
+
+    // INCS: one `failed` callback per channel, with that channel's error.
+    let mut ids = Vec::new();
+    for (channel, body) in [
+        ("whatsapp", text_message()),
+        ("viber", json!({"to": "85268411234", "type": "text", "text": "Hello"})),
+        ("rcs", json!({"to": "85268411234", "type": "text", "text": "Hello"})),
+    ] {
+        let (status, envelope) = sandbox.send(channel, body).await;
+        assert_eq!(status, StatusCode::OK, "{envelope}");
+        ids.push(msg_id(&envelope));
+    }
+    let (_, silent) = sandbox.send("whatsapp", json!({"to": "85268419999", "type": "text", "text": "Hi"})).await;
+    let silent = msg_id(&silent);
+    let webhooks = receiver.webhooks_when(3).await;
+    let bodies: Vec<Value> =
+        webhooks.iter().map(|w| serde_json::from_str(w["raw_body"].as_str().unwrap()).unwrap()).collect();
+    let error_of = |id: &str| {
+        let body = bodies.iter().find(|b| b["message_id"] == id).unwrap_or_else(|| panic!("no callback for {id}"));
+        assert_eq!(body["message_status"], "failed", "{body}");
+        body["error"].clone()
+    };
+    assert_eq!(error_of(&ids[0]), json!({"code": 131026, "title": "Message undeliverable"}));
+    assert_eq!(error_of(&ids[1])["code"], "SRVC_NOT_VIBER_USER");
+    assert_eq!(error_of(&ids[2])["code"], 404);
+    assert_eq!(bodies.len(), 3, "one failed callback each, nothing for the silent recipient: {bodies:?}");
+    let (_, polled) = sandbox.poll_status(CODE_A, &format!("{},{silent}", ids[0])).await;
+    let rows = polled["data"]["data"].as_array().unwrap();
+    assert_eq!(
+        (rows[0]["message_status"].as_str(), rows[1]["message_status"].as_str()),
+        (Some("failed"), Some("accepted"))
+    );
+
+    // InnoPaaS: `failed` with Meta's code in errorData.
+    receiver.http.delete(receiver.url("/_sandbox/webhooks")).send().await.unwrap();
+    sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    let webhooks = receiver.webhooks_when(1).await;
+    assert_eq!(webhooks.len(), 1);
+    let event: Value = serde_json::from_str(webhooks[0]["raw_body"].as_str().unwrap()).unwrap();
+    assert_eq!(event["body"]["status"], "failed");
+    assert_eq!(event["body"]["errorData"], json!({"errorCode": "131026", "errorMessage": "Message undeliverable"}));
+
+    // Cleared: normal again.
+    sandbox.http.delete(sandbox.url("/_sandbox/recipients")).send().await.unwrap();
+    assert_eq!(sandbox.get_json("/_sandbox/recipients").await, json!([]));
+    sandbox.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}

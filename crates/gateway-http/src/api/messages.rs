@@ -74,7 +74,7 @@ pub struct MessageOut {
 /// Where a fallback step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum StepState {
+pub enum FallbackStepState {
     /// Not sent, and it still may be.
     Pending,
     /// Sent: it is a message of its own (`message_id`).
@@ -92,7 +92,7 @@ pub struct FallbackStepOut {
     pub sender: String,
     /// The step's message, once sent.
     pub message_id: Option<String>,
-    pub state: StepState,
+    pub state: FallbackStepState,
     /// Why it was sent: `failed`, `cancelled` (the step before ended so) or `timeout` (it did not
     /// reach `until` within `after_seconds`).
     pub reason: Option<String>,
@@ -163,9 +163,9 @@ fn chain_out(m: &StoredMessageV1, state: Option<&ChainState>) -> Option<Vec<Fall
             channel: s.message.channel(),
             sender: s.sender.clone(),
             state: match (&sent, done) {
-                (Some(_), _) => StepState::Sent,
-                (None, true) => StepState::Skipped,
-                (None, false) => StepState::Pending,
+                (Some(_), _) => FallbackStepState::Sent,
+                (None, true) => FallbackStepState::Skipped,
+                (None, false) => FallbackStepState::Pending,
             },
             message_id: sent,
             reason: state.and_then(|c| c.reasons.get(i).cloned().flatten()),
