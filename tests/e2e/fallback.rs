@@ -26,7 +26,10 @@ secret = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA=="
 
 /// A gateway on a free port with a sandbox calling it back, and events going to the sandbox.
 async fn setup() -> (TestRedis, TestSandbox, TestGateway) {
-    let redis = TestRedis::single();
+    setup_on(TestRedis::single()).await
+}
+
+async fn setup_on(redis: TestRedis) -> (TestRedis, TestSandbox, TestGateway) {
     let port = free_port();
     let sandbox = sandbox_calling_back(port).await;
     let toml = redis
@@ -76,7 +79,17 @@ async fn webhook_events(sandbox: &TestSandbox, kind: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_undeliverable_whatsapp_falls_back_to_viber_at_once() {
-    let (_redis, sandbox, gw) = setup().await;
+    undeliverable_falls_back_to_viber(TestRedis::single()).await;
+}
+
+/// On a Redis Cluster the first message and its Viber step live in different slots.
+#[tokio::test]
+async fn an_undeliverable_whatsapp_falls_back_to_viber_on_a_redis_cluster() {
+    undeliverable_falls_back_to_viber(TestRedis::cluster()).await;
+}
+
+async fn undeliverable_falls_back_to_viber(redis: TestRedis) {
+    let (_redis, sandbox, gw) = setup_on(redis).await;
     let to = "85268410001";
     sandbox.recipient(to, "whatsapp", "undeliverable").await;
     let id = accepted_id(&gw, &chain(to, json!([{"channel": "viber", "type": "text", "text": "Your code is 123456"}])))
@@ -416,4 +429,54 @@ async fn a_thousand_chains_in_one_batch_all_resolve_and_no_step_goes_twice() {
     assert!((0..n).step_by(2).all(|i| seen.contains(&format!("v{i}"))));
     let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
     assert_eq!(metric_value(&metrics, "gateway_fallbacks_total"), (n / 2) as f64);
+}
+
+/// A message that reaches the person after the next step went out: both went out, the late
+/// success is recorded on its own message and counted, and nothing further is sent.
+#[tokio::test]
+async fn a_late_delivery_is_recorded_counted_and_ends_the_chain() {
+    let (_redis, sandbox, gw) = setup().await;
+    let to = "85268410008";
+    sandbox.recipient(to, "whatsapp", "no_receipts").await;
+    sandbox.recipient(to, "viber", "no_receipts").await;
+    let id = accepted_id(
+        &gw,
+        &chain(
+            to,
+            json!([{"channel": "viber", "type": "text", "text": "v", "after_seconds": 1},
+                   {"channel": "rcs", "type": "text", "text": "r", "after_seconds": 2}]),
+        ),
+    )
+    .await;
+    let viber_id = step_sent(&gw, &id, 1, Duration::from_secs(5)).await;
+    let first = gw.get_message(&id).await;
+    let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
+    let callback = json!({"event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+        "message_id": pmid, "message_status": "delivered", "error": null, "received_at": chrono::Utc::now().timestamp()});
+    let res = gw
+        .client
+        .post(format!("{}/callbacks/incs/sandbox-incs-callback", gw.base_url))
+        .json(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let first = gw.wait_for_status(&id, "delivered", Duration::from_secs(5)).await;
+    assert_eq!(first["outcome"], id.as_str(), "the first message to reach the person is the outcome");
+    assert_eq!(first["fallback"][0]["message_id"], viber_id.as_str());
+    assert_eq!(first["fallback"][1]["state"], "skipped");
+    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric_value(&metrics, "gateway_fallback_late_success_total"), 1.0);
+    // A `read` after it is the same success, not another.
+    let read = json!({"event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+        "message_id": first["provider_message_id"], "message_status": "read", "error": null,
+        "received_at": chrono::Utc::now().timestamp()});
+    gw.client.post(format!("{}/callbacks/incs/sandbox-incs-callback", gw.base_url)).json(&read).send().await.unwrap();
+    gw.wait_for_status(&id, "read", Duration::from_secs(5)).await;
+    let viber = gw.get_message(&viber_id).await;
+    let until = (submitted_ms(&viber) + 3000 - chrono::Utc::now().timestamp_millis()).max(0) as u64;
+    quiet_period(Duration::from_millis(until), "one second past the Viber step's wait: RCS must not go").await;
+    assert!(sandbox.requests_to("incs", RCS).await.is_empty(), "the chain went on after a success");
+    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric_value(&metrics, "gateway_fallback_late_success_total"), 1.0);
 }
