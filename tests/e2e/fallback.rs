@@ -480,3 +480,23 @@ async fn a_late_delivery_is_recorded_counted_and_ends_the_chain() {
     let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
     assert_eq!(metric_value(&metrics, "gateway_fallback_late_success_total"), 1.0);
 }
+
+/// A first message still waiting for its `send_at` is cancelled with its whole chain.
+#[tokio::test]
+async fn cancelling_a_scheduled_first_message_skips_the_whole_chain() {
+    let (_redis, sandbox, gw) = setup().await;
+    let mut body = chain("85268410009", json!([{"channel": "viber", "type": "text", "text": "x", "after_seconds": 1}]));
+    body["send_at"] = json!((chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339());
+    let id = accepted_id(&gw, &body).await;
+    let res =
+        gw.client.post(format!("{}/v1/messages/{id}/cancel", gw.base_url)).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(m["status"], "cancelled");
+    assert_eq!(m["fallback"][0]["state"], "skipped");
+    // A cancelled first message is not a failed step: nothing follows it.
+    quiet_period(Duration::from_millis(1500), "longer than the step's wait and a timer tick").await;
+    assert!(sandbox.requests("incs").await.is_empty(), "something was sent for a cancelled chain");
+    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric_value(&metrics, "gateway_fallbacks_total"), 0.0);
+}
