@@ -12,6 +12,11 @@ Then: latency at 50 % of S3's median rate (open-loop bench-load), Redis memory p
 (dispatch paused), and a CPU profile of the gateway during an S3 run when `perf` works. Writes
 bench/results/<date>.md and .png.
 
+Urgency (also alone with BENCH_ONLY=urgency): 100,000 messages stored through
+`POST /v1/messages/batch` (dispatch paused; 10,000 recipients, 100 campaigns, priorities mixed),
+Redis memory per queued message with the search and campaign indexes, and the latency of
+`GET /v1/messages` by recipient, campaign, status and sender; writes bench/results/<date>-urgency.md.
+
 Every S3/S4/latency run checks that every message the gateway accepted reached `submitted`, that
 the sandbox received each exactly once, and that no ready, lease or delay entries are left.
 """
@@ -574,6 +579,63 @@ class Bench:
                 "rate": r["achieved_rate"], "cpu": win,
                 "ok": left["ready"] == n + 1 and r["statuses"].get("202", 0) == n}
 
+    def urgency(self):
+        """Memory per queued message with the search and campaign indexes, and search latency, with
+        100,000 messages stored."""
+        import concurrent.futures
+        import random
+        import urllib.parse
+        n, per_batch, recipients = self.a.urgency_n, 1000, 10_000
+        self.store.reset("everysec")
+        headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+        with Gateway(self.a, dispatch=False, tag="U") as gw:
+            def post_batch(b):
+                msgs = [{"channel": "whatsapp", "to": f"85268{(b * per_batch + i) % recipients:06d}", "type": "text",
+                         "text": f"Campaign {b} message {i}", "priority": ("high", "normal", "bulk")[i % 3],
+                         "ttl_seconds": 86400} for i in range(per_batch)]
+                req = urllib.request.Request(gw.base + "/v1/messages/batch", method="POST", headers=headers,
+                                             data=json.dumps({"messages": msgs}).encode())
+                with urllib.request.urlopen(req, timeout=120) as r:
+                    body = json.loads(r.read())
+                return body["batch_id"], body["accepted"]
+            post_batch(0)  # warm up: scripts loaded, connections open
+            time.sleep(1.0)
+            before, keys0 = self.store.used_memory(), self.store.r.dbsize()
+            t0 = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                done = list(pool.map(post_batch, range(1, n // per_batch + 1)))
+            store_s = time.monotonic() - t0
+            time.sleep(1.5)  # lets Redis finish rehashing its key table
+            after, keys1 = self.store.used_memory(), self.store.r.dbsize()
+            stored = sum(acc for _, acc in done)
+            batches = [b for b, _ in done]
+            rng = random.Random(12)
+            queries = {
+                "to": lambda: {"to": f"85268{rng.randrange(recipients):06d}"},
+                "batch_id": lambda: {"batch_id": rng.choice(batches), "limit": "200"},
+                "status": lambda: {"status": "queued", "limit": "50"},
+                "sender+since": lambda: {"sender": SENDER, "since": "2020-01-01T00:00:00Z", "limit": "100"},
+                "to+status": lambda: {"to": f"85268{rng.randrange(recipients):06d}", "status": "queued"},
+            }
+            lat = {}
+            for kind, make in queries.items():
+                ms, found = [], 0
+                for _ in range(self.a.search_queries):
+                    url = gw.base + "/v1/messages?" + urllib.parse.urlencode(make())
+                    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {API_KEY}"})
+                    t = time.perf_counter()
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        body = json.loads(r.read())
+                    ms.append((time.perf_counter() - t) * 1000)
+                    found += len(body["items"])
+                ms.sort()
+                lat[kind] = {"p50": pct(ms, 50), "p99": pct(ms, 99), "max": ms[-1], "n": len(ms),
+                             "items_per_query": found / len(ms)}
+        return {"n": stored, "store_s": store_s, "before": before, "after": after,
+                "per_msg": (after - before) / max(stored, 1), "keys_per_msg": (keys1 - keys0) / max(stored, 1),
+                "recipients": recipients, "batches": len(batches), "latency": lat,
+                "ok": stored == n // per_batch * per_batch}
+
     def profile(self):
         """CPU profiles of the gateway (call graph) and Redis (flat) during one more S3 run, not
         counted in the results: where each one's time goes, by code path."""
@@ -667,6 +729,34 @@ def machine_facts(a):
         "dirty": bool(sh("git status --porcelain --untracked-files=no")),
         "loadavg_start": loadavg(),
     }
+
+
+def write_urgency_report(a, facts, u, started):
+    worst = max(v["p99"] for v in u["latency"].values())
+    L = [f"# make bench: urgency and search, {started:%Y-%m-%d %H:%M}", "",
+         f"Machine: {facts['nproc']} CPUs ({facts['cpu_model']}), load average at start {facts['loadavg_start']}. "
+         "Release build; one gateway (dispatch paused, so every message stays queued), one Redis with AOF.", "",
+         "| target | measured | wanted | met |", "| --- | ---: | --- | --- |",
+         f"| search p99 with {u['n']:,} stored (worst query kind) | {worst:.1f} ms | < 20 ms | {'yes' if worst < 20 else 'NO'} |",
+         f"| Redis memory per queued message, with the new indexes | {u['per_msg']:.0f} B | <= 2048 B | "
+         f"{'yes' if u['per_msg'] <= 2048 else 'NO'} |", "",
+         "## Stored", "",
+         f"{u['n']:,} text messages through `POST /v1/messages/batch` ({u['batches']} campaigns of 1,000, "
+         f"{u['recipients']:,} recipients, priorities high/normal/bulk in turn, `ttl_seconds` 86400) in "
+         f"{u['store_s']:.1f} s. `used_memory` {u['before']:,} -> {u['after']:,} B: **{u['per_msg']:.0f} B per "
+         f"message**, {u['keys_per_msg']:.2f} keys per message (record, id index, and the recipient indexes). "
+         "Each message is in the sender's time index, its recipient's index, its status index, its campaign's "
+         "member set and the validity set.", "",
+         "## Search latency", "",
+         "Client-side, over HTTP, one query at a time (`GET /v1/messages`, each answer with its full message "
+         "resources):", "",
+         "| query | n | p50 ms | p99 ms | max ms | items per answer |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, v in u["latency"].items():
+        L.append(f"| `{kind}` | {v['n']} | {v['p50']:.1f} | {v['p99']:.1f} | {v['max']:.1f} | {v['items_per_query']:.0f} |")
+    L += ["", "## Command", "", "```sh", f"BENCH_ONLY=urgency BENCH_URGENCY_N={u['n']} make bench", "```"]
+    path = a.out / f"{a.stem}-urgency.md"
+    path.write_text("\n".join(L) + "\n")
+    return path
 
 
 def write_report(a, facts, runs, lat, mem, prof, started, finished):
@@ -1124,6 +1214,10 @@ def main():
     p.add_argument("--quiet-wait", type=float, default=20.0, help="seconds to wait for other load to drop before a run")
     p.add_argument("--quiet-threshold", type=float, default=0.3, help="cores of other load considered quiet")
     p.add_argument("--notes", help="a markdown file appended to the report's analysis")
+    p.add_argument("--only", default="all", choices=["all", "urgency"],
+                   help="urgency: only the search latency and index memory figures")
+    p.add_argument("--urgency-n", type=int, default=100_000)
+    p.add_argument("--search-queries", type=int, default=300)
     a = p.parse_args()
     if a.from_json:
         return render_again(a)
@@ -1142,6 +1236,14 @@ def main():
     b = Bench(a)
     facts = machine_facts(a)
     log(f"{facts['nproc']} CPUs ({facts['cpu_model']}), load average {facts['loadavg_start']}")
+    if a.only == "urgency":
+        try:
+            u = b.urgency()
+        finally:
+            b.close()
+        path = write_urgency_report(a, facts, u, started)
+        log(f"wrote {path}")
+        return 0 if u["ok"] else 1
     runs = []
     try:
         for rnd in range(1, a.rounds + 1):
@@ -1164,6 +1266,9 @@ def main():
                 f"to submitted p99 {pct(r['a2s_ms'], 99):.0f} ms, checks {'ok' if r['checks']['ok'] else 'FAILED'}")
         mem = b.memory()
         log(f"memory: {mem['per_msg']:.0f} B per queued message")
+        u = b.urgency()
+        log(f"urgency: {u['per_msg']:.0f} B per queued message with the indexes; wrote "
+            f"{write_urgency_report(a, facts, u, started)}")
         prof = None
         if perf_works():
             log("profiling the gateway and Redis during one more S3 run (perf)")

@@ -8,7 +8,9 @@
 # Installs what is missing: redis-server, wrk (apt), matplotlib and redis-py (pip).
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_MEMORY_N (50000), BENCH_QUIET_WAIT (20 s to wait for other load before each run),
-# BENCH_NOTES (a markdown file appended to the report's analysis), BENCH_OUT (bench/results).
+# BENCH_NOTES (a markdown file appended to the report's analysis), BENCH_OUT (bench/results),
+# BENCH_ONLY (all | urgency: only the search latency and index memory figures, a few minutes),
+# BENCH_URGENCY_N (100000 messages stored for them), BENCH_SEARCH_QUERIES (300 per query kind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,6 +133,7 @@ if [ -n "${BENCH_NOTES:-}" ]; then notes=(--notes "$BENCH_NOTES"); fi
   --redis-pid "$REDIS_PID" --echo-pid "$ECHO_PID" \
   --rounds "${BENCH_ROUNDS:-3}" --duration "${BENCH_DURATION:-10}" --connections "${BENCH_CONNECTIONS:-64}" \
   --threads "${BENCH_THREADS:-2}" --memory-n "${BENCH_MEMORY_N:-50000}" --quiet-wait "${BENCH_QUIET_WAIT:-20}" \
-  "${notes[@]}" &
+  --only "${BENCH_ONLY:-all}" --urgency-n "${BENCH_URGENCY_N:-100000}" \
+  --search-queries "${BENCH_SEARCH_QUERIES:-300}" "${notes[@]}" &
 runner=$!
 wait "$runner"

@@ -285,6 +285,13 @@ say "  GET /health/ready -> $c1, POST /v1/messages -> $c2"
 case "$c1$c2" in *5??*) ;; *) die "no 5xx while Redis was paused (got $c1 and $c2)" ;; esac
 wait_until 20 "gateway readiness after the pause" curl -fsS --max-time 1 "$GW/health/ready"
 
+say "traffic: the Viber sender paused by an operator; a message with ttl_seconds 1 expires there, then resume"
+code=$(http POST /v1/senders/viber-main/pause '{"reason":"dashboards-check"}'); [ "$code" = 200 ] || die "pause answered $code"
+send '{"channel":"viber","to":"85268414200","type":"text","text":"expires while paused","ttl_seconds":1}'
+wait_until 30 "an expired message" metric_at_least 'gateway_status_transitions_total.*status="expired"' 1
+wait_until 30 "the pause gauge" metric_at_least 'gateway_sender_paused_seconds.*sender="viber-main"' 1
+code=$(http POST /v1/senders/viber-main/resume); [ "$code" = 200 ] || die "resume answered $code"
+
 say "traffic: a few more successes after the faults"
 for i in $(seq 71 75); do send "$(wa "$i" "after $i")"; done
 

@@ -11,3 +11,4 @@ mod redis_outage;
 mod routing;
 mod send;
 mod templates;
+mod urgency;

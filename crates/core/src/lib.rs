@@ -23,7 +23,7 @@ pub mod template;
 pub mod transport;
 pub mod validate;
 
-pub use message::{Channel, Content, MessageId, OutboundMessage};
+pub use message::{Channel, Content, MessageId, OutboundMessage, Priority};
 pub use phone::PhoneNumber;
 pub use provider::{
     ErrorClass, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, ThrottleScope, Unsupported,

@@ -64,6 +64,56 @@ impl FromStr for Channel {
     }
 }
 
+/// How urgent a message is. On one provider account, ready `high` messages go before `normal`
+/// ones and `normal` before `bulk`, each class keeping a guaranteed share of the sends (the
+/// engine's priority weights) so that no class waits forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+// Read from a string only, so that any other JSON type is a field error naming `priority`.
+#[serde(rename_all = "snake_case", try_from = "String")]
+pub enum Priority {
+    /// One-time passwords, alerts: what must not wait behind a campaign.
+    High,
+    #[default]
+    Normal,
+    /// Campaigns and newsletters.
+    Bulk,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Self::High, Self::Normal, Self::Bulk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Normal => "normal",
+            Self::Bulk => "bulk",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Priority {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown priority `{s}` (high, normal, bulk)"))
+    }
+}
+
 /// The gateway's message id: a UUIDv7, so ids sort by creation time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

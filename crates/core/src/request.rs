@@ -14,13 +14,15 @@ use crate::content::whatsapp::{
 };
 use crate::content::{ContentType, Media};
 use crate::fallback::{self, FallbackStepIn, Step};
-use crate::message::{Channel, Content, OutboundMessage};
+use crate::message::{Channel, Content, OutboundMessage, Priority};
 use crate::phone::PhoneNumber;
 use crate::provider::ProviderKind;
 use crate::validate::{self, FieldErrors, Path};
 
 /// How far ahead `send_at` may be.
 pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 30;
+/// The longest validity a message may have (`ttl_seconds`): 30 days.
+pub const MAX_TTL_SECONDS: u32 = 30 * 24 * 3600;
 pub const MAX_METADATA_PAIRS: usize = 16;
 pub const MAX_METADATA_KEY_CHARS: usize = 64;
 pub const MAX_METADATA_VALUE_CHARS: usize = 512;
@@ -95,6 +97,16 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 3)]
     pub fallback: Option<Vec<FallbackStepIn>>,
+    /// `high` goes before `normal`, `normal` before `bulk`, on the same provider account. Default:
+    /// the sender's `default_priority`, else `normal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// Validity in seconds (1 to 2,592,000 = 30 days), counted from acceptance or from `send_at`.
+    /// A message not handed to a provider by then is never sent and ends `expired`. Default: the
+    /// sender's `default_ttl_seconds`, else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -187,6 +199,8 @@ impl SendRequest {
                 metadata: step.metadata,
                 send_at: None,
                 fallback: None,
+                priority: None,
+                ttl_seconds: None,
             };
             match request.into_message(now) {
                 Ok(mut message) => {
@@ -235,6 +249,12 @@ impl SendRequest {
         if let Some(at) = self.send_at {
             if at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS) {
                 errors.push(root.key("send_at"), format!("must be at most {MAX_SCHEDULE_AHEAD_DAYS} days ahead"));
+            }
+        }
+
+        if let Some(ttl) = self.ttl_seconds {
+            if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
+                errors.push(root.key("ttl_seconds"), format!("1 to {MAX_TTL_SECONDS} seconds (30 days), got {ttl}"));
             }
         }
 
@@ -439,6 +459,28 @@ mod tests {
         let tagged = parse(json!({"channel":"whatsapp","to":"85268411234","type":"interactive","interactive":{
             "type":"button","body":{"text":"b"},"bogus":1,"action":{"buttons":[]}}}));
         assert!(tagged.as_ref().is_err_and(|e| e.contains("bogus")), "{tagged:?}");
+    }
+
+    #[test]
+    fn ttl_seconds_must_be_1_s_to_30_days() {
+        for (ttl, ok) in [(0, false), (1, true), (MAX_TTL_SECONDS, true), (MAX_TTL_SECONDS + 1, false)] {
+            let req =
+                parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi","ttl_seconds":ttl}));
+            let result = req.map(|r| r.into_message(Utc::now()));
+            match (ok, result) {
+                (true, Ok(Ok(_))) => {}
+                (false, Ok(Err(e))) => assert_eq!(e.as_slice()[0].field, "ttl_seconds", "{ttl}"),
+                (_, other) => unreachable!("ttl {ttl}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_priority_is_refused_naming_the_field() {
+        let req = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi","priority":"urgent"}));
+        assert!(req.as_ref().is_err_and(|e| e.starts_with("priority")), "{req:?}");
+        let req = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi","priority":"bulk"}));
+        assert_eq!(req.ok().and_then(|r| r.priority), Some(Priority::Bulk));
     }
 
     #[test]

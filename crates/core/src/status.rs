@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `queued → sending → submitted → sent → delivered → read`, and the terminal `failed`,
-/// `cancelled`.
+/// `cancelled` and `expired` (its validity ended before it reached a provider).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
@@ -22,6 +22,8 @@ pub enum MessageStatus {
     Read,
     Failed,
     Cancelled,
+    /// Its validity (`ttl_seconds`) ended before it was handed to a provider; it was never sent.
+    Expired,
 }
 
 /// What applying a reported status to a message does.
@@ -35,7 +37,7 @@ pub enum StatusChange {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 8] = [
+    pub const ALL: [MessageStatus; 9] = [
         Self::Queued,
         Self::Sending,
         Self::Submitted,
@@ -44,6 +46,7 @@ impl MessageStatus {
         Self::Read,
         Self::Failed,
         Self::Cancelled,
+        Self::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,10 +59,11 @@ impl MessageStatus {
             Self::Read => "read",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
     }
 
-    /// Progress along the delivery path; `failed` and `cancelled` sit outside it.
+    /// Progress along the delivery path; `failed`, `cancelled` and `expired` sit outside it.
     fn progress(self) -> Option<u8> {
         match self {
             Self::Queued => Some(0),
@@ -68,13 +72,13 @@ impl MessageStatus {
             Self::Sent => Some(3),
             Self::Delivered => Some(4),
             Self::Read => Some(5),
-            Self::Failed | Self::Cancelled => None,
+            Self::Failed | Self::Cancelled | Self::Expired => None,
         }
     }
 
     /// No further status can replace this one.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Read | Self::Failed | Self::Cancelled)
+        matches!(self, Self::Read | Self::Failed | Self::Cancelled | Self::Expired)
     }
 
     /// Final without reaching the person: what makes a cross-channel fallback send its next step.
@@ -167,27 +171,29 @@ mod tests {
         for reported in MessageStatus::ALL {
             assert_eq!(Failed.on_report(reported), HistoryOnly);
             assert_eq!(Cancelled.on_report(reported), HistoryOnly);
+            assert_eq!(Expired.on_report(reported), HistoryOnly);
             assert_eq!(Read.on_report(reported), HistoryOnly);
         }
     }
 
     /// Every (current, reported) pair, so no edge is left to inference. Columns follow
-    /// `MessageStatus::ALL`: queued, sending, submitted, sent, delivered, read, failed, cancelled.
-    /// `cancelled` is the gateway's own act, never a provider report, so a report of it changes
-    /// nothing.
+    /// `MessageStatus::ALL`: queued, sending, submitted, sent, delivered, read, failed, cancelled,
+    /// expired. `cancelled` and `expired` are the gateway's own acts, never provider reports, so a
+    /// report of either changes nothing.
     #[test]
     fn every_pair_of_current_and_reported_status() {
         const A: StatusChange = Advance;
         const H: StatusChange = HistoryOnly;
-        let matrix: [(MessageStatus, [StatusChange; 8]); 8] = [
-            (Queued, [H, A, A, A, A, A, A, H]),
-            (Sending, [H, H, A, A, A, A, A, H]),
-            (Submitted, [H, H, H, A, A, A, A, H]),
-            (Sent, [H, H, H, H, A, A, A, H]),
-            (Delivered, [H, H, H, H, H, A, H, H]),
-            (Read, [H; 8]),
-            (Failed, [H; 8]),
-            (Cancelled, [H; 8]),
+        let matrix: [(MessageStatus, [StatusChange; 9]); 9] = [
+            (Queued, [H, A, A, A, A, A, A, H, H]),
+            (Sending, [H, H, A, A, A, A, A, H, H]),
+            (Submitted, [H, H, H, A, A, A, A, H, H]),
+            (Sent, [H, H, H, H, A, A, A, H, H]),
+            (Delivered, [H, H, H, H, H, A, H, H, H]),
+            (Read, [H; 9]),
+            (Failed, [H; 9]),
+            (Cancelled, [H; 9]),
+            (Expired, [H; 9]),
         ];
         for (current, row) in matrix {
             for (reported, want) in MessageStatus::ALL.into_iter().zip(row) {
@@ -238,7 +244,7 @@ mod tests {
     #[test]
     fn final_and_with_provider_sets() {
         let finals: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [Read, Failed, Cancelled]);
+        assert_eq!(finals, [Read, Failed, Cancelled, Expired]);
         let with_provider: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.is_with_provider()).collect();
         assert_eq!(with_provider, [Submitted, Sent, Delivered, Read]);
     }

@@ -160,6 +160,26 @@ pub struct EngineConfig {
     pub reconcile_after_secs: u64,
     /// How often the reconciliation looks for such messages, in milliseconds.
     pub reconcile_interval_ms: u64,
+    /// How one account shares its sends between the priority classes that have messages waiting:
+    /// each waiting class gets its weight's share (see the engine's module documentation).
+    pub priority_weights: PriorityWeights,
+}
+
+/// Claim weights of the priority classes. With `high`, `normal` and `bulk` all waiting, they get
+/// `high / (high + normal + bulk)` of the sends, and so on; a class that waits for nothing takes
+/// nothing, so a lone class gets every send.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PriorityWeights {
+    pub high: u32,
+    pub normal: u32,
+    pub bulk: u32,
+}
+
+impl Default for PriorityWeights {
+    fn default() -> Self {
+        Self { high: 10, normal: 4, bulk: 1 }
+    }
 }
 
 impl Default for EngineConfig {
@@ -177,6 +197,7 @@ impl Default for EngineConfig {
             sample_interval_ms: 5_000,
             reconcile_after_secs: 900,
             reconcile_interval_ms: 30_000,
+            priority_weights: PriorityWeights::default(),
         }
     }
 }
@@ -264,6 +285,12 @@ pub struct SenderConfig {
     /// instead of letting the provider fail them (Meta 131047).
     #[serde(default)]
     pub enforce_session_window: bool,
+    /// The priority of this sender's messages that name none.
+    #[serde(default)]
+    pub default_priority: Option<gateway_core::Priority>,
+    /// The validity of this sender's messages that give no `ttl_seconds` (1 s to 30 days).
+    #[serde(default)]
+    pub default_ttl_seconds: Option<u32>,
 }
 
 impl Config {
@@ -329,6 +356,15 @@ impl Config {
         }
         if self.engine.circuit_failure_threshold == 0 {
             return Err(invalid("engine.circuit_failure_threshold", "at least 1"));
+        }
+        for (name, w) in [
+            ("high", self.engine.priority_weights.high),
+            ("normal", self.engine.priority_weights.normal),
+            ("bulk", self.engine.priority_weights.bulk),
+        ] {
+            if !(1..=1000).contains(&w) {
+                return Err(invalid(format!("engine.priority_weights.{name}"), "1 to 1000"));
+            }
         }
         if self.engine.sample_interval_ms < 100 {
             return Err(invalid("engine.sample_interval_ms", "at least 100"));
@@ -409,6 +445,11 @@ impl Config {
                     format!("senders[{i}].default"),
                     format!("a second default sender for {}", s.channel),
                 ));
+            }
+            if let Some(ttl) = s.default_ttl_seconds {
+                if !(1..=gateway_core::request::MAX_TTL_SECONDS).contains(&ttl) {
+                    return Err(invalid(format!("senders[{i}].default_ttl_seconds"), "1 to 2592000 (30 days)"));
+                }
             }
             if s.accounts.is_empty() {
                 return Err(invalid(format!("senders[{i}].accounts"), "at least one account"));

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub accept_to_delivered: HistogramVec,
     pub queue_depth: IntGaugeVec,
     pub lane_paused: IntGaugeVec,
+    pub sender_paused: IntGaugeVec,
     pub rate_limit_hits: IntCounterVec,
     pub circuit_state: IntGaugeVec,
     pub callbacks: IntCounterVec,
@@ -135,6 +136,11 @@ impl Metrics {
                 &["lane", "state"],
             )?,
             lane_paused: gauge("gateway_lane_paused", "1 while a lane is paused by provider throttling", &["lane"])?,
+            sender_paused: gauge(
+                "gateway_sender_paused_seconds",
+                "How long an operator has had the sender paused (0 while it is not)",
+                &["sender"],
+            )?,
             rate_limit_hits: counter(
                 "gateway_rate_limit_hits_total",
                 "Times a lane had work but its rate allowed none",

@@ -1,15 +1,21 @@
 //! `POST /v1/messages/batch`: up to 1000 messages in one request, each validated, routed, stored
-//! and made idempotent on its own; one result per item, in request order.
+//! and made idempotent on its own; one result per item, in request order. A batch is a campaign:
+//! `GET /v1/batches/{id}` counts its messages by status and `POST /v1/batches/{id}/cancel` stops
+//! every one of them no provider has yet.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use gateway_core::validate::FieldErrors;
+use gateway_core::{MessageStatus, Priority};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::idempotency::{self, Begin, Stored};
-use super::messages::{accept_request, MessageOut};
+use super::messages::{accept_request, store_error, MessageOut};
 use super::{read_body, AppState};
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -25,8 +31,10 @@ const CONCURRENCY: usize = 16;
 #[allow(dead_code)]
 pub struct BatchIn {
     /// 1 to 1000 send requests; each may carry `idempotency_key`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 1000)]
     messages: Vec<Value>,
+    /// The priority of every item that names none (an item's own `priority` wins).
+    priority: Option<Priority>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,6 +58,9 @@ pub struct BatchItemOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchOut {
+    /// The campaign id, also on each accepted message (`batch_id`).
+    #[schema(example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e70")]
+    pub batch_id: String,
     pub accepted: usize,
     pub refused: usize,
     pub results: Vec<BatchItemOut>,
@@ -86,7 +97,13 @@ fn error_out(index: usize, e: &ApiError) -> BatchItemOut {
     }
 }
 
-async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -> BatchItemOut {
+/// The sender of an item's accepted message, when it was accepted in this batch.
+fn sender_in(out: &BatchItemOut, batch_id: &str) -> Option<String> {
+    let m = out.message.as_ref()?;
+    (m["batch_id"] == batch_id).then(|| m["sender"].as_str().map(str::to_owned)).flatten()
+}
+
+async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, mut item: Value) -> BatchItemOut {
     let key = match item.as_object_mut().map(|o| o.remove("idempotency_key")) {
         Some(Some(Value::String(k))) if !k.is_empty() && k.len() <= 255 => Some(k),
         Some(Some(_)) => {
@@ -95,8 +112,11 @@ async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -
         }
         _ => None,
     };
-    if !item.is_object() {
+    let Some(fields) = item.as_object_mut() else {
         return error_out(index, &ApiError::Validation(FieldErrors::single("", "each item must be a JSON object")));
+    };
+    if let (Some(p), false) = (batch.priority, fields.contains_key("priority")) {
+        fields.insert("priority".into(), Value::from(p.as_str()));
     }
     let request: gateway_core::request::SendRequest = match serde_path_to_error::deserialize(&item) {
         Ok(r) => r,
@@ -108,7 +128,7 @@ async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -
         }
     };
     let Some(key) = key else {
-        return match accept_request(state, request).await {
+        return match accept_request(state, request, Some(&batch.id)).await {
             Ok(stored) => item_out(index, &stored, false),
             Err(e) => error_out(index, &e),
         };
@@ -119,7 +139,7 @@ async fn one(state: &AppState, caller: &Caller, index: usize, mut item: Value) -
         Ok(Begin::Proceed) => {}
         Err(e) => return error_out(index, &e),
     }
-    match accept_request(state, request).await {
+    match accept_request(state, request, Some(&batch.id)).await {
         Ok(stored) => {
             idempotency::finish(&state.engine, &caller.name, &key, &fp, Some(&stored)).await;
             item_out(index, &stored, false)
@@ -165,12 +185,19 @@ pub async fn send_batch(
     let mut de = serde_json::Deserializer::from_slice(&body);
     let batch: serde_json::Map<String, Value> = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
     de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    if let Some(unknown) = batch.keys().find(|k| k.as_str() != "messages") {
+    if let Some(unknown) = batch.keys().find(|k| !["messages", "priority"].contains(&k.as_str())) {
         return Err(ApiError::Validation(FieldErrors::single(
             unknown,
-            "unknown field; a batch is `{\"messages\": [...]}`",
+            "unknown field; a batch is `{\"messages\": [...], \"priority\": ...}`",
         )));
     }
+    let priority = match batch.get("priority") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => {
+            Some(p.parse::<Priority>().map_err(|e| ApiError::Validation(FieldErrors::single("priority", e)))?)
+        }
+        Some(_) => return Err(ApiError::Validation(FieldErrors::single("priority", "one of high, normal, bulk"))),
+    };
     let items = match batch.get("messages") {
         Some(Value::Array(items)) => items.clone(),
         Some(_) => return Err(ApiError::Validation(FieldErrors::single("messages", "must be an array"))),
@@ -182,13 +209,146 @@ pub async fn send_batch(
             format!("1 to {MAX_BATCH} messages, got {}", items.len()),
         )));
     }
+    let campaign = Campaign { id: gateway_core::MessageId::new().to_string(), priority };
     let state_ref = state.get_ref();
-    let caller_ref = &caller;
+    let (caller_ref, campaign_ref) = (&caller, &campaign);
     let results: Vec<BatchItemOut> = futures::stream::iter(items.into_iter().enumerate())
-        .map(|(i, item)| one(state_ref, caller_ref, i, item))
+        .map(|(i, item)| one(state_ref, caller_ref, campaign_ref, i, item))
         .buffered(CONCURRENCY)
         .collect()
         .await;
     let accepted = results.iter().filter(|r| r.status == 202).count();
-    Ok(HttpResponse::Ok().json(BatchOut { accepted, refused: results.len() - accepted, results }))
+    let members: Vec<String> = results.iter().filter_map(|r| sender_in(r, &campaign.id)).collect();
+    let senders: Vec<String> = members.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    // Recorded after its messages: a campaign that exists is complete. Its messages are stored
+    // whatever happens here, so a failure is logged, not answered.
+    if let Err(e) = state.engine.create_batch(&campaign.id, members.len() as u64, &senders).await {
+        tracing::warn!(error = %e, batch_id = %campaign.id, "could not record the campaign");
+    }
+    Ok(HttpResponse::Ok().json(BatchOut {
+        batch_id: campaign.id,
+        accepted,
+        refused: results.len() - accepted,
+        results,
+    }))
+}
+
+/// This request's campaign.
+struct Campaign {
+    id: String,
+    priority: Option<Priority>,
+}
+
+/// A campaign and its messages by status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchStatusOut {
+    #[schema(example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e70")]
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// Messages accepted in the batch.
+    pub total: u64,
+    /// Messages per status, every status named (0 when none); messages whose retention ended are
+    /// no longer counted.
+    #[schema(value_type = BTreeMap<String, u64>, example = json!({"queued": 600, "submitted": 400, "cancelled": 0}))]
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+/// What cancelling a campaign found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchCancelOut {
+    #[schema(example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e70")]
+    pub id: String,
+    /// Messages of the batch that are cancelled and will never reach a provider (by this call or
+    /// an earlier one).
+    pub cancelled: u64,
+    /// Messages that were already with a worker or a provider, or had failed there.
+    pub already_sent: u64,
+    /// Messages whose validity had ended before the cancel.
+    pub expired: u64,
+}
+
+fn batch_id(raw: &str) -> Result<String, ApiError> {
+    raw.parse::<uuid::Uuid>().map(|u| u.to_string()).map_err(|_| ApiError::NotFound(format!("batch `{raw}`")))
+}
+
+fn all_counts(found: &BTreeMap<String, u64>) -> BTreeMap<&'static str, u64> {
+    MessageStatus::ALL.into_iter().map(|s| (s.as_str(), found.get(s.as_str()).copied().unwrap_or(0))).collect()
+}
+
+/// Get a campaign: its size and its messages by status.
+#[utoipa::path(get, path = "/v1/batches/{id}", operation_id = "v1.batches.get", tag = "messages",
+    params(("id" = String, Path, description = "The `batch_id` from `POST /v1/messages/batch`", format = Uuid)),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The campaign", body = BatchStatusOut),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The message store is unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[get("/v1/batches/{id}")]
+pub async fn get_batch(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Read)?;
+    let id = batch_id(&path)?;
+    let record = state.engine.batch(&id).await.map_err(store_error)?;
+    let record = record.ok_or_else(|| ApiError::NotFound(format!("batch `{id}`")))?;
+    let mut found = BTreeMap::new();
+    for sender in &record.senders {
+        for (status, n) in state.engine.batch_counts(sender, &id).await.map_err(store_error)? {
+            *found.entry(status).or_insert(0) += n;
+        }
+    }
+    Ok(HttpResponse::Ok().json(BatchStatusOut {
+        id,
+        created_at: crate::engine::record::ms_to_time(record.created_ms),
+        total: record.total,
+        counts: all_counts(&found),
+    }))
+}
+
+/// Cancel a campaign: every message of the batch not yet handed to a provider.
+///
+/// Atomic per sender: once this answers, no cancelled message reaches a provider, from any
+/// instance. Messages already with a worker or a provider go on. Cancelling again is harmless.
+#[utoipa::path(post, path = "/v1/batches/{id}/cancel", operation_id = "v1.batches.cancel", tag = "messages",
+    params(("id" = String, Path, description = "The `batch_id` from `POST /v1/messages/batch`", format = Uuid)),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "What was cancelled", body = BatchCancelOut),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the `send` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The message store is unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[post("/v1/batches/{id}/cancel")]
+pub async fn cancel_batch(
+    caller: Caller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Send)?;
+    let id = batch_id(&path)?;
+    let record = state.engine.batch(&id).await.map_err(store_error)?;
+    let record = record.ok_or_else(|| ApiError::NotFound(format!("batch `{id}`")))?;
+    let mut found = BTreeMap::new();
+    for sender in &record.senders {
+        let done = state.engine.cancel_batch(sender, &id).await.map_err(store_error)?;
+        state.metrics.transitions.with_label_values(&["cancelled"]).inc_by(done.cancelled_now.len() as u64);
+        for (status, n) in done.counts {
+            *found.entry(status).or_insert(0) += n;
+        }
+    }
+    let count = |s: MessageStatus| found.get(s.as_str()).copied().unwrap_or(0);
+    let cancelled = count(MessageStatus::Cancelled);
+    let expired = count(MessageStatus::Expired);
+    let already_sent = found.values().sum::<u64>() - cancelled - expired - count(MessageStatus::Queued);
+    Ok(HttpResponse::Ok().json(BatchCancelOut { id, cancelled, already_sent, expired }))
 }

@@ -9,7 +9,7 @@ use gateway_core::content::ContentType;
 use gateway_core::fallback::Step;
 use gateway_core::request::SendRequest;
 use gateway_core::validate::{FieldErrors, Path};
-use gateway_core::{Channel, MessageId, MessageStatus};
+use gateway_core::{Channel, MessageId, MessageStatus, Priority};
 use serde::Serialize;
 use tracing::warn;
 use utoipa::ToSchema;
@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::config::Scope;
 use crate::engine::record::{
     ms_to_time, AttemptRecord, ChainLink, ChainState, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1,
-    StoredStep,
+    StoredMessageV2, StoredStep,
 };
 use crate::engine::{CancelOutcome, StoreError};
 use crate::problem::{from_json_error, ApiError};
@@ -50,6 +50,15 @@ pub struct MessageOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub send_at: Option<DateTime<Utc>>,
+    pub priority: Priority,
+    /// The validity it was given, in seconds.
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: Option<u32>,
+    /// When its validity ends: not handed to a provider by then, it ends `expired`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The campaign it came in (`POST /v1/messages/batch`).
+    #[schema(example = "019a7c1e-5b8e-7d2a-9f3c-1a2b3c4d5e70")]
+    pub batch_id: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub error: Option<ErrorOut>,
     pub history: Vec<HistoryOut>,
@@ -180,7 +189,12 @@ impl MessageOut {
     pub fn from_record(r: MessageRecord) -> Self {
         let fallback = chain_out(r.body.v1(), r.chain.as_ref());
         let outcome = fallback.as_ref().map(|_| r.chain.as_ref().and_then(|c| c.outcome.clone()));
-        let StoredMessage::V1(m) = r.body;
+        let (priority, ttl_seconds) = (r.body.priority(), r.body.ttl_seconds());
+        let batch_id = r.body.batch_id().map(str::to_owned);
+        let m = match r.body {
+            StoredMessage::V1(m) => m,
+            StoredMessage::V2(m) => m.base,
+        };
         Self {
             parent_id: m.chain.as_ref().filter(|c| c.step > 0).map(|c| c.parent_id.to_string()),
             step: m.chain.as_ref().map(|c| c.step),
@@ -198,6 +212,10 @@ impl MessageOut {
             created_at: ms_to_time(r.created_ms),
             updated_at: ms_to_time(r.updated_ms),
             send_at: m.message.send_at,
+            priority,
+            ttl_seconds,
+            expires_at: r.expires_ms.map(ms_to_time),
+            batch_id,
             metadata: m.message.metadata,
             error: r.error.map(Into::into),
             history: r
@@ -209,9 +227,12 @@ impl MessageOut {
         }
     }
 
-    fn accepted(m: StoredMessageV1, now_ms: i64) -> Self {
+    fn accepted(stored: StoredMessageV2, now_ms: i64) -> Self {
+        let StoredMessageV2 { base: m, priority, ttl_seconds, batch_id } = stored;
         let lane = m.lanes.first().cloned().unwrap_or_default();
         let fallback = chain_out(&m, None);
+        let start_ms = m.message.send_at.map_or(now_ms, |t| t.timestamp_millis().max(now_ms));
+        let expires_at = ttl_seconds.map(|s| ms_to_time(start_ms + i64::from(s) * 1000));
         Self {
             parent_id: None,
             step: m.chain.as_ref().map(|c| c.step),
@@ -229,6 +250,10 @@ impl MessageOut {
             created_at: ms_to_time(now_ms),
             updated_at: ms_to_time(now_ms),
             send_at: m.message.send_at,
+            priority,
+            ttl_seconds,
+            expires_at,
+            batch_id,
             metadata: m.message.metadata,
             error: None,
             history: vec![HistoryOut { status: MessageStatus::Queued, at: ms_to_time(now_ms), source: "api".into() }],
@@ -331,8 +356,13 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
 ///
 /// # Errors
 /// 4xx for the request's faults, 503 when the store is unavailable.
-pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<Stored, ApiError> {
+pub async fn accept_request(
+    state: &AppState,
+    request: SendRequest,
+    batch_id: Option<&str>,
+) -> Result<Stored, ApiError> {
     let now = Utc::now();
+    let (priority, ttl_seconds) = (request.priority, request.ttl_seconds);
     let (message, steps) = request.into_chain(now).map_err(ApiError::Validation)?;
     let mut route = state.router.route(&message)?;
     let steps = route_steps(state, steps)?;
@@ -378,10 +408,32 @@ pub async fn accept_request(state: &AppState, request: SendRequest) -> Result<St
     });
     let first_wait = Duration::from_secs(steps.first().map_or(0, |s| u64::from(s.after_seconds)));
     let n = steps.len();
-    let stored =
-        StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message, fallback: steps, chain };
-    let body = StoredMessage::V1(stored.clone());
-    let accepted_ms = match &stored.chain {
+    let sender = state.senders.iter().find(|s| s.name == route.sender);
+    let (priority, ttl_seconds, batch_id) = if chain.is_some() {
+        // A fallback chain is queued by the chain's own scripts, which know no priority class,
+        // validity or campaign: refuse what would not be honoured rather than ignore it.
+        if priority.is_some() {
+            return Err(ApiError::Validation(FieldErrors::single("priority", "not supported with `fallback`")));
+        }
+        if ttl_seconds.is_some() {
+            return Err(ApiError::Validation(FieldErrors::single("ttl_seconds", "not supported with `fallback`")));
+        }
+        (Priority::Normal, None, None)
+    } else {
+        (
+            priority.or_else(|| sender.and_then(|s| s.default_priority)).unwrap_or_default(),
+            ttl_seconds.or_else(|| sender.and_then(|s| s.default_ttl_seconds)),
+            batch_id.map(str::to_owned),
+        )
+    };
+    let stored = StoredMessageV2 {
+        base: StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message, fallback: steps, chain },
+        priority,
+        ttl_seconds,
+        batch_id,
+    };
+    let body = StoredMessage::V2(stored.clone());
+    let accepted_ms = match &stored.base.chain {
         None => state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await.map_err(store_error)?,
         Some(link) => state
             .engine
@@ -430,7 +482,7 @@ fn route_steps(state: &AppState, steps: Vec<Step>) -> Result<Vec<StoredStep>, Ap
 }
 
 async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
-    accept_request(state, parse_request(body)?).await
+    accept_request(state, parse_request(body)?, None).await
 }
 
 /// Get a message: status, history, attempts, provider and provider message id, error.

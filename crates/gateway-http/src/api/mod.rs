@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod health;
 pub mod idempotency;
 pub mod messages;
+pub mod search;
 pub mod senders;
 pub mod templates;
 

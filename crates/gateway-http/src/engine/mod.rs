@@ -7,8 +7,15 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver`, `chain` (its place in a fallback chain); on a chain's first message also `fbn` (steps), `fbcur` (step in play), `fb<k>`/`fbr<k>` (step k's message id and why it was sent), `fbho` (hand-off pending), `fbok<k>`, `fbdone`, `outcome` |
-//! | `P:{S}:q:<lane>` | list | the lane's ready FIFO (`LPUSH` in, `RPOP` out; work that must go next is `RPUSH`ed) |
+//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver`, `pq` (priority class), `exp` (validity end), `batch`, `to` and `rt` (for the search indexes), `chain` (its place in a fallback chain); on a chain's first message also `fbn` (steps), `fbcur` (step in play), `fb<k>`/`fbr<k>` (step k's message id and why it was sent), `fbho` (hand-off pending), `fbok<k>`, `fbdone`, `outcome` |
+//! | `P:{S}:q:<lane>` | list | the lane's ready FIFO for `normal` messages (`LPUSH` in, `RPOP` out; work that must go next is `RPUSH`ed) |
+//! | `P:{S}:q:<lane>:high`, `P:{S}:q:<lane>:bulk` | list | the same for `high` and `bulk` messages |
+//! | `P:{S}:wrr:<lane>` | string | the lane's weighted round-robin credits (`high,normal,bulk`; 60 s) |
+//! | `P:{S}:exp` | zset | id → end of validity (ms), for queued messages with a `ttl_seconds` |
+//! | `P:{S}:hold` | hash | present while an operator has paused the sender: `at` (ms), `reason`; no TTL, so it survives restarts |
+//! | `P:{S}:b:<batch>` | zset | id → acceptance (ms): the sender's messages of one campaign; kept for the retention after its last member ended |
+//! | `P:{S}:ix`, `P:{S}:ix:to:<to>`, `P:{S}:ix:st:<status>` | zset | id → acceptance (ms): search indexes of all the sender's messages, by recipient and by current status (`sending` ones stay in `queued`'s); each kept for the retention after its last write, and trimmed of entries whose records are gone as it is written |
+//! | `P:batch:<batch>` | hash | a campaign: `created` (ms), `total`, `senders` (comma-separated); retention + 30 days |
 //! | `P:{S}:lease` | zset | id → lease deadline (ms); an expired lease puts the message back |
 //! | `P:{S}:delay` | zset | id → due time (ms): retries and `send_at` |
 //! | `P:{S}:dlq` | zset | id → time it was dead-lettered; capped |
@@ -35,6 +42,19 @@
 //!   status across slots is a plain read; every decision is then fenced by the step in play.
 //! - The rate limit (GCRA) is checked inside the claim script, so instances sharing a lane share
 //!   its rate exactly, without a round trip per message.
+//! - Priorities are three ready lists per lane rather than one sorted set: pushes and pops stay
+//!   O(1), retries and throttle pauses put a message back on its own class's list, and the claim
+//!   script shares the sends between the classes that hold work by smooth weighted round robin
+//!   (`engine.priority_weights`, default high 10, normal 4, bulk 1: with only `high` and `bulk`
+//!   waiting, `bulk` still gets 1 send in 11).
+//! - Validity is checked where a message is taken for sending (the claim script), and a sweep in
+//!   the same script ends queued messages whose validity passed even while the sender is paused.
+//!   A message already leased to a worker is left to it; if it comes back unsent, it expires then.
+//! - An operator's sender pause is one key under the sender's tag, read by every claim script, so
+//!   no instance sends for a paused sender and the pause survives restarts.
+//! - A campaign may span senders: its record is global (`P:batch:<id>`), its members are kept per
+//!   sender (`P:{S}:b:<id>`), so cancelling is one atomic script per sender and no claim can take a
+//!   member once that script has run.
 
 pub mod circuit;
 mod conn;
@@ -47,7 +67,7 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_core::{MessageId, MessageStatus};
+use gateway_core::{MessageId, MessageStatus, Priority};
 use redis::{AsyncCommands, Script, Value};
 use secrecy::ExposeSecret;
 
@@ -88,6 +108,8 @@ struct Scripts {
     apply_report: Script,
     drain: Script,
     chain: fallback::ChainScripts,
+    cancel_batch: Script,
+    batch_counts: Script,
 }
 
 /// Key names for one sender.
@@ -108,6 +130,34 @@ impl SenderKeys {
     }
     pub fn ready(&self, lane: &str) -> String {
         format!("{}:q:{lane}", self.tag)
+    }
+    /// The lane's ready list for one priority class (`class`: `""`, `":high"`, `":bulk"`).
+    pub fn ready_class(&self, lane: &str, class: &str) -> String {
+        format!("{}:q:{lane}{class}", self.tag)
+    }
+    fn round_robin(&self, lane: &str) -> String {
+        format!("{}:wrr:{lane}", self.tag)
+    }
+    pub fn validity(&self) -> String {
+        format!("{}:exp", self.tag)
+    }
+    pub fn hold(&self) -> String {
+        format!("{}:hold", self.tag)
+    }
+    pub fn batch(&self, batch: &str) -> String {
+        format!("{}:b:{batch}", self.tag)
+    }
+    /// Every message of the sender, by acceptance time.
+    pub fn search_all(&self) -> String {
+        format!("{}:ix", self.tag)
+    }
+    pub fn search_to(&self, to: &str) -> String {
+        format!("{}:ix:to:{to}", self.tag)
+    }
+    /// Messages in `status` (`sending` ones are kept with `queued`).
+    pub fn search_status(&self, status: MessageStatus) -> String {
+        let status = if status == MessageStatus::Sending { MessageStatus::Queued } else { status };
+        format!("{}:ix:st:{status}", self.tag)
     }
     fn ready_prefix(&self) -> String {
         format!("{}:q:", self.tag)
@@ -161,11 +211,24 @@ pub struct Claimed {
     pub attempt: u32,
     /// A previous lease on it expired: the provider may already have it.
     pub redelivery: bool,
+    /// Its priority class's ready-list suffix: back on the same list if it must wait again.
+    pub class: String,
+}
+
+/// The ready-list suffix of a priority class.
+pub fn class_suffix(priority: Priority) -> &'static str {
+    match priority {
+        Priority::High => ":high",
+        Priority::Normal => "",
+        Priority::Bulk => ":bulk",
+    }
 }
 
 #[derive(Debug)]
 pub struct ClaimBatch {
     pub items: Vec<Claimed>,
+    /// Messages of the sender whose validity ended while they waited: now `expired`.
+    pub expired: Vec<String>,
     /// How long the lane has no claimable work (paused, rate-limited, or waiting on a due time);
     /// `None` when nothing is known to be coming.
     pub wait: Option<Duration>,
@@ -189,6 +252,59 @@ pub enum CancelOutcome {
     NotFound,
     /// Already with a worker, the provider, or final.
     TooLate(MessageStatus),
+}
+
+/// A message search (`GET /v1/messages`): every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub senders: Vec<String>,
+    pub to: Option<String>,
+    pub status: Option<MessageStatus>,
+    pub batch: Option<String>,
+    /// Accepted at or after (ms).
+    pub since_ms: Option<i64>,
+    /// Accepted before (ms).
+    pub until_ms: Option<i64>,
+    pub limit: usize,
+    /// Only messages after this position in the newest-first order.
+    pub after: Option<SearchPosition>,
+}
+
+/// A place in the newest-first order of messages: acceptance time, then id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SearchPosition {
+    pub accepted_ms: i64,
+    pub id: String,
+}
+
+/// A page of search results, newest first.
+#[derive(Debug, Default)]
+pub struct SearchPage {
+    pub items: Vec<MessageRecord>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<SearchPosition>,
+}
+
+/// An operator's pause of a sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub at_ms: i64,
+    pub reason: Option<String>,
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub created_ms: i64,
+    pub total: u64,
+    pub senders: Vec<String>,
+}
+
+/// What cancelling a campaign did: statuses after the cancel, and the ids it cancelled now.
+#[derive(Debug, Default)]
+pub struct BatchCancel {
+    pub cancelled_now: Vec<String>,
+    pub counts: std::collections::BTreeMap<String, u64>,
 }
 
 /// The depth of a sender's queues.
@@ -226,6 +342,8 @@ pub struct Engine {
     retention: Duration,
     lease: Duration,
     dead_letter_cap: usize,
+    /// Claim weights of the priority classes: high, normal, bulk.
+    weights: [u32; 3],
     scripts: Arc<Scripts>,
     /// Distinguishes this process's lease tokens from other instances'.
     instance: String,
@@ -247,6 +365,7 @@ impl Engine {
             retention: Duration::from_secs(engine.retention_secs),
             lease: Duration::from_millis(engine.lease_ms),
             dead_letter_cap: engine.dead_letter_cap,
+            weights: [engine.priority_weights.high, engine.priority_weights.normal, engine.priority_weights.bulk],
             scripts: Arc::new(Scripts {
                 accept: scripts::accept(),
                 claim: scripts::claim(),
@@ -263,6 +382,8 @@ impl Engine {
                 apply_report: scripts::apply_report(),
                 drain: scripts::drain(),
                 chain: fallback::ChainScripts::new(),
+                cancel_batch: scripts::cancel_batch(),
+                batch_counts: scripts::batch_counts(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         })
@@ -337,8 +458,14 @@ impl Engine {
         body: &StoredMessage,
         due_ms: i64,
     ) -> Result<i64, StoreError> {
+        let job = Job {
+            class: class_suffix(body.priority()),
+            ttl_ms: body.ttl_seconds().map_or(0, |s| u64::from(s) * 1000),
+            batch: body.batch_id().unwrap_or_default(),
+            to: body.v1().message.to.as_str(),
+        };
         let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.accept_job(&id.to_string(), sender, lane, &body, due_ms, true).await
+        self.accept_with(&id.to_string(), sender, lane, &body, due_ms, true, &job).await
     }
 
     /// Stores and queues any job (a message, an event delivery). `indexed` jobs can be found by
@@ -355,7 +482,23 @@ impl Engine {
         due_ms: i64,
         indexed: bool,
     ) -> Result<i64, StoreError> {
+        self.accept_with(id, sender, lane, body, due_ms, indexed, &Job::default()).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn accept_with(
+        &self,
+        id: &str,
+        sender: &str,
+        lane: &str,
+        body: &str,
+        due_ms: i64,
+        indexed: bool,
+        job: &Job<'_>,
+    ) -> Result<i64, StoreError> {
         let keys = self.keys(sender);
+        // Without a campaign the script needs some key of the sender's slot there; it is unused.
+        let batch_key = if job.batch.is_empty() { keys.validity() } else { keys.batch(job.batch) };
         self.timed(async {
             let mut c = self.conn().await?;
             if indexed {
@@ -367,12 +510,19 @@ impl Engine {
                 .scripts
                 .accept
                 .key(keys.message(id))
-                .key(keys.ready(lane))
+                .key(keys.ready_class(lane, job.class))
                 .key(keys.delay())
+                .key(keys.validity())
+                .key(&batch_key)
                 .arg(id)
                 .arg(body)
                 .arg(lane)
                 .arg(due_ms)
+                .arg(job.class)
+                .arg(job.ttl_ms)
+                .arg(job.batch)
+                .arg(self.retention.as_millis() as u64)
+                .arg(job.to)
                 .invoke_async(&mut c)
                 .await?;
             if now == 0 {
@@ -401,6 +551,11 @@ impl Engine {
                     .key(keys.delay())
                     .key(keys.pause(&lane.lane))
                     .key(keys.rate(&lane.lane))
+                    .key(keys.ready_class(&lane.lane, ":high"))
+                    .key(keys.ready_class(&lane.lane, ":bulk"))
+                    .key(keys.round_robin(&lane.lane))
+                    .key(keys.validity())
+                    .key(keys.hold())
                     .arg(&lane.lane)
                     .arg(self.lease.as_millis() as u64)
                     .arg(max)
@@ -409,11 +564,27 @@ impl Engine {
                     .arg(keys.ready_prefix())
                     .arg(interval)
                     .arg(lane.burst)
+                    .arg(self.weights[0])
+                    .arg(self.weights[1])
+                    .arg(self.weights[2])
+                    .arg(self.retention.as_millis() as u64)
                     .invoke_async(&mut c)
                     .await?)
             })
             .await?;
-        parse_claim(values)
+        let batch = parse_claim(values)?;
+        if !batch.expired.is_empty() && !self.indexless(&lane.sender) {
+            // Ended: the id index lives as long as the record.
+            self.timed(async {
+                let mut c = self.conn().await?;
+                for id in &batch.expired {
+                    let () = c.pexpire(self.index_key(id), self.retention.as_millis() as i64).await?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(batch)
     }
 
     /// Records a successful send.
@@ -441,6 +612,7 @@ impl Engine {
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
                 .key(keys.reconcile())
+                .key(keys.validity())
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .arg(provider)
@@ -646,6 +818,7 @@ impl Engine {
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
                 .key(keys.dead_letters())
+                .key(keys.validity())
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .arg(&error)
@@ -727,7 +900,7 @@ impl Engine {
                 .throttled
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
-                .key(keys.ready(lane))
+                .key(keys.ready_class(lane, &claim.class))
                 .key(keys.pause(lane))
                 .arg(&claim.id)
                 .arg(&claim.token)
@@ -767,7 +940,7 @@ impl Engine {
     pub async fn ready_depth(&self, sender: &str, lane: &str) -> Result<u64, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
-            Ok(c.llen(self.keys(sender).ready(lane)).await?)
+            ready_len(&mut c, &self.keys(sender), lane).await
         })
         .await
     }
@@ -798,7 +971,7 @@ impl Engine {
                 .failover
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
-                .key(keys.ready(next_lane))
+                .key(keys.ready_class(next_lane, &claim.class))
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .arg(next_lane)
@@ -824,7 +997,7 @@ impl Engine {
                 .release
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
-                .key(keys.ready(lane))
+                .key(keys.ready_class(lane, &claim.class))
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .invoke_async(&mut c)
@@ -849,6 +1022,7 @@ impl Engine {
                 .cancel
                 .key(keys.message(&id))
                 .key(keys.delay())
+                .key(keys.validity())
                 .arg(&id)
                 .arg(self.retention.as_millis() as u64)
                 .invoke_async(&mut c)
@@ -958,7 +1132,7 @@ impl Engine {
             let mut c = self.conn().await?;
             let mut d = Depth::default();
             for lane in lanes {
-                d.ready.push((lane.clone(), c.llen(keys.ready(lane)).await?));
+                d.ready.push((lane.clone(), ready_len(&mut c, &keys, lane).await?));
             }
             d.scheduled = c.zcard(keys.delay()).await?;
             d.in_flight = c.zcard(keys.lease()).await?;
@@ -977,6 +1151,274 @@ impl Engine {
             let mut c = self.conn().await?;
             let ms: i64 = c.pttl(self.keys(sender).pause(lane)).await?;
             Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+        })
+        .await
+    }
+
+    /// Pauses a sender for every instance until [`Engine::resume`]. Pausing again keeps the first
+    /// pause's time and takes the new reason. Returns the pause.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn hold(&self, sender: &str, reason: Option<&str>) -> Result<Hold, StoreError> {
+        let key = self.keys(sender).hold();
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut c).await?;
+            let () = redis::pipe()
+                .atomic()
+                .cmd("HSETNX")
+                .arg(&key)
+                .arg("at")
+                .arg(secs * 1000 + micros / 1000)
+                .ignore()
+                .cmd("HSET")
+                .arg(&key)
+                .arg("reason")
+                .arg(reason.unwrap_or_default())
+                .ignore()
+                .query_async(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await?;
+        self.held(sender).await?.ok_or_else(|| StoreError::Corrupt("the pause vanished".into()))
+    }
+
+    /// Ends an operator's pause of a sender. Returns whether it was paused.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn resume(&self, sender: &str) -> Result<bool, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let n: u64 = c.del(self.keys(sender).hold()).await?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// The operator's pause of a sender, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn held(&self, sender: &str) -> Result<Option<Hold>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let (at, reason): (Option<i64>, Option<String>) =
+                redis::cmd("HMGET").arg(self.keys(sender).hold()).arg("at").arg("reason").query_async(&mut c).await?;
+            Ok(at.map(|at_ms| Hold { at_ms, reason: reason.filter(|r| !r.is_empty()) }))
+        })
+        .await
+    }
+
+    fn batch_key(&self, batch: &str) -> String {
+        format!("{}:batch:{batch}", self.prefix)
+    }
+
+    /// How long a campaign's record is kept: past the retention of its last member, which may
+    /// wait up to 30 days for its `send_at`.
+    fn batch_ttl(&self) -> Duration {
+        self.retention + Duration::from_secs(u64::from(gateway_core::request::MAX_TTL_SECONDS))
+    }
+
+    /// Records a campaign once its messages are stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn create_batch(&self, batch: &str, total: u64, senders: &[String]) -> Result<i64, StoreError> {
+        let key = self.batch_key(batch);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut c).await?;
+            let now = secs * 1000 + micros / 1000;
+            let () = redis::pipe()
+                .atomic()
+                .hset_multiple(
+                    &key,
+                    &[("created", now.to_string()), ("total", total.to_string()), ("senders", senders.join(","))],
+                )
+                .ignore()
+                .pexpire(&key, self.batch_ttl().as_millis() as i64)
+                .ignore()
+                .query_async(&mut c)
+                .await?;
+            Ok(now)
+        })
+        .await
+    }
+
+    /// A campaign's record.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable or the record is unreadable.
+    pub async fn batch(&self, batch: &str) -> Result<Option<BatchRecord>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let f: std::collections::HashMap<String, String> = c.hgetall(self.batch_key(batch)).await?;
+            if f.is_empty() {
+                return Ok(None);
+            }
+            let int = |k: &str| f.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            Ok(Some(BatchRecord {
+                created_ms: int("created"),
+                total: u64::try_from(int("total")).unwrap_or(0),
+                senders: f
+                    .get("senders")
+                    .map(|s| s.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            }))
+        })
+        .await
+    }
+
+    /// The statuses of a campaign's messages on one sender.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn batch_counts(
+        &self,
+        sender: &str,
+        batch: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let flat: Vec<Value> = self
+                .scripts
+                .batch_counts
+                .key(keys.batch(batch))
+                .arg(keys.message_prefix())
+                .invoke_async(&mut c)
+                .await?;
+            pairs(&flat)
+        })
+        .await
+    }
+
+    /// Cancels a campaign's messages on one sender that no provider has yet.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn cancel_batch(&self, sender: &str, batch: &str) -> Result<BatchCancel, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let flat: Vec<Value> = self
+                .scripts
+                .cancel_batch
+                .key(keys.batch(batch))
+                .key(keys.delay())
+                .key(keys.validity())
+                .arg(keys.message_prefix())
+                .arg(self.retention.as_millis() as u64)
+                .invoke_async(&mut c)
+                .await?;
+            let n = match flat.first() {
+                Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+                _ => return Err(StoreError::Corrupt("unexpected batch cancel answer".into())),
+            };
+            let cancelled_now = flat[1..=n].iter().map(value_text).collect::<Result<Vec<_>, _>>()?;
+            let counts = pairs(&flat[n + 1..])?;
+            for id in &cancelled_now {
+                let () = c.pexpire(self.index_key(id), self.retention.as_millis() as i64).await?;
+            }
+            Ok(BatchCancel { cancelled_now, counts })
+        })
+        .await
+    }
+
+    /// Finds messages through the search indexes of each sender, never by scanning: the narrowest
+    /// index that applies (campaign, recipient, status, all) is read newest first, and the other
+    /// filters are checked on the records it names.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable or a record is unreadable.
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let mut found: Vec<(SearchPosition, MessageRecord)> = Vec::new();
+        let mut more = false;
+        for sender in &q.senders {
+            let (hits, sender_more) = self.search_sender(sender, q).await?;
+            more |= sender_more;
+            found.extend(hits);
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        if found.len() > q.limit {
+            found.truncate(q.limit);
+            more = true;
+        }
+        let next = if more { found.last().map(|(p, _)| p.clone()) } else { None };
+        Ok(SearchPage { items: found.into_iter().map(|(_, r)| r).collect(), next })
+    }
+
+    async fn search_sender(
+        &self,
+        sender: &str,
+        q: &SearchQuery,
+    ) -> Result<(Vec<(SearchPosition, MessageRecord)>, bool), StoreError> {
+        let keys = self.keys(sender);
+        let index = match (&q.batch, &q.to, q.status) {
+            (Some(b), _, _) => keys.batch(b),
+            (None, Some(to), _) => keys.search_to(to),
+            (None, None, Some(st)) => keys.search_status(st),
+            (None, None, None) => keys.search_all(),
+        };
+        let max = match (&q.after, q.until_ms) {
+            (Some(a), Some(u)) if u <= a.accepted_ms => format!("({u}"),
+            (Some(a), _) => a.accepted_ms.to_string(),
+            (None, Some(u)) => format!("({u}"),
+            (None, None) => "+inf".to_owned(),
+        };
+        let min = q.since_ms.map_or("-inf".to_owned(), |s| s.to_string());
+        let page = (q.limit + 1).clamp(16, 256);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let mut out = Vec::new();
+            let mut offset = 0;
+            loop {
+                let entries: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
+                    .arg(&index)
+                    .arg(&max)
+                    .arg(&min)
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(offset)
+                    .arg(page)
+                    .query_async(&mut c)
+                    .await?;
+                let fetched = entries.len();
+                offset += fetched;
+                let candidates: Vec<SearchPosition> = entries
+                    .into_iter()
+                    .map(|(id, score)| SearchPosition { accepted_ms: score as i64, id })
+                    .filter(|p| q.after.as_ref().is_none_or(|a| p < a))
+                    .collect();
+                let mut pipe = redis::pipe();
+                for p in &candidates {
+                    pipe.hgetall(keys.message(&p.id));
+                }
+                let records: Vec<std::collections::HashMap<String, String>> =
+                    if candidates.is_empty() { Vec::new() } else { pipe.query_async(&mut c).await? };
+                for (p, fields) in candidates.into_iter().zip(records) {
+                    if fields.is_empty() {
+                        continue; // its retention ended; the index drops it as it is written
+                    }
+                    let r = MessageRecord::from_fields(fields)?;
+                    let m = r.body.v1();
+                    let matches = q.to.as_deref().is_none_or(|to| m.message.to.as_str() == to)
+                        && q.status.is_none_or(|st| r.status == st)
+                        && q.batch.as_deref().is_none_or(|b| r.body.batch_id() == Some(b));
+                    if matches {
+                        out.push((p, r));
+                        if out.len() > q.limit {
+                            return Ok((out, true));
+                        }
+                    }
+                }
+                if fetched < page {
+                    return Ok((out, false));
+                }
+            }
         })
         .await
     }
@@ -1056,19 +1498,51 @@ impl Engine {
     }
 }
 
+/// What a message adds to a plain job at acceptance.
+#[derive(Default)]
+struct Job<'a> {
+    class: &'static str,
+    ttl_ms: u64,
+    batch: &'a str,
+    /// The recipient, for the search indexes (messages only).
+    to: &'a str,
+}
+
+/// Messages waiting in all of a lane's ready lists.
+async fn ready_len(c: &mut Conn, keys: &SenderKeys, lane: &str) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for class in ["", ":high", ":bulk"] {
+        let len: u64 = c.llen(keys.ready_class(lane, class)).await?;
+        n += len;
+    }
+    Ok(n)
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
-    fn text(v: &Value) -> Result<String, StoreError> {
-        match v {
-            Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|e| StoreError::Corrupt(e.to_string())),
-            Value::SimpleString(s) => Ok(s.clone()),
-            Value::Int(i) => Ok(i.to_string()),
-            other => Err(StoreError::Corrupt(format!("unexpected claim value {other:?}"))),
-        }
+fn value_text(v: &Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|e| StoreError::Corrupt(e.to_string())),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        other => Err(StoreError::Corrupt(format!("unexpected script value {other:?}"))),
     }
+}
+
+/// `{name, count, name, count, ...}` from a script.
+fn pairs(flat: &[Value]) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in flat.chunks(2) {
+        let [name, n] = pair else { return Err(StoreError::Corrupt("odd count list".into())) };
+        out.insert(value_text(name)?, value_text(n)?.parse().unwrap_or(0));
+    }
+    Ok(out)
+}
+
+fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
+    let text = value_text;
     let mut it = values.iter();
     let wait = match it.next() {
         Some(Value::Int(ms)) if *ms > 0 => Some(Duration::from_millis(*ms as u64)),
@@ -1082,10 +1556,15 @@ fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
         Some(Value::Int(3)) => IdleReason::Empty,
         _ => IdleReason::None,
     };
+    let n_expired = match it.next() {
+        Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
+        _ => 0,
+    };
+    let expired = it.by_ref().take(n_expired).map(text).collect::<Result<Vec<_>, _>>()?;
     let rest: Vec<&Value> = it.collect();
-    let mut items = Vec::with_capacity(rest.len() / 5);
-    for chunk in rest.chunks(5) {
-        let [id, token, body, attempt, redeliver] = chunk else {
+    let mut items = Vec::with_capacity(rest.len() / 6);
+    for chunk in rest.chunks(6) {
+        let [id, token, body, attempt, redeliver, class] = chunk else {
             return Err(StoreError::Corrupt("claim result has a partial entry".into()));
         };
         items.push(Claimed {
@@ -1094,7 +1573,8 @@ fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
             body: text(body)?,
             attempt: text(attempt)?.parse().unwrap_or(0),
             redelivery: text(redeliver)? == "1",
+            class: text(class)?,
         });
     }
-    Ok(ClaimBatch { items, wait, idle })
+    Ok(ClaimBatch { items, expired, wait, idle })
 }

@@ -3,18 +3,36 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use gateway_core::{MessageId, MessageStatus, OutboundMessage};
+use gateway_core::{MessageId, MessageStatus, OutboundMessage, Priority};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
 /// The immutable part of a message record. Versioned, so a rolling deploy can read what an older
-/// or newer instance wrote.
+/// instance wrote (an older instance cannot read `2`: upgrade every instance before relying on
+/// priorities, validity or campaigns).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "v")]
 pub enum StoredMessage {
     #[serde(rename = "1")]
     V1(StoredMessageV1),
+    /// Adds urgency and campaign membership.
+    #[serde(rename = "2")]
+    V2(StoredMessageV2),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredMessageV2 {
+    #[serde(flatten)]
+    pub base: StoredMessageV1,
+    #[serde(default)]
+    pub priority: Priority,
+    /// Validity from acceptance (or from `send_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+    /// The campaign (`POST /v1/messages/batch`) the message came in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +111,28 @@ impl StoredMessage {
     pub fn v1(&self) -> &StoredMessageV1 {
         match self {
             StoredMessage::V1(m) => m,
+            StoredMessage::V2(m) => &m.base,
+        }
+    }
+
+    pub fn priority(&self) -> Priority {
+        match self {
+            StoredMessage::V1(_) => Priority::Normal,
+            StoredMessage::V2(m) => m.priority,
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> Option<u32> {
+        match self {
+            StoredMessage::V1(_) => None,
+            StoredMessage::V2(m) => m.ttl_seconds,
+        }
+    }
+
+    pub fn batch_id(&self) -> Option<&str> {
+        match self {
+            StoredMessage::V1(_) => None,
+            StoredMessage::V2(m) => m.batch_id.as_deref(),
         }
     }
 }
@@ -138,6 +178,8 @@ pub struct MessageRecord {
     pub error: Option<ErrorRecord>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// When its validity ends (ms), if it has one.
+    pub expires_ms: Option<i64>,
     pub history: Vec<HistoryEntry>,
     pub attempts: Vec<AttemptRecord>,
     /// The first message of a chain: the chain's state.
@@ -173,6 +215,7 @@ impl MessageRecord {
             error,
             created_ms: int("created"),
             updated_ms: int("updated"),
+            expires_ms: f.get("exp").and_then(|v| v.parse().ok()),
             history: list(f.get("history"))?,
             attempts: list(f.get("attempts"))?,
             chain: chain_state(&body, &f),

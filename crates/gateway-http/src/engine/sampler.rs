@@ -54,6 +54,11 @@ pub async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics) {
             metrics.queue_depth.with_label_values(&[first.as_str(), "in_flight"]).set(depth.in_flight as i64);
             metrics.queue_depth.with_label_values(&[first.as_str(), "dead_letter"]).set(depth.dead_letters as i64);
         }
+        if let Ok(hold) = engine.held(&sender).await {
+            let now = chrono::Utc::now().timestamp_millis();
+            let secs = hold.map_or(0, |h| (now - h.at_ms).max(0) / 1000);
+            metrics.sender_paused.with_label_values(&[sender.as_str()]).set(secs);
+        }
         for lane in &names {
             let paused = engine.paused_for(&sender, lane).await.ok().flatten().is_some();
             metrics.lane_paused.with_label_values(&[lane.as_str()]).set(i64::from(paused));

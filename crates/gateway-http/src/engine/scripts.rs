@@ -34,6 +34,57 @@ end
 local function history(key, status, now, source)
   append(key, 'history', '{"status":"' .. status .. '","at":' .. now .. ',"source":"' .. source .. '"}')
 end
+-- A message's ready list: its lane's, for its priority class (`pq`: '' normal, ':high', ':bulk').
+local function ready_of(prefix, key, lane)
+  return prefix .. lane .. (redis.call('HGET', key, 'pq') or '')
+end
+-- A message that ended keeps its campaign's member set alive as long as its own record.
+local function keep_batch(key, retention)
+  local b = redis.call('HGET', key, 'batch')
+  if b then
+    local set = string.gsub(key, ':m:[^:]+$', ':b:' .. b)
+    redis.call('PEXPIRE', set, retention)
+  end
+end
+-- Search indexes (messages only: event jobs have no `to`). Each index is a sorted set of ids by
+-- acceptance time, kept for the retention (`rt`) after its last write; each write also drops up
+-- to two entries older than the retention whose records are gone, so an index never grows with
+-- ended messages.
+local function trim(ix, now, rt)
+  local old = redis.call('ZRANGEBYSCORE', ix, '-inf', now - rt, 'LIMIT', 0, 2)
+  local base = string.match(ix, '^(.*):ix')
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', base .. ':m:' .. id) == 0 then redis.call('ZREM', ix, id) end
+  end
+end
+local function index(ix, score, id, now, rt)
+  redis.call('ZADD', ix, score, id)
+  redis.call('PEXPIRE', ix, rt)
+  trim(ix, now, rt)
+end
+-- A claimed message stays in the `queued` index: claims and lease returns are the hot path, and
+-- a search for `sending` reads that index and checks the records.
+local function status_index(st)
+  if st == 'sending' then return 'queued' end
+  return st
+end
+local function set_status(key, st)
+  local f = redis.call('HMGET', key, 'status', 'to', 'created', 'rt')
+  redis.call('HSET', key, 'status', st)
+  if not f[2] then return end
+  local old, new = f[1] and status_index(f[1]), status_index(st)
+  if old == new then return end
+  local base, id = string.match(key, '^(.*):m:([^:]+)$')
+  local rt = tonumber(f[4])
+  if old then redis.call('ZREM', base .. ':ix:st:' .. old, id) end
+  index(base .. ':ix:st:' .. new, f[3], id, now, rt)
+  if st ~= 'queued' and st ~= 'sending' then
+    -- With a provider or ended: the record now has a TTL, and its indexes last as long.
+    redis.call('PEXPIRE', base .. ':ix', rt)
+    redis.call('PEXPIRE', base .. ':ix:to:' .. f[2], rt)
+    keep_batch(key, rt)
+  end
+end
 "#;
 
 fn script(body: &str) -> Script {
@@ -42,17 +93,40 @@ fn script(body: &str) -> Script {
 
 /// Stores a new message and queues it (or schedules it).
 ///
-/// KEYS: message, lane ready list, delayed set.
-/// ARGV: id, body JSON, lane, due ms (0: now).
+/// KEYS: message, the lane's ready list for the message's priority class, delayed set, validity
+/// set, campaign member set (any key of the sender when there is no campaign).
+/// ARGV: id, body JSON, lane, due ms (0: now), priority class suffix (`''`, `:high`, `:bulk`),
+/// validity ms (0: none), campaign id (`''`: none), retention ms, recipient (`''`: a job that is
+/// not a message, which no search index holds).
 /// Returns the acceptance time in ms, or 0 if the id already exists.
 pub fn accept() -> Script {
     script(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'status', 'queued', 'lane', ARGV[3], 'attempt', 0,
-  'created', now, 'updated', now)
-history(KEYS[1], 'queued', now, 'api')
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'lane', ARGV[3], 'attempt', 0, 'created', now, 'updated', now)
+if ARGV[9] ~= '' then
+  local rt = tonumber(ARGV[8])
+  local base = string.match(KEYS[1], '^(.*):m:')
+  redis.call('HSET', KEYS[1], 'to', ARGV[9], 'rt', rt)
+  index(base .. ':ix', now, ARGV[1], now, rt)
+  index(base .. ':ix:to:' .. ARGV[9], now, ARGV[1], now, rt)
+end
+set_status(KEYS[1], 'queued')
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'pq', ARGV[5]) end
 local due = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[6])
+if ttl > 0 then
+  -- Validity counts from acceptance, or from `send_at` when scheduled.
+  local exp = math.max(now, due) + ttl
+  redis.call('HSET', KEYS[1], 'exp', exp)
+  redis.call('ZADD', KEYS[4], exp, ARGV[1])
+end
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'batch', ARGV[7])
+  redis.call('ZADD', KEYS[5], now, ARGV[1])
+  if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[8]) then redis.call('PEXPIRE', KEYS[5], ARGV[8]) end
+end
+history(KEYS[1], 'queued', now, 'api')
 if due > now then
   redis.call('ZADD', KEYS[3], due, ARGV[1])
 else
@@ -65,57 +139,102 @@ return now
 
 /// Claims up to `max` ready messages of one lane for one worker.
 ///
-/// First it moves due delayed messages (any lane of the sender) to the front of their lane, and
-/// takes back expired leases (marking the message as a possible redelivery). Then, unless the lane
-/// is paused, it pops messages from the lane's FIFO, each within the lane's GCRA rate, leases them
-/// and gives each a fencing token.
+/// First it moves due delayed messages (any lane of the sender) to the front of their lane's list
+/// for their priority class, takes back expired leases (marking the message as a possible
+/// redelivery), and ends every queued message of the sender whose validity has passed (status
+/// `expired`), even while the sender is paused. Then, unless the sender is paused by an operator
+/// or the lane by its provider, it takes messages from the lane's three ready lists (high, normal,
+/// bulk) by smooth weighted round robin over the lists that hold work, each within the lane's GCRA
+/// rate, leases them and gives each a fencing token. A popped message whose validity has passed is
+/// expired instead of leased.
 ///
-/// KEYS: lane ready list, lease set, delayed set, lane pause key, lane rate key.
+/// KEYS: lane ready list (normal), lease set, delayed set, lane pause key, lane rate key, ready
+///       list (high), ready list (bulk), round-robin state, validity set, sender pause (hold) key.
 /// ARGV: lane, lease ms, max, token prefix, message key prefix, ready key prefix,
-///       emission interval ms (1000 / rate), burst (messages).
-/// Returns `{wait_ms, reason, id, token, body, attempt, redeliver, id, ...}`; `wait_ms` is how
-/// long the worker may sleep before there may be work again (0: claim again at once; -1: nothing
-/// known) and `reason` why: 0 more work may be ready, 1 the lane is paused, 2 its rate allows no
-/// more now, 3 nothing is ready.
+///       emission interval ms (1000 / rate), burst (messages), weights high, normal, bulk,
+///       retention ms.
+/// Returns `{wait_ms, reason, n_expired, expired id..., id, token, body, attempt, redeliver,
+/// class, id, ...}`; `wait_ms` is how long the worker may sleep before there may be work again
+/// (0: claim again at once; -1: nothing known) and `reason` why: 0 more work may be ready, 1 the
+/// lane or sender is paused, 2 its rate allows no more now, 3 nothing is ready.
 pub fn claim() -> Script {
     script(
         r#"
 local msg_prefix, ready_prefix = ARGV[5], ARGV[6]
+local retention = tonumber(ARGV[12])
+local expired_ids = {}
+local function expire(mk, id)
+  set_status(mk, 'expired')
+  redis.call('HSET', mk, 'updated', now)
+  redis.call('HDEL', mk, 'token')
+  history(mk, 'expired', now, 'gateway')
+  redis.call('PEXPIRE', mk, retention)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[9], id)
+  table.insert(expired_ids, id)
+end
+local function past_validity(v)
+  return v and tonumber(v) <= now
+end
+
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 512)
 for i = #due, 1, -1 do
   local id = due[i]
   redis.call('ZREM', KEYS[3], id)
-  local lane = redis.call('HGET', msg_prefix .. id, 'lane')
-  local st = redis.call('HGET', msg_prefix .. id, 'status')
-  if lane and st == 'queued' then redis.call('RPUSH', ready_prefix .. lane, id) end
+  local mk = msg_prefix .. id
+  local lane = redis.call('HGET', mk, 'lane')
+  local st = redis.call('HGET', mk, 'status')
+  if lane and st == 'queued' then redis.call('RPUSH', ready_of(ready_prefix, mk, lane), id) end
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 512)
-for i = #expired, 1, -1 do
-  local id = expired[i]
+local leases = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 512)
+for i = #leases, 1, -1 do
+  local id = leases[i]
   redis.call('ZREM', KEYS[2], id)
   local mk = msg_prefix .. id
   if redis.call('HGET', mk, 'status') == 'sending' then
     local lane = redis.call('HGET', mk, 'lane')
-    redis.call('HSET', mk, 'status', 'queued', 'redeliver', 1, 'updated', now)
+    set_status(mk, 'queued')
+    redis.call('HSET', mk, 'redeliver', 1, 'updated', now)
     redis.call('HDEL', mk, 'token')
-    redis.call('RPUSH', ready_prefix .. lane, id)
+    redis.call('RPUSH', ready_of(ready_prefix, mk, lane), id)
+  end
+end
+local ended = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 512)
+for _, id in ipairs(ended) do
+  local mk = msg_prefix .. id
+  local st = redis.call('HGET', mk, 'status')
+  if st == 'queued' then
+    expire(mk, id)
+  elseif st == 'sending' then
+    -- With a worker: looked at again when its lease ends, in case it comes back unsent.
+    local lease = tonumber(redis.call('ZSCORE', KEYS[2], id) or '0')
+    redis.call('ZADD', KEYS[9], math.max(lease, now + 1000), id)
+  else
+    redis.call('ZREM', KEYS[9], id)
   end
 end
 
 local function next_wait()
   local w = -1
-  local d = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if d[2] then w = math.max(0, tonumber(d[2]) - now) end
-  local l = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if l[2] then
-    local lw = math.max(0, tonumber(l[2]) - now)
-    if w < 0 or lw < w then w = lw end
+  for _, k in ipairs({KEYS[3], KEYS[2], KEYS[9]}) do
+    local d = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if d[2] then
+      local dw = math.max(0, tonumber(d[2]) - now)
+      if w < 0 or dw < w then w = dw end
+    end
   end
   return w
 end
+local function reply(wait, reason, claimed)
+  local out = {wait, reason, #expired_ids}
+  for _, id in ipairs(expired_ids) do table.insert(out, id) end
+  for _, v in ipairs(claimed or {}) do table.insert(out, v) end
+  return out
+end
 
+if redis.call('EXISTS', KEYS[10]) == 1 then return reply(next_wait(), 1) end
 local paused = redis.call('PTTL', KEYS[4])
-if paused > 0 then return {paused, 1} end
+if paused > 0 then return reply(paused, 1) end
 
 -- GCRA: `burst` messages may go at once, then one per interval; so any window of length W holds
 -- at most burst + W / interval of them.
@@ -124,49 +243,86 @@ local tolerance = interval * math.max(0, tonumber(ARGV[8]) - 1)
 local tat = tonumber(redis.call('GET', KEYS[5]) or '0')
 if tat < now then tat = now end
 
-local out = {0, 0}
+-- Smooth weighted round robin over the classes that hold work: each pick adds every waiting
+-- class's weight to its credit and takes the class with the most, which then pays the sum. With
+-- several classes waiting, each gets its weight's share of the sends, in an even interleave.
+local lists = {KEYS[6], KEYS[1], KEYS[7]}
+local classes = {':high', '', ':bulk'}
+local weights = {tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])}
+local credit = {0, 0, 0}
+local saved = redis.call('GET', KEYS[8])
+if saved then
+  local i = 1
+  for v in string.gmatch(saved, '[^,]+') do credit[i] = tonumber(v) or 0; i = i + 1 end
+end
+local function pick()
+  local total, best = 0, nil
+  for i = 1, 3 do
+    if redis.call('LLEN', lists[i]) > 0 then
+      credit[i] = credit[i] + weights[i]
+      total = total + weights[i]
+      if not best or credit[i] > credit[best] then best = i end
+    end
+  end
+  if best then credit[best] = credit[best] - total end
+  return best
+end
+
+local claimed_items = {}
+local reason, wait = 0, 0
 local max = tonumber(ARGV[3])
 local lease_until = now + tonumber(ARGV[2])
 local claimed = 0
+local picks = 0
 while claimed < max do
   if tat - now > tolerance then
-    out[1] = math.ceil(tat - now - tolerance)
-    out[2] = 2
+    wait = math.ceil(tat - now - tolerance)
+    reason = 2
     break
   end
-  local id = redis.call('RPOP', KEYS[1])
-  if not id then break end
+  local class = pick()
+  if not class then break end
+  picks = picks + 1
+  local id = redis.call('RPOP', lists[class])
   local mk = msg_prefix .. id
-  local f = redis.call('HMGET', mk, 'status', 'body', 'attempt', 'redeliver')
-  if f[1] == 'queued' then
+  local f = redis.call('HMGET', mk, 'status', 'body', 'attempt', 'redeliver', 'exp')
+  if f[1] == 'queued' and past_validity(f[5]) then
+    expire(mk, id)
+  elseif f[1] == 'queued' then
     local token = ARGV[4] .. ':' .. redis.call('HINCRBY', mk, 'claims', 1)
-    redis.call('HSET', mk, 'status', 'sending', 'token', token, 'updated', now)
+    set_status(mk, 'sending')
+    redis.call('HSET', mk, 'token', token, 'updated', now)
     redis.call('ZADD', KEYS[2], lease_until, id)
     tat = tat + interval
     claimed = claimed + 1
-    table.insert(out, id)
-    table.insert(out, token)
-    table.insert(out, f[2])
-    table.insert(out, f[3] or '0')
-    table.insert(out, f[4] or '0')
+    table.insert(claimed_items, id)
+    table.insert(claimed_items, token)
+    table.insert(claimed_items, f[2])
+    table.insert(claimed_items, f[3] or '0')
+    table.insert(claimed_items, f[4] or '0')
+    table.insert(claimed_items, classes[class])
   end
 end
 if claimed > 0 then
   redis.call('SET', KEYS[5], tostring(tat), 'PX', math.ceil(tat - now + tolerance + 1000))
 end
-if out[2] == 0 and redis.call('LLEN', KEYS[1]) == 0 then
-  out[1] = next_wait()
-  out[2] = 3
+if picks > 0 then
+  redis.call('SET', KEYS[8], credit[1] .. ',' .. credit[2] .. ',' .. credit[3], 'PX', 60000)
 end
-return out
+if reason == 0 and redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[6]) + redis.call('LLEN', KEYS[7]) == 0 then
+  wait = next_wait()
+  reason = 3
+end
+return reply(wait, reason, claimed_items)
 "#,
     )
 }
 
 /// The provider accepted the message.
 ///
-/// KEYS: message, lease set, reconciliation set. ARGV: id, token, provider, provider message id,
-/// attempt JSON, retention ms, lane, reconcile (1: poll this message's status if no news comes).
+/// KEYS: message, lease set, reconciliation set, validity set. ARGV: id, token, provider, provider
+/// message id, attempt JSON, retention ms, lane, reconcile (1: poll this message's status if no
+/// news comes).
 /// Returns 1, or 0 when the token no longer holds the lease (another worker owns the message).
 pub fn submitted() -> Script {
     script(
@@ -176,9 +332,11 @@ if ARGV[8] == '1' then redis.call('ZADD', KEYS[3], now, ARGV[1]) end
 redis.call('HDEL', KEYS[1], 'error')
 append(KEYS[1], 'attempts', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], 'status', 'submitted', 'provider', ARGV[3], 'pmid', ARGV[4], 'lane', ARGV[7],
+set_status(KEYS[1], 'submitted')
+redis.call('HSET', KEYS[1], 'provider', ARGV[3], 'pmid', ARGV[4], 'lane', ARGV[7],
   'updated', now, 'submitted_at', now)
 history(KEYS[1], 'submitted', now, ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 1
 "#,
@@ -187,7 +345,7 @@ return 1
 
 /// The message failed for good.
 ///
-/// KEYS: message, lease set, dead-letter set. ARGV: id, token, error JSON, attempt JSON, retention
+/// KEYS: message, lease set, dead-letter set, validity set. ARGV: id, token, error JSON, attempt JSON, retention
 /// ms, dead-letter (1/0), dead-letter cap, source, message key prefix. Dead letters pushed out by the
 /// cap lose their records too.
 /// Returns 1, or 0 when the token no longer holds the lease.
@@ -197,7 +355,8 @@ pub fn failed() -> Script {
 if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3], 'updated', now)
+set_status(KEYS[1], 'failed')
+redis.call('HSET', KEYS[1], 'error', ARGV[3], 'updated', now)
 history(KEYS[1], 'failed', now, ARGV[8])
 if ARGV[6] == '1' then
   redis.call('ZADD', KEYS[3], now, ARGV[1])
@@ -208,6 +367,7 @@ if ARGV[6] == '1' then
     for _, old in ipairs(oldest) do redis.call('DEL', ARGV[9] .. old) end
   end
 end
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 "#,
@@ -227,7 +387,8 @@ if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[4])
 if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
 if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'redeliver', 1) end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[3], 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'error', ARGV[3], 'updated', now)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
 return 1
 "#,
@@ -246,7 +407,8 @@ pub fn throttled() -> Script {
 if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 append(KEYS[1], 'attempts', ARGV[3])
 if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 local pause = tonumber(ARGV[4])
 if redis.call('PTTL', KEYS[4]) < pause then
@@ -264,7 +426,8 @@ pub fn release() -> Script {
     script(
         r#"
 if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 "#,
@@ -273,7 +436,7 @@ return 1
 
 /// Cancels a message that has not been handed to a provider.
 ///
-/// KEYS: message, delayed set. ARGV: id, retention ms.
+/// KEYS: message, delayed set, validity set. ARGV: id, retention ms.
 /// Returns `{1}` when cancelled, `{0, status}` when it cannot be (or `{0}` when it does not exist).
 /// A cancelled id may stay in its lane's FIFO: the claim script skips anything not `queued`.
 pub fn cancel() -> Script {
@@ -283,7 +446,9 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {0} end
 if st ~= 'queued' then return {0, st} end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', now)
+redis.call('ZREM', KEYS[3], ARGV[1])
+set_status(KEYS[1], 'cancelled')
+redis.call('HSET', KEYS[1], 'updated', now)
 history(KEYS[1], 'cancelled', now, 'api')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {1}
@@ -303,10 +468,11 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local lane = redis.call('HGET', KEYS[1], 'lane')
 if not lane then return 0 end
 redis.call('PERSIST', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'queued', 'attempt', 0, 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'attempt', 0, 'updated', now)
 redis.call('HDEL', KEYS[1], 'error', 'redeliver')
 history(KEYS[1], 'queued', now, 'replay')
-redis.call('RPUSH', ARGV[2] .. lane, ARGV[1])
+redis.call('RPUSH', ready_of(ARGV[2], KEYS[1], lane), ARGV[1])
 return 1
 "#,
     )
@@ -352,7 +518,8 @@ pub fn failover() -> Script {
 if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 if ARGV[4] ~= '' then append(KEYS[1], 'attempts', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
-redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'status', 'queued', 'attempt', 0, 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'attempt', 0, 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
 return 1
 "#,
@@ -381,7 +548,8 @@ if at <= 0 then at = now end
 history(KEYS[1], ARGV[1], at, ARGV[3])
 local outcome = 'history'
 if string.find(ARGV[5], '|' .. st .. '|', 1, true) then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated', now)
+  set_status(KEYS[1], ARGV[1])
+  redis.call('HSET', KEYS[1], 'updated', now)
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[4]) end
   outcome = 'advanced'
 end
@@ -436,6 +604,45 @@ if tonumber(ARGV[6]) > 0 then
   redis.call('ZADD', KEYS[4], math.max(due, now) + tonumber(ARGV[7]), ARGV[1])
 end
 return now
+"#,
+    )
+}
+
+/// Cancels every message of one campaign on one sender that has not been handed to a provider,
+/// atomically: once it returns, no claim on any instance can take one of them.
+///
+/// KEYS: campaign member set, delayed set, validity set. ARGV: message key prefix, retention ms.
+/// Returns `{cancelled now, then every member's status after the call, ...}` as
+/// `{n_cancelled_now, id..., status, count, status, count, ...}`.
+pub fn cancel_batch() -> Script {
+    script(
+        r#"
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local now_cancelled = {}
+local counts = {}
+for _, id in ipairs(ids) do
+  local mk = ARGV[1] .. id
+  local st = redis.call('HGET', mk, 'status')
+  if st == 'queued' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+    set_status(mk, 'cancelled')
+    redis.call('HSET', mk, 'updated', now)
+    history(mk, 'cancelled', now, 'api')
+    redis.call('PEXPIRE', mk, ARGV[2])
+    table.insert(now_cancelled, id)
+    st = 'cancelled'
+  end
+  if st then counts[st] = (counts[st] or 0) + 1 end
+end
+if #now_cancelled > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local out = {#now_cancelled}
+for _, id in ipairs(now_cancelled) do table.insert(out, id) end
+for st, n in pairs(counts) do
+  table.insert(out, st)
+  table.insert(out, n)
+end
+return out
 "#,
     )
 }
@@ -565,6 +772,27 @@ end
 if tonumber(f[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
 return 1
+"#,
+    )
+}
+
+/// Counts the statuses of one campaign's messages on one sender.
+///
+/// KEYS: campaign member set. ARGV: message key prefix. Returns `{status, count, ...}`.
+pub fn batch_counts() -> Script {
+    Script::new(
+        r#"
+local counts = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local st = redis.call('HGET', ARGV[1] .. id, 'status')
+  if st then counts[st] = (counts[st] or 0) + 1 end
+end
+local out = {}
+for st, n in pairs(counts) do
+  table.insert(out, st)
+  table.insert(out, n)
+end
+return out
 "#,
     )
 }

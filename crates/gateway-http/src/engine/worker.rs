@@ -184,6 +184,7 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             // The probe found nothing to send: the circuit stays half-open for the next one.
             lane.circuit.on_answer();
         }
+        report_expired(&ctx, &batch.expired).await;
         if batch.idle == IdleReason::RateLimited {
             ctx.metrics.rate_limit_hits.with_label_values(&[lane.spec.lane.as_str()]).inc();
         }
@@ -214,6 +215,16 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
     }
 }
 
+/// Messages whose validity ended while they waited: counted and announced (`message.status`).
+async fn report_expired(ctx: &Ctx, ids: &[String]) {
+    for id in ids {
+        ctx.metrics.transitions.with_label_values(&["expired"]).inc();
+        if let Ok(id) = id.parse::<gateway_core::MessageId>() {
+            ctx.reports.engine_status(&id, MessageStatus::Expired, MessageStatus::Queued).await;
+        }
+    }
+}
+
 /// The account after this one in the message's route, if any.
 fn next_lane<'a>(stored: &'a StoredMessage, current: &str) -> Option<&'a str> {
     let lanes = &stored.v1().lanes;
@@ -225,6 +236,7 @@ fn next_lane<'a>(stored: &'a StoredMessage, current: &str) -> Option<&'a str> {
 /// Returns false when something had nowhere to go (or nothing was waiting), so the caller sleeps.
 async fn forward_while_open(ctx: &Ctx, lane: &Lane, max: usize) -> bool {
     let Ok(batch) = ctx.engine.claim(&lane.spec, max).await else { return false };
+    report_expired(ctx, &batch.expired).await;
     if batch.items.is_empty() {
         return false;
     }
