@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn undelivered_ends_and_reaching_a_target() {
         let undelivered: Vec<_> = MessageStatus::ALL.into_iter().filter(|s| s.ended_undelivered()).collect();
-        assert_eq!(undelivered, [Failed, Cancelled]);
+        assert_eq!(undelivered, [Failed, Cancelled, Expired]);
         assert!(Read.reaches(Delivered));
         assert!(Delivered.reaches(Delivered));
         assert!(!Sent.reaches(Delivered));
