@@ -7,6 +7,7 @@ mod engine;
 mod fallback;
 mod observability;
 mod outcomes;
+mod provider_truth;
 mod redis_outage;
 mod routing;
 mod send;

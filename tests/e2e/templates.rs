@@ -498,6 +498,8 @@ async fn the_template_cache_orders_changes_and_refuses_unusable_templates() {
         new_value: value.into(),
         reason: None,
         at: at(s),
+        business_phone: None,
+        business_account: None,
     };
     let snapshot = |id: &str, language: &str, status: &str, s: i64| TemplateSnapshot {
         template_id: id.into(),

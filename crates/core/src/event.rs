@@ -24,6 +24,9 @@ pub enum CallbackEvent {
     Status(StatusReport),
     Inbound(Box<InboundMessage>),
     Template(TemplateReport),
+    /// A second id a provider uses for a message it already knows under `provider_message_id`
+    /// (INCS's internal chat id beside the channel's id), so later reports naming either find it.
+    Alias(MessageAlias),
     /// A well-formed event the gateway deliberately does not act on (answered 200, counted).
     Ignored {
         /// The provider's event name.
@@ -39,6 +42,7 @@ impl CallbackEvent {
             Self::Status(_) => "status",
             Self::Inbound(_) => "inbound",
             Self::Template(_) => "template",
+            Self::Alias(_) => "alias",
             Self::Ignored { .. } => "ignored",
         }
     }
@@ -64,6 +68,19 @@ pub struct StatusReport {
     pub business_phone: Option<String>,
     /// The WhatsApp conversation the message opened or fell into, when the provider says.
     pub conversation: Option<Conversation>,
+    /// The WhatsApp message id, when the provider's own id is another (InnoPaaS): replies name it.
+    #[serde(default)]
+    pub wamid: Option<String>,
+}
+
+/// Another id of a message a provider already reported under `provider_message_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAlias {
+    pub provider: ProviderKind,
+    /// The id the send returned (or the provider's channel id for it).
+    pub provider_message_id: String,
+    /// The other id, namespaced by the adapter so it cannot collide with a real message id.
+    pub alias: String,
 }
 
 impl StatusReport {
@@ -311,6 +328,13 @@ pub struct TemplateReport {
     pub new_value: String,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The business number the template belongs to, when the provider says (digits).
+    #[serde(default)]
+    pub business_phone: Option<String>,
+    /// The provider's id of the business account or channel, when it says (INCS `channel_id`,
+    /// InnoPaaS `wabaId`).
+    #[serde(default)]
+    pub business_account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -372,6 +396,7 @@ mod tests {
                 recipient: Some("85268415026".into()),
                 business_phone: None,
                 conversation: Some(Conversation { kind: "business_initiated".into(), expires_at: Some(at()) }),
+                wamid: Some("wamid.Y".into()),
             }),
             CallbackEvent::Template(TemplateReport {
                 provider: ProviderKind::Incs,
@@ -382,6 +407,13 @@ mod tests {
                 new_value: "YELLOW".into(),
                 reason: None,
                 at: at(),
+                business_phone: Some("6281519236680".into()),
+                business_account: Some("30058".into()),
+            }),
+            CallbackEvent::Alias(MessageAlias {
+                provider: ProviderKind::Incs,
+                provider_message_id: "b0b7".into(),
+                alias: "chat:260400000076".into(),
             }),
             CallbackEvent::Ignored { event: "message_created".into(), reason: "internal".into() },
             inbound(InboundContent::Text { body: "hi".into() }),

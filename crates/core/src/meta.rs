@@ -33,9 +33,24 @@ pub fn code_in_message(message: &str) -> Option<u32> {
     rest[..end].parse().ok()
 }
 
+/// The Meta code of a failure a provider reported by callback: its code, when that is a number
+/// (both providers send Meta codes as text there), or else a `(#code)` in its title.
+pub fn code_of_report(code: Option<&str>, title: &str) -> Option<u32> {
+    code.and_then(|c| c.trim().parse().ok()).or_else(|| code_in_message(title))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reported_code_is_read_from_the_code_then_the_title() {
+        assert_eq!(code_of_report(Some("131000"), "Something went wrong"), Some(131000));
+        assert_eq!(code_of_report(Some(" 131026 "), ""), Some(131026));
+        assert_eq!(code_of_report(None, "(#131016) Service unavailable"), Some(131016));
+        assert_eq!(code_of_report(Some("SMECL:FAILED"), "platform"), None);
+        assert_eq!(code_of_report(None, "no code"), None);
+    }
 
     #[test]
     fn classes_follow_the_table() {

@@ -35,6 +35,25 @@ pub struct Account {
     pub adapter: Adapter,
     /// Static headers InnoPaaS must send with each webhook push.
     pub webhook_headers: Vec<(String, SecretString)>,
+    /// The business number callbacks name for this account (INCS `business_phone`, InnoPaaS
+    /// `sendNumber`), when configured.
+    pub business_phone: Option<String>,
+    /// The provider's id of this account's channel or WABA (INCS `channel_id`, InnoPaaS `wabaId`).
+    pub business_account: Option<String>,
+}
+
+impl Account {
+    /// Whether a callback naming this number or account id is about this account. `None` when
+    /// the account has nothing configured to compare with.
+    pub fn names(&self, phone: Option<&str>, account: Option<&str>) -> Option<bool> {
+        if self.business_phone.is_none() && self.business_account.is_none() {
+            return None;
+        }
+        let same = |mine: &Option<String>, theirs: Option<&str>| {
+            matches!((mine, theirs), (Some(m), Some(t)) if m == t.trim_start_matches('+'))
+        };
+        Some(same(&self.business_phone, phone) || same(&self.business_account, account))
+    }
 }
 
 /// Every account, by name, and the callback tokens that lead to them.
@@ -58,6 +77,11 @@ impl Accounts {
         for sender in &config.senders {
             for name in &sender.accounts {
                 let Some(a) = config.account(name) else { continue };
+                let (business_phone, business_account) = match (&a.incs, &a.innopaas) {
+                    (Some(c), _) => (c.business_phone.clone(), c.channel_id.map(|id| id.to_string())),
+                    (_, Some(c)) => (Some(c.send_number.clone()), Some(c.waba_id.clone())),
+                    _ => (None, None),
+                };
                 let adapter = match (a.provider, &a.incs, &a.innopaas) {
                     (ProviderKind::Incs, Some(c), _) => Adapter::Incs(Arc::new(
                         IncsAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.incs: {e}"))?,
@@ -75,6 +99,8 @@ impl Accounts {
                     channel: sender.channel,
                     adapter,
                     webhook_headers: a.webhook_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    business_phone,
+                    business_account,
                 });
                 if let Some(token) = &a.callback_token {
                     out.by_token.entry(token_key(a.provider, token.expose_secret())).or_default().push(account.clone());

@@ -57,6 +57,7 @@ pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
                         recipient: None,
                         business_phone: None,
                         conversation: None,
+                        wamid: None,
                     };
                     match reports.apply(sender, id, &report).await {
                         Ok(outcome) => debug!(message_id = %id, ?outcome, "reconciled"),

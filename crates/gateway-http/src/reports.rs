@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use gateway_core::event::{InboundMessage, StatusReport, TemplateReport};
-use gateway_core::{MessageId, MessageStatus, StatusChange};
+use gateway_core::event::{InboundMessage, MessageAlias, ReportedError, StatusReport, TemplateReport};
+use gateway_core::{ErrorClass, MessageId, MessageStatus, ProviderKind, RejectScope, StatusChange, ThrottleScope};
 use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
-use crate::engine::{Engine, ReportOutcome, StoreError};
+use crate::engine::{Engine, ReopenAs, Reopened, ReportOutcome, StoreError};
 use crate::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
 use crate::fallback::Chains;
 use crate::metrics::Metrics;
@@ -63,14 +63,35 @@ pub fn status_event(
 
 impl Reports {
     /// Applies a status report. Returns the outcome label for metrics: `ok`, `buffered`,
-    /// `duplicate`, `history_only`, `unknown_message`.
+    /// `duplicate`, `history_only`, `unknown_message`, `retried`.
+    ///
+    /// The message is found by our own id when the provider echoes it (InnoPaaS `uid`), else by
+    /// the id the send returned, else by the wamid; a report naming none we know is buffered
+    /// under the provider's id until the send's answer is recorded. Ids learnt on the way (an
+    /// InnoPaaS wamid) are linked to the message, so replies naming them map to our id.
     ///
     /// # Errors
     /// [`StoreError`]: the caller must not acknowledge the callback.
     pub async fn status(&self, report: &StatusReport) -> Result<&'static str, StoreError> {
         let provider = report.provider.as_str();
-        match self.engine.find_by_provider_id(provider, &report.provider_message_id).await? {
-            Some((sender, id)) => self.apply(&sender, &id, report).await.map(label),
+        let owner = match self.by_correlation_id(report).await? {
+            Some(owner) => Some(owner),
+            None => match self.engine.find_by_provider_id(provider, &report.provider_message_id).await? {
+                Some(owner) => Some(owner),
+                None => match &report.wamid {
+                    Some(wamid) => self.engine.find_by_provider_id(provider, wamid).await?,
+                    None => None,
+                },
+            },
+        };
+        match owner {
+            Some((sender, id)) => {
+                for other in [Some(&report.provider_message_id), report.wamid.as_ref()].into_iter().flatten() {
+                    let buffered = self.engine.link_provider_id(provider, other, &sender, &id).await?;
+                    self.apply_buffered(&sender, &id, buffered).await;
+                }
+                self.apply(&sender, &id, report).await.map(label)
+            }
             None => {
                 let raw = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 match self.engine.buffer_report(provider, &report.provider_message_id, &raw).await? {
@@ -82,6 +103,29 @@ impl Reports {
                 }
             }
         }
+    }
+
+    /// The message a report names by our own id (InnoPaaS echoes it as `uid`, 32 hex digits).
+    async fn by_correlation_id(&self, report: &StatusReport) -> Result<Option<(String, String)>, StoreError> {
+        let Some(Ok(id)) = report.correlation_id.as_deref().map(str::parse::<MessageId>) else { return Ok(None) };
+        let id = id.to_string();
+        Ok(self.engine.sender_of_message(&id).await?.map(|sender| (sender, id)))
+    }
+
+    /// Links a provider's second id for a message (INCS's chat id) and applies what was buffered
+    /// under it. Returns `ok`, or `unknown_message` when the first id names no message of ours
+    /// (an inbound message, or one sent outside the gateway).
+    ///
+    /// # Errors
+    /// [`StoreError`]: the caller must not acknowledge the callback.
+    pub async fn alias(&self, alias: &MessageAlias) -> Result<&'static str, StoreError> {
+        let provider = alias.provider.as_str();
+        let Some((sender, id)) = self.engine.find_by_provider_id(provider, &alias.provider_message_id).await? else {
+            return Ok("unknown_message");
+        };
+        let buffered = self.engine.link_provider_id(provider, &alias.alias, &sender, &id).await?;
+        self.apply_buffered(&sender, &id, buffered).await;
+        Ok("ok")
     }
 
     /// Applies reports that were buffered for a message (they came before its send was recorded).
@@ -99,11 +143,17 @@ impl Reports {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
     pub async fn apply(&self, sender: &str, id: &str, report: &StatusReport) -> Result<ReportOutcome, StoreError> {
+        let class = report.error.as_ref().map(|e| classify_report(report.provider, e));
         let error = report.error.as_ref().map(|e| ErrorRecord {
             code: e.code.clone(),
             title: e.title.clone(),
-            retryable: false,
+            retryable: class.is_some_and(|c| !matches!(c, ErrorClass::Rejected(_))),
         });
+        if let (MessageStatus::Failed, Some(class), Some(error)) = (report.status, class, error.as_ref()) {
+            if let Some(outcome) = self.retry_reported_failure(sender, id, report, class, error).await? {
+                return Ok(outcome);
+            }
+        }
         let outcome = self
             .engine
             .apply_report(
@@ -141,6 +191,53 @@ impl Reports {
     pub async fn chain_moved(&self, id: &str, chain: Option<&ChainLink>, status: MessageStatus) {
         if let Some(link) = chain {
             self.chains.on_status(id, link, status).await;
+        }
+    }
+
+    /// A `failed` the provider reported after accepting the message gets the judgement a send's
+    /// answer would have had: a transient or throttling code sends it again under the message's
+    /// retry policy, an account-level one moves it to the next account. `None` when the failure
+    /// stands (permanent, or nothing left to try) and is to be applied as reported.
+    async fn retry_reported_failure(
+        &self,
+        sender: &str,
+        id: &str,
+        report: &StatusReport,
+        class: ErrorClass,
+        error: &ErrorRecord,
+    ) -> Result<Option<ReportOutcome>, StoreError> {
+        let decision = match class {
+            ErrorClass::Transient => ReopenAs::Transient,
+            ErrorClass::Throttled { retry_after, scope } => {
+                let floor = match scope {
+                    ThrottleScope::Recipient => gateway_core::meta::PAIR_RATE_DELAY,
+                    ThrottleScope::Lane => crate::engine::worker::DEFAULT_THROTTLE_PAUSE,
+                };
+                ReopenAs::Wait(retry_after.unwrap_or(floor).max(floor))
+            }
+            ErrorClass::Rejected(RejectScope::Account) => ReopenAs::Elsewhere,
+            ErrorClass::Rejected(_) => return Ok(None),
+        };
+        let Ok(mid) = id.parse::<MessageId>() else { return Ok(None) };
+        let Some(record) = self.engine.get(&mid).await? else { return Ok(None) };
+        let lanes = &record.body.v1().lanes;
+        let next = lanes.iter().position(|l| *l == record.lane).and_then(|p| lanes.get(p + 1)).map(String::as_str);
+        let ids: Vec<&str> = [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let at = report.at.timestamp_millis();
+        let source = report.provider.as_str();
+        match self.engine.reopen(sender, id, &ids, at, source, error, decision, next).await? {
+            Reopened::Retry => {
+                self.metrics.retries.with_label_values(&["reported_failure"]).inc();
+                Ok(Some(ReportOutcome::Retried))
+            }
+            Reopened::Failover => {
+                self.metrics.retries.with_label_values(&["failover"]).inc();
+                Ok(Some(ReportOutcome::Retried))
+            }
+            Reopened::Exhausted | Reopened::NotApplicable => Ok(None),
         }
     }
 
@@ -241,11 +338,20 @@ impl Reports {
     }
 }
 
+/// One classification per provider, the one its send answers get (PROVIDERS.md §3.4).
+fn classify_report(provider: ProviderKind, error: &ReportedError) -> ErrorClass {
+    match provider {
+        ProviderKind::Incs => gateway_incs::classify_report(error),
+        ProviderKind::Innopaas => gateway_innopaas::classify_report(error),
+    }
+}
+
 fn label(outcome: ReportOutcome) -> &'static str {
     match outcome {
         ReportOutcome::Advanced { .. } => "ok",
         ReportOutcome::HistoryOnly => "history_only",
         ReportOutcome::Duplicate => "duplicate",
         ReportOutcome::Missing => "unknown_message",
+        ReportOutcome::Retried => "retried",
     }
 }

@@ -11,8 +11,13 @@
 //!   successful parse never returns an empty list. One malformed entry makes the whole body
 //!   malformed: INCS gets a 400 rather than losing part of a batch silently.
 //! - `message_created` and `message_status_updated` are INCS chat events keyed by INCS's internal
-//!   bigint id, which the gateway never learns (sends return the wamid or UUID): they are checked
-//!   and `Ignored`.
+//!   bigint id, which sends never return. `message_created` carries both that id and the channel's
+//!   (`channel_msg_id`, the wamid or Viber/RCS UUID a send returned): it becomes a
+//!   [`MessageAlias`] `chat:<id>` of the channel id, and, when `channel_status` is already 1-4,
+//!   a [`StatusReport`] too. `message_status_updated` (1 sent, 2 failed with `error` as the
+//!   title, 3 delivered, 4 read) is a [`StatusReport`] for `chat:<id>`, which the gateway applies
+//!   once the alias is known (buffered until then), so Viber and RCS messages move without
+//!   `message_status_update`. Status 0 (created) moves nothing and is `Ignored`.
 
 mod wire;
 
@@ -20,11 +25,11 @@ use chrono::{DateTime, Utc};
 use gateway_core::event::fields::{decode, malformed, non_empty};
 use gateway_core::event::{
     CallbackError, CallbackEvent, ContactName, ContactPhone, FileThumbnail, InboundContent, InboundContext,
-    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, OrderItem, ReportedError, SharedContact,
-    StatusReport, SuggestionKind, TemplateChange, TemplateReport,
+    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, MessageAlias, OrderItem, ReportedError,
+    SharedContact, StatusReport, SuggestionKind, TemplateChange, TemplateReport,
 };
 use gateway_core::transport::truncate as cut;
-use gateway_core::{Channel, ProviderKind};
+use gateway_core::{Channel, MessageStatus, ProviderKind};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -62,7 +67,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<CallbackEvent>, CallbackError> 
         "template_category_update" => template_update(&value, TemplateChange::Category).map(|e| vec![e]),
         "template_quality_update" => template_update(&value, TemplateChange::Quality).map(|e| vec![e]),
         "new_message" => new_message(event, &value),
-        "message_created" => message_created(event, &value).map(|e| vec![e]),
+        "message_created" => message_created(event, &value),
         "message_status_updated" => message_status_updated(event, &value).map(|e| vec![e]),
         other => Err(CallbackError::UnknownEvent(cut(other, MAX_NAME))),
     }
@@ -90,6 +95,7 @@ fn status_update(event: &str, value: &Value) -> Result<CallbackEvent, CallbackEr
         recipient: None,
         business_phone: non_empty(update.business_phone),
         conversation: None,
+        wamid: None,
     }))
 }
 
@@ -104,6 +110,8 @@ fn template_update(value: &Value, change: TemplateChange) -> Result<CallbackEven
         new_value: update.new_value.0,
         reason: non_empty(update.reason),
         at: update.received_at.0,
+        business_phone: non_empty(update.business_phone).map(|p| p.trim_start_matches('+').to_owned()),
+        business_account: non_empty(update.channel_id.map(|c| c.0)),
     }))
 }
 
@@ -365,42 +373,73 @@ fn rcs(business_phone: Option<String>, message: &Value) -> Result<CallbackEvent,
     })))
 }
 
-fn message_created(event: &str, value: &Value) -> Result<CallbackEvent, CallbackError> {
+/// The prefix of INCS's internal chat ids among provider message ids.
+pub const CHAT_ID_PREFIX: &str = "chat:";
+
+/// INCS's chat status integers (seeds/003: 0 created, 1 sent, 2 failed, 3 delivered, 4 read).
+fn chat_status(n: i64) -> Option<MessageStatus> {
+    match n {
+        1 => Some(MessageStatus::Sent),
+        2 => Some(MessageStatus::Failed),
+        3 => Some(MessageStatus::Delivered),
+        4 => Some(MessageStatus::Read),
+        _ => None,
+    }
+}
+
+fn chat_report(
+    provider_message_id: String,
+    status: MessageStatus,
+    at: DateTime<Utc>,
+    error: Option<String>,
+) -> CallbackEvent {
+    let error = (status == MessageStatus::Failed).then(|| ReportedError {
+        code: None,
+        title: non_empty(error).map(|e| cut(&e, 200)).unwrap_or_else(|| "INCS reported the message failed".into()),
+    });
+    CallbackEvent::Status(StatusReport {
+        provider: ProviderKind::Incs,
+        provider_message_id,
+        status,
+        at,
+        error,
+        correlation_id: None,
+        recipient: None,
+        business_phone: None,
+        conversation: None,
+        wamid: None,
+    })
+}
+
+fn message_created(event: &str, value: &Value) -> Result<Vec<CallbackEvent>, CallbackError> {
     let MessageCreated { message: ChatMessage { id, kind, channel_msg_id, channel_status, created_at } } =
         decode(value, "")?;
-    let channel_id = non_empty(channel_msg_id).map(|c| format!(", channel id {}", cut(&c, 100))).unwrap_or_default();
-    let status = channel_status.map(|s| format!(", channel status {s}")).unwrap_or_default();
-    Ok(ignored(
-        event,
-        format!(
-            "INCS chat event for INCS message {} (type {kind}{channel_id}{status}, created {}); inbound messages are \
-             taken from new_message and statuses from message_status_update",
-            id.0,
-            rfc3339(created_at),
-        ),
-    ))
+    let Some(channel_msg_id) = non_empty(channel_msg_id) else {
+        return Ok(vec![ignored(
+            event,
+            format!("INCS chat message {} (type {kind}) has no channel id yet; nothing to link", id.0),
+        )]);
+    };
+    let mut events = vec![CallbackEvent::Alias(MessageAlias {
+        provider: ProviderKind::Incs,
+        provider_message_id: channel_msg_id.clone(),
+        alias: format!("{CHAT_ID_PREFIX}{}", id.0),
+    })];
+    if let Some(status) = channel_status.and_then(chat_status) {
+        events.push(chat_report(channel_msg_id, status, created_at, None));
+    }
+    Ok(events)
 }
 
 fn message_status_updated(event: &str, value: &Value) -> Result<CallbackEvent, CallbackError> {
     let MessageStatusUpdated { message_id, message_status, error, updated_at } = decode(value, "")?;
-    let status = match message_status {
-        0 => "created",
-        1 => "sent",
-        2 => "failed",
-        3 => "delivered",
-        4 => "read",
-        _ => "unknown",
-    };
-    let error = non_empty(error).map(|e| format!(": {}", cut(&e, 100))).unwrap_or_default();
-    Ok(ignored(
-        event,
-        format!(
-            "INCS chat status {message_status} ({status}{error}) at {} for INCS message {}, an internal id the \
-             gateway does not hold; statuses are taken from message_status_update",
-            rfc3339(updated_at),
-            message_id.0,
-        ),
-    ))
+    match chat_status(message_status) {
+        Some(status) => Ok(chat_report(format!("{CHAT_ID_PREFIX}{}", message_id.0), status, updated_at, error)),
+        None => Ok(ignored(
+            event,
+            format!("INCS chat status {message_status} for INCS message {} moves nothing", message_id.0),
+        )),
+    }
 }
 
 /// The object named by a WhatsApp message's `type` (`"type": "image"` → `image`), which must be there.
@@ -418,6 +457,4 @@ fn field<'a>(path: &str, entry: &'a Value, key: &str) -> Result<&'a Value, Callb
 fn ignored(event: &str, reason: String) -> CallbackEvent {
     CallbackEvent::Ignored { event: event.to_owned(), reason }
 }
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
+

@@ -37,6 +37,24 @@ pub(crate) struct Answer<'a> {
     pub body: &'a [u8],
 }
 
+/// The class of a failure INCS reported by callback (`message_status_update` `error`, or a chat
+/// status 2): the same table as a send's answer. A Meta code decides for WhatsApp; Viber's
+/// transient service errors (PROVIDERS.md §3.5) are retried; anything else is permanent, as an
+/// unexplained send failure would be.
+pub fn classify_report(error: &gateway_core::event::ReportedError) -> ErrorClass {
+    if let Some(code) = meta::code_of_report(error.code.as_deref(), &error.title) {
+        return meta::classify(code);
+    }
+    let code = error.code.as_deref().unwrap_or_default().trim();
+    if VIBER_TRANSIENT.iter().any(|t| code.eq_ignore_ascii_case(t) || error.title.contains(t)) {
+        return ErrorClass::Transient;
+    }
+    ErrorClass::Rejected(RejectScope::Content)
+}
+
+/// Viber service errors worth another attempt (PROVIDERS.md §3.5).
+const VIBER_TRANSIENT: [&str; 2] = ["SRVC_INTERNAL_FAILURE", "SRVC_TIMEOUT"];
+
 /// The envelope of a `code: 200` answer, or the classified error.
 pub(crate) fn answer(call: Call, a: &Answer<'_>) -> Result<Envelope, ProviderError> {
     let Some(envelope) = Envelope::parse(a.body) else {

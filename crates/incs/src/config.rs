@@ -43,6 +43,14 @@ pub struct IncsConfig {
     /// The channels this account's number serves.
     #[serde(default = "default_channels")]
     pub channels: Vec<Channel>,
+    /// The business number (digits) INCS names as `business_phone` in callbacks. Where one
+    /// callback URL serves several numbers, inbound messages, windows and template reports go to
+    /// the account that names theirs.
+    #[serde(default)]
+    pub business_phone: Option<String>,
+    /// The INCS channel id (`channel_id` in callbacks), for the same attribution.
+    #[serde(default)]
+    pub channel_id: Option<u64>,
 }
 
 fn default_chat_base_url() -> String {
@@ -86,6 +94,8 @@ impl IncsConfig {
             api_certification_code: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             channels: default_channels(),
+            business_phone: None,
+            channel_id: None,
         }
     }
 
@@ -106,6 +116,11 @@ impl IncsConfig {
         }
         if self.channels.is_empty() {
             return Err(ConfigError::new("channels", "must name at least one of whatsapp, viber, rcs"));
+        }
+        if let Some(phone) = &self.business_phone {
+            if !(8..=15).contains(&phone.len()) || !phone.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::new("business_phone", "must be 8 to 15 digits, country code first, no `+`"));
+            }
         }
         Ok(())
     }
@@ -168,6 +183,8 @@ impl fmt::Debug for IncsConfig {
             .field("api_certification_code", &self.api_certification_code.as_ref().map(|_| REDACTED))
             .field("timeout_ms", &self.timeout_ms)
             .field("channels", &self.channels)
+            .field("business_phone", &self.business_phone)
+            .field("channel_id", &self.channel_id)
             .finish()
     }
 }
@@ -216,6 +233,8 @@ mod tests {
             ("api_certification_code", |c| c.api_certification_code = Some(SecretString::from(""))),
             ("timeout_ms", |c| c.timeout_ms = 0),
             ("channels", |c| c.channels.clear()),
+            ("business_phone", |c| c.business_phone = Some("+6281519236680".into())),
+            ("business_phone", |c| c.business_phone = Some("1234".into())),
         ];
         for (key, edit) in cases {
             let mut c = config();

@@ -35,6 +35,16 @@ pub(crate) struct Answer<'a> {
     pub body: &'a [u8],
 }
 
+/// The class of a failure InnoPaaS reported by webhook (`errorData.errorCode`, a Meta code as
+/// text): the same Meta table as a send's answer. `SMECL:FAILED` and anything without a Meta
+/// code is permanent (PROVIDERS.md §2.6).
+pub fn classify_report(error: &gateway_core::event::ReportedError) -> ErrorClass {
+    match meta::code_of_report(error.code.as_deref(), &error.title) {
+        Some(code) => meta::classify(code),
+        None => ErrorClass::Rejected(RejectScope::Content),
+    }
+}
+
 /// The envelope of a successful answer (`code: "0"`, `success: true`), or the classified error.
 pub(crate) fn answer(call: Call, a: &Answer<'_>) -> Result<Envelope, ProviderError> {
     let Some(envelope) = Envelope::parse(a.body) else {

@@ -54,8 +54,9 @@
 //!   goes to `mmlite_url` (configurable and required then: InnoPaaS publishes none) with the same
 //!   body and headers; everything else, authentication templates included, uses msg/submit.
 //! - **Success** is `code == "0"` (a number is read too) and `success == true`. The message id is
-//!   `data` as a string (or number), or `data.messageId`/`msgId`/`id`. Success without an id, or
-//!   `code "0"` without `success: true`, is `Transient` with `outcome_unknown`.
+//!   `data` as a string (or number), or `data.messageId`/`msgId`/`id`. Success without an id is
+//!   still a success: the receipt carries the `uid` we sent, which every status webhook echoes.
+//!   `code "0"` without `success: true` is `Transient` with `outcome_unknown`.
 //! - **Codes** (PROVIDERS.md §2.5): 101, 102, 110, 112, 114, 115, 118 reject the account (and log a
 //!   warning); 105, 106, 108, 109 reject the content. Any other code: a throttling or transient
 //!   Meta code in the message (`(#130429)`, `(#131056)`, `(#131000)`...) decides first, with a
@@ -110,4 +111,5 @@ pub use template::{
     TemplateButton, TemplateHeaderType, TemplateSubmit, MAX_TEMPLATE_BODY, MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_FOOTER,
     MAX_TEMPLATE_NAME,
 };
+pub use classify::classify_report;
 pub use webhook::{parse_webhook, verify_static_headers};

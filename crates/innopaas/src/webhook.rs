@@ -39,9 +39,9 @@
 //! zone (taken as UTC, which the sandbox writes; InnoPaaS names no zone), or Unix seconds or
 //! milliseconds (from 10^11 up), as a number or a string of digits.
 //!
-//! The wamid of a status report has no field in [`StatusReport`]; it stays in the body InnoPaaS
-//! sent, which the gateway records. Mapping an inbound reply's `context` (a wamid) to one of our
-//! messages needs that wamid stored beside the InnoPaaS id.
+//! A status report keeps the `wamid` beside InnoPaaS's id, so the gateway can link it to the
+//! message and map an inbound reply's `context` (a wamid) to our id. A template report carries
+//! `wabaId` as its business account, so a URL serving several WABAs attributes it.
 
 mod wire;
 
@@ -139,8 +139,9 @@ fn status(event: &str, value: &Value) -> Result<CallbackEvent, CallbackError> {
         }
     };
     let platform_failure = name.eq_ignore_ascii_case(SMECL_FAILED);
+    let wamid = non_empty(wire.wamid);
     let provider_message_id = non_empty(wire.id.map(|id| id.0))
-        .or_else(|| non_empty(wire.wamid))
+        .or_else(|| wamid.clone())
         .ok_or_else(|| malformed("body: neither `id` nor `wamid` names the message"))?;
     let error = wire.error_data.and_then(|ErrorData { code, message }| {
         let code = non_empty(code);
@@ -169,6 +170,7 @@ fn status(event: &str, value: &Value) -> Result<CallbackEvent, CallbackError> {
         recipient: non_empty(wire.send_phone.map(|p| p.0)),
         business_phone: None,
         conversation,
+        wamid,
     }))
 }
 
@@ -184,6 +186,8 @@ fn template(value: &Value) -> Result<CallbackEvent, CallbackError> {
         new_value: wire.template_status.0,
         reason: non_empty(wire.reason).filter(|r| !r.trim().eq_ignore_ascii_case("NONE")),
         at: event_time.0,
+        business_phone: None,
+        business_account: non_empty(wire.waba_id.map(|w| w.0)),
     }))
 }
 

@@ -9,6 +9,7 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use gateway_core::event::{CallbackError, CallbackEvent};
+use gateway_core::transport::truncate as cut;
 use gateway_core::validate::FieldErrors;
 use gateway_core::{Channel, ProviderKind};
 use serde::Serialize;
@@ -33,12 +34,40 @@ fn count(state: &AppState, provider: ProviderKind, event: &str, outcome: &str) {
     state.metrics.callbacks.with_label_values(&[provider.as_str(), event, outcome]).inc();
 }
 
-/// The account a callback event belongs to: the one of the token's accounts serving its channel.
-fn account_for(accounts: &[std::sync::Arc<Account>], channel: Option<Channel>) -> Option<&Account> {
-    match channel {
-        Some(c) => accounts.iter().find(|a| a.channel == c).or_else(|| accounts.first()).map(AsRef::as_ref),
-        None => accounts.first().map(AsRef::as_ref),
+/// The account a callback event belongs to, among those behind its URL that serve `channel`: the
+/// one whose number (or channel / WABA id) the event names. An event naming neither gets the
+/// first of them. `Err(())` when it names a number none of them serves while they have numbers
+/// configured: applying it to another sender would open the wrong window or cache.
+fn account_for<'a>(
+    accounts: &'a [std::sync::Arc<Account>],
+    channel: Channel,
+    phone: Option<&str>,
+    business_account: Option<&str>,
+) -> Result<Option<&'a Account>, ()> {
+    let serving: Vec<&Account> = accounts.iter().map(AsRef::as_ref).filter(|a| a.channel == channel).collect();
+    let candidates = if serving.is_empty() { accounts.iter().map(AsRef::as_ref).collect() } else { serving };
+    if phone.is_none() && business_account.is_none() {
+        return Ok(candidates.first().copied());
     }
+    if let Some(named) = candidates.iter().find(|a| a.names(phone, business_account) == Some(true)) {
+        return Ok(Some(named));
+    }
+    if candidates.iter().any(|a| a.names(phone, business_account).is_some()) {
+        return Err(());
+    }
+    Ok(candidates.first().copied())
+}
+
+/// A callback about a number this URL does not serve: refused (422) and counted, never applied
+/// to another sender. Events before it in the same body stay applied; the provider's retry
+/// applies them again harmlessly.
+fn unknown_number(state: &AppState, provider: ProviderKind, kind: &str, named: &str) -> ApiError {
+    count(state, provider, kind, "unknown_number");
+    let field = if provider == ProviderKind::Incs { "business_phone" } else { "body.to" };
+    ApiError::Validation(FieldErrors::single(
+        field,
+        format!("`{}` is not a number or account this callback URL serves", cut(named, 32)),
+    ))
 }
 
 async fn handle(
@@ -62,15 +91,26 @@ async fn handle(
         let (kind, outcome) = match event {
             CallbackEvent::Status(report) => ("status", state.reports.status(report).await),
             CallbackEvent::Inbound(message) => {
-                let outcome = match account_for(accounts, Some(message.channel)) {
-                    Some(account) => state.reports.inbound(&account.sender, message).await,
-                    None => Ok("no_account"),
+                let outcome = match account_for(accounts, message.channel, Some(&message.business_phone), None) {
+                    Ok(Some(account)) => state.reports.inbound(&account.sender, message).await,
+                    Ok(None) => Ok("no_account"),
+                    Err(()) => return Err(unknown_number(state, provider, "inbound", &message.business_phone)),
                 };
                 ("inbound", outcome)
             }
             CallbackEvent::Template(report) => {
-                let account =
-                    account_for(accounts, Some(Channel::Whatsapp)).map(|a| a.name.clone()).unwrap_or_default();
+                let account = match account_for(
+                    accounts,
+                    Channel::Whatsapp,
+                    report.business_phone.as_deref(),
+                    report.business_account.as_deref(),
+                ) {
+                    Ok(a) => a.map(|a| a.name.clone()).unwrap_or_default(),
+                    Err(()) => {
+                        let named = report.business_phone.as_deref().or(report.business_account.as_deref());
+                        return Err(unknown_number(state, provider, "template", named.unwrap_or_default()));
+                    }
+                };
                 // The status cache first: sends of a rejected, paused or disabled template are
                 // refused from then on.
                 let outcome = match state.templates.record(&account, report).await {
@@ -79,6 +119,7 @@ async fn handle(
                 };
                 ("template", outcome)
             }
+            CallbackEvent::Alias(alias) => ("alias", state.reports.alias(alias).await),
             CallbackEvent::Ignored { .. } => ("ignored", Ok("ignored")),
         };
         match outcome {
@@ -106,7 +147,7 @@ async fn handle(
         (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/callbacks/incs/{token}")]
@@ -141,7 +182,7 @@ pub async fn incs(
         (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown event", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 #[post("/callbacks/innopaas/{token}")]

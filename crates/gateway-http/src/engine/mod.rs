@@ -106,6 +106,7 @@ struct Scripts {
     idempotency_begin: Script,
     failover: Script,
     apply_report: Script,
+    reopen: Script,
     drain: Script,
     chain: fallback::ChainScripts,
     cancel_batch: Script,
@@ -189,6 +190,28 @@ impl SenderKeys {
 pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
 
 /// What applying a provider's status report did.
+/// How a failure reported by callback is to be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenAs {
+    /// The next step of the retry schedule on the same account, or the next account after it.
+    Transient,
+    /// After this wait, on the same account, without spending an attempt (throttling).
+    Wait(Duration),
+    /// Only on the next account (this one is at fault).
+    Elsewhere,
+}
+
+/// What [`Engine::reopen`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopened {
+    Retry,
+    Failover,
+    /// No attempt or account left: the failure is final.
+    Exhausted,
+    /// The message is not waiting on that send (final, delivered, or a later attempt).
+    NotApplicable,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportOutcome {
     /// The message moved to the reported status (from `previous`).
@@ -199,6 +222,8 @@ pub enum ReportOutcome {
     Duplicate,
     /// No such message (its retention ended).
     Missing,
+    /// A reported failure sent the message round again (retry or failover).
+    Retried,
 }
 
 /// One claimed message, leased to this worker.
@@ -347,6 +372,8 @@ pub struct Engine {
     scripts: Arc<Scripts>,
     /// Distinguishes this process's lease tokens from other instances'.
     instance: String,
+    /// The transient retry schedule, for failures reported by callback.
+    retry_schedule_ms: Arc<Vec<u64>>,
 }
 
 impl Engine {
@@ -380,12 +407,14 @@ impl Engine {
                 idempotency_begin: scripts::idempotency_begin(),
                 failover: scripts::failover(),
                 apply_report: scripts::apply_report(),
+                reopen: scripts::reopen(),
                 drain: scripts::drain(),
                 chain: fallback::ChainScripts::new(),
                 cancel_batch: scripts::cancel_batch(),
                 batch_counts: scripts::batch_counts(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            retry_schedule_ms: Arc::new(engine.retry_schedule_ms.clone()),
         })
     }
 
@@ -655,6 +684,109 @@ impl Engine {
 
     fn buffer_key(&self, provider: &str, pmid: &str) -> String {
         format!("{}:pmbuf:{provider}:{pmid}", self.prefix)
+    }
+
+    /// Links another provider id (an InnoPaaS wamid, an INCS chat id) to a message, and takes the
+    /// reports buffered under it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn link_provider_id(
+        &self,
+        provider: &str,
+        pmid: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let () = c
+                .pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{id}"), self.retention.as_millis() as u64)
+                .await?;
+            Ok(self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?)
+        })
+        .await
+    }
+
+    /// The sender of a message, by our id alone.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn sender_of_message(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            self.sender_of(&mut c, id).await
+        })
+        .await
+    }
+
+    /// Sends a message again after its provider reported a failure worth another attempt: back in
+    /// the delayed set of its lane (the next step of the retry schedule) or, with no step left,
+    /// at the front of `next_lane`. Only a message still `submitted` or `sent` under one of `ids`
+    /// (a report about an earlier attempt changes nothing).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reopen(
+        &self,
+        sender: &str,
+        id: &str,
+        ids: &[&str],
+        at_ms: i64,
+        source: &str,
+        error: &ErrorRecord,
+        decision: ReopenAs,
+        next_lane: Option<&str>,
+    ) -> Result<Reopened, StoreError> {
+        let keys = self.keys(sender);
+        let error = json(error)?;
+        let accepted: String = ids.iter().fold("|".to_owned(), |acc, s| format!("{acc}{s}|"));
+        let (kind, wait_ms) = match decision {
+            ReopenAs::Transient => ("transient", 0),
+            ReopenAs::Wait(d) => ("wait", d.as_millis() as u64),
+            ReopenAs::Elsewhere => ("account", 0),
+        };
+        let schedule: Vec<String> = self
+            .retry_schedule_ms
+            .iter()
+            .map(|ms| (Duration::from_millis(*ms).mul_f64(rand::random_range(0.8..1.2)).as_millis()).to_string())
+            .collect();
+        // The next lane's queue shares the sender's hash tag; with none, any key of the tag does.
+        let next_ready = keys.ready(next_lane.unwrap_or(""));
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let outcome: String = self
+                .scripts
+                .reopen
+                .key(keys.message(id))
+                .key(keys.delay())
+                .key(next_ready)
+                .key(keys.reconcile())
+                .arg(&accepted)
+                .arg(at_ms)
+                .arg(source)
+                .arg(&error)
+                .arg(kind)
+                .arg(schedule.join(","))
+                .arg(next_lane.unwrap_or(""))
+                .arg(wait_ms)
+                .arg(id)
+                .invoke_async(&mut c)
+                .await?;
+            let reopened = match outcome.as_str() {
+                "retry" => Reopened::Retry,
+                "failover" => Reopened::Failover,
+                "exhausted" => Reopened::Exhausted,
+                _ => Reopened::NotApplicable,
+            };
+            if matches!(reopened, Reopened::Retry | Reopened::Failover) {
+                // Queued again: the id index must outlive the wait, as for any queued message.
+                let () = c.persist(self.index_key(id)).await?;
+            }
+            Ok(reopened)
+        })
+        .await
     }
 
     /// Finds our message by the provider's id: `(sender, id)`.

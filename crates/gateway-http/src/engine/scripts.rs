@@ -565,6 +565,59 @@ return {outcome, st, created, redis.call('HGET', KEYS[1], 'chain') or ''}
     )
 }
 
+/// A provider reported by callback that a message it had accepted failed, for a reason worth
+/// another attempt: the message is queued again under its retry policy, its history keeping the
+/// failure. Decided here, atomically with the status check, so a late or repeated report cannot
+/// queue it twice.
+///
+/// KEYS: message, delayed set, next lane's ready list, reconciliation set.
+/// ARGV: accepted provider ids (`|a|b|`), at ms (0: now), source, error JSON, kind (`transient`:
+/// the schedule step for the attempts spent, else the next lane; `wait`: the given wait, the
+/// attempt not spent; `account`: the next lane only), jittered schedule ms (comma-separated), next
+/// lane (or empty), wait ms, id.
+/// Returns `retry`, `failover`, `exhausted` (nothing left: the caller records the failure) or
+/// `skip` (the message is not waiting on that send).
+pub fn reopen() -> Script {
+    script(
+        r#"
+local f = redis.call('HMGET', KEYS[1], 'status', 'pmid', 'attempt')
+if f[1] ~= 'submitted' and f[1] ~= 'sent' then return 'skip' end
+if not f[2] or not string.find(ARGV[1], '|' .. f[2] .. '|', 1, true) then return 'skip' end
+local attempt = tonumber(f[3] or '0')
+local delay = nil
+if ARGV[5] == 'wait' then
+  delay = tonumber(ARGV[8])
+  redis.call('HINCRBY', KEYS[1], 'attempt', -1)
+elseif ARGV[5] == 'transient' then
+  local i = 0
+  for ms in string.gmatch(ARGV[6], '%d+') do
+    i = i + 1
+    if i == attempt then delay = tonumber(ms) end
+  end
+end
+local mode = 'retry'
+if not delay then
+  if ARGV[7] == '' then return 'exhausted' end
+  mode = 'failover'
+end
+local at = tonumber(ARGV[2])
+if at <= 0 then at = now end
+history(KEYS[1], 'failed', at, ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[4], 'updated', now)
+redis.call('HDEL', KEYS[1], 'seen')
+redis.call('PERSIST', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[9])
+if mode == 'retry' then
+  redis.call('ZADD', KEYS[2], now + delay, ARGV[9])
+else
+  redis.call('HSET', KEYS[1], 'lane', ARGV[7], 'attempt', 0)
+  redis.call('RPUSH', KEYS[3], ARGV[9])
+end
+return mode
+"#,
+    )
+}
+
 /// Takes every report buffered for a provider message id (they came before the send's answer).
 ///
 /// KEYS: buffer list. Returns the reports.

@@ -114,6 +114,10 @@ impl<'de> Deserialize<'de> for WireStatus {
 /// `template_status_update`, `template_category_update`, `template_quality_update`.
 #[derive(Debug, Deserialize)]
 pub(super) struct TemplateUpdate {
+    #[serde(default)]
+    pub channel_id: Option<Text>,
+    #[serde(default)]
+    pub business_phone: Option<String>,
     pub template_id: NonEmptyText,
     #[serde(default)]
     pub template_name: Option<String>,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use gateway_core::event::{
     CallbackError, CallbackEvent, ContactName, ContactPhone, FileThumbnail, InboundContent, InboundContext,
-    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, OrderItem, ReportedError, SharedContact,
+    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, MessageAlias, OrderItem, ReportedError, SharedContact,
     StatusReport, SuggestionKind, TemplateChange, TemplateReport,
 };
 use gateway_core::{Channel, MessageStatus, ProviderKind};
@@ -75,7 +75,38 @@ fn template(change: TemplateChange, new_value: &str) -> Vec<CallbackEvent> {
         new_value: new_value.into(),
         reason: None,
         at: secs(1754466101),
+        business_phone: Some(BUSINESS.into()),
+        business_account: Some("30058".into()),
     })]
+}
+
+/// A `message_created`: the alias `chat:<id>` of the channel's id, and the status INCS already
+/// gives it when that is past `created`.
+fn chat_created(id: &str, channel_msg_id: &str, status: Option<MessageStatus>, at: &str) -> Vec<CallbackEvent> {
+    let mut events = vec![CallbackEvent::Alias(MessageAlias {
+        provider: ProviderKind::Incs,
+        provider_message_id: channel_msg_id.into(),
+        alias: format!("chat:{id}"),
+    })];
+    if let Some(status) = status {
+        events.push(chat_status(channel_msg_id, status, at));
+    }
+    events
+}
+
+fn chat_status(pmid: &str, status: MessageStatus, at: &str) -> CallbackEvent {
+    CallbackEvent::Status(StatusReport {
+        provider: ProviderKind::Incs,
+        provider_message_id: pmid.into(),
+        status,
+        at: rfc3339(at),
+        error: None,
+        correlation_id: None,
+        recipient: None,
+        business_phone: None,
+        conversation: None,
+        wamid: None,
+    })
 }
 
 /// One WhatsApp inbound message from the first `messages[]` entry of `body`.
@@ -171,7 +202,47 @@ fn expected(name: &str, body: &Value) -> Option<Vec<CallbackEvent>> {
             recipient: None,
             business_phone: Some(BUSINESS.into()),
             conversation: None,
+            wamid: None,
         })],
+        "message_created_audio.json" => chat_created(
+            "260400000081",
+            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABIYIEFDMzM1Nzc3RjRDQjkxODc1MzAzMUZFMDlDQTU1QjM4AA==",
+            None,
+            "2026-04-07T12:54:11Z",
+        ),
+        "message_created_image.json" => chat_created(
+            "260400000079",
+            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABEYEjI2NjgxQjgwMzkyRTQxMzQyMAA=",
+            Some(MessageStatus::Sent),
+            "2026-04-07T12:46:29Z",
+        ),
+        "message_created_text.json" => chat_created(
+            "260400000076",
+            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABIYIEFDQTgwMEZCMUFERjZDQzhDNUVDQzM0Qzg2Qjg0QkI0AA==",
+            None,
+            "2026-04-07T12:02:55Z",
+        ),
+        "message_created_video.json" => chat_created(
+            "260400000082",
+            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABEYEjJDQUE4NjU5RkQyRThEM0ZGRQA=",
+            Some(MessageStatus::Sent),
+            "2026-04-07T12:55:46Z",
+        ),
+        "message_created_whatsapp_reply_button.json" => chat_created(
+            "260400000086",
+            "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABIYIEFDNTRDNTVERTE2M0QxNjhGQjQ4RTE4Q0YyMUE1QjE3AA==",
+            None,
+            "2026-04-07T13:11:29Z",
+        ),
+        "message_created_whatsapp_template.json" => chat_created(
+            "260400000085",
+            "wamid.HBgLODUyNjg0MTUwMjYVAgARGBIzRUMxQzAxQzMwMTNFRkVBN0UA",
+            Some(MessageStatus::Sent),
+            "2026-04-07T13:09:39Z",
+        ),
+        "message_status_updated.json" => {
+            vec![chat_status("chat:260400000084", MessageStatus::Read, "2026-04-07T13:11:27Z")]
+        }
         "template_status_update.json" => template(TemplateChange::Status, "APPROVED"),
         "template_category_update.json" => template(TemplateChange::Category, "MARKETING"),
         "template_quality_update.json" => template(TemplateChange::Quality, "YELLOW"),
@@ -445,14 +516,8 @@ fn expected(name: &str, body: &Value) -> Option<Vec<CallbackEvent>> {
 /// INCS chat events: `(event, what the reason must name)`.
 fn expected_ignored(name: &str) -> Option<(&'static str, &'static [&'static str])> {
     Some(match name {
-        "message_created_text.json" => ("message_created", &["260400000076", "type 101"]),
-        "message_created_image.json" => ("message_created", &["260400000079", "type 102"]),
-        "message_created_audio.json" => ("message_created", &["260400000081", "type 103"]),
-        "message_created_video.json" => ("message_created", &["260400000082", "type 104"]),
+        // The file was stored before its channel id came back: nothing to link yet.
         "message_created_file.json" => ("message_created", &["260400000080", "type 105"]),
-        "message_created_whatsapp_template.json" => ("message_created", &["260400000085", "type 110"]),
-        "message_created_whatsapp_reply_button.json" => ("message_created", &["260400000086", "type 110"]),
-        "message_status_updated.json" => ("message_status_updated", &["260400000084", "read", "2026-04-07T13:11:27"]),
         _ => return None,
     })
 }

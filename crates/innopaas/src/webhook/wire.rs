@@ -93,6 +93,8 @@ impl<'de> Deserialize<'de> for ErrorData {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct TemplateBody {
+    #[serde(default)]
+    pub waba_id: Option<Text>,
     pub template_id: NonEmptyText,
     #[serde(default)]
     pub template_name: Option<String>,

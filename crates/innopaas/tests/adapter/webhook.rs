@@ -77,6 +77,7 @@ fn report(id: &str, status: MessageStatus, at: DateTime<Utc>) -> StatusReport {
         recipient: None,
         business_phone: None,
         conversation: None,
+        wamid: None,
     }
 }
 
@@ -94,6 +95,8 @@ fn template(id: &str, name: &str, language: &str, status: &str, reason: Option<&
         new_value: status.into(),
         reason: reason.map(Into::into),
         at: rfc3339("2023-10-16T13:04:57.644Z"),
+        business_phone: None,
+        business_account: Some("110129512080569".into()),
     }
 }
 
@@ -160,33 +163,39 @@ fn expected(name: &str, body: &Value) -> Option<Vec<CallbackEvent>> {
     let template = |t: TemplateReport| Some(vec![CallbackEvent::Template(t)]);
     match name {
         "sandbox_status_delivered.json" => status(StatusReport {
+            wamid: Some("wamid.HBgLODUyNjg0MTEyMzQVAgARGBIzQTdGMTlDMDRFMkI4RDY2NTEA".into()),
             correlation_id: Some(UID.into()),
             recipient: Some("85268411234".into()),
             conversation: conversation("business_initiated", utc("2026-04-08 12:02:55")),
             ..report("593716823048192001", Delivered, rfc3339("2026-04-07T12:02:55.300Z"))
         }),
         "sandbox_status_read.json" => status(StatusReport {
+            wamid: Some("wamid.HBgLODUyNjg0MTEyMzQVAgARGBIzQTdGMTlDMDRFMkI4RDY2NTEA".into()),
             correlation_id: Some(UID.into()),
             recipient: Some("85268411234".into()),
             ..report("593716823048192001", Read, rfc3339("2026-04-07T12:02:55.600Z"))
         }),
         "sandbox_status_delivered_no_uid.json" => status(StatusReport {
+            wamid: Some("wamid.HBgLODUyNjg0MTEyMzQVAgARGBIzQTdGMTlDMDRFMkI4RDY2NTEA".into()),
             recipient: Some("85268411234".into()),
             conversation: conversation("business_initiated", utc("2026-04-08 12:02:55")),
             ..report("593716823048192002", Delivered, rfc3339("2026-04-07T12:02:55.300Z"))
         }),
         "status_delivered.json" => status(StatusReport {
+            wamid: Some("wamid.BgNODYxN...".into()),
             conversation: conversation("business_initiated", rfc3339("2023-02-23T12:00:00Z")),
             ..report("356139161272397824", Delivered, rfc3339("2023-02-22T12:00:00Z"))
         }),
         "status_delivered_providers.json" => status(StatusReport {
+            wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()),
             correlation_id: Some(UID.into()),
             recipient: Some("8616685177612".into()),
             conversation: conversation("referral_conversion", utc("2025-08-07 07:41:41")),
             ..report("356139161272397824", Delivered, utc("2025-08-06 07:41:41"))
         }),
-        "status_read.json" => status(report("356139161272397824", Read, rfc3339("2023-05-26T02:18:44.115Z"))),
+        "status_read.json" => status(StatusReport { wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()), ..report("356139161272397824", Read, rfc3339("2023-05-26T02:18:44.115Z")) }),
         "status_failed.json" => status(StatusReport {
+            wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()),
             error: Some(ReportedError {
                 code: Some("131014".into()),
                 title: "Request for url https://URL.jpg failed with error: 404 (Not Found)".into(),
@@ -663,6 +672,8 @@ fn templates_in_both_spellings_and_every_status() {
                     new_value: status.into(),
                     reason: None,
                     at: rfc3339("2023-10-16T13:04:57.644Z"),
+                    business_phone: None,
+                    business_account: Some("110129512080569".into()),
                 },
                 "{kind} {status}"
             );
@@ -1377,6 +1388,7 @@ mod properties {
                             prop_assert!(!m.from.is_empty() && !m.business_phone.is_empty());
                         }
                         CallbackEvent::Template(t) => prop_assert!(!t.new_value.trim().is_empty()),
+                        CallbackEvent::Alias(a) => prop_assert!(!a.alias.is_empty()),
                         CallbackEvent::Ignored { reason, .. } => prop_assert!(!reason.is_empty()),
                     }
                 }

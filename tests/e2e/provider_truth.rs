@@ -1,0 +1,388 @@
+//! What providers really do, end to end: statuses found however the provider names the message,
+//! failures reported by callback judged like failures answered at send, callbacks attributed to
+//! the number they name, Viber and RCS moved by INCS's chat events.
+
+use std::time::Duration;
+
+use gateway_tests::{eventually, TestGateway, TestRedis, TestSandbox};
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
+
+/// How long a test watches for a retry that must not happen: several times the test retry
+/// schedule (100 ms, 200 ms) plus the workers' idle poll (50 ms).
+const NO_RETRY_QUIET_PERIOD: Duration = Duration::from_millis(1200);
+
+/// Waits out a period in which something must NOT happen; `why` names it.
+async fn quiet_period(why: &str) {
+    eprintln!("quiet period of {NO_RETRY_QUIET_PERIOD:?}: {why}");
+    tokio::time::sleep(NO_RETRY_QUIET_PERIOD).await;
+}
+
+fn subscription(sink: &str) -> String {
+    format!(
+        r#"
+[[subscriptions]]
+name = "sink"
+url = "{sink}/_sandbox/webhooks"
+events = ["*"]
+secret = "{SECRET}"
+"#
+    )
+}
+
+async fn events_of(sandbox: &TestSandbox, kind: &str) -> Vec<Value> {
+    let all: Vec<Value> =
+        sandbox.client.get(format!("{}/_sandbox/webhooks", sandbox.url())).send().await.unwrap().json().await.unwrap();
+    all.iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d["raw_body"].as_str().unwrap_or("")).ok())
+        .filter(|e| e["type"] == kind)
+        .collect()
+}
+
+async fn post(gw: &TestGateway, path: &str, body: &Value, headers: &[(&str, &str)]) -> u16 {
+    let mut req = gw.client.post(format!("{}{path}", gw.base_url)).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn accepted(gw: &TestGateway, body: Value) -> String {
+    let res = gw.send(&body).await;
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap_or_default());
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+fn history(m: &Value) -> Vec<(String, String)> {
+    m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["status"].as_str().unwrap_or("").to_owned(), h["source"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+const INNOPAAS: &str = r#"
+[[accounts]]
+name = "innopaas-hk"
+provider = "innopaas"
+callback_token = "sandbox-innopaas-callback"
+webhook_headers = { Authorization = "sandbox-innopaas-callback" }
+[accounts.innopaas]
+base_url = "SANDBOX"
+app_key = "sandbox-innopaas-appkey"
+token = "sandbox-innopaas-token"
+waba_id = "102290129340398"
+send_number = "85230001234"
+
+[[senders]]
+name = "inno"
+channel = "whatsapp"
+accounts = ["innopaas-hk"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_innopaas_status_finds_its_message_by_uid_and_a_reply_maps_to_our_id() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let extra = format!("{}{}", INNOPAAS.replace("SANDBOX", &sandbox.url()), subscription(&sandbox.url()));
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), &extra)).await;
+    let auth = [("Authorization", "sandbox-innopaas-callback")];
+    let path = "/callbacks/innopaas/sandbox-innopaas-callback";
+
+    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"})).await;
+    let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let uid = id.replace('-', "");
+    let sent: Vec<Value> = sandbox.requests("innopaas").await;
+    assert_eq!(sent[0]["body"]["uid"], uid.as_str(), "our id goes out as the uid");
+    assert_ne!(m["provider_message_id"], "335259505606656000");
+
+    // A status whose `id` is not the one the submit answered (PROVIDERS.md §2.7 shape), carrying
+    // our uid and a wamid: the uid finds the message.
+    let wamid = "wamid.HBgLODUyNjg0MTEyMzQVAgARGBI3QTFDMkQzRTRGNTA2MTcyODMA";
+    let status = json!({"id": "b1e0", "type": "whatsapp_message_status_updated", "eventTime": "2026-11-21 10:00:01",
+        "body": {"id": "335259505606656000", "accountName": "demo", "wabaId": "102290129340398", "wamid": wamid,
+            "sendPhone": "85268411234", "status": "delivered", "uid": uid,
+            "conversation": {"id": "c1", "initiateType": "business_initiated", "expireAt": "2026-11-22 10:00:01"}}});
+    assert_eq!(post(&gw, path, &status, &auth).await, 200);
+    gw.wait_for_status(&id, "delivered", Duration::from_secs(3)).await;
+
+    // A reply to it names the wamid in its context: it maps to our id.
+    let reply = json!({"id": "b1e1", "type": "whatsapp_mo_message_received", "eventTime": "2026-11-21 10:00:05",
+        "body": {"id": "335259505606656001", "accountName": "demo", "wabaId": "102290129340398",
+            "wamid": "wamid.HBgLODUyNjg0MTEyMzQVAgASGBQzQUJDREVGMDEyMzQ1Njc4OTAA", "from": "85268411234",
+            "to": "85230001234", "sendTime": "2026-11-21 10:00:04", "customerProfile": {"name": "Lessie"},
+            "type": "interactive", "interactive": {"type": "buttonReply", "buttonReply": {"id": "yes", "title": "Yes"}},
+            "context": {"from": "85230001234", "id": wamid}}});
+    assert_eq!(post(&gw, path, &reply, &auth).await, 200);
+    let inbound = eventually(Duration::from_secs(5), || async { events_of(&sandbox, "message.inbound").await.pop() })
+        .await
+        .expect("a message.inbound event");
+    assert_eq!(inbound["data"]["context"]["message_id"], id.as_str(), "the reply maps to our message");
+    assert_eq!(inbound["data"]["sender"], "inno");
+
+    // A status for a message nobody knows is buffered, not refused.
+    let unknown = json!({"id": "b1e2", "type": "whatsapp_message_status_updated", "eventTime": "2026-11-21 10:00:01",
+        "body": {"id": "335259505606656999", "wabaId": "102290129340398", "status": "read", "sendPhone": "85268411234"}});
+    assert_eq!(post(&gw, path, &unknown, &auth).await, 200);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_innopaas_submit_answer_without_an_id_still_lets_statuses_through() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let extra = INNOPAAS.replace("SANDBOX", &sandbox.url());
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), &extra)).await;
+    sandbox
+        .fault(json!({"provider": "innopaas", "status": 200, "count": 1,
+            "body": {"code": "0", "success": true, "message": "Success", "data": null}}))
+        .await;
+    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"})).await;
+    let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let uid = id.replace('-', "");
+    assert_eq!(m["provider_message_id"], uid.as_str());
+    let status = json!({"id": "e1", "type": "whatsapp_message_status_updated", "eventTime": "2026-11-21T10:00:01Z",
+        "body": {"id": "335259505606656000", "wabaId": "102290129340398", "status": "read", "sendPhone": "85268411234",
+            "wamid": "wamid.X", "uid": uid}});
+    let auth = [("Authorization", "sandbox-innopaas-callback")];
+    assert_eq!(post(&gw, "/callbacks/innopaas/sandbox-innopaas-callback", &status, &auth).await, 200);
+    gw.wait_for_status(&id, "read", Duration::from_secs(3)).await;
+    gw.stop().await;
+}
+
+fn failed_callback(pmid: &str, code: u32, title: &str) -> Value {
+    json!({"event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+        "message_id": pmid, "message_status": "failed", "error": {"code": code, "title": title},
+        "received_at": chrono::Utc::now().timestamp()})
+}
+
+/// A `failed` by callback with a transient Meta code sends the message again; a permanent one
+/// ends it. Run on one Redis and on a Redis Cluster (the reopen script keeps to one slot).
+async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let path = "/callbacks/incs/sandbox-incs-callback";
+
+    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "retry me"})).await;
+    let first = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
+    assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
+    let again = eventually(Duration::from_secs(5), || async {
+        let m = gw.get_message(&id).await;
+        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
+    })
+    .await
+    .expect("submitted again after a transient failure report");
+    let h = history(&again);
+    let statuses: Vec<&str> = h.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(statuses, ["queued", "submitted", "failed", "submitted"], "{h:?}");
+    assert_eq!(h[2].1, "incs", "the failed report is in the history, from the provider");
+    assert_eq!(sandbox.requests("incs").await.len(), 2, "sent twice");
+    // A late repeat of the same report changes nothing: it names the first attempt.
+    assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
+
+    // 131026 (undeliverable) is permanent: failed, no retry.
+    let id2 = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411235", "type": "text", "text": "no retry"})).await;
+    let m = gw.wait_for_status(&id2, "submitted", Duration::from_secs(3)).await;
+    let pmid2 = m["provider_message_id"].as_str().unwrap().to_owned();
+    assert_eq!(post(&gw, path, &failed_callback(&pmid2, 131026, "Message undeliverable"), &[]).await, 200);
+    let m = gw.wait_for_status(&id2, "failed", Duration::from_secs(3)).await;
+    assert_eq!(m["error"]["code"], "131026");
+    assert_eq!(m["error"]["retryable"], false);
+    quiet_period("a permanent failure must not be sent again").await;
+    let to_second = sandbox.requests("incs").await.iter().filter(|r| r["body"]["to"] == "85268411235").count();
+    assert_eq!(to_second, 1, "a permanent failure is not retried");
+    assert_eq!(gw.get_message(&id2).await["status"], "failed");
+    // The first message was not touched by the repeat.
+    assert_eq!(sandbox.requests("incs").await.iter().filter(|r| r["body"]["to"] == "85268411234").count(), 2);
+    gw.stop().await;
+}
+
+mod reported_failure {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single() {
+        super::a_reported_failure_is_judged_like_a_send_answer(gateway_tests::TestRedis::single()).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster() {
+        super::a_reported_failure_is_judged_like_a_send_answer(gateway_tests::TestRedis::cluster()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_reported_failure_fails_over_when_the_account_has_no_attempt_left() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let url = sandbox.url();
+    let extra = format!(
+        r#"
+[[accounts]]
+name = "incs-first"
+provider = "incs"
+[accounts.incs]
+chat_base_url = "{url}"
+rcs_base_url = "{url}"
+api_base_url = "{url}"
+certification_code = "{code}"
+channels = ["whatsapp"]
+
+[[accounts]]
+name = "incs-backup"
+provider = "incs"
+[accounts.incs]
+chat_base_url = "{url}"
+rcs_base_url = "{url}"
+api_base_url = "{url}"
+certification_code = "{code}"
+channels = ["whatsapp"]
+
+[[senders]]
+name = "hk-failover"
+channel = "whatsapp"
+accounts = ["incs-first", "incs-backup"]
+"#,
+        code = gateway_tests::INCS_CODE
+    );
+    // No retry step at all: a transient report goes straight to the next account.
+    let toml = redis.gateway_toml(&url, &extra).replace("retry_schedule_ms = [100, 200]", "retry_schedule_ms = []");
+    let gw = TestGateway::spawn(&toml).await;
+    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "x", "sender": "hk-failover"})).await;
+    let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let pmid = m["provider_message_id"].as_str().unwrap().to_owned();
+    assert_eq!(post(&gw, "/callbacks/incs/sandbox-incs-callback", &failed_callback(&pmid, 131016, "Service unavailable"), &[]).await, 200);
+    let m = eventually(Duration::from_secs(5), || async {
+        let m = gw.get_message(&id).await;
+        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
+    })
+    .await
+    .expect("submitted through the next account");
+    let accounts: Vec<&str> = m["attempts"].as_array().unwrap().iter().filter_map(|a| a["account"].as_str()).collect();
+    assert_eq!(accounts, ["incs-first", "incs-backup"]);
+    gw.stop().await;
+}
+
+const TWO_NUMBERS: &str = r#"
+[[accounts]]
+name = "incs-wa-a"
+provider = "incs"
+callback_token = "shared-incs-callback"
+[accounts.incs]
+chat_base_url = "SANDBOX"
+api_base_url = "SANDBOX"
+certification_code = "CODE"
+channels = ["whatsapp"]
+business_phone = "6281519236680"
+channel_id = 30058
+
+[[accounts]]
+name = "incs-wa-b"
+provider = "incs"
+callback_token = "shared-incs-callback"
+[accounts.incs]
+chat_base_url = "SANDBOX"
+api_base_url = "SANDBOX"
+certification_code = "CODE"
+channels = ["whatsapp"]
+business_phone = "6281519236681"
+channel_id = 30059
+
+[[senders]]
+name = "wa-a"
+channel = "whatsapp"
+accounts = ["incs-wa-a"]
+enforce_session_window = true
+
+[[senders]]
+name = "wa-b"
+channel = "whatsapp"
+accounts = ["incs-wa-b"]
+enforce_session_window = true
+"#;
+
+fn inbound_to(business_phone: &str, user: &str, wamid: &str) -> Value {
+    json!({"event": "new_message", "channel_id": 30058, "business_phone": business_phone, "message": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": business_phone, "phone_number_id": "1"},
+        "contacts": [{"profile": {"name": "Lessie"}, "wa_id": user}],
+        "messages": [{"from": user, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+            "type": "text", "text": {"body": "hello"}}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_behind_one_url_go_to_the_number_they_name() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let extra = TWO_NUMBERS.replace("SANDBOX", &sandbox.url()).replace("CODE", gateway_tests::INCS_CODE);
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), &extra)).await;
+    let path = "/callbacks/incs/shared-incs-callback";
+    let text = |sender: &str, to: &str| json!({"channel": "whatsapp", "to": to, "type": "text", "text": "hi", "sender": sender});
+
+    // User 1 writes to number B, user 2 to number A: each opens its own sender's window only.
+    assert_eq!(post(&gw, path, &inbound_to("6281519236681", "6281500000001", "wamid.in1"), &[]).await, 200);
+    assert_eq!(post(&gw, path, &inbound_to("6281519236680", "6281500000002", "wamid.in2"), &[]).await, 200);
+    assert_eq!(gw.send(&text("wa-b", "6281500000001")).await.status(), 202);
+    assert_eq!(gw.send(&text("wa-a", "6281500000001")).await.status(), 422, "A's window with user 1 is closed");
+    assert_eq!(gw.send(&text("wa-a", "6281500000002")).await.status(), 202);
+    assert_eq!(gw.send(&text("wa-b", "6281500000002")).await.status(), 422, "B's window with user 2 is closed");
+
+    // A template rejected at B is refused at B only.
+    let mut report: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/incs/tests/callbacks/template_status_update.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    report["business_phone"] = json!("6281519236681");
+    report["channel_id"] = json!(30059);
+    report["new_value"] = json!("REJECTED");
+    assert_eq!(post(&gw, path, &report, &[]).await, 200);
+    let template = |sender: &str| json!({"channel": "whatsapp", "to": "6281500000009", "type": "template", "sender": sender,
+        "template": {"name": "tmp_test"}});
+    assert_eq!(gw.send(&template("wa-b")).await.status(), 422, "rejected at B");
+    assert_eq!(gw.send(&template("wa-a")).await.status(), 202, "A's cache is untouched");
+
+    // A number this URL does not serve: 422, counted, applied nowhere.
+    assert_eq!(post(&gw, path, &inbound_to("6281599999999", "6281500000003", "wamid.in3"), &[]).await, 422);
+    assert_eq!(gw.send(&text("wa-a", "6281500000003")).await.status(), 422);
+    assert_eq!(gw.send(&text("wa-b", "6281500000003")).await.status(), 422);
+    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("gateway_callbacks_total") && l.contains("outcome=\"unknown_number\"")),
+        "callbacks for unknown numbers are counted"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viber_message_is_delivered_by_incs_chat_events_alone() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let path = "/callbacks/incs/sandbox-incs-callback";
+    let id = accepted(&gw, json!({"channel": "viber", "to": "85268411234", "type": "text", "text": "hi"})).await;
+    let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let uuid = m["provider_message_id"].as_str().unwrap().to_owned();
+
+    // The status first (keyed by INCS's chat id, not yet known), then the event that links it.
+    let status = json!({"event": "message_status_updated", "message_id": 260400000084_u64, "message_status": 3,
+        "error": "", "updated_at": "2026-04-07T13:11:27.000000Z"});
+    assert_eq!(post(&gw, path, &status, &[]).await, 200);
+    let created = json!({"event": "message_created", "message": {"id": 260400000084_u64, "auth_id": 30058,
+        "conversation_id": 979, "session_type": 1, "sender": "incs_1", "receiver": "85268411234", "type": 101,
+        "custom_type": 0, "custom_id": 0, "channel_msg_id": uuid, "channel_status": 0,
+        "content": {"content": "hi"}, "error": "", "source": 1,
+        "created_at": "2026-04-07T12:02:55.000000Z", "updated_at": "2026-04-07T12:02:55.000000Z"}});
+    assert_eq!(post(&gw, path, &created, &[]).await, 200);
+    gw.wait_for_status(&id, "delivered", Duration::from_secs(3)).await;
+    // Later chat statuses apply at once.
+    let read = json!({"event": "message_status_updated", "message_id": 260400000084_u64, "message_status": 4,
+        "error": "", "updated_at": "2026-04-07T13:12:27.000000Z"});
+    assert_eq!(post(&gw, path, &read, &[]).await, 200);
+    let m = gw.wait_for_status(&id, "read", Duration::from_secs(3)).await;
+    let statuses: Vec<String> = history(&m).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses, ["queued", "submitted", "delivered", "read"]);
+    gw.stop().await;
+}
