@@ -91,7 +91,11 @@ async fn an_innopaas_status_finds_its_message_by_uid_and_a_reply_maps_to_our_id(
     let auth = [("Authorization", "sandbox-innopaas-callback")];
     let path = "/callbacks/innopaas/sandbox-innopaas-callback";
 
-    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"})).await;
+    let id = accepted(
+        &gw,
+        json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"}),
+    )
+    .await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     let uid = id.replace('-', "");
     let sent: Vec<Value> = sandbox.requests("innopaas").await;
@@ -139,7 +143,11 @@ async fn an_innopaas_submit_answer_without_an_id_still_lets_statuses_through() {
         .fault(json!({"provider": "innopaas", "status": 200, "count": 1,
             "body": {"code": "0", "success": true, "message": "Success", "data": null}}))
         .await;
-    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"})).await;
+    let id = accepted(
+        &gw,
+        json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi", "sender": "inno"}),
+    )
+    .await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     let uid = id.replace('-', "");
     assert_eq!(m["provider_message_id"], uid.as_str());
@@ -165,7 +173,8 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
     let path = "/callbacks/incs/sandbox-incs-callback";
 
-    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "retry me"})).await;
+    let id =
+        accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "retry me"})).await;
     let first = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
     assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
@@ -184,7 +193,8 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
 
     // 131026 (undeliverable) is permanent: failed, no retry.
-    let id2 = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411235", "type": "text", "text": "no retry"})).await;
+    let id2 =
+        accepted(&gw, json!({"channel": "whatsapp", "to": "85268411235", "type": "text", "text": "no retry"})).await;
     let m = gw.wait_for_status(&id2, "submitted", Duration::from_secs(3)).await;
     let pmid2 = m["provider_message_id"].as_str().unwrap().to_owned();
     assert_eq!(post(&gw, path, &failed_callback(&pmid2, 131026, "Message undeliverable"), &[]).await, 200);
@@ -248,10 +258,18 @@ accounts = ["incs-first", "incs-backup"]
     // No retry step at all: a transient report goes straight to the next account.
     let toml = redis.gateway_toml(&url, &extra).replace("retry_schedule_ms = [100, 200]", "retry_schedule_ms = []");
     let gw = TestGateway::spawn(&toml).await;
-    let id = accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "x", "sender": "hk-failover"})).await;
+    let id = accepted(
+        &gw,
+        json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "x", "sender": "hk-failover"}),
+    )
+    .await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
     let pmid = m["provider_message_id"].as_str().unwrap().to_owned();
-    assert_eq!(post(&gw, "/callbacks/incs/sandbox-incs-callback", &failed_callback(&pmid, 131016, "Service unavailable"), &[]).await, 200);
+    assert_eq!(
+        post(&gw, "/callbacks/incs/sandbox-incs-callback", &failed_callback(&pmid, 131016, "Service unavailable"), &[])
+            .await,
+        200
+    );
     let m = eventually(Duration::from_secs(5), || async {
         let m = gw.get_message(&id).await;
         (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
@@ -330,7 +348,8 @@ async fn callbacks_behind_one_url_go_to_the_number_they_name() {
     // A template rejected at B is refused at B only.
     let mut report: Value = serde_json::from_slice(
         &std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/incs/tests/callbacks/template_status_update.json"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../crates/incs/tests/callbacks/template_status_update.json"),
         )
         .unwrap(),
     )
@@ -339,8 +358,10 @@ async fn callbacks_behind_one_url_go_to_the_number_they_name() {
     report["channel_id"] = json!(30059);
     report["new_value"] = json!("REJECTED");
     assert_eq!(post(&gw, path, &report, &[]).await, 200);
-    let template = |sender: &str| json!({"channel": "whatsapp", "to": "6281500000009", "type": "template", "sender": sender,
-        "template": {"name": "tmp_test"}});
+    let template = |sender: &str| {
+        json!({"channel": "whatsapp", "to": "6281500000009", "type": "template", "sender": sender,
+        "template": {"name": "tmp_test"}})
+    };
     assert_eq!(gw.send(&template("wa-b")).await.status(), 422, "rejected at B");
     assert_eq!(gw.send(&template("wa-a")).await.status(), 202, "A's cache is untouched");
 
@@ -384,5 +405,68 @@ async fn a_viber_message_is_delivered_by_incs_chat_events_alone() {
     let m = gw.wait_for_status(&id, "read", Duration::from_secs(3)).await;
     let statuses: Vec<String> = history(&m).into_iter().map(|(s, _)| s).collect();
     assert_eq!(statuses, ["queued", "submitted", "delivered", "read"]);
+    gw.stop().await;
+}
+
+async fn sends_to_incs(sandbox: &TestSandbox) -> Vec<Value> {
+    sandbox.requests("incs").await.into_iter().filter(|r| r["path"] == "/external/messages/whatsapp").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_sends_are_checked_against_the_template_and_take_meta_language_objects() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    // The INCS document's example: a body with two variables. Creating it caches its shape.
+    let create = json!({"sender": "hk-main", "channel": "whatsapp", "name": "test_api_2", "language": "en_US",
+        "category": "MARKETING", "components": [
+            {"type": "BODY", "text": "A API test template, first variable: {{1}}, second variable: {{2}}",
+             "example": {"body_text": [[1, 2]]}},
+            {"type": "FOOTER", "text": "Good night"}]});
+    let res = gw
+        .client
+        .post(format!("{}/v1/templates", gw.base_url))
+        .bearer_auth(gateway_tests::API_KEY)
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let send = |params: Value, language: Value| {
+        json!({"channel": "whatsapp", "to": "85268411234", "type": "template",
+        "template": {"name": "test_api_2", "language": language, "components": [{"type": "body", "parameters": params}]}})
+    };
+    let one = json!([{"type": "text", "text": "1"}]);
+    let two = json!([{"type": "text", "text": "1"}, {"type": "text", "text": "2"}]);
+
+    let res = gw.send(&send(one, json!("en_US"))).await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "template.components[0].parameters", "{problem}");
+    assert!(problem["errors"][0]["reason"].as_str().unwrap().contains("2 variables"), "{problem}");
+    assert!(sends_to_incs(&sandbox).await.is_empty(), "no provider saw the misfit");
+
+    // Meta's language object is accepted; INCS gets its documented shape (no language field).
+    let id = accepted(&gw, send(two.clone(), json!({"code": "en_US", "policy": "deterministic"}))).await;
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let sent = sends_to_incs(&sandbox).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["body"],
+        json!({"to": "85268411234", "type": "template", "template": {"name": "test_api_2",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "1"}, {"type": "text", "text": "2"}]}]}})
+    );
+    // A policy Meta does not have, or a field it does not know, is named.
+    for (language, field) in [
+        (json!({"code": "en_US", "policy": "fallback"}), "template.language.policy"),
+        (json!({"code": "en_US", "polcy": "deterministic"}), "template.language"),
+        (json!({"code": "english"}), "template.language"),
+    ] {
+        let res = gw.send(&send(two.clone(), language.clone())).await;
+        assert_eq!(res.status(), 422, "{language}");
+        let problem: Value = res.json().await.unwrap();
+        assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{language}: {problem}");
+    }
     gw.stop().await;
 }

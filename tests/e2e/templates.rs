@@ -511,6 +511,7 @@ async fn the_template_cache_orders_changes_and_refuses_unusable_templates() {
         category_at: at(s),
         quality: None,
         quality_at: at(s),
+        variables: None,
     };
 
     // Created PENDING at second 100; the review lands in the same second: it wins.

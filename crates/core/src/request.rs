@@ -131,7 +131,7 @@ pub struct TextBody {
 pub struct TemplateInput {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub language: Option<TemplateLanguage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<TemplateComponent>>,
     /// WhatsApp authentication templates: the one-time code.
@@ -144,6 +144,45 @@ pub struct TemplateInput {
     /// `authentication`). Marketing templates may take a provider's marketing route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<TemplateCategory>,
+}
+
+/// `template.language`: a code (`"en_US"`), or the Cloud API's object
+/// `{"code": "en_US", "policy": "deterministic"}` (`policy` optional; Meta knows no other).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TemplateLanguage {
+    #[schema(example = "en_US")]
+    Code(String),
+    Object(LanguageObject),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageObject {
+    #[schema(example = "en_US")]
+    pub code: String,
+    /// `deterministic`, the only policy the Cloud API has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "deterministic")]
+    pub policy: Option<String>,
+}
+
+/// Meta's one language policy.
+pub const LANGUAGE_POLICY: &str = "deterministic";
+
+impl TemplateLanguage {
+    /// The language code, and the problem with the object's `policy` if any.
+    fn code(&self, field: &Path, errors: &mut FieldErrors) -> String {
+        match self {
+            Self::Code(code) => code.clone(),
+            Self::Object(LanguageObject { code, policy }) => {
+                if policy.as_deref().is_some_and(|p| p != LANGUAGE_POLICY) {
+                    errors.push(field.key("policy"), format!("`{LANGUAGE_POLICY}`, the only policy WhatsApp has"));
+                }
+                code.clone()
+            }
+        }
+    }
 }
 
 impl SendRequest {
@@ -403,6 +442,7 @@ fn plain_text(t: &TextInput, field: &Path, errors: &mut FieldErrors) -> Option<S
 }
 
 fn whatsapp_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) -> Option<WhatsAppContent> {
+    let language = t.language.as_ref().map(|l| l.code(&field.key("language"), errors));
     if t.parameters.is_some() {
         errors.push(field.key("parameters"), "RCS templates only; WhatsApp templates take `components`");
     }
@@ -411,14 +451,12 @@ fn whatsapp_template(t: &TemplateInput, field: &Path, errors: &mut FieldErrors) 
             errors.push(field.key("code"), "an authentication template takes `code` and no `components`");
             None
         }
-        (Some(code), None) => Some(WhatsAppContent::AuthTemplate(AuthTemplate {
-            name: t.name.clone(),
-            code: code.clone(),
-            language: t.language.clone(),
-        })),
+        (Some(code), None) => {
+            Some(WhatsAppContent::AuthTemplate(AuthTemplate { name: t.name.clone(), code: code.clone(), language }))
+        }
         (None, components) => Some(WhatsAppContent::Template(Template {
             name: t.name.clone(),
-            language: t.language.clone(),
+            language,
             components: components.clone().unwrap_or_default(),
             category: t.category,
         })),

@@ -1029,5 +1029,7 @@ fn suggestions(list: Option<&[RcsSuggestion]>, max: usize, p: &Path, errors: &mu
     }
 }
 
+pub mod variables;
+
 #[cfg(test)]
 mod tests;

@@ -49,9 +49,7 @@ impl Account {
         if self.business_phone.is_none() && self.business_account.is_none() {
             return None;
         }
-        let same = |mine: &Option<String>, theirs: Option<&str>| {
-            matches!((mine, theirs), (Some(m), Some(t)) if m == t.trim_start_matches('+'))
-        };
+        let same = |mine: &Option<String>, theirs: Option<&str>| matches!((mine, theirs), (Some(m), Some(t)) if m == t.trim_start_matches('+'));
         Some(same(&self.business_phone, phone) || same(&self.business_account, account))
     }
 }

@@ -222,10 +222,11 @@ impl Reports {
         let Some(record) = self.engine.get(&mid).await? else { return Ok(None) };
         let lanes = &record.body.v1().lanes;
         let next = lanes.iter().position(|l| *l == record.lane).and_then(|p| lanes.get(p + 1)).map(String::as_str);
-        let ids: Vec<&str> = [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let ids: Vec<&str> =
+            [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
         let at = report.at.timestamp_millis();
         let source = report.provider.as_str();
         match self.engine.reopen(sender, id, &ids, at, source, error, decision, next).await? {

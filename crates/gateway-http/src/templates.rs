@@ -1,7 +1,8 @@
 //! The template status cache: what the gateway knows of each provider template, fed by the
 //! template API (every template it creates, reads or lists is upserted) and by template status
 //! callbacks ([`TemplateCache::record`]). The send path asks [`TemplateCache::refuses`] whether a
-//! template is known to be unusable (DESIGN.md §5).
+//! template is known to be unusable (DESIGN.md §5), and [`TemplateCache::check_send`] whether the
+//! send fills in the variables a provider read described (kept as `vars`).
 //!
 //! # Keys
 //! All keys of one provider account share the hash tag `{<account>}`, so each script touches one
@@ -9,7 +10,7 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P:tpl:{A}:id:<template id>` | hash | `template_id`, `name`, `language`, `status`, `category`, `quality`, each of the last three with its `<field>_at` (ms), and `updated_at` (ms, the latest of them) |
+//! | `P:tpl:{A}:id:<template id>` | hash | `template_id`, `name`, `language`, `status`, `category`, `quality`, each of the last three with its `<field>_at` (ms), `updated_at` (ms, the latest of them), and `vars` (what a send must fill in, JSON) |
 //! | `P:tpl:{A}:name:<name>` | hash | language → template id (`""` while the language is unknown) |
 //! | `P:tpl:{A}:ids` | zset | every cached template id (score 0, so ordered by id), for listing |
 //!
@@ -26,6 +27,11 @@
 //! Times from the gateway's own clock are cut to whole seconds too, so a callback that follows a
 //! create is never "older" than the create merely for lack of milliseconds.
 
+use gateway_core::content::rcs::RcsContent;
+use gateway_core::content::whatsapp::WhatsAppContent;
+use gateway_core::template::variables::check_rcs;
+use gateway_core::validate::{FieldErrors, Path};
+use gateway_core::Content;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -140,6 +146,16 @@ pub struct TemplateSnapshot {
     pub category_at: DateTime<Utc>,
     pub quality: Option<String>,
     pub quality_at: DateTime<Utc>,
+    /// What a send of it must fill in, when the provider's description says.
+    pub variables: Option<TemplateVariables>,
+}
+
+/// What a send of a template must fill in, kept beside its status (`vars`, JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateVariables {
+    Whatsapp(gateway_core::template::variables::WhatsAppVariables),
+    Rcs(std::collections::BTreeSet<String>),
 }
 
 /// A template's status once an upsert merged the provider's view with the cache's.
@@ -296,6 +312,9 @@ impl TemplateCache {
                 .arg(t.quality_at.timestamp_millis())
                 .invoke_async(&mut c)
                 .await?;
+            if let Some(vars) = t.variables.as_ref().and_then(|v| serde_json::to_string(v).ok()) {
+                let () = c.hset(keys.template(&t.template_id), "vars", vars).await?;
+            }
             Ok(MergedStatus {
                 changed: changed == 1,
                 status: Some(status).filter(|s| !s.is_empty()),
@@ -374,6 +393,57 @@ impl TemplateCache {
     ) -> Result<Option<CachedTemplate>, StoreError> {
         let variants = self.variants(account, name).await?;
         Ok(pick(variants, language))
+    }
+
+    /// What a send of this template must fill in, when a provider read described it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn variables(
+        &self,
+        account: &str,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<Option<TemplateVariables>, StoreError> {
+        let Some(t) = self.by_name(account, name, language).await? else { return Ok(None) };
+        let keys = Keys::new(&self.engine, account);
+        let raw: Option<String> = self
+            .run(async {
+                let mut c = self.engine.connection().await?;
+                Ok(c.hget(keys.template(&t.template_id), "vars").await?)
+            })
+            .await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// Checks a template send against what the cache knows of the template at the first of
+    /// `accounts` that describes it: parameter counts per component (WhatsApp), a value for every
+    /// variable (RCS). Unknown templates pass: the provider will judge them.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn check_send(&self, accounts: &[String], content: &Content) -> Result<FieldErrors, StoreError> {
+        let root = Path::root().key("template");
+        let mut errors = FieldErrors::default();
+        let (name, language) = match content {
+            Content::Whatsapp(WhatsAppContent::Template(t)) => (&t.name, t.language.as_deref()),
+            Content::Rcs(RcsContent::Template(t)) => (&t.name, None),
+            _ => return Ok(errors),
+        };
+        for account in accounts {
+            let Some(vars) = self.variables(account, name, language).await? else { continue };
+            match (vars, content) {
+                (TemplateVariables::Whatsapp(v), Content::Whatsapp(WhatsAppContent::Template(t))) => {
+                    v.check(&t.components, &root, &mut errors);
+                }
+                (TemplateVariables::Rcs(v), Content::Rcs(RcsContent::Template(t))) => {
+                    check_rcs(&v, t.parameters.as_ref(), &root, &mut errors);
+                }
+                _ => continue,
+            }
+            break;
+        }
+        Ok(errors)
     }
 
     /// The status of a template a send must not use: `REJECTED`, `PAUSED` or `DISABLED`, else

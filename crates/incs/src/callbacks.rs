@@ -457,4 +457,3 @@ fn field<'a>(path: &str, entry: &'a Value, key: &str) -> Result<&'a Value, Callb
 fn ignored(event: &str, reason: String) -> CallbackEvent {
     CallbackEvent::Ignored { event: event.to_owned(), reason }
 }
-

@@ -106,10 +106,10 @@ mod webhook;
 mod wire;
 
 pub use account::{InnopaasAccount, PhoneInfo, APP_KEY, JSON_UTF8, PHONE_INFO_PATH, SUBMIT_PATH, TEMPLATE_SUBMIT_PATH};
+pub use classify::classify_report;
 pub use config::{ConfigError, InnopaasConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 pub use template::{
     TemplateButton, TemplateHeaderType, TemplateSubmit, MAX_TEMPLATE_BODY, MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_FOOTER,
     MAX_TEMPLATE_NAME,
 };
-pub use classify::classify_report;
 pub use webhook::{parse_webhook, verify_static_headers};

@@ -386,6 +386,10 @@ pub async fn accept_request(
         }
         route.lanes = usable;
     }
+    let misfit = state.templates.check_send(&route.lanes, &message.content).await.map_err(store_error)?;
+    if !misfit.is_empty() {
+        return Err(ApiError::Validation(misfit));
+    }
     let enforce = state.senders.iter().any(|s| s.name == route.sender && s.enforce_session_window);
     if enforce && channel == gateway_core::Channel::Whatsapp && !message.content.is_template() {
         let open = state.reports.in_session(&route.sender, message.to.as_str()).await.map_err(store_error)?;

@@ -52,7 +52,8 @@ use crate::accounts::{Account, Adapter};
 use crate::auth::Caller;
 use crate::config::{Scope, SenderConfig};
 use crate::problem::{from_json_error, ApiError};
-use crate::templates::{to_seconds, CachedTemplate, MergedStatus, TemplateCache, TemplateSnapshot};
+use crate::templates::{to_seconds, CachedTemplate, MergedStatus, TemplateCache, TemplateSnapshot, TemplateVariables};
+use gateway_core::template::variables::{rcs_variables, WhatsAppVariables};
 
 /// Separates the account from the provider's template id in a template id.
 pub const ID_SEPARATOR: char = '~';
@@ -301,6 +302,7 @@ fn waba_snapshot(t: &IncsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
         category_at: t.category_updated_time.unwrap_or(created),
         quality: t.quality.clone(),
         quality_at: t.quality_updated_time.unwrap_or(created),
+        variables: WhatsAppVariables::from_meta_components(&t.components).map(TemplateVariables::Whatsapp),
     }
 }
 
@@ -316,6 +318,7 @@ fn rcs_snapshot(t: &IncsRcsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
         category_at: created,
         quality: None,
         quality_at: created,
+        variables: Some(TemplateVariables::Rcs(rcs_variables(&t.content))),
     }
 }
 
@@ -617,6 +620,7 @@ pub async fn create(
                         category_at: now,
                         quality: None,
                         quality_at: now,
+                        variables: None,
                     };
                     let merged = merged(&cache, &account.name, snapshot).await;
                     let components = draft.components.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();

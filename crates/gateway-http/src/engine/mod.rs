@@ -701,7 +701,11 @@ impl Engine {
         self.timed(async {
             let mut c = self.conn().await?;
             let () = c
-                .pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{id}"), self.retention.as_millis() as u64)
+                .pset_ex(
+                    self.provider_id_key(provider, pmid),
+                    format!("{sender}\n{id}"),
+                    self.retention.as_millis() as u64,
+                )
                 .await?;
             Ok(self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?)
         })

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use gateway_core::event::{
     CallbackError, CallbackEvent, ContactName, ContactPhone, FileThumbnail, InboundContent, InboundContext,
-    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, MessageAlias, OrderItem, ReportedError, SharedContact,
-    StatusReport, SuggestionKind, TemplateChange, TemplateReport,
+    InboundError, InboundFile, InboundMedia, InboundMessage, InteractiveReply, MessageAlias, OrderItem, ReportedError,
+    SharedContact, StatusReport, SuggestionKind, TemplateChange, TemplateReport,
 };
 use gateway_core::{Channel, MessageStatus, ProviderKind};
 use gateway_incs::parse_callback;

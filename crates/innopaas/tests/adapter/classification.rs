@@ -42,7 +42,10 @@ enum Expect {
     Sent(&'static str),
     /// Success with no id in the answer: the receipt carries our `uid`, which webhooks echo.
     SentAsUid,
-    Failed { failure: Failure, title: &'static str },
+    Failed {
+        failure: Failure,
+        title: &'static str,
+    },
 }
 
 struct Case {
@@ -113,9 +116,9 @@ fn cases() -> Vec<Case> {
             Body::Json(json!({"code": 0, "success": true, "message": "Success", "data": "m-4"})),
             Expect::Sent("m-4"),
         ),
-        case("success without data: the uid names the message", 200, vec![], ok(Value::Null), Expect::SentAsUid        ),
-        case("success with an empty id", 200, vec![], ok(json!("")), Expect::SentAsUid        ),
-        case("success with an object holding no id", 200, vec![], ok(json!({"batch": "b-1"})), Expect::SentAsUid        ),
+        case("success without data: the uid names the message", 200, vec![], ok(Value::Null), Expect::SentAsUid),
+        case("success with an empty id", 200, vec![], ok(json!("")), Expect::SentAsUid),
+        case("success with an object holding no id", 200, vec![], ok(json!({"batch": "b-1"})), Expect::SentAsUid),
         case(
             "code 0 with success false: the outcome is unknown",
             200,

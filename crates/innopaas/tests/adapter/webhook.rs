@@ -193,7 +193,10 @@ fn expected(name: &str, body: &Value) -> Option<Vec<CallbackEvent>> {
             conversation: conversation("referral_conversion", utc("2025-08-07 07:41:41")),
             ..report("356139161272397824", Delivered, utc("2025-08-06 07:41:41"))
         }),
-        "status_read.json" => status(StatusReport { wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()), ..report("356139161272397824", Read, rfc3339("2023-05-26T02:18:44.115Z")) }),
+        "status_read.json" => status(StatusReport {
+            wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()),
+            ..report("356139161272397824", Read, rfc3339("2023-05-26T02:18:44.115Z"))
+        }),
         "status_failed.json" => status(StatusReport {
             wamid: Some("wamid.HBgNODYxNjY4NTE3NzYxMhUCABEYEjQ0RTYyQTM5QzAyMkU0QkNERgA=".into()),
             error: Some(ReportedError {
