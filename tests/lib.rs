@@ -16,6 +16,8 @@ pub const API_KEY: &str = "sandbox-dev-key";
 pub const READ_ONLY_KEY: &str = "read-only-test-key";
 /// The sandbox's default INCS certification code.
 pub const INCS_CODE: &str = "af92196e-0d07-3c1d-a631-a71c5a1b0001";
+/// The sandbox's api host family code (templates, account).
+pub const INCS_API_CODE: &str = provider_sandbox::DEFAULT_INCS_API_CERTIFICATION_CODE;
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
@@ -147,6 +149,7 @@ chat_base_url = "{sandbox_url}"
 rcs_base_url = "{sandbox_url}"
 api_base_url = "{sandbox_url}"
 certification_code = "{INCS_CODE}"
+api_certification_code = "{INCS_API_CODE}"
 timeout_ms = 2000
 channels = ["whatsapp"]
 
@@ -158,6 +161,7 @@ chat_base_url = "{sandbox_url}"
 rcs_base_url = "{sandbox_url}"
 api_base_url = "{sandbox_url}"
 certification_code = "{INCS_CODE}"
+api_certification_code = "{INCS_API_CODE}"
 timeout_ms = 2000
 channels = ["viber"]
 
@@ -169,6 +173,7 @@ chat_base_url = "{sandbox_url}"
 rcs_base_url = "{sandbox_url}"
 api_base_url = "{sandbox_url}"
 certification_code = "{INCS_CODE}"
+api_certification_code = "{INCS_API_CODE}"
 timeout_ms = 2000
 channels = ["rcs"]
 

@@ -470,3 +470,56 @@ async fn template_sends_are_checked_against_the_template_and_take_meta_language_
     }
     gw.stop().await;
 }
+
+/// The strict sandbox refuses what INCS would, where the old, lenient one took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strict_sandbox_refuses_what_the_lenient_one_took() {
+    let strict = TestSandbox::spawn().await;
+    let lenient = TestSandbox::spawn_with(provider_sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        strict: false,
+        ..Default::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let answer = |base: String, path: &'static str, code: &'static str, body: Value| {
+        let http = http.clone();
+        async move {
+            let res = http.post(format!("{base}{path}")).header("certification-code", code).json(&body).send().await.unwrap();
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let misspelt = json!({"to": "85268411234", "type": "template",
+        "template": {"name": "test_api_2", "components": [{"type": "body", "paramters": [{"type": "text", "text": "1"}]}]}});
+    let extra = json!({"to": "85268411234", "type": "text", "text": "hi", "preview_url": true});
+    let chat = gateway_tests::INCS_CODE;
+    let api = gateway_tests::INCS_API_CODE;
+    let draft = json!({"name": "strict_test", "language": "en_US", "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Hello"}]});
+    let cases: Vec<(&str, &'static str, &'static str, Value, i64, &str)> = vec![
+        ("a misspelt component field", "/external/messages/whatsapp", chat, misspelt, 422, "template.components.0.paramters"),
+        ("a field INCS does not have", "/external/messages/whatsapp", chat, extra, 422, "preview_url"),
+        ("the chat-api code on the api host", "/external/templates", chat, draft, 10001, ""),
+    ];
+    for (what, path, code, body, want, names) in cases {
+        let refused = answer(strict.url(), path, code, body.clone()).await;
+        assert_eq!(refused["code"], want, "strict, {what}: {refused}");
+        assert!(refused["message"].as_str().unwrap_or_default().contains(names), "{what}: {refused}");
+        let taken = answer(lenient.url(), path, code, body).await;
+        assert_eq!(taken["code"], 200, "lenient, {what}: {taken}");
+    }
+    // The api family's own code is taken on its host.
+    let created = answer(strict.url(), "/external/templates", api, json!({"name": "strict_ok", "language": "en_US",
+        "category": "UTILITY", "components": [{"type": "BODY", "text": "Hello"}]})).await;
+    assert_eq!(created["code"], 200, "{created}");
+    // A body not sent as JSON is refused by both providers' stand-ins.
+    let res = http
+        .post(format!("{}/external/messages/whatsapp", strict.url()))
+        .header("certification-code", chat)
+        .header("content-type", "text/plain")
+        .body(json!({"to": "85268411234", "type": "text", "text": "hi"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], 422);
+}

@@ -284,6 +284,8 @@ struct CallbackError {
 /// The INCS stand-in: its configuration and the messages it issued.
 pub(crate) struct Incs {
     certification_codes: Vec<String>,
+    api_codes: Vec<String>,
+    strict: bool,
     delays: [Duration; 3],
     messages: Mutex<HashMap<String, SentMessage>>,
     callbacks: Option<CallbackQueue>,
@@ -297,12 +299,21 @@ impl Incs {
         callbacks: Option<CallbackQueue>,
     ) -> Incs {
         Incs {
+            api_codes: certification_codes.clone(),
+            strict: false,
             certification_codes,
             delays,
             messages: Mutex::new(HashMap::new()),
             callbacks,
             templates: templates::Templates::new(crate::DEFAULT_INCS_TEMPLATE_REVIEW_DELAY),
         }
+    }
+
+    /// The api family's codes, and whether a code is valid only on its own family.
+    pub(crate) fn with_api_codes(mut self, api_codes: Vec<String>, strict: bool) -> Incs {
+        self.api_codes = api_codes;
+        self.strict = strict;
+        self
     }
 
     /// How long a new template stays `PENDING` before its review (and its status callback).
@@ -334,13 +345,26 @@ impl Incs {
         outcome.unwrap_or_else(|error| error.response())
     }
 
-    /// The index of the presented certification code among the configured ones.
+    /// The lane (number) of the presented certification code on the chat-api family.
     fn authenticate(&self, req: &HttpRequest) -> Result<usize, IncsError> {
-        req.headers()
-            .get("certification-code")
-            .and_then(|code| code.to_str().ok())
-            .and_then(|code| self.certification_codes.iter().position(|known| known == code))
-            .ok_or(IncsError { code: 10001, message: INVALID_CERTIFICATION_CODE.into() })
+        self.authenticate_on(req, HostFamily::Chat)
+    }
+
+    /// The lane (number) of the presented code: its position among its family's codes, one per
+    /// number in both lists. Strict, it must be a code of `family`; lenient, of either.
+    pub(crate) fn authenticate_on(&self, req: &HttpRequest, family: HostFamily) -> Result<usize, IncsError> {
+        let code = req.headers().get("certification-code").and_then(|code| code.to_str().ok());
+        let refused = || IncsError { code: 10001, message: INVALID_CERTIFICATION_CODE.into() };
+        let code = code.ok_or_else(refused)?;
+        let chat = self.certification_codes.iter().position(|known| known == code);
+        let api = self.api_codes.iter().position(|known| known == code);
+        let allowed = match (self.strict, family) {
+            (_, HostFamily::Either) | (false, HostFamily::Chat) => chat.or(api),
+            (false, HostFamily::Api) => api.or(chat),
+            (true, HostFamily::Chat) => chat,
+            (true, HostFamily::Api) => api,
+        };
+        allowed.ok_or_else(refused)
     }
 
     fn send(
@@ -350,8 +374,10 @@ impl Incs {
         body: &RequestBody,
         recipients: &Recipients,
     ) -> Result<HttpResponse, IncsError> {
-        let lane = self.authenticate(req)?;
-        let to = validate_send(channel, body)?;
+        // The documents put RCS sends on both hosts.
+        let family = if channel == Channel::Rcs { HostFamily::Either } else { HostFamily::Chat };
+        let lane = self.authenticate_on(req, family)?;
+        let to = validate_send(channel, body, self.strict)?;
         let behaviour = recipients.get(to, channel.recipient_channel());
         let message_id = channel.new_message_id(to);
         let accepted = Instant::now();
@@ -461,11 +487,69 @@ fn method_not_allowed(method: &Method, allowed: &str) -> IncsError {
     }
 }
 
+/// INCS's two host families (PROVIDERS.md §1.1), each with its own certification code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostFamily {
+    /// chat-api: sends and the status poll.
+    Chat,
+    /// api: templates and the account.
+    Api,
+    Either,
+}
+
+/// The answer to a POST whose body is not sent as JSON.
+pub(crate) fn not_json_answer() -> HttpResponse {
+    IncsError::invalid("The request body must be JSON (Content-Type: application/json).").response()
+}
+
+/// Strict: a field INCS does not document is refused, so a misspelt one surfaces here and not
+/// as a silently ignored field in production.
+fn only_known(object: &Map<String, Value>, parent: &str, known: &[&str]) -> Result<(), IncsError> {
+    match object.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => {
+            let at = if parent.is_empty() { unknown.clone() } else { format!("{parent}.{unknown}") };
+            Err(IncsError::invalid(format!("The {at} field is not allowed.")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The fields INCS documents for an object of a send (seeds/000-002), by message type.
+fn known_fields(channel: Channel, message_type: &str) -> Option<&'static [&'static str]> {
+    Some(match (channel, message_type) {
+        (Channel::Whatsapp, "image" | "video" | "document") => &["link", "caption", "filename"],
+        (_, "image" | "video" | "audio" | "document") => &["link"],
+        (Channel::Whatsapp, "template") => &["name", "components", "code"],
+        (Channel::Rcs, "template") => &["name", "parameters"],
+        (Channel::Viber, "otp") => &["code", "language", "code_expiration_minutes"],
+        _ => return None,
+    })
+}
+
 /// Checks a send body the way INCS documents it; returns the recipient.
-fn validate_send(channel: Channel, body: &RequestBody) -> Result<&str, IncsError> {
+fn validate_send(channel: Channel, body: &RequestBody, strict: bool) -> Result<&str, IncsError> {
     let RequestBody::Json(Value::Object(fields)) = body else {
         return Err(IncsError::invalid("The request body must be a JSON object."));
     };
+    if strict {
+        if let Some(Value::String(message_type)) = fields.get("type") {
+            only_known(fields, "", &["to", "type", message_type.as_str()])?;
+            if let (Some(known), Some(Value::Object(object))) =
+                (known_fields(channel, message_type), fields.get(message_type.as_str()))
+            {
+                only_known(object, message_type, known)?;
+            }
+            if let Some(Value::Array(components)) =
+                fields.get("template").and_then(|t| t.get("components")).filter(|_| message_type == "template")
+            {
+                for (i, c) in components.iter().enumerate() {
+                    if let Value::Object(c) = c {
+                        only_known(c, &format!("template.components.{i}"), &["type", "sub_type", "index", "parameters"])?;
+                    }
+                }
+            }
+        }
+    }
 
     let to = match fields.get("to") {
         None | Some(Value::Null) => return Err(IncsError::invalid("The to field is required.")),
@@ -579,7 +663,7 @@ mod tests {
     }
 
     fn rejection(channel: Channel, value: Value) -> String {
-        let error = validate_send(channel, &body(value.clone())).expect_err(&value.to_string());
+        let error = validate_send(channel, &body(value.clone()), true).expect_err(&value.to_string());
         assert_eq!(error.code, 422, "{value}");
         error.message.into_owned()
     }
@@ -598,10 +682,10 @@ mod tests {
     fn invalid_bodies_get_clear_422s() {
         let wa = Channel::Whatsapp;
         assert_eq!(
-            validate_send(wa, &RequestBody::Text("to=1".into())).unwrap_err().message,
+            validate_send(wa, &RequestBody::Text("to=1".into()), true).unwrap_err().message,
             "The request body must be a JSON object."
         );
-        assert_eq!(validate_send(wa, &RequestBody::Empty).unwrap_err().code, 422);
+        assert_eq!(validate_send(wa, &RequestBody::Empty, true).unwrap_err().code, 422);
         assert_eq!(rejection(wa, json!({"type":"text","text":"Hi"})), "The to field is required.");
         assert_eq!(rejection(wa, json!({"to":"+85268411234","type":"text","text":"Hi"})), INVALID_PHONE);
         assert_eq!(rejection(wa, json!({"to":85268411234_u64,"type":"text","text":"Hi"})), INVALID_PHONE);

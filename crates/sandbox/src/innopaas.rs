@@ -188,6 +188,16 @@ struct Conversation {
     expire_at: String,
 }
 
+/// The answer to a POST whose body is not sent as JSON: InnoPaaS's field error.
+pub(crate) fn not_json_answer() -> HttpResponse {
+    InnopaasError {
+        http_status: StatusCode::OK,
+        code: "400".into(),
+        message: "the body must be JSON (Content-Type: application/json;charset=utf-8)".into(),
+    }
+    .response()
+}
+
 /// The InnoPaaS stand-in: its credentials and where its webhooks go.
 pub(crate) struct Innopaas {
     /// (AppKey, token) pairs.

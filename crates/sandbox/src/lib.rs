@@ -109,6 +109,10 @@ use crate::recording::{RequestBody, RequestLog, WebhookLog};
 pub const DEFAULT_INCS_CERTIFICATION_CODES: [&str; 2] =
     ["af92196e-0d07-3c1d-a631-a71c5a1b0001", "f484bd42-5c2e-3d7a-9b1e-2f3c4d5e0001"];
 
+/// The default code of the api host family: the documents' `f484bd42-…`. It is also the second
+/// default chat-api code, standing for a second number in tests of per-number lanes.
+pub const DEFAULT_INCS_API_CERTIFICATION_CODE: &str = DEFAULT_INCS_CERTIFICATION_CODES[1];
+
 /// Offsets after acceptance of the `sent`, `delivered` and `read` callbacks.
 pub const DEFAULT_INCS_CALLBACK_DELAYS: [Duration; 3] =
     [Duration::from_millis(100), Duration::from_millis(300), Duration::from_millis(600)];
@@ -182,8 +186,16 @@ impl FromStr for Provider {
 pub struct SandboxConfig {
     /// Listen address; port 0 picks a free port (see [`SandboxHandle::addr`]).
     pub listen: SocketAddr,
-    /// Accepted values of the INCS `certification-code` header.
+    /// Accepted values of the INCS `certification-code` header on the chat-api family (sends,
+    /// status poll), one per business number: the position is the number's lane.
     pub incs_certification_codes: Vec<String>,
+    /// Codes accepted on the api family (templates, account). Strict, a code is valid only on its
+    /// family (RCS sends take either, the documents placing them on both hosts).
+    pub incs_api_certification_codes: Vec<String>,
+    /// Refuse what the real providers would (the default): certification codes off their host
+    /// family, bodies not sent as JSON, fields the providers do not know. `false` is the old,
+    /// lenient sandbox.
+    pub strict: bool,
     /// Where INCS `message_status_update` callbacks go; `None` sends none.
     pub incs_callback_url: Option<String>,
     /// Offsets after acceptance of the `sent`, `delivered` and `read` statuses (non-decreasing).
@@ -212,6 +224,8 @@ impl Default for SandboxConfig {
         SandboxConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8090)),
             incs_certification_codes: DEFAULT_INCS_CERTIFICATION_CODES.iter().map(|code| code.to_string()).collect(),
+            incs_api_certification_codes: vec![DEFAULT_INCS_API_CERTIFICATION_CODE.to_owned()],
+            strict: true,
             incs_callback_url: None,
             incs_callback_delays: DEFAULT_INCS_CALLBACK_DELAYS,
             incs_template_review_delay: DEFAULT_INCS_TEMPLATE_REVIEW_DELAY,
@@ -234,6 +248,11 @@ impl fmt::Debug for SandboxConfig {
         f.debug_struct("SandboxConfig")
             .field("listen", &self.listen)
             .field("incs_certification_codes", &format_args!("[{} redacted]", self.incs_certification_codes.len()))
+            .field(
+                "incs_api_certification_codes",
+                &format_args!("[{} redacted]", self.incs_api_certification_codes.len()),
+            )
+            .field("strict", &self.strict)
             .field("incs_callback_url", &self.incs_callback_url)
             .field("incs_callback_delays", &self.incs_callback_delays)
             .field("incs_template_review_delay", &self.incs_template_review_delay)
@@ -363,6 +382,7 @@ impl Drop for SandboxHandle {
 
 /// Everything the handlers share, across all workers.
 pub(crate) struct Sandbox {
+    pub(crate) strict: bool,
     pub(crate) requests: RequestLog,
     pub(crate) webhooks: WebhookLog,
     pub(crate) faults: FaultBook,
@@ -392,12 +412,14 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
         config.innopaas_app_keys.iter().cloned().zip(config.innopaas_tokens.iter().cloned()).collect();
 
     let sandbox = web::Data::new(Sandbox {
+        strict: config.strict,
         requests: RequestLog::default(),
         webhooks: WebhookLog::default(),
         faults: FaultBook::default(),
         recipients: recipients::Recipients::default(),
         incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks)
-            .with_template_review_delay(config.incs_template_review_delay),
+            .with_template_review_delay(config.incs_template_review_delay)
+            .with_api_codes(config.incs_api_certification_codes.clone(), config.strict),
         innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks),
     });
 
@@ -440,10 +462,31 @@ async fn provider_request(req: HttpRequest, body: web::Bytes, sandbox: web::Data
         }
     }
 
+    if sandbox.strict && !matches!(*body, RequestBody::Empty) {
+        if let Some(refusal) = not_json(provider, &req) {
+            return refusal;
+        }
+    }
     match provider {
         Provider::Incs => sandbox.incs.handle(&req, &body, &sandbox.recipients),
         Provider::Innopaas => sandbox.innopaas.handle(&req, &body, &sandbox.recipients),
     }
+}
+
+/// Strict: a POST whose `Content-Type` is not JSON gets the provider's validation answer, as a
+/// framework that reads only JSON bodies would give it.
+fn not_json(provider: Provider, req: &HttpRequest) -> Option<HttpResponse> {
+    if req.method() != actix_web::http::Method::POST {
+        return None;
+    }
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.trim().to_ascii_lowercase().starts_with("application/json") {
+        return None;
+    }
+    Some(match provider {
+        Provider::Incs => incs::not_json_answer(),
+        Provider::Innopaas => innopaas::not_json_answer(),
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use provider_sandbox::{
-    SandboxConfig, DEFAULT_INCS_CERTIFICATION_CODES, DEFAULT_INNOPAAS_APP_KEY, DEFAULT_INNOPAAS_TOKEN,
+    SandboxConfig, DEFAULT_INCS_API_CERTIFICATION_CODE, DEFAULT_INCS_CERTIFICATION_CODES, DEFAULT_INNOPAAS_APP_KEY, DEFAULT_INNOPAAS_TOKEN,
     DEFAULT_INNOPAAS_WEBHOOK_AUTHORIZATION,
 };
 
@@ -25,6 +25,22 @@ struct Cli {
         hide_env_values = true
     )]
     incs_certification_codes: Vec<String>,
+
+    /// Accepted INCS `certification-code` values on the api host family (templates, account),
+    /// comma-separated.
+    #[arg(
+        long,
+        env = "SANDBOX_INCS_API_CERTIFICATION_CODES",
+        value_delimiter = ',',
+        default_values_t = [DEFAULT_INCS_API_CERTIFICATION_CODE.to_owned()],
+        hide_env_values = true
+    )]
+    incs_api_certification_codes: Vec<String>,
+
+    /// Accept what the real providers would refuse (codes off their host family, non-JSON bodies,
+    /// unknown fields): the old, lenient sandbox.
+    #[arg(long, env = "SANDBOX_LENIENT")]
+    lenient: bool,
 
     /// Where to POST INCS message_status_update callbacks, e.g.
     /// http://127.0.0.1:8080/callbacks/incs/sandbox-incs-callback. None are sent when unset.
@@ -173,6 +189,8 @@ async fn main() -> std::io::Result<()> {
     let config = SandboxConfig {
         listen: cli.listen,
         incs_certification_codes: cli.incs_certification_codes,
+        incs_api_certification_codes: cli.incs_api_certification_codes,
+        strict: !cli.lenient,
         incs_callback_url: cli.incs_callback_url,
         incs_callback_delays: [sent, delivered, read],
         incs_template_review_delay: Duration::from_millis(cli.incs_template_review_delay_ms),

@@ -1441,8 +1441,8 @@ async fn templates_are_created_pending_and_reviewed_with_a_callback() {
     let body: Value = serde_json::from_str(webhooks[0]["raw_body"].as_str().unwrap()).unwrap();
     assert_eq!(body.as_object().unwrap().len(), 8, "{body}");
     assert_eq!(body["event"], "template_status_update");
-    assert_eq!(body["channel_id"], 30059, "the api code is the second");
-    assert_eq!(body["business_phone"], "6281519236681");
+    assert_eq!(body["channel_id"], 30058, "the api code of the first number");
+    assert_eq!(body["business_phone"], "6281519236680");
     assert_eq!(body["template_id"], id.as_str());
     assert_eq!(body["template_name"], "test_api_2");
     assert_eq!(body["new_value"], "APPROVED");
@@ -1670,14 +1670,21 @@ async fn the_account_reports_the_number_of_the_code() {
     let (status, envelope) = sandbox.incs_api(reqwest::Method::GET, "/external/account", None).await;
     assert_eq!(status, StatusCode::OK);
     let data = &envelope["data"];
-    assert_eq!(data["display_phone_number"], "+6281519236681");
+    assert_eq!(data["display_phone_number"], "+6281519236680", "the api code of the first number");
     assert_eq!(data["messaging_limit_tier"], "TIER_1K");
     assert_eq!(data["quality_rating"], "GREEN");
     assert_eq!(data["verified_name"], "Sandbox Business");
+    // The first number's chat-api code is not an api-family code: strict, it is refused there.
     let response =
         sandbox.http.get(sandbox.url("/external/account")).header("certification-code", CODE_A).send().await.unwrap();
-    assert_eq!(response.json::<Value>().await.unwrap()["data"]["display_phone_number"], "+6281519236680");
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], 10001);
     sandbox.sandbox.stop().await;
+
+    let lenient = Running::start(SandboxConfig { strict: false, ..SandboxConfig::default() }).await;
+    let response =
+        lenient.http.get(lenient.url("/external/account")).header("certification-code", CODE_A).send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["data"]["display_phone_number"], "+6281519236680");
+    lenient.sandbox.stop().await;
 }
 
 #[test]

@@ -172,17 +172,17 @@ pub(super) fn handle(incs: &Incs, req: &HttpRequest, body: &RequestBody) -> Opti
     }
     let templates = &incs.templates;
     Some(match (id, method) {
-        (None, m) if m == Method::GET => incs.authenticate(req).and_then(|_| list(templates, family, req)),
-        (None, m) if m == Method::POST => incs.authenticate(req).and_then(|lane| create(incs, family, lane, body)),
+        (None, m) if m == Method::GET => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| list(templates, family, req)),
+        (None, m) if m == Method::POST => incs.authenticate_on(req, super::HostFamily::Api).and_then(|lane| create(incs, family, lane, body)),
         (None, m) => Err(method_not_allowed(m, "GET, POST")),
-        (Some(id), m) if m == Method::GET => incs.authenticate(req).and_then(|_| get(templates, family, id)),
-        (Some(id), m) if m == Method::DELETE => incs.authenticate(req).and_then(|_| delete(templates, family, id)),
+        (Some(id), m) if m == Method::GET => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| get(templates, family, id)),
+        (Some(id), m) if m == Method::DELETE => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| delete(templates, family, id)),
         (Some(_), m) => Err(method_not_allowed(m, "GET, DELETE")),
     })
 }
 
 fn account(incs: &Incs, req: &HttpRequest) -> Result<HttpResponse, IncsError> {
-    let lane = u64::try_from(incs.authenticate(req)?).unwrap_or(0);
+    let lane = u64::try_from(incs.authenticate_on(req, super::HostFamily::Api)?).unwrap_or(0);
     let phone = FIRST_BUSINESS_PHONE + lane;
     Ok(success(json!({
         "id": (109_876_543_210_000_u64 + lane).to_string(),
