@@ -485,7 +485,8 @@ async fn the_strict_sandbox_refuses_what_the_lenient_one_took() {
     let answer = |base: String, path: &'static str, code: &'static str, body: Value| {
         let http = http.clone();
         async move {
-            let res = http.post(format!("{base}{path}")).header("certification-code", code).json(&body).send().await.unwrap();
+            let res =
+                http.post(format!("{base}{path}")).header("certification-code", code).json(&body).send().await.unwrap();
             res.json::<Value>().await.unwrap()
         }
     };
@@ -497,7 +498,14 @@ async fn the_strict_sandbox_refuses_what_the_lenient_one_took() {
     let draft = json!({"name": "strict_test", "language": "en_US", "category": "UTILITY",
         "components": [{"type": "BODY", "text": "Hello"}]});
     let cases: Vec<(&str, &'static str, &'static str, Value, i64, &str)> = vec![
-        ("a misspelt component field", "/external/messages/whatsapp", chat, misspelt, 422, "template.components.0.paramters"),
+        (
+            "a misspelt component field",
+            "/external/messages/whatsapp",
+            chat,
+            misspelt,
+            422,
+            "template.components.0.paramters",
+        ),
         ("a field INCS does not have", "/external/messages/whatsapp", chat, extra, 422, "preview_url"),
         ("the chat-api code on the api host", "/external/templates", chat, draft, 10001, ""),
     ];
@@ -509,8 +517,14 @@ async fn the_strict_sandbox_refuses_what_the_lenient_one_took() {
         assert_eq!(taken["code"], 200, "lenient, {what}: {taken}");
     }
     // The api family's own code is taken on its host.
-    let created = answer(strict.url(), "/external/templates", api, json!({"name": "strict_ok", "language": "en_US",
-        "category": "UTILITY", "components": [{"type": "BODY", "text": "Hello"}]})).await;
+    let created = answer(
+        strict.url(),
+        "/external/templates",
+        api,
+        json!({"name": "strict_ok", "language": "en_US",
+        "category": "UTILITY", "components": [{"type": "BODY", "text": "Hello"}]}),
+    )
+    .await;
     assert_eq!(created["code"], 200, "{created}");
     // A body not sent as JSON is refused by both providers' stand-ins.
     let res = http
@@ -522,4 +536,35 @@ async fn the_strict_sandbox_refuses_what_the_lenient_one_took() {
         .await
         .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["code"], 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_24_hour_window_applies_to_rcs_when_enforced() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    // The RCS account behind the same callback URL as the WhatsApp one, as in the sandbox config.
+    let toml = redis
+        .gateway_toml(&sandbox.url(), "")
+        .replace(
+            "default = true\naccounts = [\"incs-rcs\"]",
+            "default = true\naccounts = [\"incs-rcs\"]\nenforce_session_window = true",
+        )
+        .replace(
+            "name = \"incs-rcs\"\nprovider = \"incs\"\n",
+            "name = \"incs-rcs\"\nprovider = \"incs\"\ncallback_token = \"sandbox-incs-callback\"\n",
+        );
+    let gw = TestGateway::spawn(&toml).await;
+    let user = "6281234567890";
+    let text = json!({"channel": "rcs", "to": user, "type": "text", "text": "hi"});
+    let res = gw.send(&text).await;
+    assert_eq!(res.status(), 422, "outside the window only a template goes");
+    let template = json!({"channel": "rcs", "to": user, "type": "template", "template": {"name": "welcome"}});
+    assert_eq!(gw.send(&template).await.status(), 202);
+    // The user writes (the INCS document's RCS text message).
+    let inbound = json!({"event": "new_message", "business_phone": "", "message": {
+        "senderPhoneNumber": format!("+{user}"), "messageId": "5312df2b-54e3-457d-8654-49a4f3ba1a19",
+        "sendTime": "2024-04-20T10:11:02.589915Z", "text": "Hiii", "agentId": "test_vhbgamhn_agent@rbm.goog"}});
+    assert_eq!(post(&gw, "/callbacks/incs/sandbox-incs-callback", &inbound, &[]).await, 200);
+    assert_eq!(gw.send(&text).await.status(), 202, "the user's message opened the window");
+    gw.stop().await;
 }

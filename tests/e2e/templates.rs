@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use gateway_tests::{eventually, free_port, TestGateway, TestRedis, TestSandbox, API_KEY, INCS_API_CODE, INCS_CODE, READ_ONLY_KEY};
+use gateway_tests::{
+    eventually, free_port, TestGateway, TestRedis, TestSandbox, API_KEY, INCS_API_CODE, INCS_CODE, READ_ONLY_KEY,
+};
 use provider_sandbox::SandboxConfig;
 use serde_json::{json, Value};
 

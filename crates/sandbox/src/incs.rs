@@ -544,7 +544,11 @@ fn validate_send(channel: Channel, body: &RequestBody, strict: bool) -> Result<&
             {
                 for (i, c) in components.iter().enumerate() {
                     if let Value::Object(c) = c {
-                        only_known(c, &format!("template.components.{i}"), &["type", "sub_type", "index", "parameters"])?;
+                        only_known(
+                            c,
+                            &format!("template.components.{i}"),
+                            &["type", "sub_type", "index", "parameters"],
+                        )?;
                     }
                 }
             }

@@ -391,7 +391,10 @@ pub async fn accept_request(
         return Err(ApiError::Validation(misfit));
     }
     let enforce = state.senders.iter().any(|s| s.name == route.sender && s.enforce_session_window);
-    if enforce && channel == gateway_core::Channel::Whatsapp && !message.content.is_template() {
+    // WhatsApp and RCS (seeds/000) take anything but a template only within 24 h of the user's
+    // last message.
+    let windowed = matches!(channel, gateway_core::Channel::Whatsapp | gateway_core::Channel::Rcs);
+    if enforce && windowed && !message.content.is_template() {
         let open = state.reports.in_session(&route.sender, message.to.as_str()).await.map_err(store_error)?;
         if !open {
             return Err(ApiError::Validation(FieldErrors::single(

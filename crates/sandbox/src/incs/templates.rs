@@ -172,11 +172,19 @@ pub(super) fn handle(incs: &Incs, req: &HttpRequest, body: &RequestBody) -> Opti
     }
     let templates = &incs.templates;
     Some(match (id, method) {
-        (None, m) if m == Method::GET => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| list(templates, family, req)),
-        (None, m) if m == Method::POST => incs.authenticate_on(req, super::HostFamily::Api).and_then(|lane| create(incs, family, lane, body)),
+        (None, m) if m == Method::GET => {
+            incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| list(templates, family, req))
+        }
+        (None, m) if m == Method::POST => {
+            incs.authenticate_on(req, super::HostFamily::Api).and_then(|lane| create(incs, family, lane, body))
+        }
         (None, m) => Err(method_not_allowed(m, "GET, POST")),
-        (Some(id), m) if m == Method::GET => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| get(templates, family, id)),
-        (Some(id), m) if m == Method::DELETE => incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| delete(templates, family, id)),
+        (Some(id), m) if m == Method::GET => {
+            incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| get(templates, family, id))
+        }
+        (Some(id), m) if m == Method::DELETE => {
+            incs.authenticate_on(req, super::HostFamily::Api).and_then(|_| delete(templates, family, id))
+        }
         (Some(_), m) => Err(method_not_allowed(m, "GET, DELETE")),
     })
 }
