@@ -352,7 +352,7 @@ async fn an_innopaas_sender_submits_templates_and_reports_its_numbers() {
         json!({"wabaId": "102290129340398", "name": "a".repeat(300), "category": 1, "messageLanguage": "en_US",
                "headerType": 1, "messageBody": "A API test template, first variable: {{1}}, second variable: {{2}}",
                "footer": "Good night",
-               "buttons": [{"actionType": 3, "label": "Stop"}, {"actionType": 1, "label": "Call us", "phone": "85230012345"}]})
+               "buttons": [{"actionType": 1, "label": "Stop"}, {"actionType": 3, "label": "Call us", "phone": "85230012345"}]})
     );
 
     // InnoPaaS has no read API: the template is read from the cache.

@@ -705,17 +705,22 @@ fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, Fiel
             DraftComponentType::Buttons => {
                 for (j, b) in c.buttons.iter().flatten().enumerate() {
                     let bp = p.key("buttons").index(j);
+                    // InnoPaaS's numbers (PROVIDERS.md §2.7): 1 quick reply, 2 website, 3 call,
+                    // 4 copy code, 5 autofill.
+                    let one_tap = matches!(b.otp_type, Some(OtpType::OneTap | OtpType::ZeroTap));
                     let action_type = match b.kind {
-                        ButtonType::PhoneNumber => 1,
+                        ButtonType::QuickReply => 1,
                         ButtonType::Url => {
-                            errors.push(bp.key("type"), "InnoPaaS template/submit has no field for a URL button's url");
+                            errors.push(
+                                bp.key("type"),
+                                "URL buttons (InnoPaaS `targetUrl`, `buttonExample`) are not carried to InnoPaaS yet",
+                            );
                             continue;
                         }
-                        ButtonType::QuickReply => 3,
-                        ButtonType::CopyCode => 4,
-                        ButtonType::Otp => 5,
+                        ButtonType::PhoneNumber => 3,
+                        ButtonType::Otp if one_tap => 5,
+                        ButtonType::CopyCode | ButtonType::Otp => 4,
                     };
-                    let one_tap = matches!(b.otp_type, Some(OtpType::OneTap | OtpType::ZeroTap));
                     submit.buttons.push(TemplateButton {
                         action_type,
                         label: b.text.clone().unwrap_or_else(|| default_label(b.kind).into()),
