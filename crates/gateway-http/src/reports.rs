@@ -74,19 +74,22 @@ impl Reports {
     /// [`StoreError`]: the caller must not acknowledge the callback.
     pub async fn status(&self, report: &StatusReport) -> Result<&'static str, StoreError> {
         let provider = report.provider.as_str();
-        let owner = match self.by_correlation_id(report).await? {
-            Some(owner) => Some(owner),
-            None => match self.engine.find_by_provider_id(provider, &report.provider_message_id).await? {
-                Some(owner) => Some(owner),
+        let pmid = report.provider_message_id.as_str();
+        // Which of the report's ids found the message: the others get linked to it.
+        let (owner, by_pmid, by_wamid) = match self.by_correlation_id(report).await? {
+            Some(owner) => (Some(owner), false, false),
+            None => match self.engine.find_by_provider_id(provider, pmid).await? {
+                Some(owner) => (Some(owner), true, false),
                 None => match &report.wamid {
-                    Some(wamid) => self.engine.find_by_provider_id(provider, wamid).await?,
-                    None => None,
+                    Some(wamid) => (self.engine.find_by_provider_id(provider, wamid).await?, false, true),
+                    None => (None, false, false),
                 },
             },
         };
         match owner {
             Some((sender, id)) => {
-                for other in [Some(&report.provider_message_id), report.wamid.as_ref()].into_iter().flatten() {
+                let unlinked = [(!by_pmid).then_some(pmid), report.wamid.as_deref().filter(|_| !by_wamid)];
+                for other in unlinked.into_iter().flatten() {
                     let buffered = self.engine.link_provider_id(provider, other, &sender, &id).await?;
                     self.apply_buffered(&sender, &id, buffered).await;
                 }
