@@ -756,8 +756,6 @@ impl Engine {
             .iter()
             .map(|ms| (Duration::from_millis(*ms).mul_f64(rand::random_range(0.8..1.2)).as_millis()).to_string())
             .collect();
-        // The next lane's queue shares the sender's hash tag; with none, any key of the tag does.
-        let next_ready = keys.ready(next_lane.unwrap_or(""));
         self.timed(async {
             let mut c = self.conn().await?;
             let outcome: String = self
@@ -765,7 +763,6 @@ impl Engine {
                 .reopen
                 .key(keys.message(id))
                 .key(keys.delay())
-                .key(next_ready)
                 .key(keys.reconcile())
                 .arg(&accepted)
                 .arg(at_ms)
@@ -776,6 +773,7 @@ impl Engine {
                 .arg(next_lane.unwrap_or(""))
                 .arg(wait_ms)
                 .arg(id)
+                .arg(keys.ready_prefix())
                 .invoke_async(&mut c)
                 .await?;
             let reopened = match outcome.as_str() {

@@ -570,11 +570,12 @@ return {outcome, st, created, redis.call('HGET', KEYS[1], 'chain') or ''}
 /// failure. Decided here, atomically with the status check, so a late or repeated report cannot
 /// queue it twice.
 ///
-/// KEYS: message, delayed set, next lane's ready list, reconciliation set.
+/// KEYS: message, delayed set, reconciliation set.
 /// ARGV: accepted provider ids (`|a|b|`), at ms (0: now), source, error JSON, kind (`transient`:
 /// the schedule step for the attempts spent, else the next lane; `wait`: the given wait, the
 /// attempt not spent; `account`: the next lane only), jittered schedule ms (comma-separated), next
-/// lane (or empty), wait ms, id.
+/// lane (or empty), wait ms, id, ready list key prefix (the next lane's list, for the message's
+/// priority class, is built from it).
 /// Returns `retry`, `failover`, `exhausted` (nothing left: the caller records the failure) or
 /// `skip` (the message is not waiting on that send).
 pub fn reopen() -> Script {
@@ -603,15 +604,16 @@ end
 local at = tonumber(ARGV[2])
 if at <= 0 then at = now end
 history(KEYS[1], 'failed', at, ARGV[3])
-redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[4], 'updated', now)
+set_status(KEYS[1], 'queued')
+redis.call('HSET', KEYS[1], 'error', ARGV[4], 'updated', now)
 redis.call('HDEL', KEYS[1], 'seen')
 redis.call('PERSIST', KEYS[1])
-redis.call('ZREM', KEYS[4], ARGV[9])
+redis.call('ZREM', KEYS[3], ARGV[9])
 if mode == 'retry' then
   redis.call('ZADD', KEYS[2], now + delay, ARGV[9])
 else
   redis.call('HSET', KEYS[1], 'lane', ARGV[7], 'attempt', 0)
-  redis.call('RPUSH', KEYS[3], ARGV[9])
+  redis.call('RPUSH', ready_of(ARGV[10], KEYS[1], ARGV[7]), ARGV[9])
 end
 return mode
 "#,
