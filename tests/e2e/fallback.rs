@@ -281,6 +281,14 @@ async fn a_step_that_names_no_usable_sender_or_bad_content_is_refused() {
         (json!([{"channel": "rcs", "type": "text", "text": "x", "until": "sent"}]), "fallback[0].until"),
         (json!([{"channel": "rcs", "type": "text", "text": "x", "fallback": []}]), "fallback[0].fallback"),
         (json!({"channel": "rcs"}), "fallback"),
+        (json!([{"channel": "rcs", "type": "text", "text": "x", "ttl_seconds": 0}]), "fallback[0].ttl_seconds"),
+        (
+            json!([{"channel": "rcs", "type": "text", "text": "x"}, {"channel": "viber", "sender": "viber-main", "type": "text", "text": "x", "ttl_seconds": 2_592_001}]),
+            "fallback[1].ttl_seconds",
+        ),
+        (json!([{"channel": "rcs", "type": "text", "text": "x", "ttl_seconds": -1}]), "fallback[0].ttl_seconds"),
+        (json!([{"channel": "rcs", "type": "text", "text": "x", "priority": "urgent"}]), "fallback[0].priority"),
+        (json!([{"channel": "rcs", "type": "text", "text": "x", "priority": 1}]), "fallback[0].priority"),
     ];
     for (steps, field) in cases {
         let res = gw.send(&chain("85268410005", steps.clone())).await;
@@ -499,4 +507,111 @@ async fn cancelling_a_scheduled_first_message_skips_the_whole_chain() {
     assert!(sandbox.requests("incs").await.is_empty(), "something was sent for a cancelled chain");
     let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
     assert_eq!(metric_value(&metrics, "gateway_fallbacks_total"), 0.0);
+}
+
+fn ms_between(from: &Value, to: &Value) -> i64 {
+    ms_of(to) - ms_of(from)
+}
+
+/// An OTP chain with `priority: high` and a validity: its steps inherit both unless they set
+/// their own, each step is queued in its class with its own `expires_at`, and the chain's
+/// messages are found by recipient like any message.
+#[tokio::test]
+async fn steps_inherit_priority_and_validity_unless_they_set_their_own_and_are_searchable() {
+    let (_redis, sandbox, gw) = setup().await;
+    let to = "85268410031";
+    sandbox.recipient(to, "whatsapp", "undeliverable").await;
+    sandbox.recipient(to, "viber", "undeliverable").await;
+    let mut body = chain(
+        to,
+        json!([{"channel": "viber", "type": "text", "text": "Your code is 123456"},
+            {"channel": "rcs", "type": "text", "text": "Your code is 123456", "priority": "bulk", "ttl_seconds": 30}]),
+    );
+    body["priority"] = json!("high");
+    body["ttl_seconds"] = json!(600);
+    let res = gw.send(&body).await;
+    assert_eq!(res.status(), 202);
+    let accepted: Value = res.json().await.unwrap();
+    assert_eq!((accepted["priority"].as_str(), accepted["ttl_seconds"].as_u64()), (Some("high"), Some(600)));
+    assert_eq!(ms_between(&accepted["created_at"], &accepted["expires_at"]), 600_000);
+    let id = accepted["id"].as_str().unwrap().to_owned();
+
+    let viber_id = step_sent(&gw, &id, 1, Duration::from_secs(10)).await;
+    let rcs_id = step_sent(&gw, &id, 2, Duration::from_secs(10)).await;
+    let viber = gw.get_message(&viber_id).await;
+    assert_eq!((viber["priority"].as_str(), viber["ttl_seconds"].as_u64()), (Some("high"), Some(600)), "{viber}");
+    assert_eq!(ms_between(&viber["created_at"], &viber["expires_at"]), 600_000, "{viber}");
+    let rcs = gw.get_message(&rcs_id).await;
+    assert_eq!((rcs["priority"].as_str(), rcs["ttl_seconds"].as_u64()), (Some("bulk"), Some(30)), "{rcs}");
+    assert_eq!(ms_between(&rcs["created_at"], &rcs["expires_at"]), 30_000, "{rcs}");
+    gw.wait_for_status(&rcs_id, "delivered", Duration::from_secs(10)).await;
+
+    let found = eventually(Duration::from_secs(5), || async {
+        let page: Value = gw
+            .client
+            .get(format!("{}/v1/messages?to={to}", gw.base_url))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let ids: Vec<String> =
+            page["items"].as_array()?.iter().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+        (ids.len() == 3).then_some(ids)
+    })
+    .await
+    .expect("the chain's three messages are found by recipient");
+    assert_eq!(found, [rcs_id.clone(), viber_id.clone(), id.clone()], "newest first");
+    let delivered: Value = gw
+        .client
+        .get(format!("{}/v1/messages?to={to}&status=delivered", gw.base_url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let delivered: Vec<&str> = delivered["items"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(delivered, [rcs_id.as_str()]);
+}
+
+/// A first message that expires unsent (its sender paused) sends the next step at once, not at
+/// the step's next check (`after_seconds` later).
+#[tokio::test]
+async fn an_expired_step_sends_the_next_one_at_once() {
+    let (_redis, sandbox, gw) = setup().await;
+    let res = gw
+        .client
+        .post(format!("{}/v1/senders/hk-main/pause", gw.base_url))
+        .bearer_auth(API_KEY)
+        .json(&json!({"reason": "fallback expiry test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let to = "85268410032";
+    let mut body =
+        chain(to, json!([{"channel": "viber", "type": "text", "text": "Your code is 123456", "after_seconds": 60}]));
+    body["ttl_seconds"] = json!(2);
+    let id = accepted_id(&gw, &body).await;
+
+    let first = gw.wait_for_status(&id, "expired", Duration::from_secs(5)).await;
+    let expired_at = &first["history"].as_array().unwrap().iter().find(|h| h["status"] == "expired").unwrap()["at"];
+    let viber = eventually(Duration::from_secs(3), || async {
+        let v = sandbox.requests_to("incs", VIBER).await;
+        (!v.is_empty()).then_some(v)
+    })
+    .await
+    .expect("the Viber step was not sent within 3 s of the first message's expiry");
+    let gap = ms_between(expired_at, &viber[0]["received_at"]);
+    eprintln!("first message expired to Viber send: {gap} ms");
+    assert!(gap < 1000, "the Viber step went {gap} ms after the expiry");
+    assert!(sandbox.requests_to("incs", WA).await.is_empty(), "the expired message reached the provider");
+    let first = gw.get_message(&id).await;
+    assert_eq!(first["fallback"][0]["reason"], "expired", "{first}");
+    let step = gw.get_message(first["fallback"][0]["message_id"].as_str().unwrap()).await;
+    assert_eq!(step["ttl_seconds"], 2, "the step inherits the validity (counted from its own send)");
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::content::whatsapp::{Contact, Interactive, Location};
 use crate::content::{ContentType, Media};
-use crate::message::{Channel, OutboundMessage};
+use crate::message::{Channel, OutboundMessage, Priority};
 use crate::provider::ProviderKind;
 use crate::request::{TemplateInput, TextInput};
 use crate::status::MessageStatus;
@@ -82,6 +82,14 @@ pub struct FallbackStepIn {
     /// This step's metadata; default: the first message's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
+    /// This step's priority class; default: the first message's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// This step's validity in seconds (1 to 2,592,000), counted from when the step is sent;
+    /// default: the first message's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub ttl_seconds: Option<u32>,
     /// How long after the previous step was submitted to wait for it to reach `until`
     /// (default 60, 1 to 86400).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,4 +106,8 @@ pub struct Step {
     pub message: OutboundMessage,
     pub after_seconds: u32,
     pub until: FallbackUntil,
+    /// Set by the step itself; `None` follows the first message.
+    pub priority: Option<Priority>,
+    /// Set by the step itself (validated); `None` follows the first message.
+    pub ttl_seconds: Option<u32>,
 }

@@ -92,7 +92,7 @@ pub struct SendRequest {
     pub send_at: Option<DateTime<Utc>>,
     /// Up to 3 further messages for other channels or senders, to the same recipient, sent one
     /// after the other while the one before has not reached the person: each is sent when the one
-    /// before ends `failed` or `cancelled`, or has not reached its `until` status `after_seconds`
+    /// before ends `failed`, `cancelled` or `expired`, or has not reached its `until` status `after_seconds`
     /// after it was submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_items = 3)]
@@ -218,6 +218,7 @@ impl SendRequest {
             }
             let until = step.until.unwrap_or_default();
             let inherits_metadata = step.metadata.is_none();
+            let (priority, ttl_seconds) = (step.priority, step.ttl_seconds);
             let request = SendRequest {
                 channel: step.channel,
                 to: to.clone(),
@@ -238,15 +239,15 @@ impl SendRequest {
                 metadata: step.metadata,
                 send_at: None,
                 fallback: None,
-                priority: None,
-                ttl_seconds: None,
+                priority,
+                ttl_seconds,
             };
             match request.into_message(now) {
                 Ok(mut message) => {
                     if inherits_metadata {
                         message.metadata = parent_metadata.clone().unwrap_or_default();
                     }
-                    steps.push(Step { message, after_seconds, until });
+                    steps.push(Step { message, after_seconds, until, priority, ttl_seconds });
                 }
                 // The recipient is the first message's: its errors are reported there once.
                 Err(e) => errors.extend(e.without("to").under(&path)),
@@ -559,6 +560,24 @@ mod tests {
         assert_eq!((steps[1].after_seconds, steps[1].until), (5, fallback::FallbackUntil::Read));
         assert_eq!(steps[1].message.metadata.get("k").map(String::as_str), Some("v"));
         assert!(!steps[1].message.metadata.contains_key("order"));
+    }
+
+    #[test]
+    fn a_step_may_set_its_own_priority_and_validity_named_under_its_index() {
+        let req = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "priority":"high","ttl_seconds":60,
+            "fallback":[{"channel":"viber","type":"text","text":"a"},
+                {"channel":"rcs","type":"text","text":"b","priority":"bulk","ttl_seconds":30}]}));
+        let Ok(Ok((_, steps))) = req.map(|r| r.into_chain(Utc::now())) else { unreachable!("refused") };
+        assert_eq!((steps[0].priority, steps[0].ttl_seconds), (None, None));
+        assert_eq!((steps[1].priority, steps[1].ttl_seconds), (Some(Priority::Bulk), Some(30)));
+        let fields = chain_errors(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a","ttl_seconds":0},
+                {"channel":"viber","type":"text","text":"b","ttl_seconds":MAX_TTL_SECONDS + 1}]}));
+        assert_eq!(fields, ["fallback[0].ttl_seconds", "fallback[1].ttl_seconds"]);
+        let r = parse(json!({"channel":"whatsapp","to":"85268411234","type":"text","text":"hi",
+            "fallback":[{"channel":"viber","type":"text","text":"a","priority":"urgent"}]}));
+        assert!(r.as_ref().is_err_and(|e| e.starts_with("fallback[0].priority")), "{r:?}");
     }
 
     #[test]

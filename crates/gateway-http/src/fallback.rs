@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::engine::fallback::ChainView;
-use crate::engine::record::{ChainLink, StoredMessage, StoredMessageV1};
+use crate::engine::record::{ChainLink, StoredMessage, StoredMessageV1, StoredMessageV2};
 use crate::engine::worker::Lanes;
 use crate::engine::{Engine, StoreError};
 use crate::events::{Events, MESSAGE_FALLBACK};
@@ -194,13 +194,18 @@ impl Chains {
             until: next.map_or(step.until, |s| s.until),
         };
         let Some(lane) = step.lanes.first() else { return Ok(()) };
-        let body = StoredMessage::V1(StoredMessageV1 {
-            id: step.id,
-            sender: step.sender.clone(),
-            lanes: step.lanes.clone(),
-            message: step.message.clone(),
-            fallback: Vec::new(),
-            chain: Some(link.clone()),
+        let body = StoredMessage::V2(StoredMessageV2 {
+            base: StoredMessageV1 {
+                id: step.id,
+                sender: step.sender.clone(),
+                lanes: step.lanes.clone(),
+                message: step.message.clone(),
+                fallback: Vec::new(),
+                chain: Some(link.clone()),
+            },
+            priority: step.priority,
+            ttl_seconds: step.ttl_seconds,
+            batch_id: None,
         });
         let created = self
             .engine

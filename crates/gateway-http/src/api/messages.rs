@@ -365,7 +365,10 @@ pub async fn accept_request(
     let (priority, ttl_seconds) = (request.priority, request.ttl_seconds);
     let (message, steps) = request.into_chain(now).map_err(ApiError::Validation)?;
     let mut route = state.router.route(&message)?;
-    let steps = route_steps(state, steps)?;
+    let sender = state.senders.iter().find(|s| s.name == route.sender);
+    let priority = priority.or_else(|| sender.and_then(|s| s.default_priority)).unwrap_or_default();
+    let ttl_seconds = ttl_seconds.or_else(|| sender.and_then(|s| s.default_ttl_seconds));
+    let steps = route_steps(state, steps, priority, ttl_seconds)?;
     let channel = message.channel();
     if let gateway_core::Content::Whatsapp(gateway_core::content::whatsapp::WhatsAppContent::Template(t)) =
         &message.content
@@ -415,24 +418,8 @@ pub async fn accept_request(
     });
     let first_wait = Duration::from_secs(steps.first().map_or(0, |s| u64::from(s.after_seconds)));
     let n = steps.len();
-    let sender = state.senders.iter().find(|s| s.name == route.sender);
-    let (priority, ttl_seconds, batch_id) = if chain.is_some() {
-        // A fallback chain is queued by the chain's own scripts, which know no priority class,
-        // validity or campaign: refuse what would not be honoured rather than ignore it.
-        if priority.is_some() {
-            return Err(ApiError::Validation(FieldErrors::single("priority", "not supported with `fallback`")));
-        }
-        if ttl_seconds.is_some() {
-            return Err(ApiError::Validation(FieldErrors::single("ttl_seconds", "not supported with `fallback`")));
-        }
-        (Priority::Normal, None, None)
-    } else {
-        (
-            priority.or_else(|| sender.and_then(|s| s.default_priority)).unwrap_or_default(),
-            ttl_seconds.or_else(|| sender.and_then(|s| s.default_ttl_seconds)),
-            batch_id.map(str::to_owned),
-        )
-    };
+    // A chain stays out of campaigns: a campaign's cancel and counts know nothing of its steps.
+    let batch_id = if chain.is_some() { None } else { batch_id.map(str::to_owned) };
     let stored = StoredMessageV2 {
         base: StoredMessageV1 { id, sender: route.sender.clone(), lanes: route.lanes, message, fallback: steps, chain },
         priority,
@@ -464,7 +451,14 @@ pub async fn accept_request(
 }
 
 /// Routes every fallback step now, so a step no configured sender can carry is a 422 naming it.
-fn route_steps(state: &AppState, steps: Vec<Step>) -> Result<Vec<StoredStep>, ApiError> {
+/// A step without its own priority or validity takes the first message's, as resolved with its
+/// sender's defaults: the chain is one piece of urgent news, whatever sender each step uses.
+fn route_steps(
+    state: &AppState,
+    steps: Vec<Step>,
+    priority: Priority,
+    ttl_seconds: Option<u32>,
+) -> Result<Vec<StoredStep>, ApiError> {
     let mut errors = FieldErrors::default();
     let mut out = Vec::with_capacity(steps.len());
     for (i, step) in steps.into_iter().enumerate() {
@@ -476,6 +470,8 @@ fn route_steps(state: &AppState, steps: Vec<Step>) -> Result<Vec<StoredStep>, Ap
                 message: step.message,
                 after_seconds: step.after_seconds,
                 until: step.until.status(),
+                priority: step.priority.unwrap_or(priority),
+                ttl_seconds: step.ttl_seconds.or(ttl_seconds),
             }),
             Err(ApiError::Validation(e)) => errors.extend(e.under(&Path::root().key("fallback").index(i))),
             Err(e) => return Err(e),

@@ -8,10 +8,9 @@ use gateway_core::{MessageId, MessageStatus};
 use redis::{Script, Value};
 
 use super::record::{ChainLink, StoredMessage};
-use super::{json, scripts, Engine, StoreError};
+use super::{json, scripts, ChainJob, Engine, Job, StoreError};
 
 pub(super) struct ChainScripts {
-    accept: Script,
     due: Script,
     advance: Script,
     handed: Script,
@@ -23,7 +22,6 @@ pub(super) struct ChainScripts {
 impl ChainScripts {
     pub(super) fn new() -> Self {
         Self {
-            accept: scripts::accept_chained(),
             due: scripts::fallback_due(),
             advance: scripts::fallback_advance(),
             handed: scripts::fallback_handed(),
@@ -70,9 +68,11 @@ fn int(v: &Value) -> i64 {
 }
 
 impl Engine {
-    /// Stores and queues a message of a chain. `steps` > 0 for the first message, which also gets
-    /// its chain state and a first check `first_wait` after it is due. Returns the acceptance
-    /// time, or `None` when a message with this id exists already (a repeated hand-off).
+    /// Stores and queues a message of a chain through the same script as any message (priority
+    /// class, validity, search indexes). `steps` > 0 for the first message, which also gets its
+    /// chain state and a first check `first_wait` after it is due. A step's id is chosen at
+    /// acceptance, so a hand-off repeated after a crash finds it: returns the acceptance time, or
+    /// `None` when a message with this id exists already.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or slow.
@@ -89,33 +89,12 @@ impl Engine {
         first_wait: Duration,
         source: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let keys = self.keys(sender);
-        let id = id.to_string();
+        let mut job = Job::of_message(body);
+        job.chain =
+            ChainJob { link: link.encode(), steps, first_wait_ms: first_wait.as_millis() as u64, source: Some(source) };
         let body = json(body)?;
-        self.timed(async {
-            let mut c = self.conn().await?;
-            let () = redis::AsyncCommands::set(&mut c, self.index_key(&id), sender).await?;
-            let now: i64 = self
-                .scripts
-                .chain
-                .accept
-                .key(keys.message(&id))
-                .key(keys.ready(lane))
-                .key(keys.delay())
-                .key(keys.fallback_wait())
-                .arg(&id)
-                .arg(&body)
-                .arg(lane)
-                .arg(due_ms)
-                .arg(link.encode())
-                .arg(steps)
-                .arg(first_wait.as_millis() as u64)
-                .arg(source)
-                .invoke_async(&mut c)
-                .await?;
-            Ok((now != 0).then_some(now))
-        })
-        .await
+        let now = self.accept_once(&id.to_string(), sender, lane, &body, due_ms, true, &job).await?;
+        Ok((now != 0).then_some(now))
     }
 
     /// Chains of a sender whose timer is due; each is leased for `lease`.

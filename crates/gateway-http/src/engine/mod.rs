@@ -487,12 +487,7 @@ impl Engine {
         body: &StoredMessage,
         due_ms: i64,
     ) -> Result<i64, StoreError> {
-        let job = Job {
-            class: class_suffix(body.priority()),
-            ttl_ms: body.ttl_seconds().map_or(0, |s| u64::from(s) * 1000),
-            batch: body.batch_id().unwrap_or_default(),
-            to: body.v1().message.to.as_str(),
-        };
+        let job = Job::of_message(body);
         let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.accept_with(&id.to_string(), sender, lane, &body, due_ms, true, &job).await
     }
@@ -525,6 +520,25 @@ impl Engine {
         indexed: bool,
         job: &Job<'_>,
     ) -> Result<i64, StoreError> {
+        let now = self.accept_once(id, sender, lane, body, due_ms, indexed, job).await?;
+        if now == 0 {
+            return Err(StoreError::Corrupt(format!("job {id} already exists")));
+        }
+        Ok(now)
+    }
+
+    /// The accept script: the acceptance time, or 0 when a job with this id exists already.
+    #[allow(clippy::too_many_arguments)]
+    async fn accept_once(
+        &self,
+        id: &str,
+        sender: &str,
+        lane: &str,
+        body: &str,
+        due_ms: i64,
+        indexed: bool,
+        job: &Job<'_>,
+    ) -> Result<i64, StoreError> {
         let keys = self.keys(sender);
         // Without a campaign the script needs some key of the sender's slot there; it is unused.
         let batch_key = if job.batch.is_empty() { keys.validity() } else { keys.batch(job.batch) };
@@ -543,6 +557,7 @@ impl Engine {
                 .key(keys.delay())
                 .key(keys.validity())
                 .key(&batch_key)
+                .key(keys.fallback_wait())
                 .arg(id)
                 .arg(body)
                 .arg(lane)
@@ -552,11 +567,12 @@ impl Engine {
                 .arg(job.batch)
                 .arg(self.retention.as_millis() as u64)
                 .arg(job.to)
+                .arg(&job.chain.link)
+                .arg(job.chain.steps)
+                .arg(job.chain.first_wait_ms)
+                .arg(job.chain.source.unwrap_or("api"))
                 .invoke_async(&mut c)
                 .await?;
-            if now == 0 {
-                return Err(StoreError::Corrupt(format!("job {id} already exists")));
-            }
             Ok(now)
         })
         .await
@@ -1640,6 +1656,32 @@ struct Job<'a> {
     batch: &'a str,
     /// The recipient, for the search indexes (messages only).
     to: &'a str,
+    chain: ChainJob<'a>,
+}
+
+/// A fallback chain message's additions at acceptance.
+#[derive(Default)]
+struct ChainJob<'a> {
+    /// The encoded [`record::ChainLink`] (empty: not in a chain).
+    link: String,
+    /// Steps after it (the first message only).
+    steps: usize,
+    first_wait_ms: u64,
+    /// What the `queued` history entry names as its source (default `api`).
+    source: Option<&'a str>,
+}
+
+impl<'a> Job<'a> {
+    /// A message's priority class, validity, campaign and recipient, from its stored body.
+    fn of_message(body: &'a StoredMessage) -> Self {
+        Self {
+            class: class_suffix(body.priority()),
+            ttl_ms: body.ttl_seconds().map_or(0, |s| u64::from(s) * 1000),
+            batch: body.batch_id().unwrap_or_default(),
+            to: body.v1().message.to.as_str(),
+            chain: ChainJob::default(),
+        }
+    }
 }
 
 /// Messages waiting in all of a lane's ready lists.

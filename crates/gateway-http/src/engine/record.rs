@@ -60,6 +60,12 @@ pub struct StoredStep {
     pub message: OutboundMessage,
     pub after_seconds: u32,
     pub until: MessageStatus,
+    /// The step's own, else the first message's (older records: `normal`).
+    #[serde(default)]
+    pub priority: Priority,
+    /// The step's own, else the first message's; counted from when the step is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
 }
 
 /// A message's place in a fallback chain.

@@ -91,13 +91,15 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{NOW}{APPEND}{body}"))
 }
 
-/// Stores a new message and queues it (or schedules it).
+/// Stores a new message and queues it (or schedules it); every message, a fallback chain's
+/// included, is accepted here.
 ///
 /// KEYS: message, the lane's ready list for the message's priority class, delayed set, validity
-/// set, campaign member set (any key of the sender when there is no campaign).
+/// set, campaign member set (any key of the sender when there is no campaign), fallback wait set.
 /// ARGV: id, body JSON, lane, due ms (0: now), priority class suffix (`''`, `:high`, `:bulk`),
 /// validity ms (0: none), campaign id (`''`: none), retention ms, recipient (`''`: a job that is
-/// not a message, which no search index holds).
+/// not a message, which no search index holds), chain link (`''`: not in a chain), steps (> 0 for
+/// a chain's first message), wait ms before the chain's first check, history source.
 /// Returns the acceptance time in ms, or 0 if the id already exists.
 pub fn accept() -> Script {
     script(
@@ -126,11 +128,18 @@ if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[5], now, ARGV[1])
   if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[8]) then redis.call('PEXPIRE', KEYS[5], ARGV[8]) end
 end
-history(KEYS[1], 'queued', now, 'api')
+history(KEYS[1], 'queued', now, ARGV[13])
 if due > now then
   redis.call('ZADD', KEYS[3], due, ARGV[1])
 else
   redis.call('LPUSH', KEYS[2], ARGV[1])
+end
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], 'chain', ARGV[10])
+  if tonumber(ARGV[11]) > 0 then
+    redis.call('HSET', KEYS[1], 'fbn', ARGV[11], 'fbcur', 0)
+    redis.call('ZADD', KEYS[6], math.max(due, now) + tonumber(ARGV[12]), ARGV[1])
+  end
 end
 return now
 "#,
@@ -629,36 +638,6 @@ pub fn drain() -> Script {
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 return items
-"#,
-    )
-}
-
-/// Stores and queues a message of a fallback chain: the first message (with its chain state and
-/// its wait timer) or a step (created by [`fallback_advance`]'s caller, under an id chosen at
-/// acceptance, so a hand-off repeated after a crash finds it and changes nothing).
-///
-/// KEYS: message, lane ready list, delayed set, fallback wait set (the message's own sender's).
-/// ARGV: id, body JSON, lane, due ms (0: now), chain link, steps (0 for a step), wait ms before the
-/// first check of the first message, history source.
-/// Returns the acceptance time in ms, or 0 if the id already exists.
-pub fn accept_chained() -> Script {
-    script(
-        r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'status', 'queued', 'lane', ARGV[3], 'attempt', 0,
-  'created', now, 'updated', now, 'chain', ARGV[5])
-history(KEYS[1], 'queued', now, ARGV[8])
-local due = tonumber(ARGV[4])
-if due > now then
-  redis.call('ZADD', KEYS[3], due, ARGV[1])
-else
-  redis.call('LPUSH', KEYS[2], ARGV[1])
-end
-if tonumber(ARGV[6]) > 0 then
-  redis.call('HSET', KEYS[1], 'fbn', ARGV[6], 'fbcur', 0)
-  redis.call('ZADD', KEYS[4], math.max(due, now) + tonumber(ARGV[7]), ARGV[1])
-end
-return now
 "#,
     )
 }

@@ -215,12 +215,20 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
     }
 }
 
-/// Messages whose validity ended while they waited: counted and announced (`message.status`).
+/// Messages whose validity ended while they waited: counted and announced (`message.status`);
+/// a fallback chain moves on to its next step at once.
 async fn report_expired(ctx: &Ctx, ids: &[String]) {
     for id in ids {
         ctx.metrics.transitions.with_label_values(&["expired"]).inc();
-        if let Ok(id) = id.parse::<gateway_core::MessageId>() {
-            ctx.reports.engine_status(&id, MessageStatus::Expired, MessageStatus::Queued).await;
+        let Ok(parsed) = id.parse::<gateway_core::MessageId>() else { continue };
+        ctx.reports.engine_status(&parsed, MessageStatus::Expired, MessageStatus::Queued).await;
+        match ctx.engine.get(&parsed).await {
+            Ok(Some(record)) => {
+                ctx.reports.chain_moved(id, record.body.v1().chain.as_ref(), MessageStatus::Expired).await;
+            }
+            Ok(None) => {}
+            // The chain's timer loop looks at it again.
+            Err(e) => warn!(error = %e, message_id = %id, "could not read an expired message"),
         }
     }
 }
