@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench
+.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench api-fuzz clients-check
 
 ## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
 run: deps
@@ -49,6 +49,16 @@ openapi-validate:
 ## a real Prometheus scraping a gateway driven with traffic (installs prometheus if missing)
 dashboards-check: deps
 	@scripts/dashboards-check.sh
+
+## api-fuzz: schemathesis (PyPI, pinned) against a gateway with the sandbox: every check, phases
+## examples, coverage, fuzzing and stateful, a fixed seed (SEED, MAX_EXAMPLES to vary)
+api-fuzz: deps
+	@scripts/api-fuzz.sh
+
+## clients-check: generates the Python (openapi-python-client) and TypeScript (openapi-typescript)
+## clients with no warning, and sends every channel and type through the Python one
+clients-check: deps
+	@scripts/clients-check.sh
 
 ## bench: throughput and latency of the gateway against this machine's limits (not part of test);
 ## writes bench/results/<date>.md and .png (installs wrk and matplotlib if missing)

@@ -5,7 +5,9 @@
 #      and test rules (deploy/prometheus/alerts.yml, alerts.test.yml);
 #   2. starts its own Redis, provider sandbox and gateway on free ports, and a real Prometheus that
 #      scrapes the gateway every second and loads alerts.yml;
-#   3. drives traffic through the sandbox: successes on every channel (the RCS lane slowed so it
+#   3. evaluates every panel query on the idle gateway, before any traffic: each must return a
+#      series (every family exists at start-up with its known label sets at 0);
+#   4. drives traffic through the sandbox: successes on every channel (the RCS lane slowed so it
 #      hits its rate limit), permanent rejections (INCS 10002 in an HTTP 200), 429s with
 #      Retry-After, a WhatsApp send to a number the sandbox says is not on WhatsApp (falling back
 #      to Viber), transient 500s until a message is dead-lettered, API 4xx, API 5xx (Redis paused
@@ -203,6 +205,21 @@ prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
 pids+=($!)
 wait_until 30 "prometheus readiness" curl -fsS --max-time 1 "$PROM/-/ready"
 
+# ------------------------------------------------------------------------------------- idle
+# Before any traffic, every panel must already show a number: the families and their known label
+# sets exist at start-up at 0, and rate() needs two scrapes of them.
+say "evaluating every panel query on the idle gateway (before any traffic)"
+printf '%s\n' "${PENDING[@]}" >"$TMP/pending.txt"
+idle_scrapes() {
+  curl -fsS --max-time 5 -G "$PROM/api/v1/query" --data-urlencode 'query=count_over_time(up{job="gateway"}[1m])' \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; sys.exit(0 if r and float(r[0]["value"][1]) >= 3 else 1)'
+}
+wait_until 30 "Prometheus to scrape the idle gateway 3 times" idle_scrapes
+if ! python3 scripts/dashboard_panels.py "$DASHBOARD" "$PROM" "$TMP/pending.txt" "$METRICS_RS" "$TMP/idle-summary.txt"; then
+  die "on an idle gateway, some panel queries return no series (see the FAIL lines above)"
+fi
+idle_panels=$(sed -n 's/^ok=//p' "$TMP/idle-summary.txt")
+
 # ------------------------------------------------------------------------------------- traffic
 # http METHOD PATH [BODY] [KEY]: prints the status code.
 http() {
@@ -322,128 +339,7 @@ cat "$TMP/check-metrics.txt"
 say "evaluating every panel query of $DASHBOARD"
 printf '%s\n' "${PENDING[@]}" >"$TMP/pending.txt"
 panels_rc=0
-python3 - "$DASHBOARD" "$PROM" "$TMP/pending.txt" "$METRICS_RS" "$TMP/summary.txt" <<'PY' || panels_rc=$?
-import json, re, sys, urllib.parse, urllib.request
-
-dashboard_path, prom, pending_path, metrics_rs, summary_path = sys.argv[1:6]
-pending = {}
-for line in open(pending_path):
-    line = line.rstrip("\n")
-    if line:
-        title, _, reason = line.partition("|")
-        pending[title] = reason
-
-dash = json.load(open(dashboard_path))
-problems = []
-if dash.get("schemaVersion", 0) < 36:
-    problems.append(f"schemaVersion {dash.get('schemaVersion')} is too old")
-
-def walk(panels):
-    for p in panels:
-        yield p
-        yield from walk(p.get("panels", []))
-
-VARS = {"$__rate_interval": "1m", "$__interval": "5s", "$__range": "5m", "${__rate_interval}": "1m",
-        "${__interval}": "5s", "${__range}": "5m"}
-
-def query(expr):
-    url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as r:
-        body = json.load(r)
-    if body.get("status") != "success":
-        raise RuntimeError(body.get("error", "query failed"))
-    data = body["data"]
-    if data["resultType"] in ("vector", "matrix"):
-        return len(data["result"])
-    return 1
-
-ids, titles = set(), set()
-rows = []  # (state, panel, ref, detail)
-seen_pending = set()
-exprs_all = []
-for p in walk(dash.get("panels", [])):
-    if p.get("type") == "row":
-        continue
-    title = p.get("title", "")
-    if p.get("id") in ids:
-        problems.append(f"duplicate panel id {p.get('id')}")
-    ids.add(p.get("id"))
-    if title in titles:
-        problems.append(f"duplicate panel title {title!r}")
-    titles.add(title)
-    if p.get("datasource", {}).get("uid") != "prometheus":
-        problems.append(f"panel {title!r}: datasource uid is not 'prometheus'")
-    targets = p.get("targets", [])
-    if not targets:
-        problems.append(f"panel {title!r} has no query")
-    for t in targets:
-        expr = t.get("expr", "")
-        exprs_all.append(expr)
-        if t.get("datasource", {}).get("uid") != "prometheus":
-            problems.append(f"panel {title!r} query {t.get('refId')}: datasource uid is not 'prometheus'")
-        if re.search(r"\bor\s+vector\s*\(", expr):
-            problems.append(f"panel {title!r} query {t.get('refId')}: 'or vector(...)' hides missing data")
-        q = expr
-        for k, v in VARS.items():
-            q = q.replace(k, v)
-        if "$" in q:
-            problems.append(f"panel {title!r} query {t.get('refId')}: unknown variable in {expr!r}")
-            continue
-        try:
-            n = query(q)
-            err = ""
-        except Exception as e:  # a query Prometheus refuses is a failure, pending or not
-            n, err = 0, str(e)
-        ref = t.get("refId", "?")
-        if err:
-            rows.append(("FAIL", title, ref, f"query error: {err}"))
-        elif title in pending:
-            seen_pending.add(title)
-            state = "PENDING+DATA" if n else "PENDING"
-            rows.append((state, title, ref, f"{n} series" + ("; returns data now: remove it from PENDING" if n else f"; {pending[title]}")))
-        elif n:
-            rows.append(("OK", title, ref, f"{n} series"))
-        else:
-            rows.append(("FAIL", title, ref, "no series"))
-
-for title in pending:
-    if title not in seen_pending:
-        problems.append(f"PENDING names {title!r}, which is not a panel of the dashboard")
-
-# Every metric family the gateway defines must be on the dashboard.
-families = sorted(set(re.findall(r'"(gateway_[a-z0-9_]+)"', open(metrics_rs).read())))
-joined = "\n".join(exprs_all)
-missing = [f for f in families if f not in joined]
-for f in missing:
-    problems.append(f"metric family {f} (in {metrics_rs}) is on no panel")
-
-width = max(len(r[1]) for r in rows) + 4
-for state, title, ref, detail in rows:
-    print(f"  {state:<13} {title + ' [' + ref + ']':<{width}} {detail}")
-for p in problems:
-    print(f"  FAIL          {p}")
-
-# Per panel: failed if any of its queries failed, pending if it is in PENDING, ok otherwise.
-state = {}
-for st, title, _, _ in rows:
-    prev = state.get(title, "OK")
-    state[title] = "FAIL" if "FAIL" in (st, prev) else ("PENDING" if st.startswith("PENDING") else prev)
-panels_total = len(titles)
-ok = sum(1 for v in state.values() if v == "OK")
-pend = sum(1 for v in state.values() if v == "PENDING")
-failed = sum(1 for v in state.values() if v == "FAIL")
-queries_ok = sum(1 for r in rows if r[0] == "OK")
-queries_pending = sum(1 for r in rows if r[0].startswith("PENDING"))
-queries_failed = sum(1 for r in rows if r[0] == "FAIL")
-pending_panels = sorted(t for t, v in state.items() if v == "PENDING")
-with open(summary_path, "w") as f:
-    f.write(f"panels={panels_total}\nok={ok}\npending={pend}\nfailed={failed}\nproblems={len(problems)}\n")
-    f.write(f"queries={len(rows)}\nqueries_ok={queries_ok}\nqueries_pending={queries_pending}\nqueries_failed={queries_failed}\n")
-    f.write(f"families={len(families)}\n")
-    for t in pending_panels:
-        f.write(f"pending_panel={t}\n")
-sys.exit(1 if failed or problems else 0)
-PY
+python3 scripts/dashboard_panels.py "$DASHBOARD" "$PROM" "$TMP/pending.txt" "$METRICS_RS" "$TMP/summary.txt" || panels_rc=$?
 
 # ------------------------------------------------------------------------------------- rules
 say "alert rules as Prometheus evaluates them"
@@ -475,6 +371,7 @@ echo "  promtool check rules    ok ($rule_count alert rules)"
 echo "  promtool test rules     ok ($alert_tests alert evaluations, $alert_firing_cases expected to fire, the rest must not)"
 echo "  promtool check metrics  ok"
 echo "  rules in Prometheus     $(get rules_loaded) loaded, $(get rules_bad) unhealthy; active during the check: $(get active_alerts)"
+echo "  idle gateway            $idle_panels panels showed data before any traffic"
 echo "  dashboard panels        $(get panels): $(get ok) ok, $(get pending) pending, $(get failed) failed"
 echo "  panel queries           $(get queries): $(get queries_ok) returned series, $(get queries_pending) pending, $(get queries_failed) failed; other problems: $(get problems)"
 echo "  metric families         $(get families) defined in $METRICS_RS, all on the dashboard unless listed as failed above"

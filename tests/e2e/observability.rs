@@ -230,6 +230,24 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Removes what the served document adds for a deployment: the enums of sender and account names.
+fn without_deployment_enums(doc: &mut Value) {
+    for schema in doc["components"]["schemas"].as_object_mut().unwrap().values_mut() {
+        if let Some(sender) = schema.pointer_mut("/properties/sender").and_then(Value::as_object_mut) {
+            sender.remove("enum");
+        }
+    }
+    for item in doc["paths"].as_object_mut().unwrap().values_mut() {
+        for op in item.as_object_mut().unwrap().values_mut() {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                if ["sender", "name", "account"].contains(&p["name"].as_str().unwrap_or_default()) {
+                    p["schema"].as_object_mut().unwrap().remove("enum");
+                }
+            }
+        }
+    }
+}
+
 /// Operations that take no input and need no key: nothing a caller sends can be refused.
 const NO_CLIENT_ERRORS: &[&str] = &["health.live", "health.ready", "metrics"];
 
@@ -239,7 +257,17 @@ async fn the_served_openapi_document_is_the_committed_one_and_complete() {
     let served = served_spec(&gw).await;
     let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
     let committed: Value = serde_json::from_str(&std::fs::read_to_string(committed_path).unwrap()).unwrap();
-    assert!(served == committed, "the served /openapi.json differs from openapi/openapi.json: run `make openapi`");
+    // The served document names this deployment's senders and accounts; otherwise it is the
+    // committed one.
+    let whatsapp_senders = &served["components"]["schemas"]["WhatsappTextMessage"]["properties"]["sender"]["enum"];
+    assert_eq!(whatsapp_senders, &json!(["hk-main", null]), "the WhatsApp senders are not listed");
+    assert_eq!(
+        served["components"]["schemas"]["ViberTextMessage"]["properties"]["sender"]["enum"],
+        json!(["viber-main", null])
+    );
+    let mut general = served.clone();
+    without_deployment_enums(&mut general);
+    assert!(general == committed, "the served /openapi.json differs from openapi/openapi.json: run `make openapi`");
     assert_eq!(served["openapi"], "3.1.0");
     assert_eq!(served["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
 
@@ -487,5 +515,71 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
     for raw in [ok.as_str(), dead.as_str(), CALLBACK_TOKEN] {
         assert!(!metrics.contains(raw), "`{raw}` is in /metrics");
     }
+    gw.stop().await;
+}
+
+/// A method a documented path does not take gets 405 naming the ones it does (RFC 9110 §15.5.6),
+/// as a problem; an undocumented path stays a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_gets_405_with_allow() {
+    let (_redis, _sandbox, gw) = gateway().await;
+    for (method, path, allow) in [
+        ("GET", "/v1/messages", "POST"),
+        ("TRACE", "/v1/messages", "POST"),
+        ("GET", "/v1/messages/batch", "POST"),
+        ("DELETE", "/v1/templates", "GET, POST"),
+        ("PUT", "/health/ready", "GET"),
+        ("POST", "/callbacks/incs/anything", "POST"),
+    ] {
+        let res = gw
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", gw.base_url))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        if method == "POST" {
+            // The callback path does take POST: an unknown token is a 404, not a 405.
+            assert_eq!(res.status(), 404, "{method} {path}");
+            continue;
+        }
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["status"], 405);
+    }
+    let res = gw.client.get(format!("{}/v1/nothing", gw.base_url)).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    gw.stop().await;
+}
+
+/// Before any message, callback or event, every family a dashboard reads has its known series
+/// at 0: per account, per API key, per provider outcome, per status, per documented route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_exist_at_zero_before_the_first_event() {
+    let (_redis, _sandbox, gw) = gateway().await;
+    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    let has = |family: &str, label: &str, value: &str| label_values(&metrics, family, label).contains(value);
+    for (family, label, value) in [
+        ("gateway_messages_accepted_total", "type", "otp"),
+        ("gateway_status_transitions_total", "status", "delivered"),
+        ("gateway_retries_total", "reason", "server_error"),
+        ("gateway_provider_requests_total", "outcome", "throttled"),
+        ("gateway_provider_requests_total", "channel", "viber"),
+        ("gateway_queue_depth", "lane", "incs-whatsapp"),
+        ("gateway_queue_depth", "state", "dead_letter"),
+        ("gateway_circuit_state", "lane", "incs-rcs"),
+        ("gateway_lane_paused", "lane", "incs-whatsapp"),
+        ("gateway_api_rate_limited_total", "key", "reader"),
+        ("gateway_rate_limit_hits_total", "lane", "incs-viber"),
+        ("gateway_callbacks_total", "event", "status"),
+        ("gateway_webhook_deliveries_total", "outcome", "delivered"),
+        ("gateway_http_requests_total", "status", "503"),
+        ("gateway_accept_to_delivered_seconds_count", "provider", "incs"),
+    ] {
+        assert!(has(family, label, value), "{family} has no {label}=\"{value}\" series at start-up:\n{metrics}");
+    }
+    assert_eq!(metric_value(&metrics, "gateway_messages_accepted_total"), 0.0);
     gw.stop().await;
 }

@@ -185,6 +185,39 @@ impl TemplateLanguage {
     }
 }
 
+/// Every `type` member in the request must be a string. serde reads an internally tagged enum's
+/// tag as a variant name or, silently, as a variant index (`"type": 0`); the API takes names only.
+///
+/// # Errors
+/// [`FieldErrors`] naming each `type` that is not a string.
+pub fn type_tags_are_strings(value: &serde_json::Value) -> Result<(), FieldErrors> {
+    fn walk(v: &serde_json::Value, path: &Path, errors: &mut FieldErrors) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "type" && !v.is_string() {
+                        errors.push(path.key(k), "must be a string");
+                    }
+                    walk(v, &path.key(k), errors);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &path.index(i), errors);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::default();
+    walk(value, &Path::root(), &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 impl SendRequest {
     /// Parses and validates the request and its fallback steps, each step like a message of its
     /// channel to the same recipient; a step's errors are named under `fallback[i]`.
@@ -486,6 +519,18 @@ mod tests {
 
     fn parse(v: serde_json::Value) -> Result<SendRequest, String> {
         serde_path_to_error::deserialize(v).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    }
+
+    #[test]
+    fn a_type_tag_must_be_a_name_not_a_variant_index() {
+        let v = json!({"channel": "whatsapp", "to": "85268411234", "type": "interactive", "interactive": {
+            "type": "button", "body": {"text": "?"},
+            "action": {"buttons": [{"type": 0, "reply": {"id": "a", "title": "A"}}]}}});
+        let errors = type_tags_are_strings(&v).unwrap_err();
+        assert_eq!(errors.as_slice()[0].field, "interactive.action.buttons[0].type");
+        let mut ok = v.clone();
+        ok["interactive"]["action"]["buttons"][0]["type"] = json!("reply");
+        assert!(type_tags_are_strings(&ok).is_ok());
     }
 
     #[test]

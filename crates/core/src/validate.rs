@@ -256,6 +256,31 @@ const RCS_VIDEO: MediaRule = MediaRule {
 const RCS_DOCUMENT: MediaRule =
     MediaRule { what: "RCS documents", extensions: &["pdf"], caption: false, filename: false };
 
+/// The file extensions a channel's media of a type may have, and whether it takes a caption and
+/// a file name (for the API document).
+pub fn media_rule(
+    channel: crate::Channel,
+    kind: crate::content::ContentType,
+) -> Option<(&'static [&'static str], bool, bool)> {
+    use crate::content::ContentType as T;
+    use crate::Channel as C;
+    let rule = match (channel, kind) {
+        (C::Whatsapp, T::Image) => &WA_IMAGE,
+        (C::Whatsapp, T::Video) => &WA_VIDEO,
+        (C::Whatsapp, T::Audio) => &WA_AUDIO,
+        (C::Whatsapp, T::Document) => &WA_DOCUMENT,
+        (C::Whatsapp, T::Sticker) => &WA_STICKER,
+        (C::Viber, T::Image) => &VIBER_IMAGE,
+        (C::Viber, T::Video) => &VIBER_VIDEO,
+        (C::Viber, T::Document) => &VIBER_DOCUMENT,
+        (C::Rcs, T::Image) => &RCS_IMAGE,
+        (C::Rcs, T::Video) => &RCS_VIDEO,
+        (C::Rcs, T::Document) => &RCS_DOCUMENT,
+        _ => return None,
+    };
+    Some((rule.extensions, rule.caption, rule.filename))
+}
+
 fn media(m: &Media, rule: &MediaRule, path: &Path, errors: &mut FieldErrors) {
     url(&m.link, path.key("link"), errors);
     if let Some(ext) = extension(&m.link) {

@@ -2,6 +2,7 @@
 //! run several gateways in one process. Label values are bounded: route templates, not paths; no
 //! ids, no phone numbers.
 
+use gateway_core::{Channel, MessageStatus, ProviderKind};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -38,6 +39,17 @@ pub struct Metrics {
 pub const CIRCUIT_CLOSED: i64 = 0;
 pub const CIRCUIT_HALF_OPEN: i64 = 1;
 pub const CIRCUIT_OPEN: i64 = 2;
+
+/// `gateway_provider_requests_total` outcomes: `submitted` or the error class's label.
+const PROVIDER_OUTCOMES: [&str; 6] =
+    ["submitted", "rejected", "rejected_account", "throttled", "throttled_recipient", "transient"];
+/// `gateway_retries_total` reasons.
+const RETRY_REASONS: [&str; 5] = ["failover", "pair_rate", "timeout", "server_error", "network"];
+/// `gateway_webhook_deliveries_total` outcomes.
+const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retried", "dead_lettered"];
+/// The `gateway_callbacks_total` (event, outcome) pairs a dashboard reads on a normal day.
+const CALLBACK_OUTCOMES: [(&str, &str); 5] =
+    [("status", "ok"), ("inbound", "ok"), ("template", "ok"), ("unknown", "malformed"), ("unknown", "unknown_event")];
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -171,6 +183,69 @@ impl Metrics {
             dead_letters,
             registry,
         })
+    }
+
+    /// Creates, at 0, every series whose labels are known at start-up, so that dashboards and
+    /// alerts show 0 rather than "No data" before the first event. `lanes` are
+    /// `(sender, account, provider, channel)`, each sender's accounts in order; `api_keys` the key
+    /// names.
+    pub fn initialise(&self, lanes: &[(String, String, ProviderKind, Channel)], api_keys: &[String]) {
+        for channel in [Channel::Whatsapp, Channel::Viber, Channel::Rcs] {
+            for kind in channel.content_types() {
+                self.accepted.with_label_values(&[channel.as_str(), kind.as_str()]);
+            }
+        }
+        for status in MessageStatus::ALL {
+            self.transitions.with_label_values(&[status.as_str()]);
+        }
+        for reason in RETRY_REASONS {
+            self.retries.with_label_values(&[reason]);
+        }
+        for outcome in WEBHOOK_OUTCOMES {
+            self.webhook_deliveries.with_label_values(&[outcome]);
+        }
+        for key in api_keys {
+            self.api_rate_limited.with_label_values(&[key.as_str()]);
+        }
+        let mut senders_seen = std::collections::BTreeSet::new();
+        for (sender, lane, provider, channel) in lanes {
+            let (provider, channel, lane) = (provider.as_str(), channel.as_str(), lane.as_str());
+            for outcome in PROVIDER_OUTCOMES {
+                self.provider_requests.with_label_values(&[provider, channel, outcome]);
+            }
+            self.provider_duration.with_label_values(&[provider, channel]);
+            self.accept_to_submitted.with_label_values(&[provider, channel]);
+            self.accept_to_delivered.with_label_values(&[provider, "all"]);
+            self.lane_pauses.with_label_values(&[lane]);
+            self.rate_limit_hits.with_label_values(&[lane]);
+            self.circuit_state.with_label_values(&[lane]).set(CIRCUIT_CLOSED);
+            self.lane_paused.with_label_values(&[lane]).set(0);
+            self.queue_depth.with_label_values(&[lane, "ready"]).set(0);
+            // Scheduled, in-flight and dead-lettered messages are shown on a sender's first lane
+            // (see the sampler).
+            if senders_seen.insert(sender.clone()) {
+                for state in ["scheduled", "in_flight", "dead_letter"] {
+                    self.queue_depth.with_label_values(&[lane, state]).set(0);
+                }
+            }
+            for (event, outcome) in CALLBACK_OUTCOMES {
+                self.callbacks.with_label_values(&[provider, event, outcome]);
+            }
+        }
+    }
+
+    /// Creates, at 0, the HTTP series of every documented (method, route, status): the API
+    /// document is the list of what the routes answer.
+    pub fn initialise_routes(&self, spec: &serde_json::Value) {
+        for (route, item) in spec["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let method = method.to_ascii_uppercase();
+                self.http_duration.with_label_values(&[method.as_str(), route.as_str()]);
+                for status in op["responses"].as_object().into_iter().flatten().map(|(s, _)| s) {
+                    self.http_requests.with_label_values(&[method.as_str(), route.as_str(), status.as_str()]);
+                }
+            }
+        }
     }
 
     pub fn registry(&self) -> &Registry {

@@ -6,6 +6,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
+use serde_json::{json, Value};
+
+use gateway_core::validate::limits;
+use gateway_core::Channel;
+
 use crate::api;
 use crate::problem::PROBLEM_JSON;
 
@@ -111,6 +116,522 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
 )]
 pub struct ApiDoc;
 
-pub fn spec() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document: what the derives say, refined where JSON Schema can say more than a Rust type
+/// (see [`refine`]).
+/// JSON rather than utoipa's types, which cannot hold everything JSON Schema says.
+///
+/// # Errors
+/// When utoipa's document does not serialize (it always does; the tests show it).
+pub fn spec() -> Result<Value, serde_json::Error> {
+    serde_json::to_value(ApiDoc::openapi()).map(refine)
+}
+
+/// The document as this deployment serves it at `/openapi.json`: where a value must name a
+/// configured sender or account, the schema lists them (per channel where the channel is known),
+/// so a caller's tools offer what this gateway accepts. `openapi/openapi.json`, for every
+/// deployment, keeps plain strings.
+pub fn for_deployment(mut doc: Value, config: &crate::config::Config) -> Value {
+    let names = |channel: Option<&str>| -> Vec<Value> {
+        config
+            .senders
+            .iter()
+            .filter(|s| channel.is_none_or(|c| s.channel.as_str() == c))
+            .map(|s| json!(s.name))
+            .collect()
+    };
+    let accounts: Vec<Value> = config.accounts.iter().map(|a| json!(a.name)).collect();
+    if let Some(schemas) = schemas(&mut doc) {
+        for schema in schemas.values_mut() {
+            let channel = schema["properties"]["channel"]["enum"][0].as_str().map(str::to_owned);
+            if let (Some(channel), Some(sender)) = (channel, schema.pointer_mut("/properties/sender")) {
+                let mut allowed = names(Some(&channel));
+                // An optional field may be sent as null, meaning "not given".
+                if sender["type"].as_array().is_some_and(|t| t.contains(&json!("null"))) {
+                    allowed.push(Value::Null);
+                }
+                sender["enum"] = json!(allowed);
+            }
+        }
+    }
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|i| i.values_mut()) {
+            for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                match p["name"].as_str() {
+                    Some("sender") | Some("name") => p["schema"]["enum"] = json!(names(None)),
+                    Some("account") => p["schema"]["enum"] = json!(accounts),
+                    _ => {}
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// The methods each documented path takes, so that a request for a path with the wrong method
+/// gets 405 with `Allow` (RFC 9110 §15.5.6) rather than a 404.
+pub struct MethodTable(Vec<(actix_web::dev::ResourceDef, String)>);
+
+impl MethodTable {
+    /// From the spec's paths, plus the documentation routes it does not describe.
+    pub fn new(spec: &Value) -> Self {
+        let paths = spec["paths"].as_object().into_iter().flatten();
+        let mut table: Vec<(actix_web::dev::ResourceDef, String)> = paths
+            .map(|(path, item)| {
+                let methods: Vec<&str> = ["GET", "PUT", "POST", "DELETE", "PATCH"]
+                    .into_iter()
+                    .filter(|m| item.get(m.to_ascii_lowercase()).is_some())
+                    .collect();
+                (actix_web::dev::ResourceDef::new(path.as_str()), methods.join(", "))
+            })
+            .collect();
+        for path in ["/openapi.json", "/docs", "/docs/{_:.*}"] {
+            table.push((actix_web::dev::ResourceDef::new(path), "GET".to_owned()));
+        }
+        Self(table)
+    }
+
+    /// The `Allow` value when the path is documented but not with this method. A literal path
+    /// (`/v1/messages/batch`) wins over a template that also matches it (`/v1/messages/{id}`), as
+    /// it does in the router.
+    pub fn refuses(&self, method: &str, path: &str) -> Option<String> {
+        let matching: Vec<&(actix_web::dev::ResourceDef, String)> =
+            self.0.iter().filter(|(def, _)| def.is_match(path)).collect();
+        let (_, allow) = matching.iter().find(|(def, _)| def.pattern() == Some(path)).or(matching.first())?;
+        (!allow.split(", ").any(|m| m == method)).then(|| allow.clone())
+    }
+}
+
+/// What the derives cannot say, written into the document so that it says what validation says:
+/// - the send request as one schema per channel and content type (`oneOf`, discriminated by
+///   `channel`, then by `type`), each naming only the content object its type carries;
+/// - the template request as one schema per channel (`sender` and `channel` beside the draft);
+/// - `links` from each response to the operations its ids feed.
+fn refine(mut doc: Value) -> Value {
+    content_limits(&mut doc);
+    send_request(&mut doc);
+    template_request(&mut doc);
+    links(&mut doc);
+    // Each item is validated on its own and answered in `results`, whatever it is: the envelope
+    // constrains only the count.
+    if let Some(batch) = doc.pointer_mut("/components/schemas/BatchIn") {
+        batch["additionalProperties"] = json!(false);
+    }
+    if let Some(messages) = doc.pointer_mut("/components/schemas/BatchIn/properties/messages") {
+        messages["minItems"] = json!(1);
+        messages["maxItems"] = json!(crate::api::batch::MAX_BATCH);
+        messages["items"] = json!({ "type": "object",
+            "description": "A send request (`SendRequest`), optionally with `idempotency_key`; judged on its own, with its result in `results`." });
+    }
+    query_problems(&mut doc);
+    // Only WhatsApp and RCS have templates.
+    if let Some(params) = doc.pointer_mut("/paths/~1v1~1templates/get/parameters").and_then(Value::as_array_mut) {
+        for p in params.iter_mut().filter(|p| p["name"] == "channel") {
+            p["schema"] = json!({ "type": "string", "enum": ["whatsapp", "rcs"] });
+        }
+    }
+    doc
+}
+
+fn schemas(doc: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut)
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// `SendRequest` becomes `oneOf` the channels, each `oneOf` its content types.
+fn send_request(doc: &mut Value) {
+    let Some(schemas) = schemas(doc) else { return };
+    let Some(derived) = schemas.get("SendRequest").cloned() else { return };
+    let props = derived["properties"].clone();
+    let common = |channel: Channel| {
+        let mut sender = props["sender"].clone();
+        sender["minLength"] = json!(1);
+        sender["pattern"] = json!("\\S");
+        let mut p = serde_json::Map::new();
+        p.insert("channel".into(), json!({ "type": "string", "enum": [channel.as_str()] }));
+        p.insert(
+            "to".into(),
+            json!({ "type": "string", "pattern": "^\\+?[0-9]{8,15}$",
+                "description": props["to"]["description"], "example": "85268411234" }),
+        );
+        p.insert("sender".into(), sender);
+        p.insert("provider".into(), props["provider"].clone());
+        p.insert(
+            "metadata".into(),
+            json!({ "type": ["object", "null"], "description": props["metadata"]["description"],
+                "maxProperties": gateway_core::request::MAX_METADATA_PAIRS,
+                "propertyNames": { "minLength": 1, "maxLength": gateway_core::request::MAX_METADATA_KEY_CHARS },
+                "additionalProperties": { "type": "string", "maxLength": gateway_core::request::MAX_METADATA_VALUE_CHARS } }),
+        );
+        p.insert("send_at".into(), props["send_at"].clone());
+        p
+    };
+    let mut channel_refs = Vec::new();
+    let mut channel_mapping = serde_json::Map::new();
+    for channel in [Channel::Whatsapp, Channel::Viber, Channel::Rcs] {
+        let channel_name = format!("{}SendRequest", capitalised(channel.as_str()));
+        let mut type_refs = Vec::new();
+        let mut type_mapping = serde_json::Map::new();
+        for kind in channel.content_types() {
+            let name = format!("{}{}Message", capitalised(channel.as_str()), capitalised(kind.as_str()));
+            let mut p = common(channel);
+            p.insert("type".into(), json!({ "type": "string", "enum": [kind.as_str()] }));
+            p.insert(kind.as_str().into(), content_schema(channel, *kind, &props));
+            schemas.insert(
+                name.clone(),
+                json!({ "type": "object", "description": format!("A {} {} message.", channel.as_str(), kind.as_str()),
+                    "required": ["channel", "to", "type", kind.as_str()],
+                    "properties": p, "additionalProperties": false }),
+            );
+            type_mapping.insert(kind.as_str().into(), json!(format!("#/components/schemas/{name}")));
+            type_refs.push(reference(&name));
+        }
+        schemas.insert(
+            channel_name.clone(),
+            json!({ "oneOf": type_refs, "discriminator": { "propertyName": "type", "mapping": type_mapping },
+                "description": format!("A {} message: `type` names the content object it carries.", channel.as_str()) }),
+        );
+        channel_mapping.insert(channel.as_str().into(), json!(format!("#/components/schemas/{channel_name}")));
+        channel_refs.push(reference(&channel_name));
+    }
+    schemas.insert(
+        "SendRequest".into(),
+        json!({ "oneOf": channel_refs, "discriminator": { "propertyName": "channel", "mapping": channel_mapping },
+            "description": derived["description"], "example": derived["example"] }),
+    );
+    // Optional fields may be sent as null ("not given"); a field of the other form must be.
+    let absent = json!({ "type": "null" });
+    let nullable = |mut v: Value| {
+        v["type"] = json!([v["type"].clone(), "null"]);
+        v
+    };
+    let category = json!({ "oneOf": [{ "type": "null" }, reference("TemplateCategory")] });
+    schemas.insert(
+        "WhatsappTemplateSend".into(),
+        json!({ "description": "A WhatsApp template: `{name, language?, components?, category?}`, or the authentication form `{name, code, language?}`.",
+            "oneOf": [
+                { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                    "name": template_name("^[a-z0-9_]+$", limits::WA_TEMPLATE_NAME),
+                    "language": nullable(language()),
+                    "components": { "type": ["array", "null"], "items": reference("TemplateComponent") },
+                    "category": category,
+                    "code": absent, "parameters": absent } },
+                { "type": "object", "required": ["name", "code"], "additionalProperties": false, "properties": {
+                    "name": template_name("^[a-z0-9_]+$", limits::WA_TEMPLATE_NAME),
+                    "language": nullable(language()),
+                    "code": text(limits::WA_AUTH_CODE),
+                    "category": category,
+                    "components": absent, "parameters": absent } }
+            ] }),
+    );
+    schemas.insert(
+        "RcsTemplateSend".into(),
+        json!({ "type": "object", "description": "An RCS template and a value per `[var]` placeholder.",
+            "required": ["name"], "additionalProperties": false, "properties": {
+                "name": template_name("^[A-Za-z0-9_]+$", limits::RCS_TEMPLATE_NAME),
+                "parameters": { "type": ["object", "null"], "propertyNames": { "minLength": 1 },
+                    "additionalProperties": text(limits::RCS_TEXT) },
+                "language": absent, "components": absent, "code": absent, "category": absent } }),
+    );
+}
+
+/// Viber and RCS take plain text: a string, or `{"body": string}` (no link preview).
+fn plain_text(max: usize) -> Value {
+    json!({ "oneOf": [
+        text(max),
+        { "type": "object", "required": ["body"], "additionalProperties": false, "properties": { "body": text(max) } }
+    ] })
+}
+
+fn template_name(pattern: &str, max: usize) -> Value {
+    json!({ "type": "string", "pattern": pattern, "minLength": 1, "maxLength": max })
+}
+
+fn language() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z]{2,3}(_[A-Za-z]{2,4})?$", "example": "en_US" })
+}
+
+/// Text that must hold something besides spaces, up to `max` characters.
+fn text(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": "\\S" })
+}
+
+fn link() -> Value {
+    json!({ "type": "string", "format": "uri", "pattern": "^https?://[^/?#\\s]+", "maxLength": limits::URL })
+}
+
+/// A channel's media object: caption and file name only where the channel takes them.
+fn media(extensions: &[&str], caption: bool, filename: bool) -> Value {
+    let mut link = link();
+    link["description"] = json!(format!(
+        "Public HTTP(S) URL. A file extension, if the path has one, is one of: {}.",
+        extensions.join(", ")
+    ));
+    let absent = json!({ "type": "null" });
+    let mut caption_schema = if caption { text(limits::WA_CAPTION) } else { absent.clone() };
+    if caption {
+        caption_schema["type"] = json!(["string", "null"]);
+    }
+    let mut filename_schema = if filename { text(240) } else { absent };
+    if filename {
+        filename_schema["type"] = json!(["string", "null"]);
+    }
+    json!({ "type": "object", "required": ["link"], "additionalProperties": false,
+        "properties": { "link": link, "caption": caption_schema, "filename": filename_schema } })
+}
+
+/// Limits of the shared content types, written where the derives left plain types.
+fn content_limits(doc: &mut Value) {
+    let set = |doc: &mut Value, pointer: &str, schema: Value| {
+        if let Some(target) = doc.pointer_mut(pointer) {
+            let nullable = target["type"].as_array().is_some_and(|t| t.contains(&json!("null")));
+            *target = schema;
+            if nullable {
+                target["type"] = json!([target["type"].clone(), "null"]);
+            }
+        }
+    };
+    let s = "/components/schemas";
+    set(doc, &format!("{s}/TextInput/oneOf/0"), text(limits::WA_TEXT));
+    set(doc, &format!("{s}/TextBody/properties/body"), text(limits::WA_TEXT));
+    set(doc, &format!("{s}/TextObject/properties/text"), json!({ "type": "string", "minLength": 1, "pattern": "\\S" }));
+    set(doc, &format!("{s}/Location/properties/latitude"), json!({ "type": "number", "minimum": -90, "maximum": 90 }));
+    set(
+        doc,
+        &format!("{s}/Location/properties/longitude"),
+        json!({ "type": "number", "minimum": -180, "maximum": 180 }),
+    );
+    set(
+        doc,
+        &format!("{s}/Otp/properties/code"),
+        json!({ "type": "string", "pattern": format!("^[A-Za-z0-9]{{1,{}}}$", limits::VIBER_OTP_CODE) }),
+    );
+    set(doc, &format!("{s}/Otp/properties/language"), language());
+    set(
+        doc,
+        &format!("{s}/Otp/properties/code_expiration_minutes"),
+        json!({ "type": "integer", "minimum": 1, "maximum": limits::VIBER_OTP_MAX_MINUTES }),
+    );
+    set(doc, &format!("{s}/ButtonReply/properties/id"), text(limits::WA_BUTTON_ID));
+    set(doc, &format!("{s}/ButtonReply/properties/title"), text(limits::WA_BUTTON_TITLE));
+    set(
+        doc,
+        &format!("{s}/ButtonAction/properties/buttons"),
+        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_REPLY_BUTTONS, "items": reference("ReplyButton") }),
+    );
+    set(doc, &format!("{s}/ListAction/properties/button"), text(limits::WA_LIST_BUTTON));
+    set(
+        doc,
+        &format!("{s}/ListAction/properties/sections"),
+        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_LIST_SECTIONS, "items": reference("ListSection") }),
+    );
+    set(doc, &format!("{s}/ListSection/properties/title"), text(limits::WA_SECTION_TITLE));
+    set(
+        doc,
+        &format!("{s}/ListSection/properties/rows"),
+        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_LIST_ROWS, "items": reference("ListRow") }),
+    );
+    set(doc, &format!("{s}/ListRow/properties/id"), text(limits::WA_ROW_ID));
+    set(doc, &format!("{s}/ListRow/properties/title"), text(limits::WA_ROW_TITLE));
+    set(doc, &format!("{s}/ListRow/properties/description"), text(limits::WA_ROW_DESCRIPTION));
+    set(doc, &format!("{s}/CtaUrlAction/properties/name"), json!({ "type": "string", "enum": ["cta_url"] }));
+    set(doc, &format!("{s}/CtaUrlParameters/properties/display_text"), text(limits::WA_CTA_LABEL));
+    set(doc, &format!("{s}/CtaUrlParameters/properties/url"), link());
+    set(
+        doc,
+        &format!("{s}/ContactName/properties/formatted_name"),
+        json!({ "type": "string", "minLength": 1, "pattern": "\\S" }),
+    );
+}
+
+fn content_schema(channel: Channel, kind: gateway_core::content::ContentType, props: &Value) -> Value {
+    use gateway_core::content::ContentType as T;
+    let derived = |name: &str| {
+        // The derived property is `oneOf [null, X]`: here the object is required, so X alone.
+        let p = &props[name];
+        match p["oneOf"].as_array() {
+            Some(options) => options.iter().find(|o| o["type"] != "null").cloned().unwrap_or_else(|| p.clone()),
+            None => p.clone(),
+        }
+    };
+    match (channel, kind) {
+        (Channel::Whatsapp, T::Text) => derived("text"),
+        (Channel::Viber, T::Text) => plain_text(limits::VIBER_TEXT),
+        (_, T::Text) => plain_text(limits::RCS_TEXT),
+        (Channel::Whatsapp, T::Template) => reference("WhatsappTemplateSend"),
+        (_, T::Template) => reference("RcsTemplateSend"),
+        (_, T::Contacts) => json!({ "type": "array", "minItems": 1, "items": reference("Contact") }),
+        (_, other) => match gateway_core::validate::media_rule(channel, other) {
+            Some((extensions, caption, filename)) => media(extensions, caption, filename),
+            None => derived(other.as_str()),
+        },
+    }
+}
+
+/// `TemplateIn` becomes `oneOf` a WhatsApp and an RCS request, each one object with `sender`
+/// and `channel` beside the draft's own fields (what `#[serde(flatten)]` reads).
+fn template_request(doc: &mut Value) {
+    let Some(schemas) = schemas(doc) else { return };
+    let Some(derived) = schemas.get("TemplateIn").cloned() else { return };
+    let mut variants = Vec::new();
+    let mut mapping = serde_json::Map::new();
+    for (channel, draft) in [("whatsapp", "WhatsAppTemplateDraft"), ("rcs", "RcsTemplateDraft")] {
+        let Some(mut schema) = schemas.get(draft).cloned() else { return };
+        schema["properties"]["channel"] = json!({ "type": "string", "enum": [channel] });
+        schema["properties"]["sender"] = json!({ "type": "string", "minLength": 1, "pattern": "\\S",
+            "description": "A configured sender; default: the channel's default sender." });
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("channel"));
+        }
+        if let Some(example) = schema.get_mut("example").and_then(Value::as_object_mut) {
+            example.insert("channel".into(), json!(channel));
+        }
+        let name = format!("{}TemplateIn", capitalised(channel));
+        schemas.insert(name.clone(), schema);
+        mapping.insert(channel.into(), json!(format!("#/components/schemas/{name}")));
+        variants.push(reference(&name));
+    }
+    schemas.remove("DraftIn");
+    schemas.insert(
+        "TemplateIn".into(),
+        json!({ "oneOf": variants, "discriminator": { "propertyName": "channel", "mapping": mapping },
+            "description": derived["description"], "example": derived["example"] }),
+    );
+}
+
+/// Every operation with query parameters can be sent a query it cannot read (a duplicated or
+/// malformed parameter): 422 naming it. The `Idempotency-Key` header's own rule is written out.
+fn query_problems(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|i| i.values_mut()) {
+        let mut has_query = false;
+        for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+            has_query |= p["in"] == "query";
+            if p["name"] == crate::api::idempotency::HEADER {
+                p["schema"] = json!({ "type": "string", "minLength": 1, "maxLength": crate::api::idempotency::MAX_KEY_LEN,
+                    "pattern": "^[!-~]+$" });
+            }
+        }
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+        if has_query && !responses.contains_key("422") {
+            responses.insert(
+                "422".into(),
+                json!({ "description": "A query parameter is malformed, repeated or out of range",
+                    "content": { crate::problem::PROBLEM_JSON: { "schema": reference("Problem") } } }),
+            );
+        }
+    }
+}
+
+/// Which response values feed which operations, so a client (or a stateful fuzzer) can chain
+/// them: `(operation, status, link name, target operation, parameter, runtime expression)`.
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("v1.messages.send", "202", "GetMessage", "v1.messages.get", "id", "$response.body#/id"),
+    ("v1.messages.send", "202", "CancelMessage", "v1.messages.cancel", "id", "$response.body#/id"),
+    ("v1.messages.get", "200", "CancelMessage", "v1.messages.cancel", "id", "$response.body#/id"),
+    ("v1.messages.cancel", "200", "GetMessage", "v1.messages.get", "id", "$response.body#/id"),
+    (
+        "v1.messages.send_batch",
+        "200",
+        "GetFirstMessage",
+        "v1.messages.get",
+        "id",
+        "$response.body#/results/0/message/id",
+    ),
+    (
+        "v1.dead_letters.list",
+        "200",
+        "ReplayFirst",
+        "v1.dead_letters.replay",
+        "id",
+        "$response.body#/items/0/message/id",
+    ),
+    ("v1.dead_letters.list", "200", "DropFirst", "v1.dead_letters.delete", "id", "$response.body#/items/0/message/id"),
+    ("v1.dead_letters.replay", "202", "GetMessage", "v1.messages.get", "id", "$response.body#/id"),
+    ("v1.templates.create", "201", "GetTemplate", "v1.templates.get", "id", "$response.body#/id"),
+    ("v1.templates.create", "201", "DeleteTemplate", "v1.templates.delete", "id", "$response.body#/id"),
+    ("v1.templates.list", "200", "GetFirstTemplate", "v1.templates.get", "id", "$response.body#/items/0/id"),
+    ("v1.templates.list", "200", "NextPage", "v1.templates.list", "cursor", "$response.body#/next_cursor"),
+    ("v1.senders.list", "200", "FirstSenderAccount", "v1.senders.account", "name", "$response.body#/items/0/name"),
+];
+
+fn links(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for op in item.values_mut() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            for (_, status, name, to, param, expr) in LINKS.iter().filter(|l| l.0 == id) {
+                if let Some(response) = op.pointer_mut(&format!("/responses/{status}")) {
+                    response["links"][*name] = json!({ "operationId": to, "parameters": { *param: expr } });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refined() -> Value {
+        spec().unwrap()
+    }
+
+    #[test]
+    fn the_send_request_is_one_schema_per_channel_and_type() {
+        let doc = refined();
+        let s = &doc["components"]["schemas"];
+        assert_eq!(s["SendRequest"]["oneOf"].as_array().unwrap().len(), 3);
+        let rcs = s["RcsSendRequest"]["oneOf"].as_array().unwrap();
+        assert_eq!(rcs.len(), Channel::Rcs.content_types().len());
+        assert!(s.get("RcsOtpMessage").is_none(), "RCS carries no OTP");
+        assert_eq!(s["ViberOtpMessage"]["required"], json!(["channel", "to", "type", "otp"]));
+        assert_eq!(s["ViberOtpMessage"]["additionalProperties"], json!(false));
+        assert_eq!(s["RcsTemplateMessage"]["properties"]["template"], reference("RcsTemplateSend"));
+    }
+
+    #[test]
+    fn the_template_request_has_no_conflicting_combinators() {
+        let doc = refined();
+        let t = &doc["components"]["schemas"]["TemplateIn"];
+        assert!(t.get("allOf").is_none());
+        assert_eq!(t["oneOf"].as_array().unwrap().len(), 2);
+        let wa = &doc["components"]["schemas"]["WhatsappTemplateIn"];
+        assert!(wa["required"].as_array().unwrap().contains(&json!("channel")));
+    }
+
+    #[test]
+    fn responses_link_to_the_operations_their_ids_feed() {
+        let doc = refined();
+        let link = &doc["paths"]["/v1/messages"]["post"]["responses"]["202"]["links"]["GetMessage"];
+        assert_eq!(link["operationId"], "v1.messages.get");
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|i| i.as_object().unwrap().values())
+            .filter_map(|o| o["operationId"].as_str())
+            .collect();
+        for (from, _, _, to, _, _) in LINKS {
+            assert!(ids.contains(from) && ids.contains(to), "link {from} -> {to} names an unknown operation");
+        }
+    }
+
+    #[test]
+    fn a_wrong_method_on_a_documented_path_names_the_right_ones() {
+        let table = MethodTable::new(&refined());
+        assert_eq!(table.refuses("GET", "/v1/messages").as_deref(), Some("POST"));
+        assert_eq!(table.refuses("GET", "/v1/messages/batch").as_deref(), Some("POST"));
+        assert_eq!(table.refuses("TRACE", "/v1/templates").as_deref(), Some("GET, POST"));
+        assert_eq!(table.refuses("GET", "/v1/messages/0190a0b0"), None);
+        assert_eq!(table.refuses("GET", "/nowhere"), None);
+    }
 }

@@ -45,6 +45,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(String),
+    /// The path exists with other methods; `allow` lists them (the `Allow` header).
+    #[error("this path takes only {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
     #[error("the message store is unavailable; retry shortly")]
@@ -73,6 +76,7 @@ impl ApiError {
             Self::Unauthorized => ("unauthorized", "Unauthorized"),
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::StoreUnavailable => ("store-unavailable", "Service unavailable"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
@@ -108,6 +112,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -127,6 +132,9 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, allow.clone()));
             }
             Self::RateLimited { retry_after_secs }
             | Self::ProviderFailed { retry_after_secs: Some(retry_after_secs), .. } => {

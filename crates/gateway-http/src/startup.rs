@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::accounts::Accounts;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::HeaderValue;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use futures::future::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
@@ -81,6 +82,18 @@ impl Application {
         let accounts = Arc::new(Accounts::build(&config, &http).map_err(StartError::Config)?);
         let lanes = Arc::new(build_lanes(&config, &accounts));
         let router = Router::new(&config, lanes.clone());
+        // Each sender's lanes in the sampler's order, so its first lane carries the per-sender
+        // queue series from the start.
+        let known_lanes: Vec<_> = sampler::lanes_by_sender(&lanes)
+            .into_iter()
+            .flat_map(|(sender, names)| names.into_iter().map(move |lane| (sender.clone(), lane)))
+            .filter_map(|(sender, lane)| {
+                let account = accounts.get(&lane)?;
+                Some((sender, lane, account.provider, account.channel))
+            })
+            .collect();
+        let key_names: Vec<String> = config.api_keys.iter().map(|k| k.name.clone()).collect();
+        metrics.initialise(&known_lanes, &key_names);
         let events = crate::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
             .map_err(StartError::Config)?;
         let worker_chains = crate::fallback::Chains {
@@ -127,13 +140,20 @@ impl Application {
             listener.local_addr().map_err(|source| StartError::Listen { addr: addr.to_string(), source })?.port();
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let http_metrics = metrics.clone();
-        let spec = crate::openapi::spec();
+        let spec = crate::openapi::spec().map_err(|e| StartError::Config(format!("openapi: {e}")))?;
+        let spec = crate::openapi::for_deployment(spec, &config);
+        let methods = Arc::new(crate::openapi::MethodTable::new(&spec));
+        metrics.initialise_routes(&spec);
 
         let server = HttpServer::new(move || {
             let m = http_metrics.clone();
+            let methods = methods.clone();
             App::new()
                 .app_data(state.clone())
                 .app_data(keys.clone())
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::Validation(gateway_core::validate::FieldErrors::single("query", e.to_string())).into()
+                }))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
@@ -142,7 +162,13 @@ impl Application {
                     let span = info_span!("request", %request_id, %method, %route);
                     let started = std::time::Instant::now();
                     let m = m.clone();
-                    let fut = span.in_scope(|| srv.call(req));
+                    let fut = match methods.refuses(req.method().as_str(), req.path()) {
+                        None => Either::Left(span.in_scope(|| srv.call(req))),
+                        Some(allow) => {
+                            let refusal = ApiError::MethodNotAllowed { allow }.error_response();
+                            Either::Right(std::future::ready(Ok(req.into_response(refusal))))
+                        }
+                    };
                     async move {
                         let mut res = fut.await?;
                         let status = res.status();
@@ -185,7 +211,10 @@ impl Application {
                 .service(api::health::live)
                 .service(api::health::ready)
                 .route("/metrics", web::get().to(metrics_endpoint))
-                .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .service(
+                    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                        .external_urls_from_iter_unchecked([("/openapi.json", spec.clone())]),
+                )
                 .route(
                     "/docs",
                     web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),

@@ -112,6 +112,9 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
         }
         _ => None,
     };
+    if let Err(errors) = gateway_core::request::type_tags_are_strings(&item) {
+        return error_out(index, &ApiError::Validation(errors));
+    }
     let Some(fields) = item.as_object_mut() else {
         return error_out(index, &ApiError::Validation(FieldErrors::single("", "each item must be a JSON object")));
     };
@@ -208,6 +211,11 @@ pub async fn send_batch(
             "messages",
             format!("1 to {MAX_BATCH} messages, got {}", items.len()),
         )));
+    }
+    // Something that is not an object is not a message at all: the envelope is at fault, as the
+    // document says (`items: object`); an object's content is judged item by item.
+    if let Some(i) = items.iter().position(|item| !item.is_object()) {
+        return Err(ApiError::Validation(FieldErrors::single(&format!("messages[{i}]"), "must be a JSON object")));
     }
     let campaign = Campaign { id: gateway_core::MessageId::new().to_string(), priority };
     let state_ref = state.get_ref();

@@ -18,8 +18,10 @@ use crate::problem::ApiError;
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
     /// Only this sender's dead letters.
+    #[param(min_length = 1)]
     pub sender: Option<String>,
     /// At most this many, newest first (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

@@ -20,7 +20,7 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How long a key stays claimed by a request that never finishes (a crashed process): after that
 /// a retry may proceed.
 pub const PROCESSING_TTL: Duration = Duration::from_secs(60);
-const MAX_KEY_LEN: usize = 255;
+pub const MAX_KEY_LEN: usize = 255;
 
 /// The key from the request, if any.
 ///

@@ -349,6 +349,10 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let request: SendRequest = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;
     de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    // Read twice: the typed read keeps its strictness (duplicate fields), the untyped one shows
+    // the tags as written.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    gateway_core::request::type_tags_are_strings(&value).map_err(ApiError::Validation)?;
     Ok(request)
 }
 

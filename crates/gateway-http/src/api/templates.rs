@@ -121,12 +121,15 @@ pub struct TemplateQuery {
     /// Only this channel's templates (`whatsapp` or `rcs`).
     pub channel: Option<Channel>,
     /// Only this sender's templates.
+    #[param(min_length = 1)]
     pub sender: Option<String>,
     /// Only templates with this status (`APPROVED`, `PENDING`, `REJECTED`, ...).
     pub status: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -499,8 +502,13 @@ pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
         Some(c) => {
             let bad = || invalid("cursor", "not a cursor from this listing");
             let (sender, after) = decode_cursor(c).ok_or_else(bad)?;
-            let index = scope.iter().position(|(s, _)| s.name == sender).ok_or_else(bad)?;
-            (index, after)
+            // A cursor is a position in the configured senders, so it stays valid under other
+            // filters: the page starts at the first sender in scope at or after it.
+            let position = |name: &str| state.senders.iter().position(|s| s.name == name);
+            let at = position(&sender).ok_or_else(bad)?;
+            let index = scope.iter().position(|(s, _)| position(&s.name) >= Some(at)).unwrap_or(scope.len());
+            let same = scope.get(index).is_some_and(|(s, _)| s.name == sender);
+            (index, after.filter(|_| same))
         }
     };
     let mut items = Vec::new();
