@@ -184,6 +184,17 @@ async fn failover_on_outage_and_back_when_the_circuit_closes() {
     assert_eq!(providers.last(), Some(&"innopaas"));
     assert!(providers.contains(&"incs"), "the first message tried INCS first: {providers:?}");
 
+    // Readiness reports the open circuit and stays ready: Redis answers.
+    let open = eventually(Duration::from_secs(5), || async {
+        let res = gw.client.get(format!("{}/health/ready", gw.base_url)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "an open circuit made the gateway unready");
+        let ready: Value = res.json().await.unwrap();
+        let accounts = ready["accounts"].as_array().cloned().unwrap_or_default();
+        accounts.into_iter().find(|a| a["provider"] == "incs" && a["circuit"] == "open")
+    })
+    .await;
+    assert!(open.is_some(), "readiness never showed the INCS circuit open");
+
     // INCS recovers; once the circuit has closed, messages go back to INCS.
     sandbox.clear_faults().await;
     let back = eventually(Duration::from_secs(8), || async {

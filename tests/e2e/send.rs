@@ -78,7 +78,15 @@ async fn health_and_docs_are_served() {
     assert_eq!(get("/health/live").await.unwrap().status(), 200);
     let ready = get("/health/ready").await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap()["redis"], "up");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["redis"], "up");
+    let circuits: Vec<(&str, &str)> = ready["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["account"].as_str().unwrap(), a["circuit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(circuits, [("incs-rcs", "closed"), ("incs-viber", "closed"), ("incs-whatsapp", "closed")]);
     let spec: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/v1/messages"]["post"].is_object());
     assert_eq!(get("/docs/").await.unwrap().status(), 200);

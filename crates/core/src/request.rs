@@ -185,12 +185,29 @@ impl TemplateLanguage {
     }
 }
 
-/// Every `type` member in the request must be a string. serde reads an internally tagged enum's
-/// tag as a variant name or, silently, as a variant index (`"type": 0`); the API takes names only.
+/// The members of a send request that hold arrays; no other member may be one.
+const ARRAY_MEMBERS: [&str; 12] = [
+    "contacts",
+    "components",
+    "parameters",
+    "phones",
+    "emails",
+    "urls",
+    "addresses",
+    "sections",
+    "rows",
+    "buttons",
+    "cards",
+    "product_items",
+];
+
+/// What serde lets through and the API does not: a tag given as a variant index (`"type": 0`,
+/// which serde reads as the first variant) and an object given as an array of its fields
+/// (`"org": [null, null]`, which serde reads as a struct). The API takes names and objects only.
 ///
 /// # Errors
-/// [`FieldErrors`] naming each `type` that is not a string.
-pub fn type_tags_are_strings(value: &serde_json::Value) -> Result<(), FieldErrors> {
+/// [`FieldErrors`] naming each such member.
+pub fn tags_and_objects_as_written(value: &serde_json::Value) -> Result<(), FieldErrors> {
     fn walk(v: &serde_json::Value, path: &Path, errors: &mut FieldErrors) {
         match v {
             serde_json::Value::Object(m) => {
@@ -198,11 +215,18 @@ pub fn type_tags_are_strings(value: &serde_json::Value) -> Result<(), FieldError
                     if k == "type" && !v.is_string() {
                         errors.push(path.key(k), "must be a string");
                     }
+                    if v.is_array() && !ARRAY_MEMBERS.contains(&k.as_str()) {
+                        errors.push(path.key(k), "must not be an array");
+                    }
                     walk(v, &path.key(k), errors);
                 }
             }
             serde_json::Value::Array(a) => {
+                // Every list of the request holds objects.
                 for (i, v) in a.iter().enumerate() {
+                    if v.is_array() {
+                        errors.push(path.index(i), "must not be an array");
+                    }
                     walk(v, &path.index(i), errors);
                 }
             }
@@ -522,15 +546,22 @@ mod tests {
     }
 
     #[test]
-    fn a_type_tag_must_be_a_name_not_a_variant_index() {
+    fn tags_are_names_and_objects_are_objects() {
         let v = json!({"channel": "whatsapp", "to": "85268411234", "type": "interactive", "interactive": {
             "type": "button", "body": {"text": "?"},
             "action": {"buttons": [{"type": 0, "reply": {"id": "a", "title": "A"}}]}}});
-        let errors = type_tags_are_strings(&v).unwrap_err();
+        let errors = tags_and_objects_as_written(&v).unwrap_err();
         assert_eq!(errors.as_slice()[0].field, "interactive.action.buttons[0].type");
         let mut ok = v.clone();
         ok["interactive"]["action"]["buttons"][0]["type"] = json!("reply");
-        assert!(type_tags_are_strings(&ok).is_ok());
+        assert!(tags_and_objects_as_written(&ok).is_ok());
+        let org = json!({"channel": "whatsapp", "to": "85268411234", "type": "contacts", "contacts": [
+            {"name": {"formatted_name": "A"}, "org": [null, null], "phones": []}]});
+        let errors = tags_and_objects_as_written(&org).unwrap_err();
+        assert_eq!(errors.as_slice()[0].field, "contacts[0].org");
+        let nested = json!({"contacts": [{"addresses": [[null, null]]}]});
+        let errors = tags_and_objects_as_written(&nested).unwrap_err();
+        assert_eq!(errors.as_slice()[0].field, "contacts[0].addresses[0]");
     }
 
     #[test]

@@ -112,7 +112,7 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
         }
         _ => None,
     };
-    if let Err(errors) = gateway_core::request::type_tags_are_strings(&item) {
+    if let Err(errors) = gateway_core::request::tags_and_objects_as_written(&item) {
         return error_out(index, &ApiError::Validation(errors));
     }
     let Some(fields) = item.as_object_mut() else {

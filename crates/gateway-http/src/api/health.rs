@@ -14,10 +14,26 @@ pub struct Health {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
+    /// `ready` or `not_ready`: ready while Redis answers, whatever the circuits say (an open
+    /// circuit fails over or waits; the gateway still takes messages).
+    #[schema(example = "ready")]
     pub status: &'static str,
     /// `up` or `down`.
+    #[schema(example = "up")]
     pub redis: &'static str,
+    /// Each provider account's circuit breaker.
+    pub accounts: Vec<AccountCircuit>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountCircuit {
+    #[schema(example = "incs-whatsapp")]
+    pub account: String,
+    #[schema(example = "incs")]
+    pub provider: String,
+    /// `closed`, `half_open` or `open`.
+    #[schema(example = "closed")]
+    pub circuit: &'static str,
 }
 
 /// The process is up.
@@ -28,13 +44,23 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Whether the gateway can take messages: Redis must answer.
+/// Whether the gateway can take messages (Redis answers), and each provider account's circuit.
 #[utoipa::path(get, path = "/health/ready", operation_id = "health.ready", tag = "health",
     responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = Readiness)))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let mut accounts: Vec<AccountCircuit> = state
+        .lanes
+        .iter()
+        .map(|lane| AccountCircuit {
+            account: lane.spec.lane.clone(),
+            provider: state.accounts.get(&lane.spec.lane).map(|a| a.provider.to_string()).unwrap_or_default(),
+            circuit: lane.circuit.state().as_str(),
+        })
+        .collect();
+    accounts.sort_by(|a, b| a.account.cmp(&b.account));
     match state.engine.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Readiness { status: "ready", redis: "up" }),
-        Err(_) => HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "down" }),
+        Ok(()) => HttpResponse::Ok().json(Readiness { status: "ready", redis: "up", accounts }),
+        Err(_) => HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "down", accounts }),
     }
 }

@@ -352,7 +352,7 @@ pub fn parse_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     // Read twice: the typed read keeps its strictness (duplicate fields), the untyped one shows
     // the tags as written.
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    gateway_core::request::type_tags_are_strings(&value).map_err(ApiError::Validation)?;
+    gateway_core::request::tags_and_objects_as_written(&value).map_err(ApiError::Validation)?;
     Ok(request)
 }
 
