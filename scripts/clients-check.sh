@@ -39,8 +39,8 @@ cp clients/package.json clients/package-lock.json "$OUT/node/"
 cat "$OUT/ts.log"
 if grep -Eiq 'warn|⚠|error' "$OUT/ts.log"; then die "openapi-typescript reported warnings (above)"; fi
 "$OUT/node/node_modules/.bin/tsc" --strict --noEmit "$OUT/gateway.d.ts" || die "the generated TypeScript does not compile"
-say "TypeScript types: $(grep -c 'operationId\|^    "/' "$OUT/gateway.d.ts" || true) lines of paths, compiled with tsc --strict"
+say "TypeScript types: $(grep -c '^    "/' "$OUT/gateway.d.ts" || true) paths, no warnings, compiled with tsc --strict"
 
 start_stack
 say "smoke test through the generated Python client"
-PYTHONPATH="$OUT/gateway_client" "$PYTOOLS/python" clients/smoke.py "$GW" "$API_KEY"
+PYTHONPATH="$OUT" "$PYTOOLS/python" clients/smoke.py "$GW" "$API_KEY"

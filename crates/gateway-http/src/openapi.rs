@@ -202,8 +202,8 @@ impl MethodTable {
 }
 
 /// What the derives cannot say, written into the document so that it says what validation says:
-/// - the send request as one schema per channel and content type (`oneOf`, discriminated by
-///   `channel`, then by `type`), each naming only the content object its type carries;
+/// - the send request as one schema per channel and content type (`oneOf` the channels, each a
+///   `oneOf` discriminated by `type`), each naming only the content object its type carries;
 /// - the template request as one schema per channel (`sender` and `channel` beside the draft);
 /// - `links` from each response to the operations its ids feed.
 fn refine(mut doc: Value) -> Value {
@@ -274,7 +274,6 @@ fn send_request(doc: &mut Value) {
         p
     };
     let mut channel_refs = Vec::new();
-    let mut channel_mapping = serde_json::Map::new();
     for channel in [Channel::Whatsapp, Channel::Viber, Channel::Rcs] {
         let channel_name = format!("{}SendRequest", capitalised(channel.as_str()));
         let mut type_refs = Vec::new();
@@ -298,13 +297,14 @@ fn send_request(doc: &mut Value) {
             json!({ "oneOf": type_refs, "discriminator": { "propertyName": "type", "mapping": type_mapping },
                 "description": format!("A {} message: `type` names the content object it carries.", channel.as_str()) }),
         );
-        channel_mapping.insert(channel.as_str().into(), json!(format!("#/components/schemas/{channel_name}")));
         channel_refs.push(reference(&channel_name));
     }
     schemas.insert(
         "SendRequest".into(),
-        json!({ "oneOf": channel_refs, "discriminator": { "propertyName": "channel", "mapping": channel_mapping },
-            "description": derived["description"], "example": derived["example"] }),
+        // No discriminator at this level: a mapping must name object schemas, and each channel's
+        // is itself a `oneOf` (discriminated by `type`); `channel`'s enum in every variant keeps
+        // the choice unambiguous.
+        json!({ "oneOf": channel_refs, "description": derived["description"], "example": derived["example"] }),
     );
     // Optional fields may be sent as null ("not given"); a field of the other form must be.
     let absent = json!({ "type": "null" });
