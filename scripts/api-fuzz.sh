@@ -4,13 +4,13 @@
 # the spec's `links`), a fixed seed. The callbacks paths are fuzzed with their right tokens, so a
 # garbage body must get a 4xx from the parser itself, never a 5xx or a 200.
 #
-# Env: SEED (default 20261130), MAX_EXAMPLES per operation (default 40), BIN_DIR, KEEP_TMP=1.
+# Env: SEED (default 20261130), MAX_EXAMPLES per operation (default 100), BIN_DIR, KEEP_TMP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
 
 SEED=${SEED:-20261130}
-MAX_EXAMPLES=${MAX_EXAMPLES:-40}
+MAX_EXAMPLES=${MAX_EXAMPLES:-100}
 
 python_tools
 start_stack

@@ -39,8 +39,7 @@ API_KEY=sandbox-dev-key
 # still being built.
 PENDING=()
 
-say() { printf '==> %s\n' "$*"; }
-die() { printf 'dashboards-check: FAILED: %s\n' "$*" >&2; exit 1; }
+source scripts/stack.sh
 
 # ------------------------------------------------------------------------------------- tools
 ensure_prometheus() {
@@ -91,15 +90,7 @@ ok_exit=0
 cleanup() {
   local rc=$?
   trap - INT TERM EXIT
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=0
-    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_pids "${pids[@]}"
   if [ "$rc" -ne 0 ] && [ "$ok_exit" = 0 ]; then
     for log in gateway sandbox prometheus redis; do
       if [ -s "$TMP/$log.log" ]; then
@@ -113,9 +104,6 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 ports=()
 while [ "${#ports[@]}" -lt 4 ]; do
   p=$(free_port)
@@ -126,17 +114,6 @@ GW="http://127.0.0.1:$GATEWAY_PORT"
 SB="http://127.0.0.1:$SANDBOX_PORT"
 PROM="http://127.0.0.1:$PROM_PORT"
 
-# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s.
-wait_until() {
-  local secs=$1 what=$2
-  shift 2
-  local tries=$((secs * 5))
-  for _ in $(seq 1 "$tries"); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  die "timed out after ${secs}s waiting for $what"
-}
 
 say "redis on 127.0.0.1:$REDIS_PORT"
 mkdir -p "$TMP/redis"

@@ -8,19 +8,26 @@ API_KEY=sandbox-dev-key
 say() { printf '==> %s\n' "$*"; }
 die() { printf '%s: FAILED: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
+# stop_pids PID...: SIGTERM, up to 5 s for them to exit, then SIGKILL. The last one started is
+# stopped first (the gateway before the Redis it writes to).
+stop_pids() {
+  local pids=("$@") i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    local alive=0 pid
+    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
 stack_pids=()
 stack_cleanup() {
   local rc=$?
   trap - INT TERM EXIT
-  for pid in "${stack_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do
-    local alive=0
-    for pid in "${stack_pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for pid in "${stack_pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_pids "${stack_pids[@]}"
   if [ "$rc" -ne 0 ] && [ -n "${TMP:-}" ]; then
     for log in gateway sandbox redis; do
       if [ -s "$TMP/$log.log" ]; then

@@ -387,6 +387,11 @@ fn media(extensions: &[&str], caption: bool, filename: bool) -> Value {
         "properties": { "link": link, "caption": caption_schema, "filename": filename_schema } })
 }
 
+/// One to `max` items of a schema.
+fn list(max: usize, item: &str) -> Value {
+    json!({ "type": "array", "minItems": 1, "maxItems": max, "items": reference(item) })
+}
+
 /// Limits of the shared content types, written where the derives left plain types.
 fn content_limits(doc: &mut Value) {
     let set = |doc: &mut Value, pointer: &str, schema: Value| {
@@ -421,23 +426,11 @@ fn content_limits(doc: &mut Value) {
     );
     set(doc, &format!("{s}/ButtonReply/properties/id"), text(limits::WA_BUTTON_ID));
     set(doc, &format!("{s}/ButtonReply/properties/title"), text(limits::WA_BUTTON_TITLE));
-    set(
-        doc,
-        &format!("{s}/ButtonAction/properties/buttons"),
-        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_REPLY_BUTTONS, "items": reference("ReplyButton") }),
-    );
+    set(doc, &format!("{s}/ButtonAction/properties/buttons"), list(limits::WA_REPLY_BUTTONS, "ReplyButton"));
     set(doc, &format!("{s}/ListAction/properties/button"), text(limits::WA_LIST_BUTTON));
-    set(
-        doc,
-        &format!("{s}/ListAction/properties/sections"),
-        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_LIST_SECTIONS, "items": reference("ListSection") }),
-    );
+    set(doc, &format!("{s}/ListAction/properties/sections"), list(limits::WA_LIST_SECTIONS, "ListSection"));
     set(doc, &format!("{s}/ListSection/properties/title"), text(limits::WA_SECTION_TITLE));
-    set(
-        doc,
-        &format!("{s}/ListSection/properties/rows"),
-        json!({ "type": "array", "minItems": 1, "maxItems": limits::WA_LIST_ROWS, "items": reference("ListRow") }),
-    );
+    set(doc, &format!("{s}/ListSection/properties/rows"), list(limits::WA_LIST_ROWS, "ListRow"));
     set(doc, &format!("{s}/ListRow/properties/id"), text(limits::WA_ROW_ID));
     set(doc, &format!("{s}/ListRow/properties/title"), text(limits::WA_ROW_TITLE));
     set(doc, &format!("{s}/ListRow/properties/description"), text(limits::WA_ROW_DESCRIPTION));
