@@ -254,7 +254,16 @@ fn send_request(doc: &mut Value) {
         let mut sender = props["sender"].clone();
         sender["minLength"] = json!(1);
         sender["pattern"] = json!("\\S");
-        let mut p = serde_json::Map::new();
+        // Every field of the request that is not a content object, as derived (`fallback`, say),
+        // then the ones refined here.
+        let content_objects: Vec<&str> = gateway_core::content::ContentType::ALL.iter().map(|t| t.as_str()).collect();
+        let mut p: serde_json::Map<String, Value> = props
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !content_objects.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         p.insert("channel".into(), json!({ "type": "string", "enum": [channel.as_str()] }));
         p.insert(
             "to".into(),
