@@ -186,7 +186,7 @@ impl TemplateLanguage {
 }
 
 /// The members of a send request that hold arrays; no other member may be one.
-const ARRAY_MEMBERS: [&str; 12] = [
+const ARRAY_MEMBERS: [&str; 13] = [
     "contacts",
     "components",
     "parameters",
@@ -199,6 +199,7 @@ const ARRAY_MEMBERS: [&str; 12] = [
     "buttons",
     "cards",
     "product_items",
+    "fallback",
 ];
 
 /// What serde lets through and the API does not: a tag given as a variant index (`"type": 0`,

@@ -45,6 +45,8 @@ const PROVIDER_OUTCOMES: [&str; 6] =
     ["submitted", "rejected", "rejected_account", "throttled", "throttled_recipient", "transient"];
 /// `gateway_retries_total` reasons.
 const RETRY_REASONS: [&str; 5] = ["failover", "pair_rate", "timeout", "server_error", "network"];
+/// `gateway_fallbacks_total` reasons.
+const FALLBACK_REASONS: [&str; 4] = ["failed", "expired", "cancelled", "timeout"];
 /// `gateway_webhook_deliveries_total` outcomes.
 const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retried", "dead_lettered"];
 /// The `gateway_callbacks_total` (event, outcome) pairs a dashboard reads on a normal day.
@@ -200,6 +202,12 @@ impl Metrics {
         }
         for reason in RETRY_REASONS {
             self.retries.with_label_values(&[reason]);
+        }
+        let channels = [Channel::Whatsapp, Channel::Viber, Channel::Rcs];
+        for (from, to) in channels.iter().flat_map(|f| channels.iter().map(move |t| (f, t))) {
+            for reason in FALLBACK_REASONS {
+                self.fallbacks.with_label_values(&[from.as_str(), to.as_str(), reason]);
+            }
         }
         for outcome in WEBHOOK_OUTCOMES {
             self.webhook_deliveries.with_label_values(&[outcome]);

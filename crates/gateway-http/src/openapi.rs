@@ -245,18 +245,21 @@ fn capitalised(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
-/// `SendRequest` becomes `oneOf` the channels, each `oneOf` its content types.
-fn send_request(doc: &mut Value) {
-    let Some(schemas) = schemas(doc) else { return };
-    let Some(derived) = schemas.get("SendRequest").cloned() else { return };
-    let props = derived["properties"].clone();
+/// One object schema per channel and content type, named `{Channel}{Type}{suffix}`, from the
+/// derived properties `props` of a request: every field that is not a content object as derived,
+/// the common ones refined, and the one content object its type carries. Returns the references
+/// of the per-channel `oneOf`s (`{Channel}SendRequest` for messages, `{Channel}{suffix}`
+/// otherwise), each discriminated by `type`. No discriminator on `channel` above them: a mapping
+/// must name object schemas, and `channel`'s enum in every variant keeps the choice unambiguous.
+fn per_channel_and_type(
+    schemas: &mut serde_json::Map<String, Value>,
+    props: &Value,
+    suffix: &str,
+    what: &str,
+    required: &[&str],
+) -> Vec<Value> {
+    let content_objects: Vec<&str> = gateway_core::content::ContentType::ALL.iter().map(|t| t.as_str()).collect();
     let common = |channel: Channel| {
-        let mut sender = props["sender"].clone();
-        sender["minLength"] = json!(1);
-        sender["pattern"] = json!("\\S");
-        // Every field of the request that is not a content object, as derived (`fallback`, say),
-        // then the ones refined here.
-        let content_objects: Vec<&str> = gateway_core::content::ContentType::ALL.iter().map(|t| t.as_str()).collect();
         let mut p: serde_json::Map<String, Value> = props
             .as_object()
             .into_iter()
@@ -265,38 +268,48 @@ fn send_request(doc: &mut Value) {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         p.insert("channel".into(), json!({ "type": "string", "enum": [channel.as_str()] }));
-        p.insert(
-            "to".into(),
-            json!({ "type": "string", "pattern": "^\\+?[0-9]{8,15}$",
-                "description": props["to"]["description"], "example": "85268411234" }),
-        );
-        p.insert("sender".into(), sender);
-        p.insert("provider".into(), props["provider"].clone());
-        p.insert(
-            "metadata".into(),
-            json!({ "type": ["object", "null"], "description": props["metadata"]["description"],
-                "maxProperties": gateway_core::request::MAX_METADATA_PAIRS,
-                "propertyNames": { "minLength": 1, "maxLength": gateway_core::request::MAX_METADATA_KEY_CHARS },
-                "additionalProperties": { "type": "string", "maxLength": gateway_core::request::MAX_METADATA_VALUE_CHARS } }),
-        );
-        p.insert("send_at".into(), props["send_at"].clone());
+        if let Some(sender) = p.get_mut("sender") {
+            sender["minLength"] = json!(1);
+            sender["pattern"] = json!("\\S");
+        }
+        if p.contains_key("to") {
+            p.insert(
+                "to".into(),
+                json!({ "type": "string", "pattern": "^\\+?[0-9]{8,15}$",
+                    "description": props["to"]["description"], "example": "85268411234" }),
+            );
+        }
+        if p.contains_key("metadata") {
+            p.insert(
+                "metadata".into(),
+                json!({ "type": ["object", "null"], "description": props["metadata"]["description"],
+                    "maxProperties": gateway_core::request::MAX_METADATA_PAIRS,
+                    "propertyNames": { "minLength": 1, "maxLength": gateway_core::request::MAX_METADATA_KEY_CHARS },
+                    "additionalProperties": { "type": "string", "maxLength": gateway_core::request::MAX_METADATA_VALUE_CHARS } }),
+            );
+        }
         p
     };
     let mut channel_refs = Vec::new();
     for channel in [Channel::Whatsapp, Channel::Viber, Channel::Rcs] {
-        let channel_name = format!("{}SendRequest", capitalised(channel.as_str()));
+        let channel_name = if suffix == "Message" {
+            format!("{}SendRequest", capitalised(channel.as_str()))
+        } else {
+            format!("{}{suffix}", capitalised(channel.as_str()))
+        };
         let mut type_refs = Vec::new();
         let mut type_mapping = serde_json::Map::new();
         for kind in channel.content_types() {
-            let name = format!("{}{}Message", capitalised(channel.as_str()), capitalised(kind.as_str()));
+            let name = format!("{}{}{suffix}", capitalised(channel.as_str()), capitalised(kind.as_str()));
             let mut p = common(channel);
             p.insert("type".into(), json!({ "type": "string", "enum": [kind.as_str()] }));
-            p.insert(kind.as_str().into(), content_schema(channel, *kind, &props));
+            p.insert(kind.as_str().into(), content_schema(channel, *kind, props));
+            let mut req: Vec<&str> = required.to_vec();
+            req.push(kind.as_str());
             schemas.insert(
                 name.clone(),
-                json!({ "type": "object", "description": format!("A {} {} message.", channel.as_str(), kind.as_str()),
-                    "required": ["channel", "to", "type", kind.as_str()],
-                    "properties": p, "additionalProperties": false }),
+                json!({ "type": "object", "description": format!("A {} {} {what}.", channel.as_str(), kind.as_str()),
+                    "required": req, "properties": p, "additionalProperties": false }),
             );
             type_mapping.insert(kind.as_str().into(), json!(format!("#/components/schemas/{name}")));
             type_refs.push(reference(&name));
@@ -304,17 +317,32 @@ fn send_request(doc: &mut Value) {
         schemas.insert(
             channel_name.clone(),
             json!({ "oneOf": type_refs, "discriminator": { "propertyName": "type", "mapping": type_mapping },
-                "description": format!("A {} message: `type` names the content object it carries.", channel.as_str()) }),
+                "description": format!("A {} {what}: `type` names the content object it carries.", channel.as_str()) }),
         );
         channel_refs.push(reference(&channel_name));
     }
+    channel_refs
+}
+
+/// `SendRequest` becomes `oneOf` the channels, each `oneOf` its content types.
+fn send_request(doc: &mut Value) {
+    let Some(schemas) = schemas(doc) else { return };
+    let Some(derived) = schemas.get("SendRequest").cloned() else { return };
+    let props = derived["properties"].clone();
+    let send = per_channel_and_type(schemas, &props, "Message", "message", &["channel", "to", "type"]);
     schemas.insert(
         "SendRequest".into(),
-        // No discriminator at this level: a mapping must name object schemas, and each channel's
-        // is itself a `oneOf` (discriminated by `type`); `channel`'s enum in every variant keeps
-        // the choice unambiguous.
-        json!({ "oneOf": channel_refs, "description": derived["description"], "example": derived["example"] }),
+        json!({ "oneOf": send, "description": derived["description"], "example": derived["example"] }),
     );
+    // A fallback step is a message of its channel too (without `to`: the first one's recipient).
+    if let Some(step) = schemas.get("FallbackStepIn").cloned() {
+        let steps =
+            per_channel_and_type(schemas, &step["properties"], "FallbackStep", "fallback step", &["channel", "type"]);
+        schemas.insert(
+            "FallbackStepIn".into(),
+            json!({ "oneOf": steps, "description": step["description"], "example": step["example"] }),
+        );
+    }
     // Optional fields may be sent as null ("not given"); a field of the other form must be.
     let absent = json!({ "type": "null" });
     let nullable = |mut v: Value| {
