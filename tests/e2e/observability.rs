@@ -524,8 +524,8 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
 async fn a_wrong_method_gets_405_with_allow() {
     let (_redis, _sandbox, gw) = gateway().await;
     for (method, path, allow) in [
-        ("GET", "/v1/messages", "POST"),
-        ("TRACE", "/v1/messages", "POST"),
+        ("PUT", "/v1/messages", "GET, POST"),
+        ("TRACE", "/v1/messages", "GET, POST"),
         ("GET", "/v1/messages/batch", "POST"),
         ("DELETE", "/v1/templates", "GET, POST"),
         ("PUT", "/health/ready", "GET"),

@@ -658,7 +658,7 @@ mod tests {
     #[test]
     fn a_wrong_method_on_a_documented_path_names_the_right_ones() {
         let table = MethodTable::new(&refined());
-        assert_eq!(table.refuses("GET", "/v1/messages").as_deref(), Some("POST"));
+        assert_eq!(table.refuses("PUT", "/v1/messages").as_deref(), Some("GET, POST"));
         assert_eq!(table.refuses("GET", "/v1/messages/batch").as_deref(), Some("POST"));
         assert_eq!(table.refuses("TRACE", "/v1/templates").as_deref(), Some("GET, POST"));
         assert_eq!(table.refuses("GET", "/v1/messages/0190a0b0"), None);
