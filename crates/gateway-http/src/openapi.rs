@@ -345,10 +345,6 @@ fn send_request(doc: &mut Value) {
     }
     // Optional fields may be sent as null ("not given"); a field of the other form must be.
     let absent = json!({ "type": "null" });
-    let nullable = |mut v: Value| {
-        v["type"] = json!([v["type"].clone(), "null"]);
-        v
-    };
     let category = json!({ "oneOf": [{ "type": "null" }, reference("TemplateCategory")] });
     schemas.insert(
         "WhatsappTemplateSend".into(),
@@ -356,13 +352,13 @@ fn send_request(doc: &mut Value) {
             "oneOf": [
                 { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
                     "name": template_name("^[a-z0-9_]+$", limits::WA_TEMPLATE_NAME),
-                    "language": nullable(language()),
+                    "language": whatsapp_template_language(),
                     "components": { "type": ["array", "null"], "items": reference("TemplateComponent") },
                     "category": category,
                     "code": absent, "parameters": absent } },
                 { "type": "object", "required": ["name", "code"], "additionalProperties": false, "properties": {
                     "name": template_name("^[a-z0-9_]+$", limits::WA_TEMPLATE_NAME),
-                    "language": nullable(language()),
+                    "language": whatsapp_template_language(),
                     "code": text(limits::WA_AUTH_CODE),
                     "category": category,
                     "components": absent, "parameters": absent } }
@@ -389,6 +385,17 @@ fn plain_text(max: usize) -> Value {
 
 fn template_name(pattern: &str, max: usize) -> Value {
     json!({ "type": "string", "pattern": pattern, "minLength": 1, "maxLength": max })
+}
+
+/// A code, or the Cloud API's object `{"code", "policy"}` with Meta's one policy.
+fn whatsapp_template_language() -> Value {
+    json!({ "oneOf": [
+        { "type": "null" },
+        language(),
+        { "type": "object", "required": ["code"], "additionalProperties": false, "properties": {
+            "code": language(),
+            "policy": { "type": ["string", "null"], "enum": ["deterministic", null] } } }
+    ] })
 }
 
 fn language() -> Value {
