@@ -347,6 +347,13 @@ fn send_request(doc: &mut Value) {
     let absent = json!({ "type": "null" });
     let category = json!({ "oneOf": [{ "type": "null" }, reference("TemplateCategory")] });
     schemas.insert(
+        "TemplateLanguageObject".into(),
+        json!({ "type": "object", "description": "Meta's language object; `deterministic` is the only policy.",
+            "required": ["code"], "additionalProperties": false, "properties": {
+                "code": language(),
+                "policy": { "type": "string", "enum": ["deterministic"] } } }),
+    );
+    schemas.insert(
         "WhatsappTemplateSend".into(),
         json!({ "description": "A WhatsApp template: `{name, language?, components?, category?}`, or the authentication form `{name, code, language?}`.",
             "oneOf": [
@@ -387,15 +394,9 @@ fn template_name(pattern: &str, max: usize) -> Value {
     json!({ "type": "string", "pattern": pattern, "minLength": 1, "maxLength": max })
 }
 
-/// A code, or the Cloud API's object `{"code", "policy"}` with Meta's one policy.
+/// A code, or the Cloud API's object `{"code", "policy"}` (schema `TemplateLanguageObject`).
 fn whatsapp_template_language() -> Value {
-    json!({ "oneOf": [
-        { "type": "null" },
-        language(),
-        { "type": "object", "required": ["code"], "additionalProperties": false, "properties": {
-            "code": language(),
-            "policy": { "type": ["string", "null"], "enum": ["deterministic", null] } } }
-    ] })
+    json!({ "oneOf": [{ "type": "null" }, language(), reference("TemplateLanguageObject")] })
 }
 
 fn language() -> Value {
