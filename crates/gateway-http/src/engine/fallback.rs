@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gateway_core::{MessageId, MessageStatus};
-use redis::{Script, Value};
+use redis::{FromRedisValue, Script, ToRedisArgs, Value};
 
 use super::record::{ChainLink, StoredMessage};
 use super::{json, scripts, ChainJob, Engine, Job, StoreError};
@@ -164,6 +164,29 @@ impl Engine {
         .await
     }
 
+    /// Runs one of the chain's transitions in the first message's slot: every one takes the
+    /// message and the sender's fallback wait set as keys, and the first message's id first.
+    async fn chain_transition<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        parent_sender: &str,
+        parent_id: &str,
+        args: impl ToRedisArgs,
+    ) -> Result<T, StoreError> {
+        let keys = self.keys(parent_sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            Ok(script
+                .key(keys.message(parent_id))
+                .key(keys.fallback_wait())
+                .arg(parent_id)
+                .arg(args)
+                .invoke_async(&mut c)
+                .await?)
+        })
+        .await
+    }
+
     /// Moves the chain from step `current` to the next, whose message id is `step_id`.
     ///
     /// # Errors
@@ -177,25 +200,9 @@ impl Engine {
         reason: &str,
         recheck: Duration,
     ) -> Result<bool, StoreError> {
-        let keys = self.keys(parent_sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            let ok: i64 = self
-                .scripts
-                .chain
-                .advance
-                .key(keys.message(parent_id))
-                .key(keys.fallback_wait())
-                .arg(parent_id)
-                .arg(current)
-                .arg(step_id.to_string())
-                .arg(reason)
-                .arg(recheck.as_millis() as u64)
-                .invoke_async(&mut c)
-                .await?;
-            Ok(ok == 1)
-        })
-        .await
+        let args = (current, step_id.to_string(), reason, recheck.as_millis() as u64);
+        let ok: i64 = self.chain_transition(&self.scripts.chain.advance, parent_sender, parent_id, args).await?;
+        Ok(ok == 1)
     }
 
     /// Ends the hand-off of `step`: 1 done by this call, 2 done but the chain was closed
@@ -210,22 +217,8 @@ impl Engine {
         step: u8,
         next_wait: Option<Duration>,
     ) -> Result<i64, StoreError> {
-        let keys = self.keys(parent_sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            Ok(self
-                .scripts
-                .chain
-                .handed
-                .key(keys.message(parent_id))
-                .key(keys.fallback_wait())
-                .arg(parent_id)
-                .arg(step)
-                .arg(next_wait.map_or(0, |d| d.as_millis() as u64))
-                .invoke_async(&mut c)
-                .await?)
-        })
-        .await
+        let args = (step, next_wait.map_or(0, |d| d.as_millis() as u64));
+        self.chain_transition(&self.scripts.chain.handed, parent_sender, parent_id, args).await
     }
 
     /// Records that `step` (message `id`) reached its status. Returns `(late, first time)`.
@@ -239,23 +232,9 @@ impl Engine {
         step: u8,
         id: &str,
     ) -> Result<(bool, bool), StoreError> {
-        let keys = self.keys(parent_sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            let (late, counted): (i64, i64) = self
-                .scripts
-                .chain
-                .reached
-                .key(keys.message(parent_id))
-                .key(keys.fallback_wait())
-                .arg(parent_id)
-                .arg(step)
-                .arg(id)
-                .invoke_async(&mut c)
-                .await?;
-            Ok((late == 1, counted == 1))
-        })
-        .await
+        let (late, counted): (i64, i64) =
+            self.chain_transition(&self.scripts.chain.reached, parent_sender, parent_id, (step, id)).await?;
+        Ok((late == 1, counted == 1))
     }
 
     /// Closes a chain (at step `expected`, or wherever it is when `None`).
@@ -268,29 +247,13 @@ impl Engine {
         parent_id: &str,
         expected: Option<u8>,
     ) -> Result<Closed, StoreError> {
-        let keys = self.keys(parent_sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            let out: Vec<Value> = self
-                .scripts
-                .chain
-                .close
-                .key(keys.message(parent_id))
-                .key(keys.fallback_wait())
-                .arg(parent_id)
-                .arg(expected.map_or(-1, i64::from))
-                .invoke_async(&mut c)
-                .await?;
-            let [closed, cur, ho] = out.as_slice() else {
-                return Err(StoreError::Corrupt("unexpected fallback_close answer".into()));
-            };
-            Ok(Closed {
-                now: int(closed) == 1,
-                current: u8::try_from(int(cur)).unwrap_or(0),
-                handing_off: int(ho) == 1,
-            })
-        })
-        .await
+        let expected = expected.map_or(-1, i64::from);
+        let out: Vec<Value> =
+            self.chain_transition(&self.scripts.chain.close, parent_sender, parent_id, expected).await?;
+        let [closed, cur, ho] = out.as_slice() else {
+            return Err(StoreError::Corrupt("unexpected fallback_close answer".into()));
+        };
+        Ok(Closed { now: int(closed) == 1, current: u8::try_from(int(cur)).unwrap_or(0), handing_off: int(ho) == 1 })
     }
 
     /// Sets the chain's next check at `at_ms` (server clock), if it is still at step `current`.
@@ -304,22 +267,8 @@ impl Engine {
         current: u8,
         at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let keys = self.keys(parent_sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            let ok: i64 = self
-                .scripts
-                .chain
-                .rearm
-                .key(keys.message(parent_id))
-                .key(keys.fallback_wait())
-                .arg(parent_id)
-                .arg(current)
-                .arg(at_ms)
-                .invoke_async(&mut c)
-                .await?;
-            Ok(ok == 1)
-        })
-        .await
+        let ok: i64 =
+            self.chain_transition(&self.scripts.chain.rearm, parent_sender, parent_id, (current, at_ms)).await?;
+        Ok(ok == 1)
     }
 }
