@@ -191,6 +191,20 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     assert_eq!(sandbox.requests("incs").await.len(), 2, "sent twice");
     // A late repeat of the same report changes nothing: it names the first attempt.
     assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
+    // Nor does a late `delivered` for the first attempt (reports are applied before the 200).
+    let mut late = failed_callback(&pmid, 0, "");
+    late["message_status"] = json!("delivered");
+    late["error"] = Value::Null;
+    assert_eq!(post(&gw, path, &late, &[]).await, 200);
+    let m = gw.get_message(&id).await;
+    assert_eq!(m["status"], "submitted", "a report about the superseded attempt moved the new one: {m}");
+    assert_eq!(history(&m).len(), 4, "nor is it in the history: {m}");
+    // The second attempt's own report does.
+    let pmid_again = again["provider_message_id"].as_str().unwrap();
+    let mut current = late.clone();
+    current["message_id"] = json!(pmid_again);
+    assert_eq!(post(&gw, path, &current, &[]).await, 200);
+    gw.wait_for_status(&id, "delivered", Duration::from_secs(3)).await;
 
     // 131026 (undeliverable) is permanent: failed, no retry.
     let id2 =

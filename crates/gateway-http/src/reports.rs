@@ -63,7 +63,7 @@ pub fn status_event(
 
 impl Reports {
     /// Applies a status report. Returns the outcome label for metrics: `ok`, `buffered`,
-    /// `duplicate`, `history_only`, `unknown_message`, `retried`.
+    /// `duplicate`, `history_only`, `stale`, `unknown_message`, `retried`.
     ///
     /// The message is found by our own id when the provider echoes it (InnoPaaS `uid`), else by
     /// the id the send returned, else by the wamid; a report naming none we know is buffered
@@ -162,6 +162,7 @@ impl Reports {
             .apply_report(
                 sender,
                 id,
+                &report_ids(report),
                 report.status,
                 report.at.timestamp_millis(),
                 report.provider.as_str(),
@@ -225,11 +226,7 @@ impl Reports {
         let Some(record) = self.engine.get(&mid).await? else { return Ok(None) };
         let lanes = &record.body.v1().lanes;
         let next = lanes.iter().position(|l| *l == record.lane).and_then(|p| lanes.get(p + 1)).map(String::as_str);
-        let ids: Vec<&str> =
-            [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect();
+        let ids = report_ids(report);
         let at = report.at.timestamp_millis();
         let source = report.provider.as_str();
         match self.engine.reopen(sender, id, &ids, at, source, error, decision, next).await? {
@@ -350,10 +347,19 @@ fn classify_report(provider: ProviderKind, error: &ReportedError) -> ErrorClass 
     }
 }
 
+/// Every provider id a report names the message by.
+fn report_ids(report: &StatusReport) -> Vec<&str> {
+    [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 fn label(outcome: ReportOutcome) -> &'static str {
     match outcome {
         ReportOutcome::Advanced { .. } => "ok",
         ReportOutcome::HistoryOnly => "history_only",
+        ReportOutcome::Stale => "stale",
         ReportOutcome::Duplicate => "duplicate",
         ReportOutcome::Missing => "unknown_message",
         ReportOutcome::Retried => "retried",

@@ -218,6 +218,8 @@ pub enum ReportOutcome {
     Advanced { previous: MessageStatus, created_ms: i64, chain: Option<ChainLink> },
     /// Kept in the history only (it would have moved backwards, or the message is final).
     HistoryOnly,
+    /// About an earlier attempt that a reported failure replaced: not applied.
+    Stale,
     /// The same status was reported before.
     Duplicate,
     /// No such message (its retention ended).
@@ -852,7 +854,8 @@ impl Engine {
     }
 
     /// Applies a reported status to a message; `advances_from` are the statuses from which the
-    /// report moves the message forward (computed by gateway-core's status machine).
+    /// report moves the message forward (computed by gateway-core's status machine); `ids` are the
+    /// provider ids the report names, so one about a superseded attempt is not applied.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
@@ -861,6 +864,7 @@ impl Engine {
         &self,
         sender: &str,
         id: &str,
+        ids: &[&str],
         reported: MessageStatus,
         at_ms: i64,
         source: &str,
@@ -871,6 +875,7 @@ impl Engine {
         let error = error.map(json).transpose()?.unwrap_or_default();
         let from: String = advances_from.iter().fold("|".to_owned(), |acc, s| format!("{acc}{}|", s.as_str()));
         let done = matches!(reported, MessageStatus::Read | MessageStatus::Failed);
+        let ids: String = ids.iter().fold("|".to_owned(), |acc, s| format!("{acc}{s}|"));
         self.timed(async {
             let mut c = self.conn().await?;
             let (outcome, previous, created, chain): (String, String, i64, String) = self
@@ -885,6 +890,7 @@ impl Engine {
                 .arg(&from)
                 .arg(self.retention.as_millis() as u64)
                 .arg(if done { "1" } else { "0" })
+                .arg(&ids)
                 .invoke_async(&mut c)
                 .await?;
             Ok(match outcome.as_str() {
@@ -894,6 +900,7 @@ impl Engine {
                     chain: ChainLink::decode(&chain),
                 },
                 "history" => ReportOutcome::HistoryOnly,
+                "stale" => ReportOutcome::Stale,
                 "duplicate" => ReportOutcome::Duplicate,
                 _ => ReportOutcome::Missing,
             })

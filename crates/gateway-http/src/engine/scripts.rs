@@ -538,17 +538,27 @@ return 1
 /// Applies a status a provider reported. The status rule itself lives in gateway-core; the caller
 /// passes the statuses from which the reported one advances, so this script only applies it.
 ///
+/// A report about an attempt a reported failure already replaced (its id is in `superseded` and
+/// not the current `pmid`) is stale: a late `delivered` for the first send must not move the
+/// second.
+///
 /// KEYS: message, reconciliation set. ARGV: reported status, at (ms, provider's time or 0 for now),
 /// source, error JSON (or empty), statuses it advances from (`|a|b|`), retention ms, done (1: no
-/// more reconciliation polls are needed).
-/// Returns `{outcome, previous status, created ms, chain link}`, outcome one of `missing`,
+/// more reconciliation polls are needed), the report's ids (`|a|b|`).
+/// Returns `{outcome, previous status, created ms, chain link}`, outcome one of `missing`, `stale`,
 /// `duplicate`, `advanced`, `history`; the chain link is empty for a message in no fallback chain.
 pub fn apply_report() -> Script {
     script(
         r#"
-local st = redis.call('HGET', KEYS[1], 'status')
+local f = redis.call('HMGET', KEYS[1], 'status', 'pmid', 'superseded')
+local st = f[1]
 if not st then return {'missing', '', 0, ''} end
 local created = tonumber(redis.call('HGET', KEYS[1], 'created') or '0')
+if f[3] and not (f[2] and string.find(ARGV[8], '|' .. f[2] .. '|', 1, true)) then
+  for rid in string.gmatch(ARGV[8], '[^|]+') do
+    if string.find(f[3], '|' .. rid .. '|', 1, true) then return {'stale', st, created, ''} end
+  end
+end
 local seen = redis.call('HGET', KEYS[1], 'seen') or '|'
 if string.find(seen, '|' .. ARGV[1] .. '|', 1, true) then return {'duplicate', st, created, ''} end
 redis.call('HSET', KEYS[1], 'seen', seen .. ARGV[1] .. '|')
@@ -576,7 +586,7 @@ return {outcome, st, created, redis.call('HGET', KEYS[1], 'chain') or ''}
 
 /// A provider reported by callback that a message it had accepted failed, for a reason worth
 /// another attempt: the message is queued again under its retry policy, its history keeping the
-/// failure. Decided here, atomically with the status check, so a late or repeated report cannot
+/// failure, and the failed attempt's provider id is kept in `superseded` (see `apply_report`). Decided here, atomically with the status check, so a late or repeated report cannot
 /// queue it twice.
 ///
 /// KEYS: message, delayed set, reconciliation set.
@@ -614,7 +624,8 @@ local at = tonumber(ARGV[2])
 if at <= 0 then at = now end
 history(KEYS[1], 'failed', at, ARGV[3])
 set_status(KEYS[1], 'queued')
-redis.call('HSET', KEYS[1], 'error', ARGV[4], 'updated', now)
+local superseded = redis.call('HGET', KEYS[1], 'superseded') or '|'
+redis.call('HSET', KEYS[1], 'error', ARGV[4], 'updated', now, 'superseded', superseded .. f[2] .. '|')
 redis.call('HDEL', KEYS[1], 'seen')
 redis.call('PERSIST', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[9])
