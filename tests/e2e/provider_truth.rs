@@ -446,6 +446,20 @@ async fn template_sends_are_checked_against_the_template_and_take_meta_language_
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let template_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    // INCS (and the strict sandbox) sends only approved templates.
+    eventually(Duration::from_secs(5), || async {
+        let res = gw
+            .client
+            .get(format!("{}/v1/templates/{template_id}", gw.base_url))
+            .bearer_auth(gateway_tests::API_KEY)
+            .send()
+            .await
+            .ok()?;
+        (res.json::<Value>().await.ok()?["status"] == "APPROVED").then_some(())
+    })
+    .await
+    .expect("the template is approved");
 
     let send = |params: Value, language: Value| {
         json!({"channel": "whatsapp", "to": "85268411234", "type": "template",
@@ -580,5 +594,36 @@ async fn the_24_hour_window_applies_to_rcs_when_enforced() {
         "sendTime": "2024-04-20T10:11:02.589915Z", "text": "Hiii", "agentId": "test_vhbgamhn_agent@rbm.goog"}});
     assert_eq!(post(&gw, "/callbacks/incs/sandbox-incs-callback", &inbound, &[]).await, 200);
     assert_eq!(gw.send(&text).await.status(), 202, "the user's message opened the window");
+    gw.stop().await;
+}
+
+/// A template send the gateway could not check (it has not read the template) is refused by the
+/// strict sandbox as Meta would behind INCS, and the message fails for good with Meta's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_refuses_unknown_templates_and_wrong_parameter_counts_like_meta() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let text = |t: &str| json!({"type": "text", "text": t});
+    let cases = [
+        (json!({"name": "no_such_template"}), "132001"),
+        // The documents' example has a header variable and three body variables.
+        (
+            json!({"name": "test_header_text_2", "components": [{"type": "header", "parameters": [text("2025-10-01")]},
+            {"type": "body", "parameters": [text("a"), text("b")]}]}),
+            "132000",
+        ),
+    ];
+    for (template, code) in cases {
+        let id = accepted(
+            &gw,
+            json!({"channel": "whatsapp", "to": "85268411234", "type": "template", "template": template}),
+        )
+        .await;
+        let m = gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
+        assert_eq!(m["error"]["code"], code, "{m}");
+        assert_eq!(m["error"]["retryable"], false, "{m}");
+    }
+    assert_eq!(sends_to_incs(&sandbox).await.len(), 2, "one request each, no retry");
     gw.stop().await;
 }

@@ -378,6 +378,13 @@ impl Incs {
         let family = if channel == Channel::Rcs { HostFamily::Either } else { HostFamily::Chat };
         let lane = self.authenticate_on(req, family)?;
         let to = validate_send(channel, body, self.strict)?;
+        if let (true, Channel::Whatsapp, RequestBody::Json(fields)) = (self.strict, channel, body) {
+            if let (Some("template"), Some(Value::Object(template))) =
+                (fields.get("type").and_then(Value::as_str), fields.get("template"))
+            {
+                self.templates.check_send(template)?;
+            }
+        }
         let behaviour = recipients.get(to, channel.recipient_channel());
         let message_id = channel.new_message_id(to);
         let accepted = Instant::now();

@@ -1776,3 +1776,62 @@ async fn recipient_behaviours_drive_failed_and_silent_deliveries() {
     sandbox.sandbox.stop().await;
     receiver.sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn template_sends_must_name_an_approved_template_with_the_right_parameter_count() {
+    let sandbox = Running::start(SandboxConfig {
+        incs_template_review_delay: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let send = |name: &str, components: Value| json!({"to": "85268411234", "type": "template", "template": {"name": name, "components": components}});
+    let text = |t: &str| json!({"type": "text", "text": t});
+    let unknown = error_envelope(10002, "(#132001) Template name does not exist in the translation");
+    let miscounted =
+        error_envelope(10002, "(#132000) Number of parameters does not match the expected number of params");
+
+    // A name INCS does not know.
+    let (status, envelope) = sandbox.send("whatsapp", send("no_such_template", json!([]))).await;
+    assert_eq!((status, envelope), (StatusCode::OK, unknown.clone()));
+
+    // The documents' example takes 1 header and 3 body parameters: 2 in the body is wrong, and so
+    // is a component the template does not have.
+    let body3 = json!({"type": "body", "parameters": [text("a"), text("b"), text("c")]});
+    let header = json!({"type": "header", "parameters": [text("2025-10-01")]});
+    let (_, envelope) = sandbox.send("whatsapp", send("test_header_text_2", json!([header, body3]))).await;
+    msg_id(&envelope);
+    let body2 = json!({"type": "body", "parameters": [text("a"), text("b")]});
+    let (_, envelope) = sandbox.send("whatsapp", send("test_header_text_2", json!([header, body2]))).await;
+    assert_eq!(envelope, miscounted);
+    let (_, envelope) = sandbox.send("whatsapp", send("test_header_text_2", json!([body3]))).await;
+    assert_eq!(envelope, miscounted, "the header's variable is missing");
+    let button = json!({"type": "button", "sub_type": "COPY_CODE", "index": "0",
+        "parameters": [{"type": "coupon_code", "coupon_code": "843924"}]});
+    let (_, envelope) = sandbox.send("whatsapp", send("test_button_reply_1", json!([button]))).await;
+    assert_eq!(envelope, miscounted, "a parameter for a button without a variable");
+    let (_, envelope) = sandbox.send("whatsapp", send("test_button_code_1", json!([button]))).await;
+    msg_id(&envelope);
+
+    // A created template is unknown until approved, then checked against its own variables.
+    sandbox.create_template(waba_template("test_api_2")).await;
+    let (_, envelope) = sandbox.send("whatsapp", send("test_api_2", json!([body2]))).await;
+    assert_eq!(envelope, unknown, "pending is not approved");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, envelope) = sandbox.send("whatsapp", send("test_api_2", json!([body2.clone()]))).await;
+        if envelope["status"] == "success" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never approved: {envelope}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, envelope) = sandbox.send("whatsapp", send("test_api_2", json!([body3]))).await;
+    assert_eq!(envelope, miscounted);
+    sandbox.sandbox.stop().await;
+
+    // Lenient, the old sandbox took them all.
+    let lenient = Running::start(SandboxConfig { strict: false, ..SandboxConfig::default() }).await;
+    let (_, envelope) = lenient.send("whatsapp", send("no_such_template", json!([]))).await;
+    msg_id(&envelope);
+    lenient.sandbox.stop().await;
+}

@@ -9,6 +9,13 @@
 //! INCS callback URL; INCS documents template callbacks for WhatsApp only, so RCS reviews post
 //! none. A deleted template's pending callback still arrives, as a late one would.
 //!
+//! A WhatsApp template send (strict) must name a template INCS knows and give each component as
+//! many parameters as the template has variables, else INCS's 10002 with Meta's code inside:
+//! 132001 for a name that is not an approved template, 132000 for a wrong count (PROVIDERS.md
+//! §3.2). Known are the templates created here once approved, and the documents' own examples
+//! (seeds/001: `test_button_reply_1`, `test_header_image_5`, `test_header_text_2`,
+//! `test_button_code_1`, `authentication_ca`), always approved and not listed.
+//!
 //! Decisions where INCS is silent: template ids are 16-digit numbers that grow with each create,
 //! so `last_id` paging returns the templates created after it, oldest first; every configured
 //! certification code sees the same templates (the documents use one code per host family of the
@@ -34,6 +41,9 @@ const RCS_PATH: &str = "/external/templates/rcs";
 const ACCOUNT_PATH: &str = "/external/account";
 
 pub(crate) const NOT_FOUND: &str = "The template is not found.";
+/// Meta's answers for a template send that does not fit, as INCS passes them on in a 10002.
+pub(crate) const UNKNOWN_TEMPLATE: &str = "(#132001) Template name does not exist in the translation";
+pub(crate) const PARAMETER_COUNT: &str = "(#132000) Number of parameters does not match the expected number of params";
 const MAX_WABA_NAME: usize = 100;
 const MAX_RCS_NAME: usize = 25;
 const DEFAULT_PAGE: u64 = 10;
@@ -69,9 +79,139 @@ pub(crate) struct Templates {
     store: Mutex<BTreeMap<u64, Template>>,
 }
 
+/// The documents' example templates (seeds/001), in Meta's creation shape: what an INCS account
+/// of the documents has, so their send examples go through.
+fn documented() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "test_button_reply_1",
+            json!([{"type": "BODY", "text": "Would you like to hear more?"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Yes"}, {"type": "QUICK_REPLY", "text": "No"}]}]),
+        ),
+        (
+            "test_header_image_5",
+            json!([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Our new collection is here."}]),
+        ),
+        (
+            "test_header_text_2",
+            json!([{"type": "HEADER", "format": "TEXT", "text": "Offer of {{1}}"},
+            {"type": "BODY", "text": "Until {{1}}, use code {{2}} for {{3}} off."}]),
+        ),
+        (
+            "test_button_code_1",
+            json!([{"type": "BODY", "text": "Your coupon is ready."},
+            {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "843924"}]}]),
+        ),
+        (
+            "authentication_ca",
+            json!([{"type": "BODY", "text": "{{1}} is your verification code."},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]}]),
+        ),
+    ]
+}
+
+/// Distinct `{{n}}` in a text.
+fn variables_in(text: &str) -> usize {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        rest = &rest[start + 2..];
+        if let Some(end) = rest.find("}}") {
+            seen.insert(rest[..end].trim().to_owned());
+            rest = &rest[end + 2..];
+        }
+    }
+    seen.len()
+}
+
+/// The parameters a send must give, by component (`header`, `body`, `button/<index>`), read from a
+/// template's Meta components: a text header's and the body's variables, one for a media header,
+/// one for a URL button with a variable and for a copy-code button.
+fn expected_parameters(components: &Value) -> BTreeMap<String, usize> {
+    let mut expected = BTreeMap::new();
+    for c in components.as_array().into_iter().flatten() {
+        let text = c.get("text").and_then(Value::as_str).unwrap_or("");
+        match c.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+            Some("HEADER") => {
+                let n = match c.get("format").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+                    Some("IMAGE" | "VIDEO" | "DOCUMENT") => 1,
+                    _ => variables_in(text),
+                };
+                expected.insert("header".to_owned(), n);
+            }
+            Some("BODY") => {
+                expected.insert("body".to_owned(), variables_in(text));
+            }
+            Some("BUTTONS") => {
+                for (i, b) in c.get("buttons").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    let n = match b.get("type").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+                        Some("URL") => variables_in(b.get("url").and_then(Value::as_str).unwrap_or("")),
+                        Some("COPY_CODE") => 1,
+                        _ => 0,
+                    };
+                    expected.insert(format!("button/{i}"), n);
+                }
+            }
+            _ => {}
+        }
+    }
+    expected
+}
+
+/// The parameters a send gives, by component.
+fn given_parameters(components: &[Value]) -> BTreeMap<String, usize> {
+    let mut given = BTreeMap::new();
+    for c in components {
+        let n = c.get("parameters").and_then(Value::as_array).map_or(0, Vec::len);
+        let key = match c.get("type").and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            Some("button") => {
+                let index = match c.get("index") {
+                    Some(Value::String(i)) => i.clone(),
+                    Some(other) => other.to_string(),
+                    None => "0".to_owned(),
+                };
+                format!("button/{index}")
+            }
+            Some(other) => other.to_owned(),
+            None => continue,
+        };
+        *given.entry(key).or_insert(0) += n;
+    }
+    given
+}
+
 impl Templates {
     pub(crate) fn new(review_delay: Duration) -> Templates {
         Templates { review_delay, store: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Checks a WhatsApp template send (`{name, components?}` or the authentication form
+    /// `{name, code}`) against the template it names, as Meta would behind INCS.
+    pub(crate) fn check_send(&self, template: &Map<String, Value>) -> Result<(), IncsError> {
+        let unknown = || IncsError { code: 10002, message: UNKNOWN_TEMPLATE.into() };
+        let name = template.get("name").and_then(Value::as_str).ok_or_else(unknown)?;
+        let components = documented().into_iter().find(|(n, _)| *n == name).map(|(_, c)| c).or_else(|| {
+            let now = Instant::now();
+            let store = lock(&self.store);
+            store
+                .values()
+                .find(|t| t.family == Family::Waba && t.name == name && self.status(t, now) == "APPROVED")
+                .map(|t| t.body.clone())
+        });
+        let components = components.ok_or_else(unknown)?;
+        if template.contains_key("code") {
+            return Ok(());
+        }
+        let given = template.get("components").and_then(Value::as_array).map(|c| given_parameters(c));
+        let expected = expected_parameters(&components);
+        let given = given.unwrap_or_default();
+        let fits =
+            expected.keys().chain(given.keys()).all(|k| expected.get(k).unwrap_or(&0) == given.get(k).unwrap_or(&0));
+        if fits {
+            Ok(())
+        } else {
+            Err(IncsError { code: 10002, message: PARAMETER_COUNT.into() })
+        }
     }
 
     fn status(&self, t: &Template, now: Instant) -> &'static str {
