@@ -627,3 +627,107 @@ async fn the_sandbox_refuses_unknown_templates_and_wrong_parameter_counts_like_m
     assert_eq!(sends_to_incs(&sandbox).await.len(), 2, "one request each, no retry");
     gw.stop().await;
 }
+
+/// Asks the sandbox to post a callback now (`/_sandbox/callbacks`); returns what it posted.
+async fn emit(sandbox: &TestSandbox, request: Value) -> Value {
+    let res = sandbox.client.post(format!("{}/_sandbox/callbacks", sandbox.url())).json(&request).send().await.unwrap();
+    assert_eq!(res.status(), 202, "{request}");
+    res.json::<Value>().await.unwrap()["posted"].clone()
+}
+
+/// What providers do only sometimes, emitted by the sandbox on request and carried through the
+/// gateway: a `failed` with a transient code (sent again) and a permanent one (failed), a Viber
+/// message moved by INCS chat events alone, an inbound reply mapped to our id, and a template
+/// quality update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_the_sandbox_emits_on_request_move_messages_through_the_gateway() {
+    let redis = TestRedis::single();
+    let port = gateway_tests::free_port();
+    let sandbox = gateway_tests::sandbox_calling_back(port).await;
+    let toml = redis
+        .gateway_toml(&sandbox.url(), &subscription(&sandbox.url()))
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let gw = TestGateway::spawn(&toml).await;
+    let (retried, permanent, viber) = ("85268411001", "85268411002", "85268411003");
+    sandbox.recipient(retried, "whatsapp", "no_receipts").await;
+    sandbox.recipient(permanent, "whatsapp", "no_receipts").await;
+    sandbox.recipient(viber, "viber", "no_receipts").await;
+    let text = |channel: &str, to: &str| json!({"channel": channel, "to": to, "type": "text", "text": "hi"});
+
+    // A transient failure: sent again, the failure in the history.
+    let id = accepted(&gw, text("whatsapp", retried)).await;
+    let first = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
+    let posted = emit(
+        &sandbox,
+        json!({"event": "failed", "provider": "incs", "message_id": pmid, "code": 131000,
+        "title": "Something went wrong"}),
+    )
+    .await;
+    assert_eq!(posted["event"], "message_status_update");
+    assert_eq!(posted["error"]["code"], 131000);
+    let again = eventually(Duration::from_secs(5), || async {
+        let m = gw.get_message(&id).await;
+        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
+    })
+    .await
+    .expect("sent again after the emitted failure");
+    assert!(history(&again).contains(&("failed".to_owned(), "incs".to_owned())), "{again}");
+
+    // A permanent one: failed with the code.
+    let id2 = accepted(&gw, text("whatsapp", permanent)).await;
+    let m = gw.wait_for_status(&id2, "submitted", Duration::from_secs(3)).await;
+    let pmid2 = m["provider_message_id"].as_str().unwrap();
+    emit(&sandbox, json!({"event": "failed", "provider": "incs", "message_id": pmid2, "code": 131026})).await;
+    let m = gw.wait_for_status(&id2, "failed", Duration::from_secs(3)).await;
+    assert_eq!(m["error"]["code"], "131026");
+
+    // Viber by chat events alone: the status first, then the event that links INCS's chat id.
+    let id3 = accepted(&gw, text("viber", viber)).await;
+    let m = gw.wait_for_status(&id3, "submitted", Duration::from_secs(3)).await;
+    let uuid = m["provider_message_id"].as_str().unwrap();
+    let status =
+        emit(&sandbox, json!({"event": "message_status_updated", "message_id": uuid, "channel_status": 3})).await;
+    let created = emit(&sandbox, json!({"event": "message_created", "message_id": uuid})).await;
+    assert_eq!(created["message"]["id"], status["message_id"], "one chat id for the message");
+    assert_eq!(created["message"]["channel_msg_id"], uuid);
+    gw.wait_for_status(&id3, "delivered", Duration::from_secs(3)).await;
+
+    // A user's reply to the first message (an image, with its context): mapped to our id.
+    let latest = gw.get_message(&id).await["provider_message_id"].as_str().unwrap().to_owned();
+    emit(
+        &sandbox,
+        json!({"event": "inbound", "provider": "incs", "from": retried, "context_message_id": latest,
+        "message": {"type": "image", "image": {"id": "1037543291543636", "mime_type": "image/jpeg",
+            "sha256": "aGVsbG8=", "link": "https://static.incsapp.com/chat/images/in.jpg"}}}),
+    )
+    .await;
+    let inbound = eventually(Duration::from_secs(5), || async { events_of(&sandbox, "message.inbound").await.pop() })
+        .await
+        .expect("a message.inbound event");
+    assert_eq!(inbound["data"]["type"], "image", "{inbound}");
+    assert_eq!(inbound["data"]["context"]["message_id"], id.as_str(), "{inbound}");
+
+    // A template's quality changes: `template.status` says so.
+    let create = json!({"sender": "hk-main", "channel": "whatsapp", "name": "quality_watch", "language": "en_US",
+        "category": "UTILITY", "components": [{"type": "BODY", "text": "Your order shipped."}]});
+    let res = gw
+        .client
+        .post(format!("{}/v1/templates", gw.base_url))
+        .bearer_auth(gateway_tests::API_KEY)
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let tid = res.json::<Value>().await.unwrap()["provider_template_id"].as_str().unwrap().to_owned();
+    emit(&sandbox, json!({"event": "template_update", "template_id": tid, "change": "quality", "new_value": "YELLOW"}))
+        .await;
+    let update = eventually(Duration::from_secs(5), || async {
+        events_of(&sandbox, "template.status").await.into_iter().find(|e| e["data"]["new_value"] == "YELLOW")
+    })
+    .await
+    .expect("a template.status event for the quality update");
+    assert_eq!(update["data"]["template_id"], tid.as_str(), "{update}");
+    gw.stop().await;
+}

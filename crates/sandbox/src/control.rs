@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use crate::emit::Emit;
 use crate::faults::Fault;
 use crate::recipients::Setting;
 use crate::{Provider, Sandbox};
@@ -16,6 +17,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
             .service(web::resource("/requests").get(list_requests).delete(clear_requests))
             .service(web::resource("/faults").get(list_faults).post(add_fault).delete(clear_faults))
             .service(web::resource("/recipients").get(list_recipients).post(set_recipient).delete(clear_recipients))
+            .service(web::resource("/callbacks").post(emit_callback))
             .service(web::resource("/webhooks").get(list_webhooks).post(receive_webhook).delete(clear_webhooks))
             // Without this, unknown control paths would fall through to the provider intake.
             .default_service(web::to(|| async { problem(StatusCode::NOT_FOUND, "no such sandbox endpoint".into()) })),
@@ -114,4 +116,17 @@ async fn set_recipient(body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpRes
 async fn clear_recipients(sandbox: web::Data<Sandbox>) -> HttpResponse {
     sandbox.recipients.clear();
     HttpResponse::NoContent().finish()
+}
+
+async fn emit_callback(body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let posted = Emit::parse(&body).and_then(|emit| match &emit {
+        Emit::Failed { provider: Provider::Innopaas, .. } | Emit::Inbound { provider: Provider::Innopaas, .. } => {
+            sandbox.innopaas.emit(emit)
+        }
+        _ => sandbox.incs.emit(emit),
+    });
+    match posted {
+        Ok(posted) => HttpResponse::Accepted().json(serde_json::json!({"posted": posted})),
+        Err((status, error)) => problem(status, error),
+    }
 }

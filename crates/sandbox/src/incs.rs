@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
+use crate::emit::{self, Emit, Refusal};
 use crate::faults::status_code;
 use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::{lock, RequestBody};
@@ -231,10 +232,15 @@ impl MessageStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SentMessage {
     accepted_at_ms: i64,
     behaviour: Behaviour,
+    /// The number (certification code position) it went from, its recipient, and INCS's own
+    /// chat id once a chat event named it.
+    lane: usize,
+    to: String,
+    chat_id: Option<u64>,
 }
 
 /// One row of the status poll.
@@ -389,7 +395,8 @@ impl Incs {
         let message_id = channel.new_message_id(to);
         let accepted = Instant::now();
         let accepted_at_ms = chrono::Utc::now().timestamp_millis();
-        lock(&self.messages).insert(message_id.clone(), SentMessage { accepted_at_ms, behaviour });
+        let sent = SentMessage { accepted_at_ms, behaviour, lane, to: to.to_owned(), chat_id: None };
+        lock(&self.messages).insert(message_id.clone(), sent);
 
         if let Some(callbacks) = &self.callbacks {
             let lane = u64::try_from(lane).unwrap_or(0);
@@ -484,6 +491,101 @@ impl Incs {
             delivered_at: if status >= MessageStatus::Delivered { unix_seconds_after(self.delays[1]) } else { 0 },
             read_at: if status >= MessageStatus::Read { unix_seconds_after(self.delays[2]) } else { 0 },
         }
+    }
+}
+
+/// INCS's first chat id; later ones count up (seeds/003's example id).
+const FIRST_CHAT_ID: u64 = 260_400_000_084;
+
+impl Incs {
+    /// Posts, now, the callback an `/_sandbox/callbacks` request names (see `crate::emit`).
+    pub(crate) fn emit(&self, emit: Emit) -> Result<Value, Refusal> {
+        let callbacks = self.callbacks.as_ref().ok_or_else(|| emit::no_callback_url(crate::Provider::Incs))?;
+        let now = chrono::Utc::now();
+        let number = |lane: usize| {
+            let lane = u64::try_from(lane).unwrap_or(0);
+            (FIRST_CHANNEL_ID + lane, (FIRST_BUSINESS_PHONE + lane).to_string())
+        };
+        let (key, status, body) = match emit {
+            Emit::Failed { message_id, code, title, .. } => {
+                let lane = self.sent(&message_id)?.lane;
+                let (channel_id, business_phone) = number(lane);
+                let body = serde_json::json!({"event": "message_status_update", "channel_id": channel_id,
+                    "business_phone": business_phone, "message_id": message_id, "message_status": "failed",
+                    "error": {"code": code, "title": title.unwrap_or_else(|| "Message failed".into())},
+                    "received_at": now.timestamp()});
+                (message_id, "failed", body)
+            }
+            Emit::Inbound { from, number: lane, message, context_message_id, .. } => {
+                let (channel_id, business_phone) = number(lane);
+                let mut message = message.unwrap_or_else(emit::default_message);
+                let id = wamid(&from);
+                message.insert("from".into(), from.clone().into());
+                message.insert("id".into(), id.clone().into());
+                message.insert("timestamp".into(), now.timestamp().to_string().into());
+                if let Some(replied) = context_message_id {
+                    message.insert("context".into(), serde_json::json!({"from": business_phone, "id": replied}));
+                }
+                let body = serde_json::json!({"event": "new_message", "channel_id": channel_id,
+                    "business_phone": business_phone, "message": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {"display_phone_number": business_phone, "phone_number_id": channel_id.to_string()},
+                        "contacts": [{"profile": {"name": "Sandbox User"}, "wa_id": from}],
+                        "messages": [Value::Object(message)]}});
+                (id, "inbound", body)
+            }
+            Emit::MessageCreated { message_id, channel_status } => {
+                let (chat_id, sent) = self.chat_id(&message_id)?;
+                let (channel_id, _) = number(sent.lane);
+                let at = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                let body = serde_json::json!({"event": "message_created", "message": {"id": chat_id,
+                    "auth_id": channel_id, "conversation_id": 979, "session_type": 1, "sender": "incs_1",
+                    "receiver": sent.to, "type": 101, "custom_type": 0, "custom_id": 0, "channel_msg_id": message_id,
+                    "channel_status": channel_status, "content": {}, "error": "", "source": 1,
+                    "created_at": at, "updated_at": at}});
+                (message_id, "message_created", body)
+            }
+            Emit::MessageStatusUpdated { message_id, channel_status } => {
+                let (chat_id, _) = self.chat_id(&message_id)?;
+                let body = serde_json::json!({"event": "message_status_updated", "message_id": chat_id,
+                    "message_status": channel_status, "error": "",
+                    "updated_at": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)});
+                (message_id, "message_status_updated", body)
+            }
+            Emit::TemplateUpdate { template_id, change, new_value, reason } => {
+                let (name, lane) =
+                    self.templates.name_of(&template_id).ok_or_else(|| emit::not_found("template", &template_id))?;
+                let (channel_id, business_phone) = number(lane);
+                let event = match change {
+                    emit::TemplateChange::Status => "template_status_update",
+                    emit::TemplateChange::Category => "template_category_update",
+                    emit::TemplateChange::Quality => "template_quality_update",
+                };
+                let body = serde_json::json!({"event": event, "channel_id": channel_id,
+                    "business_phone": business_phone, "template_id": template_id, "template_name": name,
+                    "new_value": new_value, "reason": reason, "received_at": now.timestamp()});
+                (template_id, "template_update", body)
+            }
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        callbacks.enqueue(CallbackJob {
+            message_id: key,
+            callbacks: vec![Callback { due: Instant::now(), status, body: bytes }],
+        });
+        Ok(body)
+    }
+
+    fn sent(&self, message_id: &str) -> Result<SentMessage, Refusal> {
+        lock(&self.messages).get(message_id).cloned().ok_or_else(|| emit::not_found("message", message_id))
+    }
+
+    /// INCS's own chat id for a message it accepted, given the first time a chat event names it.
+    fn chat_id(&self, message_id: &str) -> Result<(u64, SentMessage), Refusal> {
+        let mut messages = lock(&self.messages);
+        let next = FIRST_CHAT_ID + messages.values().filter(|m| m.chat_id.is_some()).count() as u64;
+        let sent = messages.get_mut(message_id).ok_or_else(|| emit::not_found("message", message_id))?;
+        let id = *sent.chat_id.get_or_insert(next);
+        Ok((id, sent.clone()))
     }
 }
 
@@ -810,7 +912,13 @@ mod tests {
     fn status_rows_carry_unix_seconds() {
         let delays = [Duration::from_secs(1), Duration::from_secs(5), Duration::from_secs(9)];
         let incs = Incs::new(vec!["code".into()], delays, None);
-        let message = SentMessage { accepted_at_ms: 1_774_249_921_500, behaviour: Behaviour::Normal };
+        let message = SentMessage {
+            accepted_at_ms: 1_774_249_921_500,
+            behaviour: Behaviour::Normal,
+            lane: 0,
+            to: "85268411234".into(),
+            chat_id: None,
+        };
         let row = |elapsed_ms| incs.status_row("id", &message, message.accepted_at_ms + elapsed_ms);
 
         let accepted = row(0);

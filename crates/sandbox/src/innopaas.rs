@@ -4,20 +4,23 @@
 //! (`delivered`, then `read`) after every accepted send.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::callbacks::{Callback, CallbackJob, CallbackQueue};
+use crate::emit::{self, Emit, Refusal};
 use crate::faults::status_code;
 use crate::incs::wamid;
 use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
-use crate::recording::RequestBody;
+use crate::recording::{lock, RequestBody};
 
 /// Every InnoPaaS path the gateway uses sits under this prefix (`/api/whatsapp/v3/msg/submit`, ...).
 pub(crate) const PATH_PREFIX: &str = "/api/whatsapp/";
@@ -205,6 +208,16 @@ pub(crate) struct Innopaas {
     /// Offsets after acceptance of the `delivered` and `read` webhooks.
     delays: [Duration; 2],
     webhooks: Option<CallbackQueue>,
+    /// What each accepted submit was, for the webhooks `/_sandbox/callbacks` asks for.
+    sent: Mutex<HashMap<String, Sent>>,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    lane: usize,
+    waba_id: String,
+    recipient: String,
+    uid: Option<String>,
 }
 
 /// What a validated send holds that the answer and the webhooks need.
@@ -220,7 +233,7 @@ impl Innopaas {
         delays: [Duration; 2],
         webhooks: Option<CallbackQueue>,
     ) -> Innopaas {
-        Innopaas { credentials, delays, webhooks }
+        Innopaas { credentials, delays, webhooks, sent: Mutex::new(HashMap::new()) }
     }
 
     /// Answers a request to an InnoPaaS path (already recorded and past the fault book).
@@ -274,6 +287,13 @@ impl Innopaas {
         let fields = json_object(body)?;
         let send = validate_submit(fields, mmlite)?;
         let message_id = snowflake();
+        let sent = Sent {
+            lane,
+            waba_id: send.waba_id.to_owned(),
+            recipient: send.recipients.first().map(|r| (*r).to_owned()).unwrap_or_default(),
+            uid: send.uid.map(str::to_owned),
+        };
+        lock(&self.sent).insert(message_id.clone(), sent);
         if let Some(webhooks) = &self.webhooks {
             let account_name = account_name(lane);
             for recipient in &send.recipients {
@@ -338,6 +358,74 @@ impl Innopaas {
             })
             .collect();
         CallbackJob { message_id: message_id.to_owned(), callbacks }
+    }
+}
+
+impl Innopaas {
+    /// Posts, now, the webhook an `/_sandbox/callbacks` request names (see `crate::emit`).
+    pub(crate) fn emit(&self, emit: Emit) -> Result<Value, Refusal> {
+        let webhooks = self.webhooks.as_ref().ok_or_else(|| emit::no_callback_url(crate::Provider::Innopaas))?;
+        let now = Utc::now();
+        let (key, status, event) = match emit {
+            Emit::Failed { message_id, code, title, .. } => {
+                let sent = lock(&self.sent)
+                    .get(&message_id)
+                    .cloned()
+                    .ok_or_else(|| emit::not_found("message", &message_id))?;
+                // InnoPaaS sends Meta's code as a string.
+                let code = code.as_str().map_or_else(|| code.to_string(), str::to_owned);
+                let mut body = json!({"id": message_id, "accountName": account_name(sent.lane), "wabaId": sent.waba_id,
+                    "status": "failed", "wamid": wamid(&sent.recipient), "sendPhone": sent.recipient,
+                    "errorData": {"errorCode": code, "errorMessage": title.unwrap_or_else(|| "Message failed".into())}});
+                if let (Some(uid), Value::Object(b)) = (sent.uid, &mut body) {
+                    b.insert("uid".into(), uid.into());
+                }
+                (
+                    message_id,
+                    "failed",
+                    json!({"id": uuid::Uuid::new_v4().to_string(),
+                    "type": "whatsapp_message_status_updated", "eventTime": rfc3339_millis(now), "body": body}),
+                )
+            }
+            Emit::Inbound { from, number, message, context_message_id, waba_id, to, .. } => {
+                let (Some(waba_id), Some(to)) = (waba_id, to) else {
+                    return Err(emit::bad("waba_id and to (the business number) are required for innopaas"));
+                };
+                let mut body = Map::new();
+                let id = snowflake();
+                for (k, v) in [
+                    ("id", Value::from(id.clone())),
+                    ("accountName", account_name(number).into()),
+                    ("wabaId", waba_id.into()),
+                    ("wamid", wamid(&from).into()),
+                    ("from", from.clone().into()),
+                    ("to", to.clone().into()),
+                    ("sendTime", now.format("%Y-%m-%d %H:%M:%S").to_string().into()),
+                    ("customerProfile", json!({"name": "Sandbox User"})),
+                ] {
+                    body.insert(k.into(), v);
+                }
+                body.extend(message.unwrap_or_else(emit::default_message));
+                if let Some(replied) = context_message_id {
+                    body.insert("context".into(), json!({"from": to, "id": replied}));
+                }
+                (
+                    id,
+                    "inbound",
+                    json!({"id": uuid::Uuid::new_v4().to_string(), "type": "whatsapp_mo_message_received",
+                    "eventTime": rfc3339_millis(now), "body": body}),
+                )
+            }
+            Emit::MessageCreated { .. } | Emit::MessageStatusUpdated { .. } | Emit::TemplateUpdate { .. } => {
+                return Err(emit::bad("event: InnoPaaS has no such webhook (INCS only)"));
+            }
+        };
+        let bytes = serde_json::to_vec(&event).unwrap_or_default();
+        webhooks.enqueue(CallbackJob {
+            message_id: key,
+            callbacks: vec![Callback { due: Instant::now(), status, body: bytes }],
+        });
+        Ok(event)
     }
 }
 

@@ -84,6 +84,7 @@
 
 mod callbacks;
 mod control;
+mod emit;
 mod faults;
 mod incs;
 mod innopaas;

@@ -1835,3 +1835,116 @@ async fn template_sends_must_name_an_approved_template_with_the_right_parameter_
     msg_id(&envelope);
     lenient.sandbox.stop().await;
 }
+
+impl Running {
+    async fn emit(&self, request: Value) -> (StatusCode, Value) {
+        let response = self.http.post(self.url("/_sandbox/callbacks")).json(&request).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn callbacks_are_emitted_on_request_in_the_providers_shapes() {
+    let receiver = Running::default().await;
+    let sandbox = Running::start(SandboxConfig {
+        innopaas_webhook_url: Some(receiver.url("/_sandbox/webhooks")),
+        incs_callback_url: Some(receiver.url("/_sandbox/webhooks")),
+        // Only what is asked for arrives.
+        incs_callback_delays: [Duration::from_secs(3600); 3],
+        innopaas_webhook_delays: [Duration::from_secs(3600); 2],
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (_, envelope) = sandbox.send("whatsapp", text_message()).await;
+    let wamid = msg_id(&envelope);
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, inno_text()).await;
+    let inno = inno_id(&envelope);
+
+    // Bad requests are named; unknown messages are 404.
+    for (request, status, names) in [
+        (json!({"event": "bounced", "provider": "incs"}), 400, "bounced"),
+        (json!({"event": "failed", "provider": "incs", "message_id": wamid}), 400, "code"),
+        (json!({"event": "failed", "provider": "incs", "message_id": wamid, "code": [1]}), 400, "code"),
+        (json!({"event": "failed", "provider": "sms", "message_id": wamid, "code": 1}), 400, "`incs` or `innopaas`"),
+        (json!({"event": "failed", "provider": "incs", "message_id": wamid, "code": 1, "colour": 1}), 400, "colour"),
+        (json!({"event": "inbound", "provider": "incs", "from": "12ab"}), 400, "from"),
+        (
+            json!({"event": "inbound", "provider": "incs", "from": "85268411234", "message": {"type": "image"}}),
+            400,
+            "message.image",
+        ),
+        (json!({"event": "inbound", "provider": "innopaas", "from": "85268411234"}), 400, "waba_id"),
+        (json!({"event": "message_status_updated", "message_id": wamid, "channel_status": 5}), 400, "channel_status"),
+        (json!({"event": "failed", "provider": "incs", "message_id": "wamid.nope", "code": 1}), 404, "wamid.nope"),
+        (
+            json!({"event": "template_update", "template_id": "1", "change": "quality", "new_value": "RED"}),
+            404,
+            "template",
+        ),
+    ] {
+        let (got, body) = sandbox.emit(request.clone()).await;
+        assert_eq!(got.as_u16(), status, "{request}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(names), "{request}: {body}");
+    }
+
+    // INCS: failed with the code, as seeds/003's message_status_update.
+    let (status, posted) =
+        sandbox.emit(json!({"event": "failed", "provider": "incs", "message_id": wamid, "code": 131000})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let posted = &posted["posted"];
+    assert_eq!(posted["message_status"], "failed");
+    assert_eq!(posted["error"]["code"], 131000);
+    assert_eq!(posted["business_phone"], "6281519236680");
+    // InnoPaaS: errorData with Meta's code as a string, and the send's uid.
+    let (_, posted) = sandbox
+        .emit(json!({"event": "failed", "provider": "innopaas", "message_id": inno, "code": 131049, "title": "ecosystem"}))
+        .await;
+    let body = &posted["posted"]["body"];
+    assert_eq!(posted["posted"]["type"], "whatsapp_message_status_updated");
+    assert_eq!(body["id"], inno.as_str());
+    assert_eq!(body["errorData"], json!({"errorCode": "131049", "errorMessage": "ecosystem"}));
+    assert_eq!(body["uid"], inno_text()["uid"]);
+    // InnoPaaS inbound: its own envelope, the message object as given.
+    let (_, posted) = sandbox
+        .emit(json!({"event": "inbound", "provider": "innopaas", "from": "85268411234", "waba_id": "102290129340398",
+            "to": "85230001234", "message": {"type": "interactive", "interactive": {"type": "buttonReply",
+            "buttonReply": {"id": "yes", "title": "Yes"}}}}))
+        .await;
+    assert_eq!(posted["posted"]["type"], "whatsapp_mo_message_received");
+    assert_eq!(posted["posted"]["body"]["interactive"]["buttonReply"]["id"], "yes");
+    assert_eq!(posted["posted"]["body"]["to"], "85230001234");
+    // INCS chat events share one chat id per message; RCS/Viber/WhatsApp alike.
+    let (_, a) = sandbox.emit(json!({"event": "message_created", "message_id": wamid, "channel_status": 1})).await;
+    let (_, b) =
+        sandbox.emit(json!({"event": "message_status_updated", "message_id": wamid, "channel_status": 4})).await;
+    assert_eq!(a["posted"]["message"]["id"], b["posted"]["message_id"]);
+    assert_eq!(a["posted"]["message"]["channel_msg_id"], wamid.as_str());
+
+    // What was asked for is what arrived, in order.
+    let webhooks = receiver.webhooks_when(5).await;
+    let events: Vec<Value> =
+        webhooks.iter().map(|w| serde_json::from_str(w["raw_body"].as_str().unwrap()).unwrap()).collect();
+    let kinds: Vec<&str> =
+        events.iter().map(|e| e["event"].as_str().or_else(|| e["type"].as_str()).unwrap_or("")).collect();
+    assert_eq!(kinds.len(), 5, "{kinds:?}");
+    for kind in [
+        "message_status_update",
+        "whatsapp_message_status_updated",
+        "whatsapp_mo_message_received",
+        "message_created",
+        "message_status_updated",
+    ] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
+    sandbox.sandbox.stop().await;
+
+    // Without a callback URL there is nowhere to post.
+    let quiet = Running::default().await;
+    let (_, envelope) = quiet.send("whatsapp", text_message()).await;
+    let (status, _) =
+        quiet.emit(json!({"event": "failed", "provider": "incs", "message_id": msg_id(&envelope), "code": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    quiet.sandbox.stop().await;
+    receiver.sandbox.stop().await;
+}

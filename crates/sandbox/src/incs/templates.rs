@@ -185,6 +185,13 @@ impl Templates {
         Templates { review_delay, store: Mutex::new(BTreeMap::new()) }
     }
 
+    /// A created template's name and the number (certification code position) it belongs to;
+    /// every code sees the same templates, so the first number.
+    pub(crate) fn name_of(&self, id: &str) -> Option<(String, usize)> {
+        let id = id.parse::<u64>().ok()?;
+        lock(&self.store).get(&id).map(|t| (t.name.clone(), 0))
+    }
+
     /// Checks a WhatsApp template send (`{name, components?}` or the authentication form
     /// `{name, code}`) against the template it names, as Meta would behind INCS.
     pub(crate) fn check_send(&self, template: &Map<String, Value>) -> Result<(), IncsError> {
