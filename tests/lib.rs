@@ -210,7 +210,7 @@ pub struct TestGateway {
 impl TestGateway {
     pub async fn spawn(toml: &str) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
-            gateway_http::telemetry::init();
+            let _ = gateway_http::telemetry::init(&gateway_http::telemetry::TracingConfig::default());
         }
         let config = gateway_http::Config::from_toml(toml).unwrap_or_else(|e| panic!("test config: {e}"));
         let app = gateway_http::Application::build(config).unwrap_or_else(|e| panic!("build: {e}"));
@@ -325,7 +325,11 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Starts `gateway --config <toml>` listening on a free port and waits until it answers.
     pub async fn spawn(toml: &str) -> Self {
-        let port = free_port();
+        Self::spawn_with(toml, free_port(), &[]).await
+    }
+
+    /// Starts `gateway --config <toml>` on `port` with extra environment variables.
+    pub async fn spawn_with(toml: &str, port: u16, env: &[(&str, &str)]) -> Self {
         let toml = toml.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
@@ -333,6 +337,7 @@ impl GatewayProcess {
             .arg("--config")
             .arg(file.path())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -12,4 +12,5 @@ mod redis_outage;
 mod routing;
 mod send;
 mod templates;
+mod traces;
 mod urgency;

@@ -459,6 +459,7 @@ async fn search_finds_messages_among_100_000() {
                     priority: Priority::Bulk,
                     ttl_seconds: None,
                     batch_id: (50_000..50_500).contains(&i).then(|| campaign.clone()),
+                    traceparent: None,
                 });
                 engine.accept(&id, "hk-main", "incs-whatsapp", &body, 0).await.unwrap();
                 mine.push((i, id));

@@ -46,6 +46,9 @@ pub struct Config {
     /// Internal consumers of events (DESIGN.md §5).
     #[serde(default)]
     pub subscriptions: Vec<crate::events::SubscriptionConfig>,
+    /// OpenTelemetry export (off unless an endpoint is given).
+    #[serde(default)]
+    pub tracing: crate::telemetry::TracingConfig,
 }
 
 /// A routing rule: when every given condition matches, try these accounts in this order. Accounts
@@ -369,6 +372,7 @@ impl Config {
         if self.engine.sample_interval_ms < 100 {
             return Err(invalid("engine.sample_interval_ms", "at least 100"));
         }
+        self.tracing.validate().map_err(|(key, reason)| invalid(format!("tracing.{key}"), reason))?;
 
         let mut key_names = HashSet::new();
         for (i, k) in self.api_keys.iter().enumerate() {

@@ -115,7 +115,14 @@ impl SubscriptionConfig {
 #[serde(tag = "v")]
 enum EventJob {
     #[serde(rename = "1")]
-    V1 { event_id: String, kind: String, payload: String },
+    V1 {
+        event_id: String,
+        kind: String,
+        payload: String,
+        /// The trace the delivery joins: the message's, or the callback's that brought the news.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
+    },
 }
 
 struct Partition {
@@ -180,14 +187,22 @@ impl Events {
     }
 
     /// Queues an event for every subscription that wants it. `order_key` keeps the events of one
-    /// message (or user, or template) in one partition, so they arrive in order.
+    /// message (or user, or template) in one partition, so they arrive in order. `trace` is the
+    /// `traceparent` its deliveries continue (a message's); without one, the current span's.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable: the event is not queued.
-    pub async fn emit(&self, kind: &str, order_key: &str, data: serde_json::Value) -> Result<(), StoreError> {
+    pub async fn emit(
+        &self,
+        kind: &str,
+        order_key: &str,
+        data: serde_json::Value,
+        trace: Option<&str>,
+    ) -> Result<(), StoreError> {
         if !self.wanted(kind) {
             return Ok(());
         }
+        let traceparent = trace.map(str::to_owned).or_else(|| crate::telemetry::traceparent(&tracing::Span::current()));
         let event_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         let payload = serde_json::json!({
             "type": kind,
@@ -197,7 +212,12 @@ impl Events {
         .to_string();
         for sub in self.subs.iter().filter(|s| s.config.wants(kind)) {
             let p = &sub.partitions[partition_of(order_key, sub.partitions.len())];
-            let job = EventJob::V1 { event_id: event_id.clone(), kind: kind.to_owned(), payload: payload.clone() };
+            let job = EventJob::V1 {
+                event_id: event_id.clone(),
+                kind: kind.to_owned(),
+                payload: payload.clone(),
+                traceparent: traceparent.clone(),
+            };
             let body = serde_json::to_string(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let job_id = uuid::Uuid::now_v7().to_string();
             self.engine.accept_job(&job_id, &p.spec.sender, &p.spec.lane, &body, 0, false).await?;
@@ -266,7 +286,8 @@ impl Events {
         claim: crate::engine::Claimed,
     ) {
         let sender = p.spec.sender.as_str();
-        let Ok(EventJob::V1 { event_id, kind, payload }) = serde_json::from_str::<EventJob>(&claim.body) else {
+        let Ok(EventJob::V1 { event_id, kind, payload, traceparent }) = serde_json::from_str::<EventJob>(&claim.body)
+        else {
             warn!(job = %claim.id, "unreadable event job; dropping it");
             let err =
                 crate::engine::record::ErrorRecord { code: None, title: "unreadable event".into(), retryable: false };
@@ -282,20 +303,42 @@ impl Events {
                 return;
             }
         };
-        let started = Instant::now();
-        let result = client
+        // The subscription's URL stays out of the span: it may carry a token.
+        let span = info_span!(
+            parent: None,
+            "event_delivery",
+            otel.name = %format_args!("deliver {kind}"),
+            otel.kind = "client",
+            subscription = %sub.config.name,
+            event_id = %event_id,
+            event_type = %kind,
+            n = claim.attempt + 1,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        crate::telemetry::continue_stored_trace(&span, traceparent.as_deref());
+        let mut request = client
             .post(&sub.config.url)
             .timeout(Duration::from_millis(sub.config.timeout_ms))
             .header("content-type", "application/json")
             .header(standardwebhooks::HEADER_WEBHOOK_ID, &event_id)
             .header(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP, ts.to_string())
-            .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
-            .body(payload)
-            .send()
-            .await;
+            .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature);
+        if let Some(tp) = crate::telemetry::traceparent(&span) {
+            request = request.header(crate::telemetry::TRACEPARENT, tp);
+        }
+        let started = Instant::now();
+        let result = request.body(payload).send().instrument(span.clone()).await;
         let latency = started.elapsed();
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
         let ok = status.is_some_and(|s| (200..300).contains(&s));
+        if let Some(s) = status {
+            span.record("http.response.status_code", s);
+        }
+        if !ok {
+            span.record("otel.status_code", "ERROR");
+        }
+        drop(span);
         let attempt = self.attempt(sub, &claim, if ok { "delivered" } else { "failed" }, status, latency);
         let outcome = if ok {
             self.metrics.webhook_deliveries.with_label_values(&["delivered"]).inc();

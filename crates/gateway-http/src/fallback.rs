@@ -176,7 +176,7 @@ impl Chains {
             "metadata": step.message.metadata,
             "at": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         });
-        if let Err(e) = self.events.emit(MESSAGE_FALLBACK, parent_id, data).await {
+        if let Err(e) = self.events.emit(MESSAGE_FALLBACK, parent_id, data, view.body.traceparent()).await {
             warn!(error = %e, message_id = %m.id, "could not emit a fallback event");
         }
         self.hand_off(parent_sender, parent_id, view, current + 1).await
@@ -206,6 +206,7 @@ impl Chains {
             priority: step.priority,
             ttl_seconds: step.ttl_seconds,
             batch_id: None,
+            traceparent: view.body.traceparent().map(str::to_owned),
         });
         let created = self
             .engine

@@ -31,9 +31,15 @@ async fn main() -> ExitCode {
             }
         }
     }
-    telemetry::init();
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tracing = match telemetry::init(&config.tracing) {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -46,7 +52,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_stopped().await {
+    let result = app.run_until_stopped().await;
+    // The exporter's own thread sends what is buffered; it must not hold up a runtime worker.
+    let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

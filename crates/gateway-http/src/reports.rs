@@ -184,7 +184,7 @@ impl Reports {
             if let (Ok(mid), true) = (parsed, self.events.wanted(MESSAGE_STATUS)) {
                 if let Some(record) = self.engine.get(&mid).await? {
                     let data = status_event(&record, report.status, Some(*previous));
-                    self.events.emit(MESSAGE_STATUS, id, data).await?;
+                    self.events.emit(MESSAGE_STATUS, id, data, record.body.traceparent()).await?;
                 }
             }
         }
@@ -250,7 +250,12 @@ impl Reports {
         let result = async {
             if let Some(record) = self.engine.get(id).await? {
                 self.events
-                    .emit(MESSAGE_STATUS, &id.to_string(), status_event(&record, status, Some(previous)))
+                    .emit(
+                        MESSAGE_STATUS,
+                        &id.to_string(),
+                        status_event(&record, status, Some(previous)),
+                        record.body.traceparent(),
+                    )
                     .await?;
             }
             Ok::<(), StoreError>(())
@@ -300,7 +305,7 @@ impl Reports {
             })),
             "raw": message.raw,
         });
-        self.events.emit(MESSAGE_INBOUND, &message.from, data).await?;
+        self.events.emit(MESSAGE_INBOUND, &message.from, data, None).await?;
         Ok("ok")
     }
 
@@ -320,7 +325,7 @@ impl Reports {
             "reason": report.reason,
             "at": report.at.to_rfc3339_opts(SecondsFormat::Millis, true),
         });
-        self.events.emit(TEMPLATE_STATUS, &report.template_id, data).await?;
+        self.events.emit(TEMPLATE_STATUS, &report.template_id, data, None).await?;
         Ok("ok")
     }
 

@@ -159,7 +159,17 @@ impl Application {
                     let method = req.method().to_string();
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
                     let request_id = telemetry::request_id(req.headers());
-                    let span = info_span!("request", %request_id, %method, %route);
+                    let span = info_span!(
+                        "request",
+                        %request_id,
+                        %method,
+                        %route,
+                        otel.name = %format_args!("{method} {route}"),
+                        otel.kind = "server",
+                        http.response.status_code = tracing::field::Empty,
+                        otel.status_code = tracing::field::Empty,
+                    );
+                    telemetry::continue_request_trace(&span, req.headers());
                     let started = std::time::Instant::now();
                     let m = m.clone();
                     let fut = match methods.refuses(req.method().as_str(), req.path()) {
@@ -177,6 +187,11 @@ impl Application {
                         m.http_duration.with_label_values(&[&method, &route]).observe(elapsed.as_secs_f64());
                         if let Ok(v) = HeaderValue::from_str(&request_id) {
                             res.headers_mut().insert(telemetry::REQUEST_ID, v);
+                        }
+                        let span = tracing::Span::current();
+                        span.record("http.response.status_code", status.as_u16());
+                        if status.is_server_error() {
+                            span.record("otel.status_code", "ERROR");
                         }
                         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
                         if status.is_server_error() {

@@ -228,7 +228,7 @@ impl MessageOut {
     }
 
     fn accepted(stored: StoredMessageV2, now_ms: i64) -> Self {
-        let StoredMessageV2 { base: m, priority, ttl_seconds, batch_id } = stored;
+        let StoredMessageV2 { base: m, priority, ttl_seconds, batch_id, .. } = stored;
         let lane = m.lanes.first().cloned().unwrap_or_default();
         let fallback = chain_out(&m, None);
         let start_ms = m.message.send_at.map_or(now_ms, |t| t.timestamp_millis().max(now_ms));
@@ -429,6 +429,7 @@ pub async fn accept_request(
         priority,
         ttl_seconds,
         batch_id,
+        traceparent: crate::telemetry::traceparent(&tracing::Span::current()),
     };
     let body = StoredMessage::V2(stored.clone());
     let accepted_ms = match &stored.base.chain {

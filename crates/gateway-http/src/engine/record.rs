@@ -33,6 +33,10 @@ pub struct StoredMessageV2 {
     /// The campaign (`POST /v1/messages/batch`) the message came in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// The W3C `traceparent` of the request that accepted it (a fallback step: its first
+    /// message's), so its sends and event deliveries are spans of that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +143,13 @@ impl StoredMessage {
         match self {
             StoredMessage::V1(_) => None,
             StoredMessage::V2(m) => m.batch_id.as_deref(),
+        }
+    }
+
+    pub fn traceparent(&self) -> Option<&str> {
+        match self {
+            StoredMessage::V1(_) => None,
+            StoredMessage::V2(m) => m.traceparent.as_deref(),
         }
     }
 }

@@ -314,17 +314,51 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
     }
     let channel = m.message.channel().as_str();
     let n = claim.attempt + 1;
-    let span = info_span!("attempt", message_id = %m.id, provider = %provider, lane = %lane.spec.lane, n);
+    // A root here, continued from the request that accepted the message: the lane's loop span
+    // is no parent of it.
+    let span = info_span!(
+        parent: None,
+        "attempt",
+        message_id = %m.id,
+        provider = %provider,
+        lane = %lane.spec.lane,
+        n,
+        otel.name = "send",
+        outcome = tracing::field::Empty,
+    );
+    crate::telemetry::continue_stored_trace(&span, stored.traceparent());
+    let call = info_span!(
+        parent: &span,
+        "provider_call",
+        otel.name = %format_args!("{provider} send"),
+        otel.kind = "client",
+        provider = %provider,
+        channel,
+        http.response.status_code = tracing::field::Empty,
+        provider.code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
     let at = Utc::now();
     let started = Instant::now();
-    let result = lane.provider.send(&m.id, &m.message).instrument(span.clone()).await;
+    let result = lane.provider.send(&m.id, &m.message).instrument(call.clone()).await;
     let latency = started.elapsed();
+    if let Err(e) = &result {
+        if let Some(status) = e.http_status {
+            call.record("http.response.status_code", status);
+        }
+        if let Some(code) = &e.provider_code {
+            call.record("provider.code", code.as_str());
+        }
+        call.record("otel.status_code", "ERROR");
+    }
+    drop(call);
     ctx.metrics.provider_duration.with_label_values(&[provider.as_str(), channel]).observe(latency.as_secs_f64());
 
     let outcome = match &result {
         Ok(_) => "submitted",
         Err(e) => e.class.label(),
     };
+    span.record("outcome", outcome);
     let circuit_opened = match &result {
         Err(e) if is_outage(e) => lane.circuit.on_failure(),
         Ok(_) => {
