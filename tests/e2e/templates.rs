@@ -351,7 +351,7 @@ async fn an_innopaas_sender_submits_templates_and_reports_its_numbers() {
         requests[0]["body"],
         json!({"wabaId": "102290129340398", "name": "a".repeat(300), "category": 1, "messageLanguage": "en_US",
                "headerType": 1, "messageBody": "A API test template, first variable: {{1}}, second variable: {{2}}",
-               "footer": "Good night",
+               "footer": "Good night", "bodyExample": {"body_text": [["1", "2"]]},
                "buttons": [{"actionType": 1, "label": "Stop"}, {"actionType": 3, "label": "Call us", "phone": "85230012345"}]})
     );
 
@@ -363,15 +363,41 @@ async fn an_innopaas_sender_submits_templates_and_reports_its_numbers() {
     let (status, problem) = call(&gw, reqwest::Method::DELETE, &format!("/v1/templates/{id}"), API_KEY, None).await;
     assert_eq!((status, problem["type"].as_str()), (422, Some("/problems/provider-rejected")));
 
-    let mut url_button = incs_example();
-    url_button["sender"] = json!("inno-main");
-    url_button["components"].as_array_mut().unwrap().push(json!({"type": "BUTTONS", "buttons": [
-        {"type": "URL", "text": "Track", "url": "https://shop.example.com/track"}]}));
-    let (status, problem) = post(&gw, &url_button).await;
+    // URL buttons go as website buttons (PROVIDERS.md §2.7): `targetUrl`, and `buttonExample`
+    // when the URL ends in a variable.
+    let url_buttons = |buttons: Value| {
+        let mut t = incs_example();
+        t["sender"] = json!("inno-main");
+        t["name"] = json!("track_order");
+        t["components"].as_array_mut().unwrap().push(json!({"type": "BUTTONS", "buttons": buttons}));
+        t
+    };
+    let (status, created) = post(
+        &gw,
+        &url_buttons(json!([
+        {"type": "URL", "text": "Track", "url": "https://shop.example.com/track/{{1}}",
+         "example": ["https://shop.example.com/track/A-1001"]},
+        {"type": "URL", "text": "Shop", "url": "https://shop.example.com"}])),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let sent = sandbox.requests("innopaas").await.last().unwrap()["body"]["buttons"].clone();
+    assert_eq!(
+        sent,
+        json!([{"actionType": 2, "label": "Track", "targetUrl": "https://shop.example.com/track/{{1}}",
+                "buttonExample": ["https://shop.example.com/track/A-1001"]},
+               {"actionType": 2, "label": "Shop", "targetUrl": "https://shop.example.com"}])
+    );
+    let (status, problem) = post(
+        &gw,
+        &url_buttons(json!([
+        {"type": "URL", "text": "Track", "url": "https://shop.example.com/track/{{1}}"}])),
+    )
+    .await;
     assert_eq!(
         (status, problem["errors"][0]["field"].as_str()),
-        (422, Some("components[2].buttons[0].type")),
-        "{problem}"
+        (422, Some("components[2].buttons[0].example")),
+        "a variable URL needs its example: {problem}"
     );
 
     let (status, account) = get(&gw, "/v1/senders/inno-main/account").await;

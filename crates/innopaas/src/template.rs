@@ -33,6 +33,17 @@ pub struct TemplateSubmit {
     pub safety_advice: Option<bool>,
     /// At most 10.
     pub buttons: Vec<TemplateButton>,
+    /// `headerExample`: the sample of a text header's `{{1}}` or of a media header.
+    pub header_example: Option<HeaderExample>,
+    /// `bodyExample.body_text`: one row with a sample per body placeholder.
+    pub body_example: Option<Vec<Vec<String>>>,
+}
+
+/// `headerExample` (PROVIDERS.md §2.7): `{header_text: [...]}` or `{header_handle: [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderExample {
+    Text(Vec<String>),
+    Handle(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,12 +69,16 @@ impl TemplateHeaderType {
     }
 }
 
-/// One template button. InnoPaaS documents the field names and that `actionType` runs from 1 to 5,
-/// not what each number means, so the number is passed as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One template button: `actionType` 1 quick reply, 2 website, 3 call, 4 copy code, 5 autofill
+/// (PROVIDERS.md §2.7).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TemplateButton {
     /// `actionType`, 1 to 5.
     pub action_type: u8,
+    /// `targetUrl`: a website button's URL, with at most one `{{1}}`, at its end.
+    pub target_url: Option<String>,
+    /// `buttonExample`: the full example URL of a website button with a variable.
+    pub button_example: Vec<String>,
     /// `label`: the button text.
     pub label: String,
     /// `phoneArea`: the country code of a call button.
@@ -118,6 +133,15 @@ impl TemplateSubmit {
             if button.label.trim().is_empty() {
                 return Some(format!("buttons[{i}].label must not be empty"));
             }
+            match (button.action_type, button.target_url.as_deref()) {
+                (2, None) => return Some(format!("buttons[{i}].target_url is required on a website button")),
+                (2, Some(url)) if url.ends_with("{{1}}") && button.button_example.len() != 1 => {
+                    return Some(format!("buttons[{i}].button_example: one full example URL for `{{{{1}}}}`"));
+                }
+                (2, _) => {}
+                (_, Some(_)) => return Some(format!("buttons[{i}].target_url is for website buttons only")),
+                (_, None) => {}
+            }
         }
         None
     }
@@ -139,6 +163,8 @@ mod tests {
             footer: None,
             safety_advice: None,
             buttons: vec![],
+            header_example: None,
+            body_example: None,
         }
     }
 
@@ -161,15 +187,7 @@ mod tests {
     fn problems_are_found_before_sending() {
         assert_eq!(template().problem(), None);
         type Edit = fn(&mut TemplateSubmit);
-        let button = TemplateButton {
-            action_type: 1,
-            label: "Call".into(),
-            phone_area: None,
-            phone: None,
-            package_name: None,
-            signature_hash: None,
-            auto_fill: None,
-        };
+        let button = TemplateButton { action_type: 1, label: "Call".into(), ..TemplateButton::default() };
         let cases: &[(&str, Edit)] = &[
             ("name", |t| t.name = "Order-Update".into()),
             ("name", |t| t.name = "x".repeat(513)),
@@ -187,7 +205,21 @@ mod tests {
         assert!(t.problem().is_some_and(|p| p.contains("at most 10")));
         t.buttons = vec![TemplateButton { action_type: 6, ..button.clone() }];
         assert!(t.problem().is_some_and(|p| p.contains("action_type")));
-        t.buttons = vec![TemplateButton { label: String::new(), ..button }];
+        t.buttons = vec![TemplateButton { label: String::new(), ..button.clone() }];
         assert!(t.problem().is_some_and(|p| p.contains("label")));
+        // Website buttons carry their URL, and an example when it has a variable.
+        let site = TemplateButton { action_type: 2, label: "Track".into(), ..TemplateButton::default() };
+        t.buttons = vec![site.clone()];
+        assert!(t.problem().is_some_and(|p| p.contains("target_url")));
+        t.buttons = vec![TemplateButton { target_url: Some("https://example.com/t/{{1}}".into()), ..site.clone() }];
+        assert!(t.problem().is_some_and(|p| p.contains("button_example")));
+        t.buttons = vec![TemplateButton {
+            target_url: Some("https://example.com/t/{{1}}".into()),
+            button_example: vec!["https://example.com/t/A-1001".into()],
+            ..site
+        }];
+        assert_eq!(t.problem(), None);
+        t.buttons = vec![TemplateButton { target_url: Some("https://example.com".into()), ..button }];
+        assert!(t.problem().is_some_and(|p| p.contains("website buttons only")));
     }
 }

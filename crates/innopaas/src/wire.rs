@@ -629,6 +629,24 @@ pub(crate) struct TemplateSubmitBody<'a> {
     safety_advice: Option<u8>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     buttons: Vec<TemplateButtonBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header_example: Option<HeaderExampleBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_example: Option<BodyExampleBody<'a>>,
+}
+
+/// `headerExample`, in Meta's example keys (PROVIDERS.md §2.7).
+#[derive(Debug, Serialize)]
+enum HeaderExampleBody<'a> {
+    #[serde(rename = "header_text")]
+    Text(&'a [String]),
+    #[serde(rename = "header_handle")]
+    Handle(&'a [String]),
+}
+
+#[derive(Debug, Serialize)]
+struct BodyExampleBody<'a> {
+    body_text: &'a [Vec<String>],
 }
 
 #[derive(Debug, Serialize)]
@@ -636,6 +654,10 @@ pub(crate) struct TemplateSubmitBody<'a> {
 struct TemplateButtonBody<'a> {
     action_type: u8,
     label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    button_example: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     phone_area: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -666,6 +688,8 @@ impl<'a> TemplateSubmitBody<'a> {
                 .map(|b| TemplateButtonBody {
                     action_type: b.action_type,
                     label: &b.label,
+                    target_url: b.target_url.as_deref(),
+                    button_example: &b.button_example,
                     phone_area: b.phone_area.as_deref(),
                     phone: b.phone.as_deref(),
                     package_name: b.package_name.as_deref(),
@@ -673,6 +697,11 @@ impl<'a> TemplateSubmitBody<'a> {
                     auto_fill: b.auto_fill.as_deref(),
                 })
                 .collect(),
+            header_example: t.header_example.as_ref().map(|e| match e {
+                crate::template::HeaderExample::Text(v) => HeaderExampleBody::Text(v),
+                crate::template::HeaderExample::Handle(v) => HeaderExampleBody::Handle(v),
+            }),
+            body_example: t.body_example.as_deref().map(|rows| BodyExampleBody { body_text: rows }),
         }
     }
 }

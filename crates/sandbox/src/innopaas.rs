@@ -486,8 +486,34 @@ fn template_submit(body: &RequestBody) -> Result<HttpResponse, InnopaasError> {
     }
     for (i, button) in buttons.iter().enumerate() {
         let button = object(button, &format!("buttons[{i}]"))?;
-        number_in(button, "actionType", 1..=5, true).map_err(|e| prefixed(e, &format!("buttons[{i}].")))?;
-        required_str(button, "label").map_err(|e| prefixed(e, &format!("buttons[{i}].")))?;
+        let at = format!("buttons[{i}].");
+        number_in(button, "actionType", 1..=5, true).map_err(|e| prefixed(e, &at))?;
+        required_str(button, "label").map_err(|e| prefixed(e, &at))?;
+        // A website button (2) carries its URL, and a full example when the URL has a variable.
+        if button.get("actionType").and_then(Value::as_u64) == Some(2) {
+            let url = required_str(button, "targetUrl").map_err(|e| prefixed(e, &at))?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(InnopaasError::invalid(format!("{at}targetUrl must be an http(s) URL")));
+            }
+            let examples = optional_array(button, "buttonExample").map_err(|e| prefixed(e, &at))?;
+            if url.contains("{{") && examples.len() != 1 {
+                return Err(InnopaasError::invalid(format!("{at}buttonExample: one full URL for the variable")));
+            }
+        } else if button.contains_key("targetUrl") {
+            return Err(InnopaasError::invalid(format!("{at}targetUrl is for website buttons (actionType 2)")));
+        }
+    }
+    if let Some(example) = fields.get("headerExample") {
+        let example = object(example, "headerExample")?;
+        if !(example.contains_key("header_text") || example.contains_key("header_handle")) {
+            return Err(InnopaasError::invalid("headerExample needs header_text or header_handle"));
+        }
+    }
+    if let Some(example) = fields.get("bodyExample") {
+        let rows = object(example, "bodyExample")?.get("body_text").and_then(Value::as_array);
+        if !rows.is_some_and(|r| r.iter().all(Value::is_array)) {
+            return Err(InnopaasError::invalid("bodyExample.body_text must be a list of rows"));
+        }
     }
     Ok(success(snowflake()))
 }

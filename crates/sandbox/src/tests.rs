@@ -1156,12 +1156,34 @@ async fn innopaas_phone_info_and_template_submit() {
     let (status, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", template.clone()).await;
     assert_eq!(status, StatusCode::OK);
     inno_id(&envelope);
+    // Website buttons and examples as PROVIDERS.md §2.7 shows them.
+    let mut links = template.clone();
+    links["category"] = json!(3);
+    links["bodyExample"] = json!({"body_text": [["123456"]]});
+    links["headerExample"] = json!({"header_text": ["A-1001"]});
+    links["buttons"] = json!([{"actionType": 2, "label": "Track", "targetUrl": "https://x.example.com/t/{{1}}",
+        "buttonExample": ["https://x.example.com/t/A-1001"]}, {"actionType": 2, "label": "Shop",
+        "targetUrl": "https://x.example.com"}]);
+    let (_, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", links).await;
+    inno_id(&envelope);
     for (edit, reason) in [
         (json!({"name": "Login Code"}), "name may have at most 512 lowercase"),
         (json!({"category": 4}), "category must be an integer from 1 to 3"),
         (json!({"messageBody": "x".repeat(1025)}), "messageBody may have at most 1024"),
         (json!({"footer": "x".repeat(61)}), "footer may have at most 60"),
         (json!({"buttons": [{"actionType": 9, "label": "x"}]}), "buttons[0].actionType"),
+        (json!({"buttons": [{"actionType": 2, "label": "Go"}]}), "buttons[0].targetUrl is required"),
+        (json!({"buttons": [{"actionType": 2, "label": "Go", "targetUrl": "shop/{{1}}"}]}), "http(s) URL"),
+        (
+            json!({"buttons": [{"actionType": 2, "label": "Go", "targetUrl": "https://x.example.com/{{1}}"}]}),
+            "buttons[0].buttonExample",
+        ),
+        (
+            json!({"buttons": [{"actionType": 1, "label": "Go", "targetUrl": "https://x.example.com"}]}),
+            "website buttons",
+        ),
+        (json!({"headerExample": {"text": ["x"]}}), "header_text or header_handle"),
+        (json!({"bodyExample": {"body_text": ["x"]}}), "list of rows"),
     ] {
         let mut body = template.clone();
         for (k, v) in edit.as_object().unwrap() {

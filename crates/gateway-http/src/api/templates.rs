@@ -22,13 +22,15 @@
 //!   provider that will create it) and answers 422 naming the field; the provider's own refusal is
 //!   a 422 too (`/problems/provider-rejected`). A provider failure is a 502, or a 503 with
 //!   `Retry-After` when it throttled; when a create's outcome is unknown the problem says so.
-//! - **InnoPaaS mapping** (its `template/submit` fields, PROVIDERS.md §2.4; the meaning of
-//!   `actionType` is undocumented, so this is an ASSUMPTION): the header becomes `headerType` and
-//!   `caption` (its text, or its media sample), the body `messageBody`, the footer `footer`,
-//!   `add_security_recommendation` `safetyAdvice`; buttons: `PHONE_NUMBER` → 1 (the whole number in
-//!   `phone`), `QUICK_REPLY` → 3, `COPY_CODE` → 4, `OTP` → 5 (`packageName`, `sigNatureHash`,
-//!   `autoFill`). InnoPaaS has no field for a URL button's URL, a body without text or a code
-//!   expiry, so those are refused with 422.
+//! - **InnoPaaS mapping** (its `template/submit` fields, PROVIDERS.md §2.4 and §2.7): the header
+//!   becomes `headerType` and `caption` (its text, or its media sample) with `headerExample`
+//!   (`header_text` or `header_handle`), the body `messageBody` with `bodyExample.body_text`, the
+//!   footer `footer`, `add_security_recommendation` `safetyAdvice`; buttons (`actionType`):
+//!   `QUICK_REPLY` → 1, `URL` → 2 (`targetUrl`, and `buttonExample` when it ends in `{{1}}`),
+//!   `PHONE_NUMBER` → 3 (the whole number in `phone`: Meta's draft does not split the country code
+//!   off, so `phoneArea` stays unset), `COPY_CODE` → 4, `OTP` → 4, or 5 for one-tap and zero-tap
+//!   (`packageName`, `sigNatureHash`, `autoFill`). InnoPaaS has no field for a body without text
+//!   or a code expiry, so those are refused with 422.
 //! - **Account.** `GET /v1/senders/{name}/account` shows the sender's first account (or the one
 //!   named by `?account=`): INCS's `/external/account` map as `details`, or InnoPaaS's phoneInfo
 //!   numbers as `phone_numbers`; `messaging_limit_tier` and `quality_rating` are lifted to the top
@@ -42,7 +44,7 @@ use gateway_core::template::{
 use gateway_core::validate::{FieldErrors, Path};
 use gateway_core::{Channel, ErrorClass, ProviderError, ProviderKind, RejectScope};
 use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
-use gateway_innopaas::{TemplateButton, TemplateHeaderType, TemplateSubmit};
+use gateway_innopaas::{HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -679,6 +681,8 @@ fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, Fiel
         footer: None,
         safety_advice: None,
         buttons: Vec::new(),
+        header_example: None,
+        body_example: None,
     };
     for (i, c) in draft.components.iter().enumerate() {
         let p = Path::root().key("components").index(i);
@@ -693,6 +697,12 @@ fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, Fiel
                     Some(HeaderFormat::Document) => (TemplateHeaderType::Document, handle()),
                     None => (TemplateHeaderType::None, None),
                 };
+                let example = c.example.as_ref();
+                submit.header_example = match (example.and_then(|e| e.header_text.clone()), c.format) {
+                    (Some(text), _) => Some(HeaderExample::Text(text)),
+                    (None, Some(HeaderFormat::Text) | None) => None,
+                    (None, Some(_)) => example.and_then(|e| e.header_handle.clone()).map(HeaderExample::Handle),
+                };
             }
             DraftComponentType::Body => {
                 match &c.text {
@@ -700,6 +710,7 @@ fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, Fiel
                     None => errors.push(p.key("text"), "InnoPaaS needs the body text"),
                 }
                 submit.safety_advice = c.add_security_recommendation;
+                submit.body_example = c.example.as_ref().and_then(|e| e.body_text.clone());
             }
             DraftComponentType::Footer => {
                 submit.footer = c.text.clone();
@@ -711,26 +722,26 @@ fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, Fiel
                 }
             }
             DraftComponentType::Buttons => {
-                for (j, b) in c.buttons.iter().flatten().enumerate() {
-                    let bp = p.key("buttons").index(j);
+                for b in c.buttons.iter().flatten() {
                     // InnoPaaS's numbers (PROVIDERS.md §2.7): 1 quick reply, 2 website, 3 call,
                     // 4 copy code, 5 autofill.
                     let one_tap = matches!(b.otp_type, Some(OtpType::OneTap | OtpType::ZeroTap));
                     let action_type = match b.kind {
                         ButtonType::QuickReply => 1,
-                        ButtonType::Url => {
-                            errors.push(
-                                bp.key("type"),
-                                "URL buttons (InnoPaaS `targetUrl`, `buttonExample`) are not carried to InnoPaaS yet",
-                            );
-                            continue;
-                        }
+                        ButtonType::Url => 2,
                         ButtonType::PhoneNumber => 3,
                         ButtonType::Otp if one_tap => 5,
                         ButtonType::CopyCode | ButtonType::Otp => 4,
                     };
+                    let url = b.url.clone().filter(|_| b.kind == ButtonType::Url);
+                    let url_example = match (&url, &b.example) {
+                        (Some(_), Some(e)) => e.values().into_iter().map(str::to_owned).collect(),
+                        _ => Vec::new(),
+                    };
                     submit.buttons.push(TemplateButton {
                         action_type,
+                        target_url: url,
+                        button_example: url_example,
                         label: b.text.clone().unwrap_or_else(|| default_label(b.kind).into()),
                         phone_area: None,
                         phone: b.phone_number.as_ref().map(|n| n.trim_start_matches('+').to_owned()),
@@ -1016,17 +1027,50 @@ mod tests {
             (5, "Copy code", Some("com.example.app"), Some("Autofill"))
         );
 
-        let refused: WhatsAppTemplateDraft = serde_json::from_value(json!({
-            "name": "t", "language": "en", "category": "UTILITY",
+        assert_eq!(s.header_example, Some(HeaderExample::Handle(vec!["https://cdn.example.com/a.jpg".into()])));
+        assert_eq!(s.body_example, Some(vec![vec!["123456".to_owned()]]));
+
+        // Website and call buttons, with the text header's and the body's examples (§2.7).
+        let links: WhatsAppTemplateDraft = serde_json::from_value(json!({
+            "name": "order_links", "language": "en", "category": "UTILITY",
             "components": [
-                {"type": "BODY", "text": "Hi"},
+                {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A-1001"]}},
+                {"type": "BODY", "text": "Hi {{1}}", "example": {"body_text": [["Ada"]]}},
                 {"type": "BUTTONS", "buttons": [{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+85230012345"},
-                                                {"type": "URL", "text": "Go", "url": "https://x.example.com"}]}
+                    {"type": "URL", "text": "Track", "url": "https://x.example.com/t/{{1}}",
+                     "example": ["https://x.example.com/t/A-1001"]},
+                    {"type": "URL", "text": "Shop", "url": "https://x.example.com"}]}
+            ]
+        }))
+        .unwrap();
+        let s = innopaas_submit(&links).unwrap();
+        assert_eq!(s.header_example, Some(HeaderExample::Text(vec!["A-1001".into()])));
+        assert_eq!(s.body_example, Some(vec![vec!["Ada".to_owned()]]));
+        let b: Vec<_> = s
+            .buttons
+            .iter()
+            .map(|b| (b.action_type, b.phone.as_deref(), b.target_url.as_deref(), b.button_example.clone()))
+            .collect();
+        assert_eq!(
+            b,
+            [
+                (3, Some("85230012345"), None, vec![]),
+                (2, None, Some("https://x.example.com/t/{{1}}"), vec!["https://x.example.com/t/A-1001".to_owned()]),
+                (2, None, Some("https://x.example.com"), vec![]),
+            ]
+        );
+
+        let refused: WhatsAppTemplateDraft = serde_json::from_value(json!({
+            "name": "login_code", "language": "en", "category": "AUTHENTICATION",
+            "components": [
+                {"type": "BODY", "text": "{{1}} is your code."},
+                {"type": "FOOTER", "code_expiration_minutes": 10},
+                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
             ]
         }))
         .unwrap();
         let errors = innopaas_submit(&refused).unwrap_err().into_vec();
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].field, "components[1].buttons[1].type");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "components[1].code_expiration_minutes");
     }
 }

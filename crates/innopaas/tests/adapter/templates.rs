@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gateway_core::content::whatsapp::TemplateCategory;
 use gateway_core::{ErrorClass, RejectScope};
-use gateway_innopaas::{TemplateButton, TemplateHeaderType, TemplateSubmit};
+use gateway_innopaas::{HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -24,12 +24,13 @@ fn otp_template() -> TemplateSubmit {
         buttons: vec![TemplateButton {
             action_type: 5,
             label: "Copy code".into(),
-            phone_area: None,
-            phone: None,
             package_name: Some("com.example.app".into()),
             signature_hash: Some("K8a/AINcGX7".into()),
             auto_fill: Some("Autofill".into()),
+            ..TemplateButton::default()
         }],
+        header_example: None,
+        body_example: Some(vec![vec!["123456".into()]]),
     }
 }
 
@@ -54,6 +55,7 @@ async fn a_template_goes_out_with_the_documented_fields() {
             "messageBody": "{{1}} is your verification code.",
             "footer": "This code expires in 10 minutes.",
             "safetyAdvice": 1,
+            "bodyExample": {"body_text": [["123456"]]},
             "buttons": [{"actionType": 5, "label": "Copy code", "packageName": "com.example.app",
                          "sigNatureHash": "K8a/AINcGX7", "autoFill": "Autofill"}]
         })))
@@ -66,7 +68,7 @@ async fn a_template_goes_out_with_the_documented_fields() {
 }
 
 #[tokio::test]
-async fn a_marketing_template_with_an_image_header_and_a_call_button() {
+async fn a_marketing_template_with_an_image_header_a_call_button_and_website_buttons() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/whatsapp/v3/template/submit"))
@@ -74,7 +76,12 @@ async fn a_marketing_template_with_an_image_header_and_a_call_button() {
             "wabaId": WABA_ID, "name": "spring_sale", "category": 1, "messageLanguage": "en",
             "headerType": 3, "caption": "https://cdn.example.com/img/sale.jpg",
             "messageBody": "Hi {{1}}, {{2}} off this week.",
-            "buttons": [{"actionType": 1, "label": "Call us", "phoneArea": "852", "phone": "30012345"}]
+            "headerExample": {"header_handle": ["https://cdn.example.com/img/sale.jpg"]},
+            "bodyExample": {"body_text": [["Ada", "20%"]]},
+            "buttons": [{"actionType": 3, "label": "Call us", "phoneArea": "852", "phone": "30012345"},
+                {"actionType": 2, "label": "Shop", "targetUrl": "https://shop.example.com/sale/{{1}}",
+                 "buttonExample": ["https://shop.example.com/sale/spring"]},
+                {"actionType": 2, "label": "Stores", "targetUrl": "https://shop.example.com/stores"}]
         })))
         .respond_with(answer(json!({"templateId": "987"})))
         .expect(1)
@@ -89,15 +96,30 @@ async fn a_marketing_template_with_an_image_header_and_a_call_button() {
         body: "Hi {{1}}, {{2}} off this week.".into(),
         footer: None,
         safety_advice: None,
-        buttons: vec![TemplateButton {
-            action_type: 1,
-            label: "Call us".into(),
-            phone_area: Some("852".into()),
-            phone: Some("30012345".into()),
-            package_name: None,
-            signature_hash: None,
-            auto_fill: None,
-        }],
+        buttons: vec![
+            TemplateButton {
+                action_type: 3,
+                label: "Call us".into(),
+                phone_area: Some("852".into()),
+                phone: Some("30012345".into()),
+                ..TemplateButton::default()
+            },
+            TemplateButton {
+                action_type: 2,
+                label: "Shop".into(),
+                target_url: Some("https://shop.example.com/sale/{{1}}".into()),
+                button_example: vec!["https://shop.example.com/sale/spring".into()],
+                ..TemplateButton::default()
+            },
+            TemplateButton {
+                action_type: 2,
+                label: "Stores".into(),
+                target_url: Some("https://shop.example.com/stores".into()),
+                ..TemplateButton::default()
+            },
+        ],
+        header_example: Some(HeaderExample::Handle(vec!["https://cdn.example.com/img/sale.jpg".into()])),
+        body_example: Some(vec![vec!["Ada".into(), "20%".into()]]),
     };
     assert_eq!(account(&server).submit_template(&template).await.expect("created"), "987");
 }
@@ -111,6 +133,16 @@ async fn a_template_innopaas_would_refuse_is_refused_without_a_request() {
     let err = account(&server).submit_template(&template).await.expect_err("bad name");
     assert_eq!(err.class, ErrorClass::Rejected(RejectScope::Content), "{err:?}");
     assert!(err.title.contains("name"), "{err:?}");
+    // A website button with a variable and no example URL.
+    let mut template = otp_template();
+    template.buttons = vec![TemplateButton {
+        action_type: 2,
+        label: "Track".into(),
+        target_url: Some("https://example.com/t/{{1}}".into()),
+        ..TemplateButton::default()
+    }];
+    let err = account(&server).submit_template(&template).await.expect_err("no example");
+    assert!(err.title.contains("button_example"), "{err:?}");
 }
 
 #[tokio::test]
