@@ -125,7 +125,7 @@ key_prefix = "gw"
 timeout_ms = 2000
 
 [engine]
-lease_ms = 5000
+lease_ms = 11000
 retention_secs = 3600
 retry_schedule_ms = [100, 200]
 idle_poll_ms = 50

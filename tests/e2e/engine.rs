@@ -326,7 +326,7 @@ on_single_and_cluster!(
 // ---- process-level scenarios ----
 
 fn fast_toml(redis: &TestRedis, sandbox_url: &str) -> String {
-    redis.gateway_toml(sandbox_url, "").replace("lease_ms = 5000", "lease_ms = 2000").replace(
+    redis.gateway_toml(sandbox_url, "").replace("lease_ms = 11000", "lease_ms = 3000").replace(
         "provider = \"incs\"\ncallback_token",
         "provider = \"incs\"\nrate_per_second = 5000\nburst = 100\ncallback_token",
     )

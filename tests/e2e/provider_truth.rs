@@ -269,8 +269,8 @@ accounts = ["incs-first", "incs-backup"]
 "#,
         code = gateway_tests::INCS_CODE
     );
-    // No retry step at all: a transient report goes straight to the next account.
-    let toml = redis.gateway_toml(&url, &extra).replace("retry_schedule_ms = [100, 200]", "retry_schedule_ms = []");
+    // One retry step: the second transient report finds the first account out of attempts.
+    let toml = redis.gateway_toml(&url, &extra).replace("retry_schedule_ms = [100, 200]", "retry_schedule_ms = [100]");
     let gw = TestGateway::spawn(&toml).await;
     let id = accepted(
         &gw,
@@ -278,20 +278,29 @@ accounts = ["incs-first", "incs-backup"]
     )
     .await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
-    let pmid = m["provider_message_id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        post(&gw, "/callbacks/incs/sandbox-incs-callback", &failed_callback(&pmid, 131016, "Service unavailable"), &[])
+    let mut pmid = m["provider_message_id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        assert_eq!(
+            post(
+                &gw,
+                "/callbacks/incs/sandbox-incs-callback",
+                &failed_callback(&pmid, 131016, "Service unavailable"),
+                &[]
+            )
             .await,
-        200
-    );
-    let m = eventually(Duration::from_secs(5), || async {
-        let m = gw.get_message(&id).await;
-        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
-    })
-    .await
-    .expect("submitted through the next account");
+            200
+        );
+        let m = eventually(Duration::from_secs(5), || async {
+            let m = gw.get_message(&id).await;
+            (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
+        })
+        .await
+        .expect("submitted again");
+        pmid = m["provider_message_id"].as_str().unwrap().to_owned();
+    }
+    let m = gw.get_message(&id).await;
     let accounts: Vec<&str> = m["attempts"].as_array().unwrap().iter().filter_map(|a| a["account"].as_str()).collect();
-    assert_eq!(accounts, ["incs-first", "incs-backup"]);
+    assert_eq!(accounts, ["incs-first", "incs-first", "incs-backup"]);
     gw.stop().await;
 }
 

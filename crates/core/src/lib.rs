@@ -18,6 +18,7 @@ pub mod meta;
 pub mod phone;
 pub mod provider;
 pub mod request;
+pub mod retry;
 pub mod status;
 pub mod template;
 pub mod transport;

@@ -8,6 +8,7 @@ use std::path::Path;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use gateway_core::content::ContentType;
+use gateway_core::retry::{check_lease, Ordering, RetryPolicy, RetrySchedule};
 use gateway_core::{Channel, ProviderKind};
 use gateway_incs::IncsConfig;
 use gateway_innopaas::InnopaasConfig;
@@ -143,8 +144,8 @@ pub struct EngineConfig {
     /// How long a message record is kept after its last change once it is with the provider or final.
     pub retention_secs: u64,
     /// Delays before each retry of a transient failure; one entry per retry, jittered by ±20 %.
-    /// After the last one the message fails.
-    pub retry_schedule_ms: Vec<u64>,
+    /// After the last one the message fails. Never empty, never decreasing.
+    pub retry_schedule_ms: RetrySchedule,
     /// Provider calls in flight per lane and process.
     pub concurrency_per_lane: usize,
     /// How often an idle worker looks for work queued by other instances, in milliseconds.
@@ -190,7 +191,7 @@ impl Default for EngineConfig {
         Self {
             lease_ms: 30_000,
             retention_secs: 7 * 24 * 3600,
-            retry_schedule_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000],
+            retry_schedule_ms: RetrySchedule::default(),
             concurrency_per_lane: 32,
             idle_poll_ms: 200,
             dispatch: true,
@@ -202,6 +203,13 @@ impl Default for EngineConfig {
             reconcile_interval_ms: 30_000,
             priority_weights: PriorityWeights::default(),
         }
+    }
+}
+
+impl EngineConfig {
+    /// How message delivery retries: the schedule, each message on its own.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { schedule: self.retry_schedule_ms.clone(), ordering: Ordering::Independent }
     }
 }
 
@@ -427,6 +435,13 @@ impl Config {
                     format!("this account's provider is `{}`", a.provider),
                 ));
             }
+            let (setting, timeout) = match (&a.incs, &a.innopaas) {
+                (Some(c), _) => ("incs", c.timeout()),
+                (_, Some(c)) => ("innopaas", c.timeout()),
+                (None, None) => ("", std::time::Duration::ZERO),
+            };
+            check_lease(std::time::Duration::from_millis(self.engine.lease_ms), timeout)
+                .map_err(|e| invalid("engine.lease_ms", format!("{e} (accounts[{i}].{setting}.timeout_ms)")))?;
             if let Some(t) = &a.callback_token {
                 if t.expose_secret().len() < 16 {
                     return Err(invalid(format!("accounts[{i}].callback_token"), "at least 16 characters"));
@@ -481,6 +496,12 @@ impl Config {
         let mut sub_names = HashSet::new();
         for (i, sub) in self.subscriptions.iter().enumerate() {
             sub.validate().map_err(|(k, r)| invalid(format!("subscriptions[{i}].{k}"), r))?;
+            // Event deliveries are engine jobs under the same lease.
+            check_lease(
+                std::time::Duration::from_millis(self.engine.lease_ms),
+                std::time::Duration::from_millis(sub.timeout_ms),
+            )
+            .map_err(|e| invalid("engine.lease_ms", format!("{e} (subscriptions[{i}].timeout_ms)")))?;
             if !sub_names.insert(sub.name.as_str()) {
                 return Err(invalid(
                     format!("subscriptions[{i}].name"),
@@ -552,4 +573,86 @@ impl Config {
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[redis]
+url = "redis://127.0.0.1:6379"
+
+[engine]
+lease_ms = 12000
+
+[[accounts]]
+name = "incs-wa"
+provider = "incs"
+[accounts.incs]
+certification_code = "code"
+channels = ["whatsapp"]
+
+[[senders]]
+name = "hk-main"
+channel = "whatsapp"
+accounts = ["incs-wa"]
+"#;
+
+    fn base() -> Config {
+        Config::from_toml(BASE).expect("the base configuration is valid")
+    }
+
+    fn subscription(extra: &str) -> String {
+        format!(
+            "{BASE}\n[[subscriptions]]\nname = \"sink\"\nurl = \"http://127.0.0.1:1/\"\nsecret = \"whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==\"\n{extra}"
+        )
+    }
+
+    fn load_error(toml: &str) -> String {
+        Config::from_toml(toml).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn a_retry_schedule_that_is_empty_or_decreasing_is_refused_naming_the_key() {
+        let cases = [
+            (BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = []"), "engine.retry_schedule_ms"),
+            (
+                BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = [100, 50]"),
+                "engine.retry_schedule_ms",
+            ),
+            (subscription("retry_schedule_ms = []"), "subscriptions"),
+            (subscription("retry_schedule_ms = [1000, 999]"), "subscriptions"),
+        ];
+        for (toml, key) in cases {
+            let err = load_error(&toml);
+            assert!(err.contains(key) && err.contains("retry_schedule_ms"), "{err}");
+        }
+        let empty = load_error(&BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = []"));
+        assert!(empty.contains("at least one delay"), "{empty}");
+        let flat = BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = [100, 400, 400]");
+        assert!(Config::from_toml(&flat).is_ok(), "a flat tail is a schedule");
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_provider_call_is_refused_naming_the_key() {
+        let mut c = base();
+        c.engine.lease_ms = 10_999;
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("configuration key `engine.lease_ms`"), "{err}");
+        assert!(err.contains("accounts[0].incs.timeout_ms"), "{err}");
+
+        let mut c = base();
+        if let Some(incs) = c.accounts[0].incs.as_mut() {
+            incs.timeout_ms = 2_000;
+        }
+        c.engine.lease_ms = 3_000;
+        assert!(c.validate().is_ok());
+
+        let mut c = Config::from_toml(&subscription("timeout_ms = 2000")).expect("valid");
+        c.subscriptions[0].timeout_ms = 11_001;
+        let err = c.validate().expect_err("refused").to_string();
+        assert!(err.starts_with("configuration key `engine.lease_ms`"), "{err}");
+        assert!(err.contains("subscriptions[0].timeout_ms"), "{err}");
+    }
 }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use gateway_core::retry::{Attempt, Decision, Ordering, RetryPolicy, RetrySchedule, Route, Source};
+use gateway_core::ProviderError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -50,8 +52,9 @@ pub struct SubscriptionConfig {
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Delays before each retry of a failed delivery; after the last one it is dead-lettered.
+    /// Never empty, never decreasing.
     #[serde(default = "default_schedule")]
-    pub retry_schedule_ms: Vec<u64>,
+    pub retry_schedule_ms: RetrySchedule,
 }
 
 impl std::fmt::Debug for SubscriptionConfig {
@@ -74,8 +77,10 @@ fn default_partitions() -> u32 {
 fn default_timeout_ms() -> u64 {
     10_000
 }
-fn default_schedule() -> Vec<u64> {
-    vec![1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000]
+/// The message schedule and a last try after half an hour more: a subscriber down for a deploy
+/// loses nothing.
+fn default_schedule() -> RetrySchedule {
+    RetrySchedule::from_millis(&[1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000]).unwrap_or_default()
 }
 
 impl SubscriptionConfig {
@@ -105,6 +110,11 @@ impl SubscriptionConfig {
         Ok(())
     }
 
+    /// A failed delivery keeps the head of its partition, so events of one message stay in order.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { schedule: self.retry_schedule_ms.clone(), ordering: Ordering::InOrder }
+    }
+
     fn wants(&self, kind: &str) -> bool {
         self.events.iter().any(|e| e == "*" || e == kind)
     }
@@ -132,6 +142,7 @@ struct Partition {
 
 struct Subscription {
     config: SubscriptionConfig,
+    policy: RetryPolicy,
     webhook: standardwebhooks::Webhook,
     partitions: Vec<Arc<Partition>>,
 }
@@ -171,7 +182,7 @@ impl Events {
                     })
                 })
                 .collect();
-            subs.push(Subscription { config: c.clone(), webhook, partitions });
+            subs.push(Subscription { config: c.clone(), policy: c.retry_policy(), webhook, partitions });
         }
         Ok(Self { engine, subs: Arc::new(subs), metrics })
     }
@@ -347,18 +358,20 @@ impl Events {
                 .await
                 .map(|r| r.is_some())
         } else {
-            let schedule = &sub.config.retry_schedule_ms;
-            match schedule.get(claim.attempt as usize) {
-                Some(ms) => {
+            let failure = match status {
+                Some(s) => ProviderError::transient(format!("the subscriber answered {s}")).with_http_status(s),
+                None => ProviderError::transient("the subscriber could not be reached"),
+            };
+            let attempt_made = Attempt { made: claim.attempt, redelivery: claim.redelivery };
+            match sub.policy.decide(&failure, Source::Answer, attempt_made, Route { has_next: false }, 1.0) {
+                Decision::PauseLane { pause, spend } => {
                     self.metrics.webhook_deliveries.with_label_values(&["retried"]).inc();
                     debug!(event = %event_id, kind = %kind, status = ?status, "delivery failed; the partition waits");
-                    self.engine
-                        .throttled(sender, &p.spec.lane, &claim, &attempt, Duration::from_millis(*ms), true)
-                        .await
+                    self.engine.throttled(sender, &p.spec.lane, &claim, &attempt, pause, spend).await
                 }
-                None => {
+                decision => {
                     self.metrics.webhook_deliveries.with_label_values(&["dead_lettered"]).inc();
-                    warn!(event = %event_id, kind = %kind, "event delivery dead-lettered after its last attempt");
+                    warn!(event = %event_id, kind = %kind, %decision, "event delivery dead-lettered after its last attempt");
                     let err = crate::engine::record::ErrorRecord {
                         code: status.map(|s| s.to_string()),
                         title: "the subscriber did not accept the event".into(),

@@ -2,16 +2,18 @@
 //! buffered until the send's answer is recorded), inbound messages refresh the 24-hour window and
 //! become `message.inbound` events, template reports become `template.status` events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use gateway_core::event::{InboundMessage, MessageAlias, ReportedError, StatusReport, TemplateReport};
-use gateway_core::{ErrorClass, MessageId, MessageStatus, ProviderKind, RejectScope, StatusChange, ThrottleScope};
+use gateway_core::retry::{Attempt, Decision, RetryPolicy, RetryReason, Route, Source, JITTER};
+use gateway_core::{ErrorClass, MessageId, MessageStatus, ProviderError, ProviderKind, RejectScope, StatusChange};
 use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
-use crate::engine::{Engine, ReopenAs, Reopened, ReportOutcome, StoreError};
+use crate::engine::{Engine, Reopen, Reopened, ReportOutcome, StoreError};
 use crate::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
 use crate::fallback::Chains;
 use crate::metrics::Metrics;
@@ -25,6 +27,8 @@ pub struct Reports {
     pub events: Events,
     pub metrics: Metrics,
     pub chains: Chains,
+    /// How message delivery retries, for failures reported after the provider took a message.
+    pub policy: Arc<RetryPolicy>,
 }
 
 /// The statuses from which `reported` moves a message forward, by the core status machine.
@@ -210,35 +214,42 @@ impl Reports {
         class: ErrorClass,
         error: &ErrorRecord,
     ) -> Result<Option<ReportOutcome>, StoreError> {
-        let decision = match class {
-            ErrorClass::Transient => ReopenAs::Transient,
-            ErrorClass::Throttled { retry_after, scope } => {
-                let floor = match scope {
-                    ThrottleScope::Recipient => gateway_core::meta::PAIR_RATE_DELAY,
-                    ThrottleScope::Lane => crate::engine::worker::DEFAULT_THROTTLE_PAUSE,
-                };
-                ReopenAs::Wait(retry_after.unwrap_or(floor).max(floor))
-            }
-            ErrorClass::Rejected(RejectScope::Account) => ReopenAs::Elsewhere,
-            ErrorClass::Rejected(_) => return Ok(None),
-        };
+        if matches!(class, ErrorClass::Rejected(RejectScope::Content)) {
+            return Ok(None);
+        }
         let Ok(mid) = id.parse::<MessageId>() else { return Ok(None) };
         let Some(record) = self.engine.get(&mid).await? else { return Ok(None) };
         let lanes = &record.body.v1().lanes;
         let next = lanes.iter().position(|l| *l == record.lane).and_then(|p| lanes.get(p + 1)).map(String::as_str);
+        let failure = ProviderError::new(class, error.title.clone());
+        // The attempt that failed is counted in the record already.
+        let attempt = Attempt { made: record.attempt.saturating_sub(1), redelivery: false };
+        let decision = self.policy.decide(
+            &failure,
+            Source::Report,
+            attempt,
+            Route { has_next: next.is_some() },
+            rand::random_range(JITTER),
+        );
+        let reopen = match (decision, next) {
+            (Decision::Retry { after, spend, .. }, _) => Reopen::Retry { after, spend },
+            (Decision::FailOver, Some(next)) => Reopen::FailOver(next),
+            // The failure stands as the provider reported it.
+            _ => return Ok(None),
+        };
         let ids = report_ids(report);
         let at = report.at.timestamp_millis();
         let source = report.provider.as_str();
-        match self.engine.reopen(sender, id, &ids, at, source, error, decision, next).await? {
+        match self.engine.reopen(sender, id, &ids, at, source, error, record.attempt, reopen).await? {
             Reopened::Retry => {
-                self.metrics.retries.with_label_values(&["reported_failure"]).inc();
+                self.metrics.retries.with_label_values(&[RetryReason::ReportedFailure.label()]).inc();
                 Ok(Some(ReportOutcome::Retried))
             }
             Reopened::Failover => {
                 self.metrics.retries.with_label_values(&["failover"]).inc();
                 Ok(Some(ReportOutcome::Retried))
             }
-            Reopened::Exhausted | Reopened::NotApplicable => Ok(None),
+            Reopened::NotApplicable => Ok(None),
         }
     }
 

@@ -108,17 +108,20 @@ impl Application {
             metrics: metrics.clone(),
             lanes: lanes.clone(),
         };
+        let policy = std::sync::Arc::new(config.engine.retry_policy());
         let worker_reports = crate::reports::Reports {
             engine: worker_engine.clone(),
             events: events.clone(),
             metrics: metrics.clone(),
             chains: worker_chains.clone(),
+            policy: policy.clone(),
         };
         let api_reports = crate::reports::Reports {
             engine: engine.clone(),
             events: events.with_engine(engine.clone()),
             metrics: metrics.clone(),
             chains: api_chains,
+            policy,
         };
         let state = web::Data::new(AppState {
             engine: engine.clone(),

@@ -190,15 +190,13 @@ impl SenderKeys {
 pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
 
 /// What applying a provider's status report did.
-/// How a failure reported by callback is to be tried again.
+/// How a failure reported by callback is tried again (the retry policy's decision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReopenAs {
-    /// The next step of the retry schedule on the same account, or the next account after it.
-    Transient,
-    /// After this wait, on the same account, without spending an attempt (throttling).
-    Wait(Duration),
-    /// Only on the next account (this one is at fault).
-    Elsewhere,
+pub enum Reopen<'a> {
+    /// On the same account after `after`; `spend`: the attempt counts against the schedule.
+    Retry { after: Duration, spend: bool },
+    /// At the front of this next account's lane.
+    FailOver(&'a str),
 }
 
 /// What [`Engine::reopen`] did.
@@ -206,8 +204,6 @@ pub enum ReopenAs {
 pub enum Reopened {
     Retry,
     Failover,
-    /// No attempt or account left: the failure is final.
-    Exhausted,
     /// The message is not waiting on that send (final, delivered, or a later attempt).
     NotApplicable,
 }
@@ -374,8 +370,6 @@ pub struct Engine {
     scripts: Arc<Scripts>,
     /// Distinguishes this process's lease tokens from other instances'.
     instance: String,
-    /// The transient retry schedule, for failures reported by callback.
-    retry_schedule_ms: Arc<Vec<u64>>,
 }
 
 impl Engine {
@@ -416,7 +410,6 @@ impl Engine {
                 batch_counts: scripts::batch_counts(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
-            retry_schedule_ms: Arc::new(engine.retry_schedule_ms.clone()),
         })
     }
 
@@ -742,10 +735,10 @@ impl Engine {
         .await
     }
 
-    /// Sends a message again after its provider reported a failure worth another attempt: back in
-    /// the delayed set of its lane (the next step of the retry schedule) or, with no step left,
-    /// at the front of `next_lane`. Only a message still `submitted` or `sent` under one of `ids`
-    /// (a report about an earlier attempt changes nothing).
+    /// Sends a message again after its provider reported a failure worth another attempt, as
+    /// `decision` says. Only a message still `submitted` or `sent` under one of `ids`, with the
+    /// `attempt` count the decision was made from (a report about an earlier attempt changes
+    /// nothing).
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
@@ -758,22 +751,17 @@ impl Engine {
         at_ms: i64,
         source: &str,
         error: &ErrorRecord,
-        decision: ReopenAs,
-        next_lane: Option<&str>,
+        attempt: u32,
+        decision: Reopen<'_>,
     ) -> Result<Reopened, StoreError> {
         let keys = self.keys(sender);
         let error = json(error)?;
         let accepted: String = ids.iter().fold("|".to_owned(), |acc, s| format!("{acc}{s}|"));
-        let (kind, wait_ms) = match decision {
-            ReopenAs::Transient => ("transient", 0),
-            ReopenAs::Wait(d) => ("wait", d.as_millis() as u64),
-            ReopenAs::Elsewhere => ("account", 0),
+        let (mode, delay_ms, next_lane) = match decision {
+            Reopen::Retry { after, spend: true } => ("retry", after.as_millis() as u64, ""),
+            Reopen::Retry { after, spend: false } => ("wait", after.as_millis() as u64, ""),
+            Reopen::FailOver(next) => ("failover", 0, next),
         };
-        let schedule: Vec<String> = self
-            .retry_schedule_ms
-            .iter()
-            .map(|ms| (Duration::from_millis(*ms).mul_f64(rand::random_range(0.8..1.2)).as_millis()).to_string())
-            .collect();
         self.timed(async {
             let mut c = self.conn().await?;
             let outcome: String = self
@@ -786,10 +774,10 @@ impl Engine {
                 .arg(at_ms)
                 .arg(source)
                 .arg(&error)
-                .arg(kind)
-                .arg(schedule.join(","))
-                .arg(next_lane.unwrap_or(""))
-                .arg(wait_ms)
+                .arg(mode)
+                .arg(attempt)
+                .arg(next_lane)
+                .arg(delay_ms)
                 .arg(id)
                 .arg(keys.ready_prefix())
                 .invoke_async(&mut c)
@@ -797,10 +785,9 @@ impl Engine {
             let reopened = match outcome.as_str() {
                 "retry" => Reopened::Retry,
                 "failover" => Reopened::Failover,
-                "exhausted" => Reopened::Exhausted,
                 _ => Reopened::NotApplicable,
             };
-            if matches!(reopened, Reopened::Retry | Reopened::Failover) {
+            if reopened != Reopened::NotApplicable {
                 // Queued again: the id index must outlive the wait, as for any queued message.
                 let () = c.persist(self.index_key(id)).await?;
             }

@@ -190,6 +190,8 @@ pub struct MessageRecord {
     pub body: StoredMessage,
     pub status: MessageStatus,
     pub lane: String,
+    /// Attempts made on the current account.
+    pub attempt: u32,
     pub provider: Option<String>,
     pub provider_message_id: Option<String>,
     pub error: Option<ErrorRecord>,
@@ -227,6 +229,7 @@ impl MessageRecord {
         Ok(Self {
             status,
             lane: f.get("lane").cloned().unwrap_or_default(),
+            attempt: f.get("attempt").and_then(|v| v.parse().ok()).unwrap_or(0),
             provider: f.get("provider").cloned(),
             provider_message_id: f.get("pmid").cloned(),
             error,

@@ -585,40 +585,29 @@ return {outcome, st, created, redis.call('HGET', KEYS[1], 'chain') or ''}
 }
 
 /// A provider reported by callback that a message it had accepted failed, for a reason worth
-/// another attempt: the message is queued again under its retry policy, its history keeping the
-/// failure, and the failed attempt's provider id is kept in `superseded` (see `apply_report`). Decided here, atomically with the status check, so a late or repeated report cannot
-/// queue it twice.
+/// another attempt: the message is queued again as the retry policy decided, its history keeping
+/// the failure, and the failed attempt's provider id is kept in `superseded` (see
+/// `apply_report`). Fenced on the status, the provider id and the attempt count the decision was
+/// made from, so a late or repeated report cannot queue it twice.
 ///
 /// KEYS: message, delayed set, reconciliation set.
-/// ARGV: accepted provider ids (`|a|b|`), at ms (0: now), source, error JSON, kind (`transient`:
-/// the schedule step for the attempts spent, else the next lane; `wait`: the given wait, the
-/// attempt not spent; `account`: the next lane only), jittered schedule ms (comma-separated), next
-/// lane (or empty), wait ms, id, ready list key prefix (the next lane's list, for the message's
-/// priority class, is built from it).
-/// Returns `retry`, `failover`, `exhausted` (nothing left: the caller records the failure) or
-/// `skip` (the message is not waiting on that send).
+/// ARGV: accepted provider ids (`|a|b|`), at ms (0: now), source, error JSON, mode (`retry`: after
+/// the delay, the attempt spent; `wait`: after the delay, the attempt not spent; `failover`: at
+/// the front of the next lane), the attempt count decided on, next lane (or empty), delay ms, id,
+/// ready list key prefix (the next lane's list, for the message's priority class, is built from
+/// it).
+/// Returns `retry`, `failover` or `skip` (the message is not waiting on that send).
 pub fn reopen() -> Script {
     script(
         r#"
 local f = redis.call('HMGET', KEYS[1], 'status', 'pmid', 'attempt')
 if f[1] ~= 'submitted' and f[1] ~= 'sent' then return 'skip' end
 if not f[2] or not string.find(ARGV[1], '|' .. f[2] .. '|', 1, true) then return 'skip' end
-local attempt = tonumber(f[3] or '0')
-local delay = nil
-if ARGV[5] == 'wait' then
-  delay = tonumber(ARGV[8])
+if tonumber(f[3] or '0') ~= tonumber(ARGV[6]) then return 'skip' end
+local mode = ARGV[5]
+if mode == 'wait' then
   redis.call('HINCRBY', KEYS[1], 'attempt', -1)
-elseif ARGV[5] == 'transient' then
-  local i = 0
-  for ms in string.gmatch(ARGV[6], '%d+') do
-    i = i + 1
-    if i == attempt then delay = tonumber(ms) end
-  end
-end
-local mode = 'retry'
-if not delay then
-  if ARGV[7] == '' then return 'exhausted' end
-  mode = 'failover'
+  mode = 'retry'
 end
 local at = tonumber(ARGV[2])
 if at <= 0 then at = now end
@@ -630,7 +619,7 @@ redis.call('HDEL', KEYS[1], 'seen')
 redis.call('PERSIST', KEYS[1])
 redis.call('ZREM', KEYS[3], ARGV[9])
 if mode == 'retry' then
-  redis.call('ZADD', KEYS[2], now + delay, ARGV[9])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), ARGV[9])
 else
   redis.call('HSET', KEYS[1], 'lane', ARGV[7], 'attempt', 0)
   redis.call('RPUSH', ready_of(ARGV[10], KEYS[1], ARGV[7]), ARGV[9])

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gateway_core::{ErrorClass, MessageStatus, Provider, ProviderError, RejectScope, ThrottleScope};
+use gateway_core::retry::{Attempt, Decision, RetryPolicy, Route, Source, JITTER};
+use gateway_core::{ErrorClass, MessageStatus, Provider, ProviderError};
 use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
@@ -25,8 +26,6 @@ use super::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::config::EngineConfig;
 use crate::metrics::Metrics;
 
-/// How long a lane pauses on a 429 that names no `Retry-After`.
-pub const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// The most a single claim takes, whatever the free concurrency.
 const MAX_CLAIM: usize = 64;
 
@@ -77,6 +76,7 @@ struct Ctx {
     reports: crate::reports::Reports,
     lanes: Arc<Lanes>,
     config: Arc<EngineConfig>,
+    policy: Arc<RetryPolicy>,
     metrics: Metrics,
     shutdown: CancellationToken,
     in_flight: TaskTracker,
@@ -104,6 +104,7 @@ impl Dispatcher {
             engine,
             reports,
             lanes: lanes.clone(),
+            policy: Arc::new(config.retry_policy()),
             config: Arc::new(config),
             metrics,
             shutdown: shutdown.clone(),
@@ -270,10 +271,6 @@ async fn forward_while_open(ctx: &Ctx, lane: &Lane, max: usize) -> bool {
     all
 }
 
-fn jitter(d: Duration) -> Duration {
-    d.mul_f64(rand::rng().random_range(0.8..1.2))
-}
-
 fn error_record(e: &ProviderError) -> ErrorRecord {
     ErrorRecord { code: e.code(), title: e.title.clone(), retryable: e.is_retryable() }
 }
@@ -428,85 +425,46 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
             Err(e) => {
                 let err = error_record(&e);
                 let next = next_lane(&stored, &lane.spec.lane);
-                let (claim_ref, attempt_ref, err_ref) = (&claim, &attempt, &err);
-                let failover = |next: &str| {
-                    let next = next.to_owned();
-                    async move {
-                        debug!(error = %err_ref.title, next = %next, "failing over");
-                        let ok =
-                            ctx.engine.failover(sender, claim_ref, &next, Some(attempt_ref), Some(err_ref)).await?;
+                let decision = ctx.policy.decide(
+                    &e,
+                    Source::Answer,
+                    Attempt { made: claim.attempt, redelivery: claim.redelivery },
+                    Route { has_next: next.is_some() },
+                    rand::rng().random_range(JITTER),
+                );
+                debug!(error = %e, decision = %decision, "attempt failed");
+                match (decision, next) {
+                    (Decision::FailOver, Some(next)) => {
+                        let ok = ctx.engine.failover(sender, &claim, next, Some(&attempt), Some(&err)).await?;
                         if ok {
                             ctx.metrics.retries.with_label_values(&["failover"]).inc();
-                            if let Some(l) = ctx.lanes.get(&next) {
+                            if let Some(l) = ctx.lanes.get(next) {
                                 l.wake.notify_one();
                             }
                         }
                         Ok(ok)
                     }
-                };
-                match e.class {
-                    // Another account may carry it: credentials, balance, sender, policy.
-                    ErrorClass::Rejected(RejectScope::Account) if next.is_some() => {
-                        failover(next.unwrap_or_default()).await
+                    (Decision::Retry { after, spend, reason }, _) => {
+                        ctx.metrics.retries.with_label_values(&[reason.label()]).inc();
+                        ctx.engine.retry(sender, &claim, &err, &attempt, after, spend, e.outcome_unknown).await
                     }
-                    ErrorClass::Rejected(_) => {
-                        debug!(error = %e, "rejected");
-                        let ok = ctx.engine.failed(sender, &claim, &err, &attempt, false, provider.as_str()).await?;
+                    (Decision::PauseLane { pause, spend }, _) => {
+                        ctx.metrics.lane_pauses.with_label_values(&[lane.spec.lane.as_str()]).inc();
+                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause, spend).await
+                    }
+                    (Decision::Fail | Decision::DeadLetter | Decision::FailOver, _) => {
+                        let dead_letter = decision == Decision::DeadLetter;
+                        let source = if dead_letter { "gateway" } else { provider.as_str() };
+                        let ok = ctx.engine.failed(sender, &claim, &err, &attempt, dead_letter, source).await?;
                         if ok {
                             ctx.metrics.transitions.with_label_values(&["failed"]).inc();
+                            if dead_letter {
+                                ctx.metrics.dead_letters.inc();
+                            }
                             ctx.reports.engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending).await;
                             ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Failed).await;
                         }
                         Ok(ok)
-                    }
-                    ErrorClass::Throttled { retry_after, scope: ThrottleScope::Lane } => {
-                        let pause = retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE);
-                        debug!(pause_ms = pause.as_millis() as u64, "lane throttled");
-                        ctx.metrics.lane_pauses.with_label_values(&[lane.spec.lane.as_str()]).inc();
-                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause, false).await
-                    }
-                    ErrorClass::Throttled { retry_after, scope: ThrottleScope::Recipient } => {
-                        let wait = retry_after
-                            .unwrap_or(gateway_core::meta::PAIR_RATE_DELAY)
-                            .max(gateway_core::meta::PAIR_RATE_DELAY);
-                        ctx.metrics.retries.with_label_values(&["pair_rate"]).inc();
-                        ctx.engine.retry(sender, &claim, &err, &attempt, wait, false, false).await
-                    }
-                    ErrorClass::Transient => {
-                        let schedule = &ctx.config.retry_schedule_ms;
-                        // A send whose outcome is unknown (timeout after sending) may already be
-                        // with the provider: retry it once, not again (PROVIDERS.md §0).
-                        let ambiguous_again = e.outcome_unknown && claim.redelivery;
-                        let schedule_next = if ambiguous_again { None } else { schedule.get(claim.attempt as usize) };
-                        match schedule_next {
-                            Some(ms) => {
-                                let reason = if e.outcome_unknown {
-                                    "timeout"
-                                } else if e.http_status.is_some() {
-                                    "server_error"
-                                } else {
-                                    "network"
-                                };
-                                ctx.metrics.retries.with_label_values(&[reason]).inc();
-                                let delay = jitter(Duration::from_millis(*ms));
-                                ctx.engine.retry(sender, &claim, &err, &attempt, delay, true, e.outcome_unknown).await
-                            }
-                            // This account used up its attempts: the next one gets a fresh budget.
-                            None if next.is_some() && !ambiguous_again => failover(next.unwrap_or_default()).await,
-                            None => {
-                                debug!(error = %e, "retries exhausted; dead-lettering");
-                                let ok = ctx.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await?;
-                                if ok {
-                                    ctx.metrics.transitions.with_label_values(&["failed"]).inc();
-                                    ctx.metrics.dead_letters.inc();
-                                    ctx.reports
-                                        .engine_status(&m.id, MessageStatus::Failed, MessageStatus::Sending)
-                                        .await;
-                                    ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Failed).await;
-                                }
-                                Ok(ok)
-                            }
-                        }
                     }
                 }
             }
