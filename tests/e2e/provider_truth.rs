@@ -740,3 +740,50 @@ async fn callbacks_the_sandbox_emits_on_request_move_messages_through_the_gatewa
     assert_eq!(update["data"]["template_id"], tid.as_str(), "{update}");
     gw.stop().await;
 }
+
+/// A template the gateway has not read (made in the provider's console) is read from INCS once,
+/// on its first send, and that send is checked against it; a template INCS does not have is left
+/// to INCS, and not looked for again on the next send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_the_gateway_never_read_is_fetched_once_and_checked() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    // Made at INCS directly, not through the gateway.
+    let draft = json!({"name": "console_made", "language": "en_US", "category": "UTILITY", "components": [
+        {"type": "BODY", "text": "Order {{1}} ships on {{2}}.", "example": {"body_text": [["A-1", "Monday"]]}}]});
+    let made = sandbox
+        .client
+        .post(format!("{}/external/templates", sandbox.url()))
+        .header("certification-code", gateway_tests::INCS_API_CODE)
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.json::<Value>().await.unwrap()["code"], 200);
+    let lists = || async { sandbox.requests_to("incs", "/external/templates").await.len() };
+    let before = lists().await;
+
+    let send = |name: &str, params: Value| {
+        json!({"channel": "whatsapp", "to": "85268411234", "type": "template",
+            "template": {"name": name, "components": [{"type": "body", "parameters": params}]}})
+    };
+    let one = json!([{"type": "text", "text": "A-1"}]);
+    for _ in 0..2 {
+        let res = gw.send(&send("console_made", one.clone())).await;
+        assert_eq!(res.status(), 422);
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "template.components[0].parameters", "{problem}");
+    }
+    assert_eq!(lists().await, before + 1, "read from INCS once, then from the cache");
+    assert!(sends_to_incs(&sandbox).await.is_empty(), "no provider saw the misfits");
+
+    // Not at INCS: INCS judges it (132001), and it is not looked for again at once.
+    for _ in 0..2 {
+        let id = accepted(&gw, send("nowhere_made", one.clone())).await;
+        let m = gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
+        assert_eq!(m["error"]["code"], "132001");
+    }
+    assert_eq!(lists().await, before + 2, "one read for the unknown template");
+    gw.stop().await;
+}

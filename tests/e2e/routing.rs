@@ -214,7 +214,8 @@ async fn account_errors_fail_over_but_content_errors_do_not() {
     let gw = gateway(&redis, &sandbox).await;
     // A content rejection (Meta 132012 inside 10002): fails, no failover.
     sandbox
-        .fault(json!({"provider": "incs", "status": 200, "count": 1, "body": {"status": "error", "code": 10002,
+        .fault(json!({"provider": "incs", "status": 200, "count": 1, "match": {"path": "/external/messages/whatsapp"},
+            "body": {"status": "error", "code": 10002,
             "message": "(#132012) Parameter format does not match format in the created template", "data": {}, "error": {}}}))
         .await;
     let template = on_dual(json!({"type": "template", "template": {"name": "test_header_text_2", "components": [

@@ -13,8 +13,9 @@
 //! | `P:tpl:{A}:id:<template id>` | hash | `template_id`, `name`, `language`, `status`, `category`, `quality`, each of the last three with its `<field>_at` (ms), `updated_at` (ms, the latest of them), and `vars` (what a send must fill in, JSON) |
 //! | `P:tpl:{A}:name:<name>` | hash | language → template id (`""` while the language is unknown) |
 //! | `P:tpl:{A}:ids` | zset | every cached template id (score 0, so ordered by id), for listing |
+//! | `P:tpl:{A}:looked:<name>` | string | a send's read of the provider did not describe this template (expires) |
 //!
-//! Nothing expires: a template lives until it is deleted through the API.
+//! Nothing else expires: a template lives until it is deleted through the API.
 //!
 //! # Ordering
 //! Each of status, category and quality keeps the time of the change it holds. A callback
@@ -36,6 +37,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gateway_core::event::{TemplateChange, TemplateReport};
@@ -196,6 +198,9 @@ impl Keys {
     }
     fn ids(&self) -> String {
         format!("{}:ids", self.tag)
+    }
+    fn looked(&self, name: &str) -> String {
+        format!("{}:looked:{name}", self.tag)
     }
 }
 
@@ -414,6 +419,35 @@ impl TemplateCache {
             })
             .await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// Whether a send already read the provider for this template and found no description of
+    /// it, within the last `for_how_long` (see [`TemplateCache::looked_up`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn recently_looked_up(&self, account: &str, name: &str) -> Result<bool, StoreError> {
+        let key = Keys::new(&self.engine, account).looked(name);
+        self.run(async {
+            let mut c = self.engine.connection().await?;
+            Ok(c.exists(&key).await?)
+        })
+        .await
+    }
+
+    /// Remembers that the provider was read for this template, so sends do not read it again for
+    /// `for_how_long` when it was not found.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn looked_up(&self, account: &str, name: &str, for_how_long: Duration) -> Result<(), StoreError> {
+        let key = Keys::new(&self.engine, account).looked(name);
+        self.run(async {
+            let mut c = self.engine.connection().await?;
+            let () = c.set_ex(&key, 1, for_how_long.as_secs().max(1)).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Checks a template send against what the cache knows of the template at the first of

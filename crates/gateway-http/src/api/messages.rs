@@ -393,6 +393,7 @@ pub async fn accept_request(
         }
         route.lanes = usable;
     }
+    super::templates::describe_once(state, &route.lanes, &message.content).await?;
     let misfit = state.templates.check_send(&route.lanes, &message.content).await.map_err(store_error)?;
     if !misfit.is_empty() {
         return Err(ApiError::Validation(misfit));

@@ -38,11 +38,13 @@
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use gateway_core::content::rcs::RcsContent;
+use gateway_core::content::whatsapp::WhatsAppContent;
 use gateway_core::template::{
     ButtonType, DraftComponentType, HeaderFormat, OtpType, RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft,
 };
 use gateway_core::validate::{FieldErrors, Path};
-use gateway_core::{Channel, ErrorClass, ProviderError, ProviderKind, RejectScope};
+use gateway_core::{Channel, Content, ErrorClass, ProviderError, ProviderKind, RejectScope};
 use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
 use gateway_innopaas::{HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit};
 use serde::{Deserialize, Serialize};
@@ -433,6 +435,59 @@ async fn fetch(
         }
         _ => Ok((Vec::new(), 0, None)),
     }
+}
+
+/// How long a send does not read the provider again for a template it read for already.
+pub const LOOKUP_QUIET: std::time::Duration = std::time::Duration::from_secs(600);
+/// A send's read of the provider goes through at most this many pages of [`LOOKUP_PAGE`].
+const LOOKUP_PAGES: usize = 5;
+const LOOKUP_PAGE: u32 = 100;
+
+/// Before a template send is checked against its template: when no provider read has described
+/// the template at any of the route's accounts, the first INCS account of the route is read for it
+/// once (InnoPaaS has no read API), every template read on the way going into the cache, so the
+/// check that follows has the template's variables. A provider that fails, or a template it does
+/// not have, leaves the send to the provider's own judgement, and the read is not repeated for
+/// [`LOOKUP_QUIET`].
+///
+/// # Errors
+/// A 503 when Redis is unreachable.
+pub async fn describe_once(state: &AppState, lanes: &[String], content: &Content) -> Result<(), ApiError> {
+    let (name, language, channel) = match content {
+        Content::Whatsapp(WhatsAppContent::Template(t)) => (&t.name, t.language.as_deref(), Channel::Whatsapp),
+        Content::Rcs(RcsContent::Template(t)) => (&t.name, None, Channel::Rcs),
+        _ => return Ok(()),
+    };
+    let cache = cache(state);
+    for lane in lanes {
+        if cache.variables(lane, name, language).await.map_err(store_error)?.is_some() {
+            return Ok(());
+        }
+    }
+    let incs = lanes
+        .iter()
+        .filter_map(|l| state.accounts.get(l))
+        .find(|a| matches!(a.adapter, Adapter::Incs(_)) && a.channel == channel);
+    let Some(account) = incs else { return Ok(()) };
+    if cache.recently_looked_up(&account.name, name).await.map_err(store_error)? {
+        return Ok(());
+    }
+    let mut after: Option<String> = None;
+    for _ in 0..LOOKUP_PAGES {
+        match fetch(state, account, after.as_deref(), LOOKUP_PAGE).await {
+            Ok((page, n, last)) => {
+                if page.iter().any(|t| &t.name == name) || n < LOOKUP_PAGE as usize {
+                    break;
+                }
+                after = last;
+            }
+            Err(e) => {
+                tracing::warn!(account = %account.name, template = %name, error = ?e, "could not read the provider's templates; the send is not checked");
+                break;
+            }
+        }
+    }
+    cache.looked_up(&account.name, name, LOOKUP_QUIET).await.map_err(store_error)
 }
 
 fn encode_cursor(sender: &str, after: Option<&str>) -> String {
