@@ -27,6 +27,7 @@ pub mod validate;
 pub use message::{Channel, Content, MessageId, OutboundMessage, Priority};
 pub use phone::PhoneNumber;
 pub use provider::{
-    ErrorClass, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, ThrottleScope, Unsupported,
+    ErrorClass, PolledStatus, Provider, ProviderError, ProviderKind, RejectScope, SendReceipt, StatusPoll,
+    ThrottleScope, Unsupported,
 };
 pub use status::{MessageStatus, StatusChange};

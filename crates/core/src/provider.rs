@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use chrono::{DateTime, Utc};
+
 use crate::message::{MessageId, OutboundMessage};
+use crate::status::MessageStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -175,4 +178,41 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Sends one message. `id` is the gateway's id, for providers that echo a correlation field.
     async fn send(&self, id: &MessageId, message: &OutboundMessage) -> Result<SendReceipt, ProviderError>;
+
+    /// The status poll, for a provider that answers "what became of these messages?". The engine
+    /// polls the messages of such accounts that heard nothing for a while, since callbacks get
+    /// lost; without it, callbacks are all there is.
+    fn status_poll(&self) -> Option<&dyn StatusPoll> {
+        None
+    }
+}
+
+/// One message's status as a status poll reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolledStatus {
+    /// The provider's message id.
+    pub message_id: String,
+    /// The gateway status, or `None` when the provider reports one the gateway has no name for
+    /// (kept, with [`Self::provider_status`], so reconciliation can log it rather than lose it).
+    pub status: Option<MessageStatus>,
+    /// The status as the provider gave it.
+    pub provider_status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// `None` when unset.
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// A provider account that can be asked for the status of messages it accepted.
+///
+/// # Errors
+/// `poll` returns a [`ProviderError`] classified as for a send; ids the provider does not know are
+/// absent from the answer, not an error.
+#[async_trait]
+pub trait StatusPoll: Send + Sync {
+    /// The most ids one call may ask about.
+    fn max_ids(&self) -> usize;
+
+    /// The status of up to [`Self::max_ids`] messages, by the provider's message ids.
+    async fn poll(&self, ids: &[&str]) -> Result<Vec<PolledStatus>, ProviderError>;
 }

@@ -589,9 +589,7 @@ lease_ms = 12000
 [[accounts]]
 name = "incs-wa"
 provider = "incs"
-[accounts.incs]
-certification_code = "code"
-channels = ["whatsapp"]
+incs = { certification_code = "code", channels = ["whatsapp"] }
 
 [[senders]]
 name = "hk-main"

@@ -65,6 +65,14 @@ pub enum ApiError {
     ProviderFailed { detail: String, retry_after_secs: Option<u64> },
 }
 
+/// A store call that failed is a 503 to the caller; the cause goes to the log only.
+impl From<crate::engine::StoreError> for ApiError {
+    fn from(e: crate::engine::StoreError) -> Self {
+        tracing::warn!(error = %e, "message store call failed");
+        ApiError::StoreUnavailable
+    }
+}
+
 impl ApiError {
     fn slug_title(&self) -> (&'static str, &'static str) {
         match self {

@@ -1,27 +1,31 @@
-//! Reconciliation: INCS messages that were submitted but heard nothing of for a while have their
-//! status polled (`GET /external/messages/status`, at most 100 ids a call), and whatever the poll
-//! says is applied like a callback. Callbacks can be lost; this is the safety net.
+//! Reconciliation: messages with a provider that offers a status poll (INCS), submitted but heard
+//! nothing of for a while, have their status polled, and whatever the poll says is applied like a
+//! callback. Callbacks can be lost; this is the safety net.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use gateway_core::event::StatusReport;
-use gateway_core::ProviderKind;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::accounts::{Accounts, Adapter};
+use crate::accounts::Accounts;
 use crate::reports::Reports;
 
-/// One pass over every sender with INCS accounts.
+/// Ids read per sender and pass, as many polls' worth.
+const POLLS_PER_PASS: usize = 10;
+
+/// One pass over every sender with accounts that can be polled.
 pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
-    let mut senders: Vec<&str> =
-        accounts.iter().filter(|a| a.provider == ProviderKind::Incs).map(|a| a.sender.as_str()).collect();
+    let pollable = |a: &&std::sync::Arc<crate::accounts::Account>| a.adapter.provider().status_poll().is_some();
+    let mut senders: Vec<&str> = accounts.iter().filter(pollable).map(|a| a.sender.as_str()).collect();
+    let most =
+        accounts.iter().filter_map(|a| a.adapter.provider().status_poll().map(|p| p.max_ids())).max().unwrap_or(0);
     senders.sort_unstable();
     senders.dedup();
     for sender in senders {
-        let quiet_ones = match reports.engine.quiet_messages(sender, quiet, gateway_incs::MAX_STATUS_IDS * 10).await {
+        let quiet_ones = match reports.engine.quiet_messages(sender, quiet, most * POLLS_PER_PASS).await {
             Ok(q) => q,
             Err(e) => {
                 warn!(error = %e, sender, "reconciliation could not read its queue");
@@ -33,10 +37,12 @@ pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
             by_lane.entry(lane).or_default().push((id, pmid));
         }
         for (lane, items) in by_lane {
-            let Some(Adapter::Incs(incs)) = accounts.get(&lane).map(|a| &a.adapter) else { continue };
-            for chunk in items.chunks(gateway_incs::MAX_STATUS_IDS) {
+            let Some(account) = accounts.get(&lane) else { continue };
+            let provider = account.adapter.provider();
+            let Some(poll) = provider.status_poll() else { continue };
+            for chunk in items.chunks(poll.max_ids().max(1)) {
                 let ids: Vec<&str> = chunk.iter().map(|(_, p)| p.as_str()).collect();
-                let polled = match incs.poll_status(&ids).await {
+                let polled = match poll.poll(&ids).await {
                     Ok(p) => p,
                     Err(e) => {
                         warn!(error = %e, lane, "status poll failed");
@@ -48,7 +54,7 @@ pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
                     let Some((id, _)) = chunk.iter().find(|(_, pmid)| *pmid == p.message_id) else { continue };
                     let at = p.read_at.or(p.delivered_at).or(p.created_at).unwrap_or_else(Utc::now);
                     let report = StatusReport {
-                        provider: ProviderKind::Incs,
+                        provider: account.provider,
                         provider_message_id: p.message_id.clone(),
                         status,
                         at,

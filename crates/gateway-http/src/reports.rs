@@ -179,8 +179,7 @@ impl Reports {
                 self.chains.on_status(id, link, report.status).await;
             }
             self.metrics.transitions.with_label_values(&[report.status.as_str()]).inc();
-            let reached_user = matches!(report.status, MessageStatus::Delivered | MessageStatus::Read);
-            if reached_user && !matches!(previous, MessageStatus::Delivered) {
+            if report.status.reaches(MessageStatus::Delivered) && !previous.reaches(MessageStatus::Delivered) {
                 let waited = (Utc::now().timestamp_millis() - created_ms).max(0) as f64 / 1000.0;
                 self.metrics.accept_to_delivered.with_label_values(&[report.provider.as_str(), "all"]).observe(waited);
             }

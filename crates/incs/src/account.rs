@@ -4,11 +4,11 @@ use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use gateway_core::content::whatsapp::{Interactive, WhatsAppContent};
 use gateway_core::{
-    Channel, Content, ErrorClass, MessageId, MessageStatus, OutboundMessage, Provider, ProviderError, ProviderKind,
-    RejectScope, SendReceipt, Unsupported,
+    Channel, Content, ErrorClass, MessageId, OutboundMessage, PolledStatus, Provider, ProviderError, ProviderKind,
+    RejectScope, SendReceipt, StatusPoll, Unsupported,
 };
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
@@ -35,21 +35,6 @@ pub struct IncsAccount {
     chat_code: HeaderValue,
     rcs_code: HeaderValue,
     api_code: HeaderValue,
-}
-
-/// One message's status as the status poll reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolledStatus {
-    pub message_id: String,
-    /// The gateway status, or `None` when INCS reports one the gateway has no name for (kept, with
-    /// [`Self::provider_status`], so reconciliation can log it rather than lose the entry).
-    pub status: Option<MessageStatus>,
-    /// `message_status` as INCS gave it.
-    pub provider_status: String,
-    pub created_at: Option<DateTime<Utc>>,
-    /// `None` when unset (INCS reports 0, also when `read` overwrote it).
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub read_at: Option<DateTime<Utc>>,
 }
 
 impl IncsAccount {
@@ -160,7 +145,22 @@ impl IncsAccount {
 }
 
 #[async_trait]
+impl StatusPoll for IncsAccount {
+    fn max_ids(&self) -> usize {
+        MAX_STATUS_IDS
+    }
+
+    async fn poll(&self, ids: &[&str]) -> Result<Vec<PolledStatus>, ProviderError> {
+        self.poll_status(ids).await
+    }
+}
+
+#[async_trait]
 impl Provider for IncsAccount {
+    fn status_poll(&self) -> Option<&dyn StatusPoll> {
+        Some(self)
+    }
+
     fn kind(&self) -> ProviderKind {
         ProviderKind::Incs
     }
@@ -232,8 +232,8 @@ fn polled_status(entry: &Value) -> Option<PolledStatus> {
         }
     };
     let (status, provider_status) = match &entry.message_status {
-        Value::String(s) => (status_from_name(s), s.clone()),
-        Value::Number(n) => (n.as_u64().and_then(status_from_code), n.to_string()),
+        Value::String(s) => (crate::status::from_name(s), s.clone()),
+        Value::Number(n) => (n.as_i64().and_then(crate::status::from_code), n.to_string()),
         Value::Null => (None, String::new()),
         other => (None, other.to_string()),
     };
@@ -249,29 +249,6 @@ fn polled_status(entry: &Value) -> Option<PolledStatus> {
         delivered_at: at(entry.delivered_at),
         read_at: at(entry.read_at),
     })
-}
-
-/// The statuses INCS documents for the poll and the callbacks (PROVIDERS.md §0).
-fn status_from_name(s: &str) -> Option<MessageStatus> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "sent" => Some(MessageStatus::Sent),
-        "delivered" => Some(MessageStatus::Delivered),
-        "read" => Some(MessageStatus::Read),
-        "failed" => Some(MessageStatus::Failed),
-        _ => None,
-    }
-}
-
-/// INCS's internal integers (PROVIDERS.md §0): 0 created (no news for us), 1 sent, 2 failed,
-/// 3 delivered, 4 read.
-fn status_from_code(code: u64) -> Option<MessageStatus> {
-    match code {
-        1 => Some(MessageStatus::Sent),
-        2 => Some(MessageStatus::Failed),
-        3 => Some(MessageStatus::Delivered),
-        4 => Some(MessageStatus::Read),
-        _ => None,
-    }
 }
 
 fn same_origin(a: &str, b: &str) -> bool {
@@ -324,17 +301,5 @@ mod tests {
         assert_eq!(a.endpoint(Channel::Whatsapp).0, "https://chat-api.incsapp.com/external/messages/whatsapp");
         assert_eq!(a.endpoint(Channel::Viber).0, "https://chat-api.incsapp.com/external/messages/viber");
         assert_eq!(a.endpoint(Channel::Rcs).0, "https://api.incsapp.com/external/messages/rcs");
-    }
-
-    #[test]
-    fn statuses_map_by_name_and_by_code() {
-        assert_eq!(status_from_name("read"), Some(MessageStatus::Read));
-        assert_eq!(status_from_name("Delivered"), Some(MessageStatus::Delivered));
-        assert_eq!(status_from_name("accepted"), None);
-        assert_eq!(status_from_code(1), Some(MessageStatus::Sent));
-        assert_eq!(status_from_code(2), Some(MessageStatus::Failed));
-        assert_eq!(status_from_code(3), Some(MessageStatus::Delivered));
-        assert_eq!(status_from_code(4), Some(MessageStatus::Read));
-        assert_eq!(status_from_code(0), None);
     }
 }

@@ -376,17 +376,6 @@ fn rcs(business_phone: Option<String>, message: &Value) -> Result<CallbackEvent,
 /// The prefix of INCS's internal chat ids among provider message ids.
 pub const CHAT_ID_PREFIX: &str = "chat:";
 
-/// INCS's chat status integers (seeds/003: 0 created, 1 sent, 2 failed, 3 delivered, 4 read).
-fn chat_status(n: i64) -> Option<MessageStatus> {
-    match n {
-        1 => Some(MessageStatus::Sent),
-        2 => Some(MessageStatus::Failed),
-        3 => Some(MessageStatus::Delivered),
-        4 => Some(MessageStatus::Read),
-        _ => None,
-    }
-}
-
 fn chat_report(
     provider_message_id: String,
     status: MessageStatus,
@@ -425,7 +414,7 @@ fn message_created(event: &str, value: &Value) -> Result<Vec<CallbackEvent>, Cal
         provider_message_id: channel_msg_id.clone(),
         alias: format!("{CHAT_ID_PREFIX}{}", id.0),
     })];
-    if let Some(status) = channel_status.and_then(chat_status) {
+    if let Some(status) = channel_status.and_then(crate::status::from_code) {
         events.push(chat_report(channel_msg_id, status, created_at, None));
     }
     Ok(events)
@@ -433,7 +422,7 @@ fn message_created(event: &str, value: &Value) -> Result<Vec<CallbackEvent>, Cal
 
 fn message_status_updated(event: &str, value: &Value) -> Result<CallbackEvent, CallbackError> {
     let MessageStatusUpdated { message_id, message_status, error, updated_at } = decode(value, "")?;
-    match chat_status(message_status) {
+    match crate::status::from_code(message_status) {
         Some(status) => Ok(chat_report(format!("{CHAT_ID_PREFIX}{}", message_id.0), status, updated_at, error)),
         None => Ok(ignored(
             event,

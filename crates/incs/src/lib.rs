@@ -54,11 +54,13 @@ mod account;
 mod callbacks;
 mod classify;
 mod config;
+mod status;
 mod templates;
 mod wire;
 
-pub use account::{IncsAccount, PolledStatus, CERTIFICATION_CODE, MAX_STATUS_IDS};
+pub use account::{IncsAccount, CERTIFICATION_CODE, MAX_STATUS_IDS};
 pub use callbacks::{parse_callback, CHAT_ID_PREFIX};
 pub use classify::classify_report;
 pub use config::{ConfigError, IncsConfig, DEFAULT_API_BASE_URL, DEFAULT_CHAT_BASE_URL, DEFAULT_TIMEOUT_MS};
+pub use gateway_core::PolledStatus;
 pub use templates::{IncsRcsTemplate, IncsTemplate, MAX_TEMPLATE_PAGE};

@@ -15,7 +15,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::idempotency::{self, Begin, Stored};
-use super::messages::{accept_request, store_error, MessageOut};
+use super::messages::{accept_request, MessageOut};
 use super::{read_body, AppState};
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -304,11 +304,11 @@ pub async fn get_batch(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Read)?;
     let id = batch_id(&path)?;
-    let record = state.engine.batch(&id).await.map_err(store_error)?;
+    let record = state.engine.batch(&id).await?;
     let record = record.ok_or_else(|| ApiError::NotFound(format!("batch `{id}`")))?;
     let mut found = BTreeMap::new();
     for sender in &record.senders {
-        for (status, n) in state.engine.batch_counts(sender, &id).await.map_err(store_error)? {
+        for (status, n) in state.engine.batch_counts(sender, &id).await? {
             *found.entry(status).or_insert(0) += n;
         }
     }
@@ -344,11 +344,11 @@ pub async fn cancel_batch(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
     let id = batch_id(&path)?;
-    let record = state.engine.batch(&id).await.map_err(store_error)?;
+    let record = state.engine.batch(&id).await?;
     let record = record.ok_or_else(|| ApiError::NotFound(format!("batch `{id}`")))?;
     let mut found = BTreeMap::new();
     for sender in &record.senders {
-        let done = state.engine.cancel_batch(sender, &id).await.map_err(store_error)?;
+        let done = state.engine.cancel_batch(sender, &id).await?;
         state.metrics.transitions.with_label_values(&["cancelled"]).inc_by(done.cancelled_now.len() as u64);
         for (status, n) in done.counts {
             *found.entry(status).or_insert(0) += n;

@@ -7,7 +7,7 @@ use gateway_core::MessageId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::messages::{store_error, MessageOut};
+use super::messages::MessageOut;
 use super::AppState;
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -76,7 +76,7 @@ pub async fn list(
     };
     let mut items = Vec::new();
     for sender in senders {
-        for (record, at) in state.engine.dead_letters(sender, limit).await.map_err(store_error)? {
+        for (record, at) in state.engine.dead_letters(sender, limit).await? {
             items.push((at, record));
         }
     }
@@ -111,12 +111,12 @@ pub async fn replay(
     caller.require(Scope::Admin)?;
     let raw = path.into_inner();
     let id = parse_id(&raw)?;
-    let lane = state.engine.replay(&id).await.map_err(store_error)?;
+    let lane = state.engine.replay(&id).await?;
     let Some(lane) = lane else { return Err(ApiError::NotFound(format!("dead letter `{raw}`"))) };
     if let Some(l) = state.lanes.get(&lane) {
         l.wake.notify_one();
     }
-    let record = state.engine.get(&id).await.map_err(store_error)?;
+    let record = state.engine.get(&id).await?;
     let record = record.ok_or_else(|| ApiError::NotFound(format!("dead letter `{raw}`")))?;
     Ok(HttpResponse::Accepted().json(MessageOut::from_record(record)))
 }
@@ -143,7 +143,7 @@ pub async fn drop(
     caller.require(Scope::Admin)?;
     let raw = path.into_inner();
     let id = parse_id(&raw)?;
-    if state.engine.drop_dead_letter(&id).await.map_err(store_error)? {
+    if state.engine.drop_dead_letter(&id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound(format!("dead letter `{raw}`")))

@@ -11,7 +11,6 @@ use gateway_core::request::SendRequest;
 use gateway_core::validate::{FieldErrors, Path};
 use gateway_core::{Channel, MessageId, MessageStatus, Priority};
 use serde::Serialize;
-use tracing::warn;
 use utoipa::ToSchema;
 
 use super::idempotency::{self, Begin, Stored};
@@ -262,11 +261,6 @@ impl MessageOut {
     }
 }
 
-pub fn store_error(e: StoreError) -> ApiError {
-    warn!(error = %e, "message store call failed");
-    ApiError::StoreUnavailable
-}
-
 /// Send a message.
 ///
 /// Validates the request, routes it to a provider account, stores it durably and answers 202.
@@ -382,7 +376,7 @@ pub async fn accept_request(
         let mut usable = Vec::new();
         let mut refusal = None;
         for lane in &route.lanes {
-            match state.templates.refuses(lane, &t.name, t.language.as_deref()).await.map_err(store_error)? {
+            match state.templates.refuses(lane, &t.name, t.language.as_deref()).await? {
                 Some(status) => refusal = Some(format!("template `{}` is {status} at account `{lane}`", t.name)),
                 None => usable.push(lane.clone()),
             }
@@ -394,7 +388,7 @@ pub async fn accept_request(
         route.lanes = usable;
     }
     super::templates::describe_once(state, &route.lanes, &message.content).await?;
-    let misfit = state.templates.check_send(&route.lanes, &message.content).await.map_err(store_error)?;
+    let misfit = state.templates.check_send(&route.lanes, &message.content).await?;
     if !misfit.is_empty() {
         return Err(ApiError::Validation(misfit));
     }
@@ -403,7 +397,7 @@ pub async fn accept_request(
     // last message.
     let windowed = matches!(channel, gateway_core::Channel::Whatsapp | gateway_core::Channel::Rcs);
     if enforce && windowed && !message.content.is_template() {
-        let open = state.reports.in_session(&route.sender, message.to.as_str()).await.map_err(store_error)?;
+        let open = state.reports.in_session(&route.sender, message.to.as_str()).await?;
         if !open {
             return Err(ApiError::Validation(FieldErrors::single(
                 "type",
@@ -434,13 +428,12 @@ pub async fn accept_request(
     };
     let body = StoredMessage::V2(stored.clone());
     let accepted_ms = match &stored.base.chain {
-        None => state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await.map_err(store_error)?,
+        None => state.engine.accept(&id, &route.sender, &lane, &body, due_ms).await?,
         Some(link) => state
             .engine
             .accept_chained(&id, &route.sender, &lane, &body, due_ms, link, n, first_wait, "api")
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| store_error(StoreError::Corrupt(format!("message {id} already exists"))))?,
+            .await?
+            .ok_or_else(|| ApiError::from(StoreError::Corrupt(format!("message {id} already exists"))))?,
     };
 
     if let Some(l) = state.lanes.get(&lane) {
@@ -516,7 +509,7 @@ pub async fn get(
     caller.require(Scope::Read)?;
     let raw = path.into_inner();
     let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
-    let record = state.engine.get(&id).await.map_err(store_error)?;
+    let record = state.engine.get(&id).await?;
     match record {
         Some(r) => Ok(HttpResponse::Ok().json(MessageOut::from_record(r))),
         None => Err(ApiError::NotFound(format!("message `{raw}`"))),
@@ -548,24 +541,24 @@ pub async fn cancel(
     let raw = path.into_inner();
     let id: MessageId = raw.parse().map_err(|_| ApiError::NotFound(format!("message `{raw}`")))?;
     let not_found = || ApiError::NotFound(format!("message `{raw}`"));
-    let record = state.engine.get(&id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let record = state.engine.get(&id).await?.ok_or_else(not_found)?;
     let m = record.body.v1();
     // The chain closes before the message is cancelled, so nothing the cancel races with sends
     // another step.
     let chain_closed = if m.fallback.is_empty() {
         false
     } else {
-        let closed = state.engine.fallback_close(&m.sender, &raw, None).await.map_err(store_error)?;
+        let closed = state.engine.fallback_close(&m.sender, &raw, None).await?;
         let in_play = usize::from(closed.current).checked_sub(1).and_then(|i| m.fallback.get(i));
         // A step being handed off is cancelled by the hand-off itself, which sees the chain closed.
         if let (true, false, Some(step)) = (closed.now, closed.handing_off, in_play) {
-            if state.engine.cancel(&step.id).await.map_err(store_error)? == CancelOutcome::Cancelled {
+            if state.engine.cancel(&step.id).await? == CancelOutcome::Cancelled {
                 state.metrics.transitions.with_label_values(&["cancelled"]).inc();
             }
         }
         closed.now
     };
-    let outcome = state.engine.cancel(&id).await.map_err(store_error)?;
+    let outcome = state.engine.cancel(&id).await?;
     match outcome {
         CancelOutcome::Cancelled => {
             state.metrics.transitions.with_label_values(&["cancelled"]).inc();
@@ -578,6 +571,6 @@ pub async fn cancel(
             return Err(ApiError::Conflict(format!("the message is `{status}` and can no longer be cancelled")))
         }
     }
-    let record = state.engine.get(&id).await.map_err(store_error)?.ok_or_else(not_found)?;
+    let record = state.engine.get(&id).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(MessageOut::from_record(record)))
 }

@@ -8,7 +8,7 @@ use gateway_core::{MessageStatus, PhoneNumber};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::messages::{store_error, MessageOut};
+use super::messages::MessageOut;
 use super::AppState;
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -162,7 +162,7 @@ fn query(state: &AppState, req: &HttpRequest) -> Result<SearchQuery, ApiError> {
 pub async fn search(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Read)?;
     let q = query(&state, &req)?;
-    let page = state.engine.search(&q).await.map_err(store_error)?;
+    let page = state.engine.search(&q).await?;
     Ok(HttpResponse::Ok().json(MessagePage {
         items: page.items.into_iter().map(MessageOut::from_record).collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),

@@ -7,7 +7,6 @@ use gateway_core::{Channel, ProviderKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::messages::store_error;
 use super::{read_body, AppState};
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -88,12 +87,12 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
 
 async fn sender_out(state: &AppState, s: &crate::config::SenderConfig) -> Result<SenderOut, ApiError> {
     {
-        let depth = state.engine.depth(&s.name, &s.accounts).await.map_err(store_error)?;
-        let hold = state.engine.held(&s.name).await.map_err(store_error)?;
+        let depth = state.engine.depth(&s.name, &s.accounts).await?;
+        let hold = state.engine.held(&s.name).await?;
         let mut accounts = Vec::new();
         for (name, ready) in &depth.ready {
             let Some(lane) = state.lanes.get(name) else { continue };
-            let paused = state.engine.paused_for(&s.name, name).await.map_err(store_error)?;
+            let paused = state.engine.paused_for(&s.name, name).await?;
             accounts.push(AccountOut {
                 name: name.clone(),
                 provider: lane.provider.kind(),
@@ -170,7 +169,7 @@ pub async fn pause(
             "at most 200 characters",
         )));
     }
-    state.engine.hold(&sender.name, input.reason.as_deref()).await.map_err(store_error)?;
+    state.engine.hold(&sender.name, input.reason.as_deref()).await?;
     tracing::info!(sender = %sender.name, "sender paused by an operator");
     Ok(HttpResponse::Ok().json(sender_out(&state, sender).await?))
 }
@@ -197,7 +196,7 @@ pub async fn resume(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let sender = configured(&state, &path)?;
-    if state.engine.resume(&sender.name).await.map_err(store_error)? {
+    if state.engine.resume(&sender.name).await? {
         tracing::info!(sender = %sender.name, "sender resumed by an operator");
     }
     for account in &sender.accounts {

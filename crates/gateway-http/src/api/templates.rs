@@ -397,10 +397,6 @@ fn cached_out(account: &Account, t: CachedTemplate, components: Option<Vec<Value
     }
 }
 
-fn store_error(e: crate::engine::StoreError) -> ApiError {
-    super::messages::store_error(e)
-}
-
 /// One page of one account's templates: the templates and how many the provider returned.
 async fn fetch(
     state: &AppState,
@@ -429,7 +425,7 @@ async fn fetch(
             Ok((out, n, last))
         }
         (Adapter::Innopaas(_), Channel::Whatsapp) => {
-            let page = cache.page(&account.name, after, count as usize).await.map_err(store_error)?;
+            let page = cache.page(&account.name, after, count as usize).await?;
             let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
             Ok((page.into_iter().map(|t| cached_out(account, t, None)).collect(), n, last))
         }
@@ -460,7 +456,7 @@ pub async fn describe_once(state: &AppState, lanes: &[String], content: &Content
     };
     let cache = cache(state);
     for lane in lanes {
-        if cache.variables(lane, name, language).await.map_err(store_error)?.is_some() {
+        if cache.variables(lane, name, language).await?.is_some() {
             return Ok(());
         }
     }
@@ -469,7 +465,7 @@ pub async fn describe_once(state: &AppState, lanes: &[String], content: &Content
         .filter_map(|l| state.accounts.get(l))
         .find(|a| matches!(a.adapter, Adapter::Incs(_)) && a.channel == channel);
     let Some(account) = incs else { return Ok(()) };
-    if cache.recently_looked_up(&account.name, name).await.map_err(store_error)? {
+    if cache.recently_looked_up(&account.name, name).await? {
         return Ok(());
     }
     let mut after: Option<String> = None;
@@ -487,7 +483,7 @@ pub async fn describe_once(state: &AppState, lanes: &[String], content: &Content
             }
         }
     }
-    cache.looked_up(&account.name, name, LOOKUP_QUIET).await.map_err(store_error)
+    cache.looked_up(&account.name, name, LOOKUP_QUIET).await.map_err(ApiError::from)
 }
 
 fn encode_cursor(sender: &str, after: Option<&str>) -> String {
@@ -864,7 +860,7 @@ pub async fn get(
             }
         }
         (Adapter::Innopaas(_), Channel::Whatsapp) => {
-            let t = cache.by_id(&account.name, &provider_id).await.map_err(store_error)?.ok_or_else(not_found)?;
+            let t = cache.by_id(&account.name, &provider_id).await?.ok_or_else(not_found)?;
             cached_out(account, t, None)
         }
         _ => return Err(not_found()),

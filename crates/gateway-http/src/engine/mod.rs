@@ -861,7 +861,7 @@ impl Engine {
         let keys = self.keys(sender);
         let error = error.map(json).transpose()?.unwrap_or_default();
         let from: String = advances_from.iter().fold("|".to_owned(), |acc, s| format!("{acc}{}|", s.as_str()));
-        let done = matches!(reported, MessageStatus::Read | MessageStatus::Failed);
+        let done = reported.is_final();
         let ids: String = ids.iter().fold("|".to_owned(), |acc, s| format!("{acc}{s}|"));
         self.timed(async {
             let mut c = self.conn().await?;

@@ -390,7 +390,8 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
     let stored_ok = async {
         match result {
             Ok(receipt) => {
-                let reconcile = provider == gateway_core::ProviderKind::Incs;
+                // Polled later if its callbacks go missing.
+                let reconcile = lane.provider.status_poll().is_some();
                 let pmid = receipt.provider_message_id.as_str();
                 let buffered = ctx
                     .engine

@@ -69,23 +69,11 @@ pub(super) enum WireStatus {
 
 impl WireStatus {
     fn from_code(code: i64) -> Self {
-        match code {
-            1 => Self::Known(MessageStatus::Sent),
-            2 => Self::Known(MessageStatus::Failed),
-            3 => Self::Known(MessageStatus::Delivered),
-            4 => Self::Known(MessageStatus::Read),
-            other => Self::Other(other.to_string()),
-        }
+        crate::status::from_code(code).map_or_else(|| Self::Other(code.to_string()), Self::Known)
     }
 
     fn from_name(name: &str) -> Self {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "sent" => Self::Known(MessageStatus::Sent),
-            "delivered" => Self::Known(MessageStatus::Delivered),
-            "read" => Self::Known(MessageStatus::Read),
-            "failed" => Self::Known(MessageStatus::Failed),
-            _ => Self::Other(name.to_owned()),
-        }
+        crate::status::from_name(name).map_or_else(|| Self::Other(name.to_owned()), Self::Known)
     }
 }
 
