@@ -105,6 +105,30 @@ fn redis_binary() -> PathBuf {
     std::env::var_os("REDIS_SERVER").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
+/// One INCS account on the sandbox, serving one channel.
+fn incs_account(name: &str, channel: &str, sandbox_url: &str, callback_token: Option<&str>) -> String {
+    let token = callback_token.map(|t| format!("callback_token = \"{t}\"\n")).unwrap_or_default();
+    format!(
+        r#"[[accounts]]
+name = "{name}"
+provider = "incs"
+{token}[accounts.incs]
+chat_base_url = "{sandbox_url}"
+rcs_base_url = "{sandbox_url}"
+api_base_url = "{sandbox_url}"
+certification_code = "{INCS_CODE}"
+api_certification_code = "{INCS_API_CODE}"
+timeout_ms = 2000
+channels = ["{channel}"]
+"#
+    )
+}
+
+/// A channel's default sender with one account.
+fn default_sender(name: &str, channel: &str, account: &str) -> String {
+    format!("[[senders]]\nname = \"{name}\"\nchannel = \"{channel}\"\ndefault = true\naccounts = [\"{account}\"]\n")
+}
+
 /// Gateway configuration for tests: the sandbox dev secrets, one INCS account per channel, and a
 /// fast retry schedule. `extra` is appended (more accounts, senders, overrides).
 pub fn gateway_toml(redis_url: &str, sandbox_url: &str, extra: &str) -> String {
@@ -112,6 +136,15 @@ pub fn gateway_toml(redis_url: &str, sandbox_url: &str, extra: &str) -> String {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(READ_ONLY_KEY.as_bytes()))
     };
+    let accounts = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        incs_account("incs-whatsapp", "whatsapp", sandbox_url, Some("sandbox-incs-callback")),
+        incs_account("incs-viber", "viber", sandbox_url, None),
+        incs_account("incs-rcs", "rcs", sandbox_url, None),
+        default_sender("hk-main", "whatsapp", "incs-whatsapp"),
+        default_sender("viber-main", "viber", "incs-viber"),
+        default_sender("rcs-main", "rcs", "incs-rcs"),
+    );
     format!(
         r#"
 [server]
@@ -140,61 +173,7 @@ name = "reader"
 sha256 = "{read_hash}"
 scopes = ["read"]
 
-[[accounts]]
-name = "incs-whatsapp"
-provider = "incs"
-callback_token = "sandbox-incs-callback"
-[accounts.incs]
-chat_base_url = "{sandbox_url}"
-rcs_base_url = "{sandbox_url}"
-api_base_url = "{sandbox_url}"
-certification_code = "{INCS_CODE}"
-api_certification_code = "{INCS_API_CODE}"
-timeout_ms = 2000
-channels = ["whatsapp"]
-
-[[accounts]]
-name = "incs-viber"
-provider = "incs"
-[accounts.incs]
-chat_base_url = "{sandbox_url}"
-rcs_base_url = "{sandbox_url}"
-api_base_url = "{sandbox_url}"
-certification_code = "{INCS_CODE}"
-api_certification_code = "{INCS_API_CODE}"
-timeout_ms = 2000
-channels = ["viber"]
-
-[[accounts]]
-name = "incs-rcs"
-provider = "incs"
-[accounts.incs]
-chat_base_url = "{sandbox_url}"
-rcs_base_url = "{sandbox_url}"
-api_base_url = "{sandbox_url}"
-certification_code = "{INCS_CODE}"
-api_certification_code = "{INCS_API_CODE}"
-timeout_ms = 2000
-channels = ["rcs"]
-
-[[senders]]
-name = "hk-main"
-channel = "whatsapp"
-default = true
-accounts = ["incs-whatsapp"]
-
-[[senders]]
-name = "viber-main"
-channel = "viber"
-default = true
-accounts = ["incs-viber"]
-
-[[senders]]
-name = "rcs-main"
-channel = "rcs"
-default = true
-accounts = ["incs-rcs"]
-{extra}
+{accounts}{extra}
 "#
     )
 }

@@ -73,6 +73,25 @@ pub struct StatusReport {
     pub wamid: Option<String>,
 }
 
+impl StatusReport {
+    /// A report that says only which message, what status and when; the rest is added by the
+    /// adapters that know more.
+    pub fn new(provider: ProviderKind, provider_message_id: String, status: MessageStatus, at: DateTime<Utc>) -> Self {
+        Self {
+            provider,
+            provider_message_id,
+            status,
+            at,
+            error: None,
+            correlation_id: None,
+            recipient: None,
+            business_phone: None,
+            conversation: None,
+            wamid: None,
+        }
+    }
+}
+
 /// Another id of a message a provider already reported under `provider_message_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageAlias {

@@ -53,18 +53,7 @@ pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
                     let Some(status) = p.status else { continue };
                     let Some((id, _)) = chunk.iter().find(|(_, pmid)| *pmid == p.message_id) else { continue };
                     let at = p.read_at.or(p.delivered_at).or(p.created_at).unwrap_or_else(Utc::now);
-                    let report = StatusReport {
-                        provider: account.provider,
-                        provider_message_id: p.message_id.clone(),
-                        status,
-                        at,
-                        error: None,
-                        correlation_id: None,
-                        recipient: None,
-                        business_phone: None,
-                        conversation: None,
-                        wamid: None,
-                    };
+                    let report = StatusReport::new(account.provider, p.message_id.clone(), status, at);
                     match reports.apply(sender, id, &report).await {
                         Ok(outcome) => debug!(message_id = %id, ?outcome, "reconciled"),
                         Err(e) => warn!(error = %e, message_id = %id, "could not apply a polled status"),

@@ -387,16 +387,8 @@ fn chat_report(
         title: non_empty(error).map(|e| cut(&e, 200)).unwrap_or_else(|| "INCS reported the message failed".into()),
     });
     CallbackEvent::Status(StatusReport {
-        provider: ProviderKind::Incs,
-        provider_message_id,
-        status,
-        at,
         error,
-        correlation_id: None,
-        recipient: None,
-        business_phone: None,
-        conversation: None,
-        wamid: None,
+        ..StatusReport::new(ProviderKind::Incs, provider_message_id, status, at)
     })
 }
 
