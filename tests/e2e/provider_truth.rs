@@ -787,3 +787,29 @@ async fn a_template_the_gateway_never_read_is_fetched_once_and_checked() {
     assert_eq!(lists().await, before + 2, "one read for the unknown template");
     gw.stop().await;
 }
+
+/// A free-form WhatsApp message to a user outside the 24-hour window is taken, then reported
+/// failed with 131047 (permanent), as Meta does; a template to the same user is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_window_a_free_form_message_fails_by_callback_with_131047() {
+    let redis = TestRedis::single();
+    let port = gateway_tests::free_port();
+    let sandbox = gateway_tests::sandbox_calling_back(port).await;
+    let toml = redis
+        .gateway_toml(&sandbox.url(), "")
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let gw = TestGateway::spawn(&toml).await;
+    let user = "85268411777";
+    sandbox.recipient(user, "whatsapp", "outside_window").await;
+    let text = accepted(&gw, json!({"channel": "whatsapp", "to": user, "type": "text", "text": "hi"})).await;
+    let m = gw.wait_for_status(&text, "failed", Duration::from_secs(5)).await;
+    assert_eq!((m["error"]["code"].as_str(), m["error"]["retryable"].as_bool()), (Some("131047"), Some(false)), "{m}");
+    let template = accepted(
+        &gw,
+        json!({"channel": "whatsapp", "to": user, "type": "template", "template": {"name": "test_button_reply_1"}}),
+    )
+    .await;
+    gw.wait_for_status(&template, "read", Duration::from_secs(5)).await;
+    assert_eq!(sends_to_incs(&sandbox).await.len(), 2, "the failure is not retried");
+    gw.stop().await;
+}

@@ -391,7 +391,11 @@ impl Incs {
                 self.templates.check_send(template)?;
             }
         }
-        let behaviour = recipients.get(to, channel.recipient_channel());
+        let message_type = match body {
+            RequestBody::Json(fields) => fields.get("type").and_then(Value::as_str).unwrap_or(""),
+            _ => "",
+        };
+        let behaviour = recipients.get(to, channel.recipient_channel()).for_send(message_type);
         let message_id = channel.new_message_id(to);
         let accepted = Instant::now();
         let accepted_at_ms = chrono::Utc::now().timestamp_millis();
@@ -422,9 +426,10 @@ impl Incs {
                     .zip(self.delays)
                     .map(|(status, delay)| update(status.as_str(), delay, None))
                     .collect(),
-                // The provider learns the number is not on the channel when it tries to send on.
-                Behaviour::Undeliverable => {
-                    let (code, title) = channel.recipient_channel().not_on_channel();
+                // The provider learns the number is not on the channel (or out of its window)
+                // when it tries to send on.
+                Behaviour::Undeliverable | Behaviour::OutsideWindow => {
+                    let (code, title) = behaviour.failure(channel.recipient_channel()).unwrap_or_default();
                     vec![update("failed", self.delays[0], Some(CallbackError { code, title }))]
                 }
                 Behaviour::NoReceipts => Vec::new(),
@@ -469,7 +474,7 @@ impl Incs {
         let status = match message.behaviour {
             Behaviour::Normal => MessageStatus::after(elapsed, &self.delays),
             Behaviour::NoReceipts => MessageStatus::Accepted,
-            Behaviour::Undeliverable if elapsed >= self.delays[0] => {
+            Behaviour::Undeliverable | Behaviour::OutsideWindow if elapsed >= self.delays[0] => {
                 return StatusRow {
                     message_id: id,
                     message_status: "failed",
@@ -478,7 +483,7 @@ impl Incs {
                     read_at: 0,
                 }
             }
-            Behaviour::Undeliverable => MessageStatus::Accepted,
+            Behaviour::Undeliverable | Behaviour::OutsideWindow => MessageStatus::Accepted,
         };
         let unix_seconds_after = |delay: Duration| {
             let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);

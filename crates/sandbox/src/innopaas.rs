@@ -297,7 +297,8 @@ impl Innopaas {
         if let Some(webhooks) = &self.webhooks {
             let account_name = account_name(lane);
             for recipient in &send.recipients {
-                let behaviour = recipients.get(recipient, RecipientChannel::Whatsapp);
+                let message_type = fields.get("messageType").and_then(Value::as_str).unwrap_or("");
+                let behaviour = recipients.get(recipient, RecipientChannel::Whatsapp).for_send(message_type);
                 if behaviour != Behaviour::NoReceipts {
                     webhooks.enqueue(self.status_events(&message_id, &account_name, &send, recipient, behaviour));
                 }
@@ -320,7 +321,7 @@ impl Innopaas {
         let accepted_at = Utc::now();
         let wamid = wamid(recipient);
         let statuses: &[(&'static str, Duration)] = match behaviour {
-            Behaviour::Undeliverable => &[("failed", self.delays[0])],
+            Behaviour::Undeliverable | Behaviour::OutsideWindow => &[("failed", self.delays[0])],
             Behaviour::Normal | Behaviour::NoReceipts => &[("delivered", self.delays[0]), ("read", self.delays[1])],
         };
         let callbacks = statuses
@@ -346,10 +347,10 @@ impl Innopaas {
                         send_phone: recipient,
                         uid: send.uid,
                         conversation,
-                        error_data: (status == "failed").then(|| {
-                            let (code, title) = RecipientChannel::Whatsapp.not_on_channel();
-                            ErrorData { error_code: code.to_string(), error_message: title }
-                        }),
+                        error_data: behaviour
+                            .failure(RecipientChannel::Whatsapp)
+                            .filter(|_| status == "failed")
+                            .map(|(code, title)| ErrorData { error_code: code.to_string(), error_message: title }),
                     },
                 };
                 // Serializing these plain structs cannot fail; an empty body would still be visibly wrong.

@@ -6,7 +6,10 @@
 //! - `undeliverable`: the send is accepted, then the provider reports `failed` with its own error
 //!   for a number not on that channel (below);
 //! - `no_receipts`: the send is accepted and nothing more is ever reported (the status poll says
-//!   `accepted` for ever).
+//!   `accepted` for ever);
+//! - `outside_window` (WhatsApp): the user has not written in 24 hours, so a free-form send is
+//!   accepted and then reported `failed` with Meta's 131047 "Re-engagement message", as Meta
+//!   does; template sends end normally.
 //!
 //! The "not on this channel" errors: WhatsApp, Meta's 131026 "Message undeliverable" (INCS puts
 //! Meta's code in `error.code`, InnoPaaS in `errorData.errorCode`); Viber, the Viber service's
@@ -29,6 +32,27 @@ pub(crate) enum Behaviour {
     Normal,
     Undeliverable,
     NoReceipts,
+    OutsideWindow,
+}
+
+impl Behaviour {
+    /// How a send of `message_type` to this recipient ends: outside the window, a template is
+    /// delivered as usual.
+    pub(crate) fn for_send(self, message_type: &str) -> Behaviour {
+        match self {
+            Behaviour::OutsideWindow if message_type == "template" => Behaviour::Normal,
+            other => other,
+        }
+    }
+
+    /// The error a failing send is reported with: `(code, title)`.
+    pub(crate) fn failure(self, channel: Channel) -> Option<(serde_json::Value, &'static str)> {
+        match self {
+            Behaviour::Undeliverable => Some(channel.not_on_channel()),
+            Behaviour::OutsideWindow => Some((131047.into(), "Re-engagement message")),
+            Behaviour::Normal | Behaviour::NoReceipts => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +96,9 @@ impl Setting {
             return Err(format!("to: 8 to 15 digits with the country code, got `{}`", setting.to));
         }
         setting.to = digits.to_owned();
+        if setting.behaviour == Behaviour::OutsideWindow && setting.channel != Channel::Whatsapp {
+            return Err("behaviour: `outside_window` is a WhatsApp rule; channel must be `whatsapp`".into());
+        }
         Ok(setting)
     }
 }

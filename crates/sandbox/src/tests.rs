@@ -1742,6 +1742,7 @@ async fn recipient_behaviours_drive_failed_and_silent_deliveries() {
         (json!({"to": "85268411234", "channel": "sms", "behaviour": "undeliverable"}), "channel"),
         (json!({"to": "85268411234", "channel": "viber", "behaviour": "lost"}), "behaviour"),
         (json!({"to": "85268411234", "channel": "viber", "behaviour": "normal", "x": 1}), "unknown field"),
+        (json!({"to": "85268411234", "channel": "viber", "behaviour": "outside_window"}), "WhatsApp rule"),
     ] {
         let response = sandbox.http.post(sandbox.url("/_sandbox/recipients")).json(&bad).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
