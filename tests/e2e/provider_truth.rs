@@ -637,6 +637,18 @@ async fn the_sandbox_refuses_unknown_templates_and_wrong_parameter_counts_like_m
     gw.stop().await;
 }
 
+/// A sandbox whose INCS callbacks go to the gateway started after it (with the event sink when
+/// `events`).
+async fn called_back(redis: &TestRedis, events: bool) -> (TestSandbox, TestGateway) {
+    let port = gateway_tests::free_port();
+    let sandbox = gateway_tests::sandbox_calling_back(port).await;
+    let extra = if events { subscription(&sandbox.url()) } else { String::new() };
+    let toml = redis
+        .gateway_toml(&sandbox.url(), &extra)
+        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    (sandbox, TestGateway::spawn(&toml).await)
+}
+
 /// Asks the sandbox to post a callback now (`/_sandbox/callbacks`); returns what it posted.
 async fn emit(sandbox: &TestSandbox, request: Value) -> Value {
     let res = sandbox.client.post(format!("{}/_sandbox/callbacks", sandbox.url())).json(&request).send().await.unwrap();
@@ -651,12 +663,7 @@ async fn emit(sandbox: &TestSandbox, request: Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_the_sandbox_emits_on_request_move_messages_through_the_gateway() {
     let redis = TestRedis::single();
-    let port = gateway_tests::free_port();
-    let sandbox = gateway_tests::sandbox_calling_back(port).await;
-    let toml = redis
-        .gateway_toml(&sandbox.url(), &subscription(&sandbox.url()))
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
-    let gw = TestGateway::spawn(&toml).await;
+    let (sandbox, gw) = called_back(&redis, true).await;
     let (retried, permanent, viber) = ("85268411001", "85268411002", "85268411003");
     sandbox.recipient(retried, "whatsapp", "no_receipts").await;
     sandbox.recipient(permanent, "whatsapp", "no_receipts").await;
@@ -793,12 +800,7 @@ async fn a_template_the_gateway_never_read_is_fetched_once_and_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outside_the_window_a_free_form_message_fails_by_callback_with_131047() {
     let redis = TestRedis::single();
-    let port = gateway_tests::free_port();
-    let sandbox = gateway_tests::sandbox_calling_back(port).await;
-    let toml = redis
-        .gateway_toml(&sandbox.url(), "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
-    let gw = TestGateway::spawn(&toml).await;
+    let (sandbox, gw) = called_back(&redis, false).await;
     let user = "85268411777";
     sandbox.recipient(user, "whatsapp", "outside_window").await;
     let text = accepted(&gw, json!({"channel": "whatsapp", "to": user, "type": "text", "text": "hi"})).await;
