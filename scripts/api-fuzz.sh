@@ -4,16 +4,20 @@
 # the spec's `links`), a fixed seed. The callbacks paths are fuzzed with their right tokens, so a
 # garbage body must get a 4xx from the parser itself, never a 5xx or a 200.
 #
-# Env: SEED (default 20261130), MAX_EXAMPLES per operation (default 100), BIN_DIR, KEEP_TMP=1.
+# Env: SEED (default 20261130), MAX_EXAMPLES per operation (default 50), BIN_DIR, KEEP_TMP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
 
 SEED=${SEED:-20261130}
-MAX_EXAMPLES=${MAX_EXAMPLES:-100}
+MAX_EXAMPLES=${MAX_EXAMPLES:-50}
 
 python_tools
-start_stack
+# The fuzzer judges the contract, not latency: a Redis call slowed past the sandbox config's 1 s by a
+# busy machine would be a documented 503, which the server-error checks count as a failure. (The
+# Redis client's own 500 ms response timeout still applies: on a heavily loaded machine a rare 503
+# can remain.)
+start_stack GATEWAY__REDIS__TIMEOUT_MS=10000
 say "$("$PYTOOLS/schemathesis" --version)"
 started=$(date +%s)
 # The config file carries the callbacks' tokens; the API key goes in a header.

@@ -412,6 +412,11 @@ async fn bad_urgency_input_is_a_4xx_naming_the_field() {
     }
     let (_, senders) = get(&gw.client, url("/v1/senders")).await;
     assert!(senders["items"].as_array().unwrap().iter().all(|s| s["paused"] == false), "a refused pause paused");
+    // `null`, which the document allows, is no body: a pause without a reason.
+    let (status, p) = post(&gw.client, url("/v1/senders/hk-main/pause"), Some(&Value::Null)).await;
+    assert_eq!((status, &p["paused"]), (200, &json!(true)), "{p}");
+    let (status, p) = post(&gw.client, url("/v1/senders/hk-main/resume"), None).await;
+    assert_eq!((status, &p["paused"]), (200, &json!(false)), "{p}");
     gw.stop().await;
 }
 

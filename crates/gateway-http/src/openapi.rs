@@ -351,7 +351,7 @@ fn send_request(doc: &mut Value) {
         json!({ "type": "object", "description": "Meta's language object; `deterministic` is the only policy.",
             "required": ["code"], "additionalProperties": false, "properties": {
                 "code": language(),
-                "policy": { "type": "string", "enum": ["deterministic"] } } }),
+                "policy": { "type": ["string", "null"], "enum": ["deterministic", null] } } }),
     );
     schemas.insert(
         "WhatsappTemplateSend".into(),
@@ -591,6 +591,11 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         "id",
         "$response.body#/items/0/message/id",
     ),
+    ("v1.messages.send_batch", "200", "GetBatch", "v1.batches.get", "id", "$response.body#/batch_id"),
+    ("v1.messages.send_batch", "200", "CancelBatch", "v1.batches.cancel", "id", "$response.body#/batch_id"),
+    ("v1.batches.get", "200", "CancelBatch", "v1.batches.cancel", "id", "$response.body#/id"),
+    ("v1.messages.search", "200", "GetFirstMessage", "v1.messages.get", "id", "$response.body#/items/0/id"),
+    ("v1.messages.search", "200", "NextPage", "v1.messages.search", "cursor", "$response.body#/next_cursor"),
     ("v1.dead_letters.list", "200", "DropFirst", "v1.dead_letters.delete", "id", "$response.body#/items/0/message/id"),
     ("v1.dead_letters.replay", "202", "GetMessage", "v1.messages.get", "id", "$response.body#/id"),
     ("v1.templates.create", "201", "GetTemplate", "v1.templates.get", "id", "$response.body#/id"),

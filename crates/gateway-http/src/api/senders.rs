@@ -155,13 +155,15 @@ pub async fn pause(
     caller.require(Scope::Admin)?;
     let sender = configured(&state, &path)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
+    // No body and `null` (as the document allows) both mean no reason.
     let input: PauseIn = if body.iter().all(u8::is_ascii_whitespace) {
         PauseIn::default()
     } else {
         let mut de = serde_json::Deserializer::from_slice(&body);
-        let input = serde_path_to_error::deserialize(&mut de).map_err(crate::problem::from_json_error)?;
+        let input: Option<PauseIn> =
+            serde_path_to_error::deserialize(&mut de).map_err(crate::problem::from_json_error)?;
         de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-        input
+        input.unwrap_or_default()
     };
     if input.reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
         return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single(
