@@ -8,6 +8,8 @@ Scenarios, interleaved S0..S4 for --rounds rounds, each a fixed-connection wrk r
   S2  POST /v1/messages with dispatch paused: validate, Redis write, 202
   S3  full pipeline: accept, Redis, worker, INCS sandbox, ack; counted when `submitted`
   S4  S3 with Redis `appendfsync always`
+  P1  the peer: a plain Node service (`http` module + BullMQ, bench/peer) queueing the same sends
+      and POSTing them to the same sandbox with a worker of concurrency 64; processed = jobs completed
 Then: latency at 50 % of S3's median rate (open-loop bench-load), Redis memory per queued message
 (dispatch paused), and a CPU profile of the gateway during an S3 run when `perf` works. Writes
 bench/results/<date>.md and .png.
@@ -36,20 +38,21 @@ from pathlib import Path
 
 import redis
 
-SCENARIOS = ["S0", "S1", "S2", "S3", "S4"]
+SCENARIOS = ["S0", "S1", "S2", "S3", "S4", "P1"]
 WHAT = {
     "S0": "bench-echo: minimal actix-web JSON POST handler (HTTP ceiling)",
     "S1": "sandbox INCS `POST /external/messages/whatsapp` directly (upstream ceiling)",
     "S2": "`POST /v1/messages` accept only (validate, Redis write, 202), dispatch paused",
     "S3": "full pipeline to `submitted` (accept, Redis, worker, INCS sandbox, ack)",
     "S4": "S3 with Redis `appendfsync always`",
+    "P1": "peer: Node `http` + BullMQ queue and worker (concurrency 64) to the same sandbox, to completed",
 }
 SENDER, LANE, PREFIX = "hk-main", "incs-whatsapp", "gw"
 API_KEY = "sandbox-dev-key"
 INCS_CODE = "af92196e-0d07-3c1d-a631-a71c5a1b0001"
 GATEWAY_BODY = json.dumps({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "Hello from make bench"})
 INCS_BODY = json.dumps({"to": "85268411234", "type": "text", "text": "Hello from make bench"})
-TARGETS = {"s3_s0": 0.25, "s2_s0": 0.40, "accept_p99_ms": 10.0, "a2s_p99_ms": 25.0, "mem_bytes": 2048}
+TARGETS = {"s3_s0": 0.25, "s3_s0_must": 0.15, "s3_p1": 3.0, "s2_s0": 0.40, "accept_p99_ms": 10.0, "a2s_p99_ms": 25.0, "mem_bytes": 2048}
 CLK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
@@ -297,7 +300,47 @@ class Store:
         return self.r.info("memory")["used_memory"]
 
 
-class Gateway:
+class Service:
+    """A server process started for one run: started, waited for on its health URL, stopped with
+    SIGTERM (then SIGKILL) at the end; its pid file lets bench.sh stop it if the runner dies."""
+
+    name, pid_file, health = "", "", ""
+
+    def start(self, cmd, env, log_name):
+        a = self.args
+        logf = open(a.tmp / log_name, "a")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        (a.tmp / self.pid_file).write_text(str(self.proc.pid))
+        for _ in range(200):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see {a.tmp}/{log_name}")
+            try:
+                if http("GET", self.base + self.health, timeout=1)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after 20 s")
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        (self.args.tmp / self.pid_file).unlink(missing_ok=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+class Gateway(Service):
+    name, pid_file, health = "gateway", "gateway.pid", "/health/ready"
+
     def __init__(self, args, dispatch, tag):
         self.args, self.dispatch, self.tag = args, dispatch, tag
         self.proc = None
@@ -308,35 +351,9 @@ class Gateway:
         env = dict(os.environ, RUST_LOG="warn", GATEWAY__SERVER__LISTEN=f"127.0.0.1:{a.gateway_port}",
                    GATEWAY__REDIS__URL=f"redis://127.0.0.1:{a.redis_port}",
                    GATEWAY__ENGINE__DISPATCH="true" if self.dispatch else "false")
-        logf = open(a.tmp / f"gateway-{self.tag}.log", "w")
-        self.proc = subprocess.Popen([str(a.bin_dir / "gateway"), "--config", str(a.gateway_config)], env=env,
-                                     stdout=logf, stderr=subprocess.STDOUT)
-        logf.close()
-        (a.tmp / "gateway.pid").write_text(str(self.proc.pid))
-        for _ in range(200):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited ({self.proc.returncode}); see {a.tmp}/gateway-{self.tag}.log")
-            try:
-                if http("GET", self.base + "/health/ready", timeout=1)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("gateway not ready after 20 s")
-
-    def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        (self.args.tmp / "gateway.pid").unlink(missing_ok=True)
-
-    @property
-    def pid(self):
-        return self.proc.pid
+        (a.tmp / f"gateway-{self.tag}.log").unlink(missing_ok=True)
+        return self.start([str(a.bin_dir / "gateway"), "--config", str(a.gateway_config)], env,
+                          f"gateway-{self.tag}.log")
 
     def metrics(self):
         return http("GET", self.base + "/metrics")[1].decode()
@@ -383,6 +400,36 @@ class Sandbox:
                 self.proc.wait()
         self.proc = None
         (self.args.tmp / "sandbox.pid").unlink(missing_ok=True)
+
+
+class Peer(Service):
+    """P1: bench/peer/server.js (Node + BullMQ), started afresh on an emptied Redis for each run."""
+
+    name, pid_file, health = "the Node peer", "peer.pid", "/health"
+    QUEUE = "bull:sends"
+
+    def __init__(self, args):
+        self.args = args
+        self.proc = None
+        self.base = f"http://127.0.0.1:{args.peer_port}"
+
+    def __enter__(self):
+        a = self.args
+        env = dict(os.environ, PEER_PORT=str(a.peer_port), PEER_REDIS_PORT=str(a.redis_port),
+                   PEER_SANDBOX_URL=f"http://127.0.0.1:{a.sandbox_port}", PEER_CERTIFICATION_CODE=INCS_CODE,
+                   NODE_ENV="production")
+        return self.start(["node", str(a.peer_dir / "server.js")], env, "peer.log")
+
+    def stats(self):
+        return json.loads(http("GET", self.base + "/stats")[1])
+
+    def left(self, store):
+        q = self.QUEUE
+        return {"ready": store.r.llen(f"{q}:wait") + store.r.zcard(f"{q}:prioritized"),
+                "lease": store.r.llen(f"{q}:active"), "delay": store.r.zcard(f"{q}:delayed")}
+
+    def jobs_added(self, store):
+        return int(store.r.get(f"{self.QUEUE}:id") or 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +579,51 @@ class Bench:
         r["wrk"] = r.pop("load")
         r["accept_rate"] = r["wrk"]["rate"]
         return r
+
+    def peer(self, rnd):
+        """P1: the Node + BullMQ peer under the same wrk load, counted like S3 (to the last completion)."""
+        self.store.reset("everysec")
+        self.fresh_sandbox()
+        with Peer(self.a) as p:
+            pids = dict(self.services, peer=p.pid)
+            url = p.base + "/v1/messages"
+
+            def drained_by(limit_s):
+                deadline = time.monotonic() + limit_s
+                while time.monotonic() < deadline:
+                    if not any(p.left(self.store).values()):
+                        return True, self.store.now_ms()
+                    time.sleep(0.05)
+                return False, self.store.now_ms()
+            wrk(self.a, url, GATEWAY_BODY, [], 2)
+            time.sleep(0.5)
+            drained_by(60)
+            self.clear_sandbox()
+            self.store.r.config_resetstat()
+            quiet = self.quiet(pids)
+            s0, added0 = p.stats(), p.jobs_added(self.store)
+            t0 = self.store.now_ms()
+            cpu = CpuWindow(pids)
+            w = wrk(self.a, url, GATEWAY_BODY, [], self.a.duration)
+            t_load_end = self.store.now_ms()
+            drained, t_drained = drained_by(self.a.drain_limit)
+            win = cpu.close(w["cpu_s"])
+            cmds = self.store.command_stats()
+            time.sleep(0.2)
+            s1, added = p.stats(), p.jobs_added(self.store) - added0
+            left = p.left(self.store)
+            received = self.sandbox_count()
+            self.clear_sandbox()
+        completed = s1["completed"] - s0["completed"]
+        span_s = max(1e-3, (s1["last_completed_ms"] - t0) / 1000)
+        checks = {"accepted": w["ok"], "client_2xx": w["ok"], "records": added, "submitted": completed,
+                  "failed": s1["failed"] - s0["failed"], "sandbox_received": received, "left": left,
+                  "drained": drained, "backlog_at_load_end_s": (t_drained - t_load_end) / 1000}
+        checks["ok"] = (drained and not any(left.values()) and completed == added and received >= completed
+                        and added >= w["ok"])
+        return {"scenario": "P1", "round": rnd, "rate": completed / span_s, "span_s": span_s, "cpu": win,
+                "quiet_before": quiet, "messages": completed, "checks": checks, "redis_commands": cmds, "wrk": w,
+                "accept_rate": w["rate"]}
 
     def latency(self, rnd, rate):
         lat_file = self.a.tmp / f"latency-{rnd}.txt"
@@ -745,8 +837,8 @@ def write_urgency_report(a, facts, u, started):
          f"{u['recipients']:,} recipients, priorities high/normal/bulk in turn, `ttl_seconds` 86400) in "
          f"{u['store_s']:.1f} s. `used_memory` {u['before']:,} -> {u['after']:,} B: **{u['per_msg']:.0f} B per "
          f"message**, {u['keys_per_msg']:.2f} keys per message (record, id index, and the recipient indexes). "
-         "Each message is in the sender's time index, its recipient's index, its status index, its campaign's "
-         "member set and the validity set.", "",
+         "Each message is in its recipient's index, its status index, its campaign's member set and the "
+         "validity set (a search by sender alone merges the status indexes).", "",
          "## Search latency", "",
          "Client-side, over HTTP, one query at a time (`GET /v1/messages`, each answer with its full message "
          "resources):", "",
@@ -764,13 +856,17 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
     rates = {s: [r["rate"] for r in by[s]] for s in SCENARIOS}
     m = {s: med(rates[s]) for s in SCENARIOS}
     ratios = {"S2/S0": m["S2"] / m["S0"], "S3/S0": m["S3"] / m["S0"], "S3/S1": m["S3"] / m["S1"],
-              "S4/S3": m["S4"] / m["S3"]}
+              "S4/S3": m["S4"] / m["S3"], "S3/P1": m["S3"] / m["P1"] if by["P1"] else float("nan")}
     acc_p50 = [pct(r["accept_ms"], 50) for r in lat]
     acc_p99 = [pct(r["accept_ms"], 99) for r in lat]
     a2s_p50 = [pct(r["a2s_ms"], 50) for r in lat]
     a2s_p99 = [pct(r["a2s_ms"], 99) for r in lat]
     targets = [
-        ("S3/S0 (full pipeline vs HTTP ceiling)", f"{ratios['S3/S0']:.3f}", ">= 0.25", ratios["S3/S0"] >= TARGETS["s3_s0"]),
+        ("S3/P1 (full pipeline vs the Node + BullMQ peer; must)", f"{ratios['S3/P1']:.2f}", ">= 3",
+         ratios["S3/P1"] >= TARGETS["s3_p1"]),
+        ("S3/S0 must (full pipeline vs HTTP ceiling)", f"{ratios['S3/S0']:.3f}", ">= 0.15",
+         ratios["S3/S0"] >= TARGETS["s3_s0_must"]),
+        ("S3/S0 (full pipeline vs HTTP ceiling; goal)", f"{ratios['S3/S0']:.3f}", ">= 0.25", ratios["S3/S0"] >= TARGETS["s3_s0"]),
         ("S2/S0 (accept vs HTTP ceiling)", f"{ratios['S2/S0']:.3f}", ">= 0.40", ratios["S2/S0"] >= TARGETS["s2_s0"]),
         ("accept p99 at 50 % of S3", f"{med(acc_p99):.2f} ms", "<= 10 ms", med(acc_p99) <= TARGETS["accept_p99_ms"]),
         ("accept-to-submitted p99 at 50 % of S3", f"{med(a2s_p99):.1f} ms", "<= 25 ms", med(a2s_p99) <= TARGETS["a2s_p99_ms"]),
@@ -799,7 +895,7 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
       "`other cores` below is the CPU used during each measured window by processes that are not part of the "
       "benchmark (other builds on this machine): the noise.")
     w("")
-    w(f"Method: every scenario is run {a.rounds} times, interleaved (S0, S1, S2, S3, S4, S0, ...), each with "
+    w(f"Method: every scenario is run {a.rounds} times, interleaved (S0, S1, S2, S3, S4, P1, S0, ...), each with "
       f"`wrk -t{a.threads} -c{a.connections} -d{a.duration}s` after a short warm-up. All servers run "
       "with 2 HTTP workers, log level `warn`, on 127.0.0.1, sharing this machine with the load generator. "
       "S2-S4 start a fresh gateway on an emptied Redis (AOF on, `appendfsync everysec`, RDB off); "
@@ -808,7 +904,12 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
       "config raises the lane rate to `rate_per_second = 1000000`, `burst = 100000` and the API key's rate "
       "to 1000000/s, so no rate limit is the bottleneck; it has one INCS WhatsApp account, no event "
       "subscriptions, and the sandbox sends no status callbacks (the pipeline measured ends at `submitted`). "
-      "Other engine settings are the defaults (`concurrency_per_lane = 32`, Redis pool 32).")
+      "Other engine settings are the defaults (`concurrency_per_lane = 32`, Redis pool 32). "
+      "P1 is the peer a team would write without a gateway (bench/peer/server.js: one Node process, the "
+      "`http` module, a BullMQ queue and a BullMQ worker with concurrency 64 POSTing each job to the same "
+      "sandbox endpoint, jobs removed on completion), in the same rotation, on the same emptied Redis and "
+      "AOF setting, under the same wrk load and body; it is counted the same way: jobs completed divided by "
+      "the time from the start of the load to the last completion.")
     w("")
     w("## Throughput")
     w("")
@@ -816,6 +917,8 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
     w("| --- | --- | ---: | ---: | ---: | ---: |")
     for s in SCENARIOS:
         rs = rates[s]
+        if not rs:
+            continue
         other = med([r["cpu"]["other_cores"] for r in by[s]])
         w(f"| {s} | {WHAT[s]} | {m[s]:,.0f} | {min(rs):,.0f}-{max(rs):,.0f} | {len(rs)} | {other:.2f} |")
     w("")
@@ -888,6 +991,8 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
         server = "-"
         if name == "S0":
             server = f"{med([cpu_us(r, 'echo') for r in rs]):.1f}"
+        elif name == "P1":
+            server = f"{med([cpu_us(r, 'peer') for r in rs]):.1f} (Node)"
         elif name == "S1":
             server = f"{med([cpu_us(r, 'sandbox') for r in rs]):.1f}"
         gw = med([cpu_us(r, "gateway") for r in rs]) if "gateway" in rs[0]["cpu"]["cpu_s"] else None
@@ -1098,17 +1203,20 @@ def chart(a, runs, lat, m, started):
     import matplotlib.ticker
 
     fig, ((ax1, ax2), (ax3, ax4)) = plt.subplots(2, 2, figsize=(14, 10))
-    names = ["S0 echo", "S1 sandbox", "S2 accept", "S3 pipeline", "S4 fsync always"]
-    colors = ["#9e9e9e", "#bdbdbd", "#4c78a8", "#f58518", "#e45756"]
-    xs = list(range(len(SCENARIOS)))
     by = {s: [r for r in runs if r["scenario"] == s] for s in SCENARIOS}
+    shown = [s for s in SCENARIOS if by[s]]
+    label = {"S0": "S0 echo", "S1": "S1 sandbox", "S2": "S2 accept", "S3": "S3 pipeline", "S4": "S4 fsync always",
+             "P1": "P1 Node+BullMQ"}
+    color = {"S0": "#9e9e9e", "S1": "#bdbdbd", "S2": "#4c78a8", "S3": "#f58518", "S4": "#e45756", "P1": "#54a24b"}
+    names, colors = [label[s] for s in shown], [color[s] for s in shown]
+    xs = list(range(len(shown)))
 
     # Throughput: median bar, min-max whisker, every run as a dot (log scale: S0 and S3 differ ~50x).
-    meds = [m[s] for s in SCENARIOS]
-    lo = [m[s] - min(r["rate"] for r in by[s]) for s in SCENARIOS]
-    hi = [max(r["rate"] for r in by[s]) - m[s] for s in SCENARIOS]
+    meds = [m[s] for s in shown]
+    lo = [m[s] - min(r["rate"] for r in by[s]) for s in shown]
+    hi = [max(r["rate"] for r in by[s]) - m[s] for s in shown]
     ax1.bar(xs, meds, yerr=[lo, hi], capsize=6, color=colors)
-    for i, s in enumerate(SCENARIOS):
+    for i, s in enumerate(shown):
         ax1.scatter([i] * len(by[s]), [r["rate"] for r in by[s]], color="black", s=12, zorder=3)
         ax1.annotate(f"{m[s]:,.0f}", (i, m[s]), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=9)
     ax1.axhline(0.40 * m["S0"], color="#4c78a8", ls="--", lw=1, label=f"S2 target 0.40 x S0 = {0.40 * m['S0']:,.0f}")
@@ -1124,8 +1232,8 @@ def chart(a, runs, lat, m, started):
 
     # Latency under saturation: wrk's p50 and p99 per scenario (S3/S4: of accepting, not submitting).
     w = 0.38
-    p50 = [med([r["wrk"]["p50_us"] / 1000 for r in by[s]]) for s in SCENARIOS]
-    p99 = [med([r["wrk"]["p99_us"] / 1000 for r in by[s]]) for s in SCENARIOS]
+    p50 = [med([r["wrk"]["p50_us"] / 1000 for r in by[s]]) for s in shown]
+    p99 = [med([r["wrk"]["p99_us"] / 1000 for r in by[s]]) for s in shown]
     ax2.bar([x - w / 2 for x in xs], p50, w, label="p50", color="#72b7b2")
     ax2.bar([x + w / 2 for x in xs], p99, w, label="p99", color="#54a24b")
     for x, v in zip(xs, p99):
@@ -1201,8 +1309,9 @@ def main():
                    help="only write the report and chart again from a run's raw data (bench/tmp/last-run.json)")
     p.add_argument("--bin-dir", type=Path)
     p.add_argument("--gateway-config", type=Path)
-    for name in ("redis", "sandbox", "echo", "gateway"):
+    for name in ("redis", "sandbox", "echo", "gateway", "peer"):
         p.add_argument(f"--{name}-port", type=int)
+    p.add_argument("--peer-dir", type=Path, help="bench/peer with its node_modules (P1 is skipped without it)")
     for name in ("redis", "echo"):
         p.add_argument(f"--{name}-pid", type=int)
     p.add_argument("--rounds", type=int, default=3)
@@ -1252,6 +1361,10 @@ def main():
                     r = b.http_only(s, rnd)
                 elif s == "S2":
                     r = b.accept_only(rnd)
+                elif s == "P1":
+                    if not a.peer_dir:
+                        continue
+                    r = b.peer(rnd)
                 else:
                     r = b.full(s, rnd)
                 runs.append(r)

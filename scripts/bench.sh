@@ -5,7 +5,8 @@
 # bench/bench.py runs the scenarios (starting a fresh provider sandbox and gateway for each run) and
 # writes bench/results/<date>.md and .png. Everything started is stopped on exit or Ctrl-C.
 #
-# Installs what is missing: redis-server, wrk (apt), matplotlib and redis-py (pip).
+# Installs what is missing: redis-server, wrk, Node and npm (apt), matplotlib and redis-py (pip), and the
+# peer's BullMQ (npm, pinned by bench/peer/package-lock.json).
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10 s per run), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_MEMORY_N (50000), BENCH_QUIET_WAIT (20 s to wait for other load before each run),
 # BENCH_NOTES (a markdown file appended to the report's analysis), BENCH_OUT (bench/results),
@@ -26,6 +27,20 @@ if ! command -v wrk >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null 2>&1 \
     || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null; }
 fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "installing Node and npm from the OS packages..." >&2
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null; } \
+    || echo "Node is not available: P1 (the Node + BullMQ peer) is skipped" >&2
+fi
+PEER_DIR=""
+if command -v npm >/dev/null 2>&1; then
+  # --ignore-scripts: msgpackr's optional native add-on is not built; BullMQ uses its JavaScript path.
+  if (cd bench/peer && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null); then
+    PEER_DIR="$PWD/bench/peer"
+  else
+    echo "npm could not install bench/peer: P1 (the Node + BullMQ peer) is skipped" >&2
+  fi
+fi
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import matplotlib, redis' 2>/dev/null; then
   echo "installing matplotlib and redis (Python) with pip..." >&2
@@ -37,10 +52,10 @@ cargo build --release --locked -p gateway-http -p provider-sandbox
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/release"
 
-# Four free ports, chosen by the kernel.
-read -r REDIS_PORT SANDBOX_PORT ECHO_PORT GATEWAY_PORT < <("$PYTHON" - <<'PY'
+# Five free ports, chosen by the kernel.
+read -r REDIS_PORT SANDBOX_PORT ECHO_PORT GATEWAY_PORT PEER_PORT < <("$PYTHON" - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -55,7 +70,7 @@ cleanup() {
   if [ -n "${runner:-}" ]; then kill -TERM "$runner" 2>/dev/null || true; wait "$runner" 2>/dev/null || true; fi
   # The runner starts (and normally stops) the gateway and the sandbox per run; these are left only
   # if it was killed outright.
-  for f in "$TMP/gateway.pid" "$TMP/sandbox.pid"; do
+  for f in "$TMP/gateway.pid" "$TMP/sandbox.pid" "$TMP/peer.pid"; do
     if [ -f "$f" ]; then kill -TERM "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; fi
   done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -130,7 +145,7 @@ notes=()
 if [ -n "${BENCH_NOTES:-}" ]; then notes=(--notes "$BENCH_NOTES"); fi
 "$PYTHON" bench/bench.py --bin-dir "$BIN" --tmp "$TMP" --out "$OUT" --gateway-config "$TMP/gateway.toml" \
   --redis-port "$REDIS_PORT" --sandbox-port "$SANDBOX_PORT" --echo-port "$ECHO_PORT" --gateway-port "$GATEWAY_PORT" \
-  --redis-pid "$REDIS_PID" --echo-pid "$ECHO_PID" \
+  --redis-pid "$REDIS_PID" --echo-pid "$ECHO_PID" --peer-port "$PEER_PORT" ${PEER_DIR:+--peer-dir "$PEER_DIR"} \
   --rounds "${BENCH_ROUNDS:-3}" --duration "${BENCH_DURATION:-10}" --connections "${BENCH_CONNECTIONS:-64}" \
   --threads "${BENCH_THREADS:-2}" --memory-n "${BENCH_MEMORY_N:-50000}" --quiet-wait "${BENCH_QUIET_WAIT:-20}" \
   --only "${BENCH_ONLY:-all}" --urgency-n "${BENCH_URGENCY_N:-100000}" \

@@ -89,6 +89,24 @@ impl RedisPool {
     }
 }
 
+impl Conn {
+    /// Runs the commands in their order and answers every reply: in one round trip on a single
+    /// Redis, where a pipeline keeps the order; on a cluster one after another, because their keys
+    /// may live on different nodes and a cluster pipeline may touch one slot only.
+    pub async fn in_order(&mut self, pipe: &Pipeline) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => pipe.query_async(c).await,
+            Conn::Cluster(c) => {
+                let mut out = Vec::with_capacity(pipe.len());
+                for cmd in pipe.cmd_iter() {
+                    out.push(cmd.query_async::<Value>(c).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {

@@ -7,14 +7,14 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver`, `pq` (priority class), `exp` (validity end), `batch`, `to` and `rt` (for the search indexes), `chain` (its place in a fallback chain); on a chain's first message also `fbn` (steps), `fbcur` (step in play), `fb<k>`/`fbr<k>` (step k's message id and why it was sent), `fbho` (hand-off pending), `fbok<k>`, `fbdone`, `outcome` |
+//! | `P:{S}:m:<id>` | hash | the message record: `body` (versioned JSON, immutable), `status`, `lane`, `provider`, `pmid`, `error`, `attempt` (spent), `history`, `attempts`, `token` (current lease), `redeliver`, `pq` (priority class), `exp` (validity end), `batch`, `sx` (`<retention ms>:<recipient>`, for the search indexes; older records have `to` and `rt`); `attempt` and `updated` are absent until the first change (0 and `created`), `chain` (its place in a fallback chain); on a chain's first message also `fbn` (steps), `fbcur` (step in play), `fb<k>`/`fbr<k>` (step k's message id and why it was sent), `fbho` (hand-off pending), `fbok<k>`, `fbdone`, `outcome` |
 //! | `P:{S}:q:<lane>` | list | the lane's ready FIFO for `normal` messages (`LPUSH` in, `RPOP` out; work that must go next is `RPUSH`ed) |
 //! | `P:{S}:q:<lane>:high`, `P:{S}:q:<lane>:bulk` | list | the same for `high` and `bulk` messages |
 //! | `P:{S}:wrr:<lane>` | string | the lane's weighted round-robin credits (`high,normal,bulk`; 60 s) |
 //! | `P:{S}:exp` | zset | id → end of validity (ms), for queued messages with a `ttl_seconds` |
 //! | `P:{S}:hold` | hash | present while an operator has paused the sender: `at` (ms), `reason`; no TTL, so it survives restarts |
 //! | `P:{S}:b:<batch>` | zset | id → acceptance (ms): the sender's messages of one campaign; kept for the retention after its last member ended |
-//! | `P:{S}:ix`, `P:{S}:ix:to:<to>`, `P:{S}:ix:st:<status>` | zset | id → acceptance (ms): search indexes of all the sender's messages, by recipient and by current status (`sending` ones stay in `queued`'s); each kept for the retention after its last write, and trimmed of entries whose records are gone as it is written |
+//! | `P:{S}:ix:to:<to>`, `P:{S}:ix:st:<status>` | zset | id → acceptance (ms): search indexes of the sender's messages by recipient and by current status (`sending` ones stay in `queued`'s; a search by sender alone merges the status indexes); each kept for the retention after its last write, and trimmed of entries whose records are gone as it is written |
 //! | `P:batch:<batch>` | hash | a campaign: `created` (ms), `total`, `senders` (comma-separated); retention + 30 days |
 //! | `P:{S}:lease` | zset | id → lease deadline (ms); an expired lease puts the message back |
 //! | `P:{S}:delay` | zset | id → due time (ms): retries and `send_at` |
@@ -148,10 +148,6 @@ impl SenderKeys {
     pub fn batch(&self, batch: &str) -> String {
         format!("{}:b:{batch}", self.tag)
     }
-    /// Every message of the sender, by acceptance time.
-    pub fn search_all(&self) -> String {
-        format!("{}:ix", self.tag)
-    }
     pub fn search_to(&self, to: &str) -> String {
         format!("{}:ix:to:{to}", self.tag)
     }
@@ -188,6 +184,9 @@ impl SenderKeys {
 
 /// How long reports for an unknown provider message id wait for the send's answer.
 pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
+/// The most reports taken from one provider id's buffer when its send is recorded (a message
+/// gets a handful; more would wait for the buffer's TTL).
+const REPORT_BUFFER_MAX: usize = 1000;
 
 /// What applying a provider's status report did.
 /// How a failure reported by callback is tried again (the retry policy's decision).
@@ -537,38 +536,50 @@ impl Engine {
         let keys = self.keys(sender);
         // Without a campaign the script needs some key of the sender's slot there; it is unused.
         let batch_key = if job.batch.is_empty() { keys.validity() } else { keys.batch(job.batch) };
+        let mut pipe = redis::pipe();
+        if indexed {
+            // The index first: if the script never runs, it points at nothing (a 404), and no
+            // message exists that cannot be found.
+            pipe.set(self.index_key(id), sender);
+        }
+        let mut accept = redis::cmd("EVALSHA");
+        accept
+            .arg(self.scripts.accept.get_hash())
+            .arg(6)
+            .arg(keys.message(id))
+            .arg(keys.ready_class(lane, job.class))
+            .arg(keys.delay())
+            .arg(keys.validity())
+            .arg(&batch_key)
+            .arg(keys.fallback_wait())
+            .arg(id)
+            .arg(body)
+            .arg(lane)
+            .arg(due_ms)
+            .arg(job.class)
+            .arg(job.ttl_ms)
+            .arg(job.batch)
+            .arg(self.retention.as_millis() as u64)
+            .arg(job.to)
+            .arg(&job.chain.link)
+            .arg(job.chain.steps)
+            .arg(job.chain.first_wait_ms)
+            .arg(job.chain.source.unwrap_or("api"));
+        pipe.add_command(accept);
         self.timed(async {
             let mut c = self.conn().await?;
-            if indexed {
-                // The index first: if the script never runs, it points at nothing (a 404), and no
-                // message exists that cannot be found.
-                let () = c.set(self.index_key(id), sender).await?;
-            }
-            let now: i64 = self
-                .scripts
-                .accept
-                .key(keys.message(id))
-                .key(keys.ready_class(lane, job.class))
-                .key(keys.delay())
-                .key(keys.validity())
-                .key(&batch_key)
-                .key(keys.fallback_wait())
-                .arg(id)
-                .arg(body)
-                .arg(lane)
-                .arg(due_ms)
-                .arg(job.class)
-                .arg(job.ttl_ms)
-                .arg(job.batch)
-                .arg(self.retention.as_millis() as u64)
-                .arg(job.to)
-                .arg(&job.chain.link)
-                .arg(job.chain.steps)
-                .arg(job.chain.first_wait_ms)
-                .arg(job.chain.source.unwrap_or("api"))
-                .invoke_async(&mut c)
-                .await?;
-            Ok(now)
+            // One round trip (on a single Redis): the accept path's latency is this call.
+            let replies = match c.in_order(&pipe).await {
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    // A Redis that restarted or was flushed: load the script, then all again
+                    // (setting the id index twice is harmless).
+                    self.scripts.accept.load_async(&mut c).await?;
+                    c.in_order(&pipe).await?
+                }
+                other => other?,
+            };
+            let now = replies.into_iter().last().unwrap_or(Value::Nil);
+            Ok(<i64 as redis::FromRedisValue>::from_redis_value(now).map_err(redis::RedisError::from)?)
         })
         .await
     }
@@ -667,19 +678,28 @@ impl Engine {
                 return Ok(None);
             }
             let retention = self.retention.as_millis() as i64;
+            // The rest in one round trip: the id index lives as long as the record; the provider's
+            // id is linked before its report buffer is taken (`buffer_report` pushes, then reads
+            // the link), and taking an empty buffer costs nothing more.
+            let mut pipe = redis::pipe();
             if !self.indexless(sender) {
-                let () = c.pexpire(self.index_key(&claim.id), retention).await?;
+                pipe.pexpire(self.index_key(&claim.id), retention);
             }
+            if !pmid.is_empty() {
+                pipe.pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64);
+                pipe.cmd("LPOP").arg(self.buffer_key(provider, pmid)).arg(REPORT_BUFFER_MAX);
+            }
+            if pipe.is_empty() {
+                return Ok(Some(Vec::new()));
+            }
+            let mut replies = c.in_order(&pipe).await?;
             if pmid.is_empty() {
                 return Ok(Some(Vec::new()));
             }
-            // Link the provider's id, then take what callbacks left waiting for it.
-            let () = c
-                .pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64)
-                .await?;
-            let buffered: Vec<String> =
-                self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?;
-            Ok(Some(buffered))
+            let buffered = replies.pop().unwrap_or(Value::Nil);
+            let buffered = <Option<Vec<String>> as redis::FromRedisValue>::from_redis_value(buffered)
+                .map_err(redis::RedisError::from)?;
+            Ok(Some(buffered.unwrap_or_default()))
         })
         .await
     }
@@ -1501,11 +1521,16 @@ impl Engine {
         q: &SearchQuery,
     ) -> Result<(Vec<(SearchPosition, MessageRecord)>, bool), StoreError> {
         let keys = self.keys(sender);
-        let index = match (&q.batch, &q.to, q.status) {
-            (Some(b), _, _) => keys.batch(b),
-            (None, Some(to), _) => keys.search_to(to),
-            (None, None, Some(st)) => keys.search_status(st),
-            (None, None, None) => keys.search_all(),
+        let indexes: Vec<String> = match (&q.batch, &q.to, q.status) {
+            (Some(b), _, _) => vec![keys.batch(b)],
+            (None, Some(to), _) => vec![keys.search_to(to)],
+            (None, None, Some(st)) => vec![keys.search_status(st)],
+            // Every message is in exactly one status index: merged, they are all the sender's.
+            (None, None, None) => MessageStatus::ALL
+                .into_iter()
+                .filter(|s| *s != MessageStatus::Sending)
+                .map(|s| keys.search_status(s))
+                .collect(),
         };
         let max = match (&q.after, q.until_ms) {
             (Some(a), Some(u)) if u <= a.accepted_ms => format!("({u}"),
@@ -1515,34 +1540,52 @@ impl Engine {
         };
         let min = q.since_ms.map_or("-inf".to_owned(), |s| s.to_string());
         let page = (q.limit + 1).clamp(16, 256);
+        let mut merged: Vec<IndexRun> = indexes.into_iter().map(IndexRun::new).collect();
         self.timed(async {
             let mut c = self.conn().await?;
             let mut out = Vec::new();
-            let mut offset = 0;
             loop {
-                let entries: Vec<(String, f64)> = redis::cmd("ZREVRANGEBYSCORE")
-                    .arg(&index)
-                    .arg(&max)
-                    .arg(&min)
-                    .arg("WITHSCORES")
-                    .arg("LIMIT")
-                    .arg(offset)
-                    .arg(page)
-                    .query_async(&mut c)
-                    .await?;
-                let fetched = entries.len();
-                offset += fetched;
-                let candidates: Vec<SearchPosition> = entries
-                    .into_iter()
-                    .map(|(id, score)| SearchPosition { accepted_ms: score as i64, id })
-                    .filter(|p| q.after.as_ref().is_none_or(|a| p < a))
-                    .collect();
+                // Refill, in one round trip, every index whose read-ahead ran out.
+                let refill: Vec<usize> = (0..merged.len()).filter(|&i| merged[i].needs_more()).collect();
+                if !refill.is_empty() {
+                    let mut pipe = redis::pipe();
+                    for &i in &refill {
+                        pipe.cmd("ZREVRANGEBYSCORE")
+                            .arg(&merged[i].key)
+                            .arg(&max)
+                            .arg(&min)
+                            .arg("WITHSCORES")
+                            .arg("LIMIT")
+                            .arg(merged[i].offset)
+                            .arg(page);
+                    }
+                    let pages: Vec<Vec<(String, f64)>> = pipe.query_async(&mut c).await?;
+                    for (i, entries) in refill.into_iter().zip(pages) {
+                        merged[i].take(entries, page, q.after.as_ref());
+                    }
+                    continue;
+                }
+                // Newest first across the indexes, as far as every one of them has been read.
+                let mut candidates = Vec::new();
+                while candidates.len() < page && !merged.iter().any(IndexRun::needs_more) {
+                    let Some(next) = merged
+                        .iter_mut()
+                        .filter(|r| !r.ahead.is_empty())
+                        .max_by(|a, b| a.ahead[0].cmp(&b.ahead[0]))
+                        .and_then(|r| r.ahead.pop_front())
+                    else {
+                        break;
+                    };
+                    candidates.push(next);
+                }
+                if candidates.is_empty() {
+                    return Ok((out, false));
+                }
                 let mut pipe = redis::pipe();
                 for p in &candidates {
                     pipe.hgetall(keys.message(&p.id));
                 }
-                let records: Vec<std::collections::HashMap<String, String>> =
-                    if candidates.is_empty() { Vec::new() } else { pipe.query_async(&mut c).await? };
+                let records: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut c).await?;
                 for (p, fields) in candidates.into_iter().zip(records) {
                     if fields.is_empty() {
                         continue; // its retention ended; the index drops it as it is written
@@ -1558,9 +1601,6 @@ impl Engine {
                             return Ok((out, true));
                         }
                     }
-                }
-                if fetched < page {
-                    return Ok((out, false));
                 }
             }
         })
@@ -1639,6 +1679,39 @@ impl Engine {
             Ok(())
         })
         .await
+    }
+}
+
+/// One search index read newest first, a page at a time, for merging with others.
+struct IndexRun {
+    key: String,
+    /// Entries read so far.
+    offset: usize,
+    /// Read and not yet merged, newest first.
+    ahead: std::collections::VecDeque<SearchPosition>,
+    exhausted: bool,
+}
+
+impl IndexRun {
+    fn new(key: String) -> Self {
+        Self { key, offset: 0, ahead: std::collections::VecDeque::new(), exhausted: false }
+    }
+
+    fn needs_more(&self) -> bool {
+        self.ahead.is_empty() && !self.exhausted
+    }
+
+    /// Keeps a page's entries that come after the cursor (those at the cursor's own millisecond
+    /// may not).
+    fn take(&mut self, entries: Vec<(String, f64)>, page: usize, after: Option<&SearchPosition>) {
+        self.offset += entries.len();
+        self.exhausted = entries.len() < page;
+        self.ahead.extend(
+            entries
+                .into_iter()
+                .map(|(id, score)| SearchPosition { accepted_ms: score as i64, id })
+                .filter(|p| after.is_none_or(|a| p < a)),
+        );
     }
 }
 

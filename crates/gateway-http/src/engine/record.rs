@@ -234,7 +234,8 @@ impl MessageRecord {
             provider_message_id: f.get("pmid").cloned(),
             error,
             created_ms: int("created"),
-            updated_ms: int("updated"),
+            // Not written until the first change after acceptance.
+            updated_ms: f.get("updated").and_then(|v| v.parse().ok()).unwrap_or_else(|| int("created")),
             expires_ms: f.get("exp").and_then(|v| v.parse().ok()),
             history: list(f.get("history"))?,
             attempts: list(f.get("attempts"))?,

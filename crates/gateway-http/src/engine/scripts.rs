@@ -46,9 +46,9 @@ local function keep_batch(key, retention)
     redis.call('PEXPIRE', set, retention)
   end
 end
--- Search indexes (messages only: event jobs have no `to`). Each index is a sorted set of ids by
--- acceptance time, kept for the retention (`rt`) after its last write; each write also drops up
--- to two entries older than the retention whose records are gone, so an index never grows with
+-- Search indexes (messages only: event jobs have no recipient). Each index is a sorted set of ids
+-- by acceptance time, kept for the retention after its last write; each write also drops up to
+-- two entries older than the retention whose records are gone, so an index never grows with
 -- ended messages.
 local function trim(ix, now, rt)
   local old = redis.call('ZRANGEBYSCORE', ix, '-inf', now - rt, 'LIMIT', 0, 2)
@@ -68,20 +68,30 @@ local function status_index(st)
   if st == 'sending' then return 'queued' end
   return st
 end
+-- What the search indexes need from a record: `sx` is `<retention ms>:<recipient>`, one field
+-- rather than two because a queued record's size is mostly per-field overhead. Records written
+-- before it keep `rt` and `to`.
+local function search_fields(sx, to, rt)
+  if sx then
+    local r, t = string.match(sx, '^(%d+):(.*)$')
+    return t, tonumber(r)
+  end
+  if to then return to, tonumber(rt) end
+  return nil
+end
 local function set_status(key, st)
-  local f = redis.call('HMGET', key, 'status', 'to', 'created', 'rt')
+  local f = redis.call('HMGET', key, 'status', 'sx', 'created', 'to', 'rt')
   redis.call('HSET', key, 'status', st)
-  if not f[2] then return end
+  local to, rt = search_fields(f[2], f[4], f[5])
+  if not to then return end
   local old, new = f[1] and status_index(f[1]), status_index(st)
   if old == new then return end
   local base, id = string.match(key, '^(.*):m:([^:]+)$')
-  local rt = tonumber(f[4])
   if old then redis.call('ZREM', base .. ':ix:st:' .. old, id) end
   index(base .. ':ix:st:' .. new, f[3], id, now, rt)
   if st ~= 'queued' and st ~= 'sending' then
     -- With a provider or ended: the record now has a TTL, and its indexes last as long.
-    redis.call('PEXPIRE', base .. ':ix', rt)
-    redis.call('PEXPIRE', base .. ':ix:to:' .. f[2], rt)
+    redis.call('PEXPIRE', base .. ':ix:to:' .. to, rt)
     keep_batch(key, rt)
   end
 end
@@ -105,13 +115,12 @@ pub fn accept() -> Script {
     script(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'lane', ARGV[3], 'attempt', 0, 'created', now, 'updated', now)
+-- No `attempt` (0) nor `updated` (= `created`) yet: every field costs a queued message memory.
+redis.call('HSET', KEYS[1], 'body', ARGV[2], 'lane', ARGV[3], 'created', now)
 if ARGV[9] ~= '' then
-  local rt = tonumber(ARGV[8])
   local base = string.match(KEYS[1], '^(.*):m:')
-  redis.call('HSET', KEYS[1], 'to', ARGV[9], 'rt', rt)
-  index(base .. ':ix', now, ARGV[1], now, rt)
-  index(base .. ':ix:to:' .. ARGV[9], now, ARGV[1], now, rt)
+  redis.call('HSET', KEYS[1], 'sx', ARGV[8] .. ':' .. ARGV[9])
+  index(base .. ':ix:to:' .. ARGV[9], now, ARGV[1], now, tonumber(ARGV[8]))
 end
 set_status(KEYS[1], 'queued')
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'pq', ARGV[5]) end
