@@ -5,6 +5,7 @@ mod bad_input;
 mod callbacks;
 mod engine;
 mod fallback;
+mod isolation;
 mod observability;
 mod outcomes;
 mod provider_truth;

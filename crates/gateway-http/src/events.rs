@@ -8,9 +8,17 @@
 //! partition, which pauses for the retry delay, so a subscriber that is down gets its events later
 //! in order per message; after the last attempt the event is dead-lettered and the partition moves
 //! on.
+//!
+//! A subscriber that is down never takes the sending path with it: each subscription's backlog is
+//! bounded (`max_pending` events, none older than `max_age_secs`; the oldest beyond either are
+//! dead-lettered as new ones come), a delivered event is deleted at once, and a subscription that
+//! has failed without a single success for `disable_after_secs` is disabled: its backlog and every
+//! new event go straight to its dead letters until `POST /v1/subscriptions/{name}/enable` or a
+//! restart. Its failure state lives in Redis, so every instance sees it.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{self, AtomicBool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,9 +30,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::engine::record::AttemptRecord;
+use crate::engine::record::{AttemptRecord, ErrorRecord};
+use crate::engine::subscription::{Bounds, Failing, Health, Trimmed};
 use crate::engine::{Engine, LaneSpec, StoreError};
 use crate::metrics::Metrics;
 
@@ -55,6 +64,16 @@ pub struct SubscriptionConfig {
     /// Never empty, never decreasing.
     #[serde(default = "default_schedule")]
     pub retry_schedule_ms: RetrySchedule,
+    /// Most events waiting for delivery (shared evenly by the partitions); beyond it the oldest
+    /// are dead-lettered.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: u64,
+    /// Events waiting longer than this are dead-lettered.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+    /// A subscription whose deliveries all failed for this long is disabled.
+    #[serde(default = "default_disable_after_secs")]
+    pub disable_after_secs: u64,
 }
 
 impl std::fmt::Debug for SubscriptionConfig {
@@ -64,6 +83,9 @@ impl std::fmt::Debug for SubscriptionConfig {
             .field("url", &self.url)
             .field("events", &self.events)
             .field("partitions", &self.partitions)
+            .field("max_pending", &self.max_pending)
+            .field("max_age_secs", &self.max_age_secs)
+            .field("disable_after_secs", &self.disable_after_secs)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +104,19 @@ fn default_timeout_ms() -> u64 {
 fn default_schedule() -> RetrySchedule {
     RetrySchedule::from_millis(&[1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000]).unwrap_or_default()
 }
+fn default_max_pending() -> u64 {
+    100_000
+}
+fn default_max_age_secs() -> u64 {
+    24 * 3600
+}
+fn default_disable_after_secs() -> u64 {
+    24 * 3600
+}
+/// Most events one call dead-letters, so that no script blocks Redis for long.
+const TRIM_BUDGET: u64 = 1000;
+/// How often each instance reads a subscription's shared failure state.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl SubscriptionConfig {
     /// # Errors
@@ -106,6 +141,15 @@ impl SubscriptionConfig {
         }
         if !(1..=64).contains(&self.partitions) {
             return bad("partitions", "1 to 64");
+        }
+        if self.max_pending < u64::from(self.partitions) || self.max_pending > 100_000_000 {
+            return bad("max_pending", "at least `partitions` (each partition keeps its share), at most 100000000");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.max_age_secs) {
+            return bad("max_age_secs", "1 to 2592000 (30 days)");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.disable_after_secs) {
+            return bad("disable_after_secs", "1 to 2592000 (30 days)");
         }
         Ok(())
     }
@@ -145,6 +189,126 @@ struct Subscription {
     policy: RetryPolicy,
     webhook: standardwebhooks::Webhook,
     partitions: Vec<Arc<Partition>>,
+    /// `ev:<name>`: the hash tag of its partitions.
+    sender: String,
+    /// Events each partition keeps (its share of `max_pending`).
+    keep: u64,
+    /// As last read from Redis (or decided here): deliveries stop, events are dead-lettered.
+    disabled: AtomicBool,
+}
+
+impl Subscription {
+    fn lanes(&self) -> Vec<String> {
+        self.partitions.iter().map(|p| p.spec.lane.clone()).collect()
+    }
+
+    fn is_disabled(&self) -> bool {
+        self.disabled.load(atomic::Ordering::Relaxed)
+    }
+
+    /// What a partition keeps: its share of `max_pending`, or nothing while disabled.
+    fn bounds<'a>(&self, over_count: &'a ErrorRecord, over_age: &'a ErrorRecord) -> Bounds<'a> {
+        Bounds {
+            keep: if self.is_disabled() { 0 } else { self.keep },
+            max_age: Some(Duration::from_secs(self.config.max_age_secs)),
+            over_count,
+            over_age,
+            budget: TRIM_BUDGET,
+        }
+    }
+
+    fn over_count(&self) -> ErrorRecord {
+        if self.is_disabled() { DropReason::Disabled } else { DropReason::MaxPending }.error()
+    }
+}
+
+/// Why an event was dead-lettered (`gateway_event_dead_letters_total{reason}` and the `reason` of
+/// `GET /v1/event-dead-letters`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The subscriber refused it on every attempt of the retry schedule.
+    RetriesExhausted,
+    /// The backlog was over `max_pending` and it was the oldest.
+    MaxPending,
+    /// It waited longer than `max_age_secs`.
+    MaxAge,
+    /// The subscription was disabled.
+    Disabled,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 4] =
+        [DropReason::RetriesExhausted, DropReason::MaxPending, DropReason::MaxAge, DropReason::Disabled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::RetriesExhausted => "retries_exhausted",
+            DropReason::MaxPending => "max_pending",
+            DropReason::MaxAge => "max_age",
+            DropReason::Disabled => "disabled",
+        }
+    }
+
+    /// The reason kept in a dead letter's error code (a subscriber's HTTP status, or none, for
+    /// [`DropReason::RetriesExhausted`]).
+    fn of_code(code: Option<&str>) -> Self {
+        match code {
+            Some("max_pending") => DropReason::MaxPending,
+            Some("max_age") => DropReason::MaxAge,
+            Some("disabled") => DropReason::Disabled,
+            _ => DropReason::RetriesExhausted,
+        }
+    }
+
+    fn error(self) -> ErrorRecord {
+        let title = match self {
+            DropReason::RetriesExhausted => "the subscriber did not accept the event",
+            DropReason::MaxPending => "the subscription's backlog was over max_pending",
+            DropReason::MaxAge => "the event waited longer than max_age_secs",
+            DropReason::Disabled => "the subscription is disabled",
+        };
+        ErrorRecord { code: Some(self.as_str().to_owned()), title: title.to_owned(), retryable: true }
+    }
+}
+
+/// An event dead letter, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct EventDeadLetter {
+    pub id: String,
+    pub subscription: String,
+    pub reason: DropReason,
+    /// The subscriber's last HTTP status, when it answered at all.
+    pub last_status: Option<u16>,
+    pub attempts: u32,
+    pub created_ms: i64,
+    pub dead_lettered_ms: i64,
+    /// The `webhook-id` and the event as it is signed and sent.
+    pub event_id: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+/// A subscription's state, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct SubscriptionState {
+    pub name: String,
+    pub health: Health,
+    pub pending: u64,
+    pub max_pending: u64,
+    pub max_age_secs: u64,
+    pub disable_after_secs: u64,
+}
+
+/// Why an event dead letter could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("not an event dead letter")]
+    NotFound,
+    #[error("subscription `{0}` is disabled: enable it first")]
+    Disabled(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Emits events and runs their deliveries.
@@ -153,6 +317,11 @@ pub struct Events {
     engine: Engine,
     subs: Arc<Vec<Subscription>>,
     metrics: Metrics,
+}
+
+/// A partition's share of a subscription's `max_pending` (rounded up, so the shares cover it).
+fn share(max_pending: u64, partitions: u32) -> u64 {
+    max_pending.div_ceil(u64::from(partitions.max(1)))
 }
 
 fn partition_of(key: &str, n: usize) -> usize {
@@ -182,7 +351,22 @@ impl Events {
                     })
                 })
                 .collect();
-            subs.push(Subscription { config: c.clone(), policy: c.retry_policy(), webhook, partitions });
+            for reason in DropReason::ALL {
+                metrics.event_dead_letters.with_label_values(&[c.name.as_str(), reason.as_str()]);
+            }
+            metrics.events_queued.with_label_values(&[c.name.as_str()]);
+            metrics.subscription_failing.with_label_values(&[c.name.as_str()]).set(0);
+            metrics.subscription_disabled.with_label_values(&[c.name.as_str()]).set(0);
+            metrics.event_backlog.with_label_values(&[c.name.as_str()]).set(0);
+            subs.push(Subscription {
+                sender: format!("ev:{}", c.name),
+                keep: share(c.max_pending, c.partitions),
+                disabled: AtomicBool::new(false),
+                policy: c.retry_policy(),
+                config: c.clone(),
+                webhook,
+                partitions,
+            });
         }
         Ok(Self { engine, subs: Arc::new(subs), metrics })
     }
@@ -231,17 +415,171 @@ impl Events {
             };
             let body = serde_json::to_string(&job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let job_id = uuid::Uuid::now_v7().to_string();
-            self.engine.accept_job(&job_id, &p.spec.sender, &p.spec.lane, &body, 0, false).await?;
-            p.wake.notify_one();
+            let (over_count, over_age) = (sub.over_count(), DropReason::MaxAge.error());
+            let trimmed = self
+                .engine
+                .accept_event(&job_id, &p.spec.sender, &p.spec.lane, &body, &sub.bounds(&over_count, &over_age))
+                .await?;
+            self.metrics.events_queued.with_label_values(&[sub.config.name.as_str()]).inc();
+            self.count_dropped(sub, trimmed);
+            if !sub.is_disabled() {
+                p.wake.notify_one();
+            }
         }
         Ok(())
     }
 
-    /// Starts one delivery loop per partition; they stop when `stop` is cancelled.
+    fn count_dropped(&self, sub: &Subscription, trimmed: Trimmed) {
+        let name = sub.config.name.as_str();
+        let over_count = if sub.is_disabled() { DropReason::Disabled } else { DropReason::MaxPending };
+        if trimmed.over_count > 0 {
+            self.metrics.event_dead_letters.with_label_values(&[name, over_count.as_str()]).inc_by(trimmed.over_count);
+        }
+        if trimmed.over_age > 0 {
+            self.metrics
+                .event_dead_letters
+                .with_label_values(&[name, DropReason::MaxAge.as_str()])
+                .inc_by(trimmed.over_age);
+        }
+    }
+
+    /// Dead-letters what a partition holds beyond its bounds (everything, while disabled).
+    async fn bound(&self, sub: &Subscription, p: &Partition) -> Result<u64, StoreError> {
+        let (over_count, over_age) = (sub.over_count(), DropReason::MaxAge.error());
+        let trimmed = self.engine.trim_backlog(&sub.sender, &p.spec.lane, &sub.bounds(&over_count, &over_age)).await?;
+        self.count_dropped(sub, trimmed);
+        Ok(trimmed.over_count + trimmed.over_age)
+    }
+
+    /// Dead-letters a disabled subscription's whole backlog.
+    async fn flush(&self, sub: &Subscription) {
+        for p in &sub.partitions {
+            loop {
+                match self.bound(sub, p).await {
+                    Ok(n) if n >= TRIM_BUDGET => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        warn!(subscription = %sub.config.name, error = %e, "could not dead-letter the backlog");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<&Subscription> {
+        self.subs.iter().find(|s| s.config.name == name)
+    }
+
+    /// The configured subscriptions' names.
+    pub fn names(&self) -> Vec<String> {
+        self.subs.iter().map(|s| s.config.name.clone()).collect()
+    }
+
+    /// A subscription's state; `None` when none has this name.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn state(&self, name: &str) -> Result<Option<SubscriptionState>, StoreError> {
+        let Some(sub) = self.find(name) else { return Ok(None) };
+        let health = self.engine.subscription_health(&sub.sender).await?;
+        let pending = self.engine.backlog(&sub.sender, &sub.lanes()).await?;
+        Ok(Some(SubscriptionState {
+            name: sub.config.name.clone(),
+            health,
+            pending,
+            max_pending: sub.config.max_pending,
+            max_age_secs: sub.config.max_age_secs,
+            disable_after_secs: sub.config.disable_after_secs,
+        }))
+    }
+
+    /// Enables a subscription again (on every instance within a second); `false` when none has
+    /// this name.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn enable(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(sub) = self.find(name) else { return Ok(false) };
+        self.engine.enable_subscription(&sub.sender).await?;
+        if sub.disabled.swap(false, atomic::Ordering::Relaxed) {
+            info!(subscription = %name, "subscription enabled");
+        }
+        self.metrics.subscription_disabled.with_label_values(&[name]).set(0);
+        for p in &sub.partitions {
+            p.wake.notify_one();
+        }
+        Ok(true)
+    }
+
+    /// Event dead letters, newest first: of one subscription, or of all.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn dead_letters(&self, name: Option<&str>, limit: usize) -> Result<Vec<EventDeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        for sub in self.subs.iter().filter(|s| name.is_none_or(|n| n == s.config.name)) {
+            for d in self.engine.event_dead_letters(&sub.sender, limit).await? {
+                out.push(Self::dead_letter_of(sub, d));
+            }
+        }
+        out.sort_by_key(|d| std::cmp::Reverse((d.dead_lettered_ms, d.id.clone())));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn dead_letter_of(sub: &Subscription, d: crate::engine::subscription::EventDeadLetter) -> EventDeadLetter {
+        let code = d.error.as_ref().and_then(|e| e.code.as_deref());
+        let (event_id, kind, payload) = match serde_json::from_str::<EventJob>(&d.body) {
+            Ok(EventJob::V1 { event_id, kind, payload, .. }) => {
+                (event_id, kind, serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null))
+            }
+            Err(_) => (String::new(), String::new(), serde_json::Value::Null),
+        };
+        EventDeadLetter {
+            subscription: sub.config.name.clone(),
+            reason: DropReason::of_code(code),
+            last_status: code.and_then(|c| c.parse().ok()),
+            attempts: d.attempts,
+            created_ms: d.created_ms,
+            dead_lettered_ms: d.dead_lettered_ms,
+            id: d.id,
+            event_id,
+            kind,
+            payload,
+        }
+    }
+
+    /// Queues an event dead letter again, at the front of its partition, with a fresh retry
+    /// budget. Returns it as it was.
+    ///
+    /// # Errors
+    /// [`ReplayError`]: not a dead letter, its subscription disabled, or Redis unreachable.
+    pub async fn replay(&self, id: &str) -> Result<EventDeadLetter, ReplayError> {
+        for sub in self.subs.iter() {
+            let Some(d) = self.engine.event_dead_letter(&sub.sender, id).await? else { continue };
+            if sub.is_disabled() || self.engine.subscription_health(&sub.sender).await?.disabled_at_ms.is_some() {
+                return Err(ReplayError::Disabled(sub.config.name.clone()));
+            }
+            let Some(lane) = self.engine.replay_event(&sub.sender, id).await? else { continue };
+            if let Some(p) = sub.partitions.iter().find(|p| p.spec.lane == lane) {
+                p.wake.notify_one();
+            }
+            return Ok(Self::dead_letter_of(sub, d));
+        }
+        Err(ReplayError::NotFound)
+    }
+
+    /// Starts one delivery loop per partition and one health watch per subscription; they stop
+    /// when `stop` is cancelled. Starting enables every configured subscription again.
     pub fn start(&self, idle_poll: Duration, stop: CancellationToken) -> TaskTracker {
         let tracker = TaskTracker::new();
         let client = reqwest::Client::builder().build().unwrap_or_default();
         for (si, sub) in self.subs.iter().enumerate() {
+            let this = self.clone();
+            let watch_stop = stop.clone();
+            let span = info_span!("events", subscription = %sub.config.name);
+            tracker.spawn(async move { this.watch(si, watch_stop).await }.instrument(span));
             for p in &sub.partitions {
                 let this = self.clone();
                 let p = p.clone();
@@ -255,6 +593,42 @@ impl Events {
         tracker
     }
 
+    /// Follows the subscription's shared failure state (set by any instance), keeps its gauges,
+    /// and dead-letters its backlog when it becomes disabled.
+    async fn watch(&self, si: usize, stop: CancellationToken) {
+        let Some(sub) = self.subs.get(si) else { return };
+        let name = sub.config.name.as_str();
+        let mut enabled_at_start = false;
+        while !stop.is_cancelled() {
+            if !enabled_at_start {
+                enabled_at_start = self.engine.enable_subscription(&sub.sender).await.is_ok();
+            }
+            match self.engine.subscription_health(&sub.sender).await {
+                Ok(h) => {
+                    let disabled = h.disabled_at_ms.is_some();
+                    let was = sub.disabled.swap(disabled, atomic::Ordering::Relaxed);
+                    if disabled && !was {
+                        warn!(subscription = %name, "subscription disabled after failing continuously");
+                        self.flush(sub).await;
+                    } else if !disabled && was {
+                        for p in &sub.partitions {
+                            p.wake.notify_one();
+                        }
+                    }
+                    let failing =
+                        h.failing_since_ms.map_or(0, |since| (Utc::now().timestamp_millis() - since).max(0) / 1000);
+                    self.metrics.subscription_failing.with_label_values(&[name]).set(failing);
+                    self.metrics.subscription_disabled.with_label_values(&[name]).set(i64::from(disabled));
+                }
+                Err(e) => debug!(error = %e, "subscription state unavailable"),
+            }
+            if let Ok(n) = self.engine.backlog(&sub.sender, &sub.lanes()).await {
+                self.metrics.event_backlog.with_label_values(&[name]).set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            tokio::select! { () = tokio::time::sleep(HEALTH_INTERVAL) => {}, () = stop.cancelled() => break }
+        }
+    }
+
     async fn run(
         &self,
         si: usize,
@@ -265,6 +639,14 @@ impl Events {
     ) {
         let Some(sub) = self.subs.get(si) else { return };
         while !stop.is_cancelled() {
+            if sub.is_disabled() {
+                tokio::select! {
+                    () = p.wake.notified() => {},
+                    () = tokio::time::sleep(HEALTH_INTERVAL) => {},
+                    () = stop.cancelled() => break,
+                }
+                continue;
+            }
             let batch = match self.engine.claim(&p.spec, 1).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -353,36 +735,71 @@ impl Events {
         let attempt = self.attempt(sub, &claim, if ok { "delivered" } else { "failed" }, status, latency);
         let outcome = if ok {
             self.metrics.webhook_deliveries.with_label_values(&["delivered"]).inc();
-            self.engine
-                .submitted(sender, &claim, &p.spec.lane, "webhook", "", &attempt, false)
-                .await
-                .map(|r| r.is_some())
+            self.engine.event_delivered(sender, &claim).await
         } else {
-            let failure = match status {
-                Some(s) => ProviderError::transient(format!("the subscriber answered {s}")).with_http_status(s),
-                None => ProviderError::transient("the subscriber could not be reached"),
-            };
-            let attempt_made = Attempt { made: claim.attempt, redelivery: claim.redelivery };
-            match sub.policy.decide(&failure, Source::Answer, attempt_made, Route { has_next: false }, 1.0) {
-                Decision::PauseLane { pause, spend } => {
-                    self.metrics.webhook_deliveries.with_label_values(&["retried"]).inc();
-                    debug!(event = %event_id, kind = %kind, status = ?status, "delivery failed; the partition waits");
-                    self.engine.throttled(sender, &p.spec.lane, &claim, &attempt, pause, spend).await
-                }
-                decision => {
-                    self.metrics.webhook_deliveries.with_label_values(&["dead_lettered"]).inc();
-                    warn!(event = %event_id, kind = %kind, %decision, "event delivery dead-lettered after its last attempt");
-                    let err = crate::engine::record::ErrorRecord {
-                        code: status.map(|s| s.to_string()),
-                        title: "the subscriber did not accept the event".into(),
-                        retryable: true,
-                    };
-                    self.engine.failed(sender, &claim, &err, &attempt, true, "gateway").await
-                }
-            }
+            self.failed_delivery(sub, p, claim, &attempt, &event_id, &kind, status).await
         };
         if let Err(e) = outcome {
             warn!(error = %e, "could not record an event delivery; it will be retried");
+        }
+    }
+
+    /// A delivery failed: the partition waits for the next retry, or the event is dead-lettered
+    /// (its last attempt, or the subscription has now failed for too long).
+    #[allow(clippy::too_many_arguments)]
+    async fn failed_delivery(
+        &self,
+        sub: &Subscription,
+        p: &Partition,
+        claim: crate::engine::Claimed,
+        attempt: &AttemptRecord,
+        event_id: &str,
+        kind: &str,
+        status: Option<u16>,
+    ) -> Result<bool, StoreError> {
+        let sender = p.spec.sender.as_str();
+        let name = sub.config.name.as_str();
+        let failing =
+            self.engine.subscription_failing(sender, Duration::from_secs(sub.config.disable_after_secs)).await?;
+        // Disabled now, or already by another instance: this event joins the dead letters with
+        // the rest of the backlog.
+        if matches!(failing, Failing::DisabledNow | Failing::AlreadyDisabled) {
+            let was = sub.disabled.swap(true, atomic::Ordering::Relaxed);
+            if failing == Failing::DisabledNow {
+                warn!(subscription = %name, "subscription disabled after failing continuously");
+            }
+            self.metrics.subscription_disabled.with_label_values(&[name]).set(1);
+            self.metrics.webhook_deliveries.with_label_values(&["dead_lettered"]).inc();
+            self.metrics.event_dead_letters.with_label_values(&[name, DropReason::Disabled.as_str()]).inc();
+            let ok =
+                self.engine.failed(sender, &claim, &DropReason::Disabled.error(), attempt, true, "gateway").await?;
+            if !was {
+                self.flush(sub).await;
+            }
+            return Ok(ok);
+        }
+        let failure = match status {
+            Some(s) => ProviderError::transient(format!("the subscriber answered {s}")).with_http_status(s),
+            None => ProviderError::transient("the subscriber could not be reached"),
+        };
+        let attempt_made = Attempt { made: claim.attempt, redelivery: claim.redelivery };
+        match sub.policy.decide(&failure, Source::Answer, attempt_made, Route { has_next: false }, 1.0) {
+            Decision::PauseLane { pause, spend } => {
+                self.metrics.webhook_deliveries.with_label_values(&["retried"]).inc();
+                debug!(event = %event_id, kind = %kind, status = ?status, "delivery failed; the partition waits");
+                self.engine.throttled(sender, &p.spec.lane, &claim, attempt, pause, spend).await
+            }
+            decision => {
+                self.metrics.webhook_deliveries.with_label_values(&["dead_lettered"]).inc();
+                self.metrics.event_dead_letters.with_label_values(&[name, DropReason::RetriesExhausted.as_str()]).inc();
+                warn!(event = %event_id, kind = %kind, %decision, "event delivery dead-lettered after its last attempt");
+                let err = ErrorRecord {
+                    code: status.map(|s| s.to_string()),
+                    title: "the subscriber did not accept the event".into(),
+                    retryable: true,
+                };
+                self.engine.failed(sender, &claim, &err, attempt, true, "gateway").await
+            }
         }
     }
 
@@ -404,5 +821,63 @@ impl Events {
             provider_code: None,
             latency_ms: latency.as_millis() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> SubscriptionConfig {
+        let toml = format!(
+            "name = \"sink\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==\"\n{extra}"
+        );
+        parse(&toml).unwrap()
+    }
+
+    fn parse(toml: &str) -> Result<SubscriptionConfig, Box<figment::Error>> {
+        use figment::providers::{Format, Toml};
+        figment::Figment::new().merge(Toml::string(toml)).extract().map_err(Box::new)
+    }
+
+    #[test]
+    fn backlog_and_disable_settings_have_defaults() {
+        let c = config("");
+        assert_eq!((c.max_pending, c.max_age_secs, c.disable_after_secs), (100_000, 86_400, 86_400));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_backlog_and_disable_settings_name_their_key() {
+        for (extra, key) in [
+            ("max_pending = 0", "max_pending"),
+            ("partitions = 8\nmax_pending = 7", "max_pending"),
+            ("max_pending = 100000001", "max_pending"),
+            ("max_age_secs = 0", "max_age_secs"),
+            ("max_age_secs = 2592001", "max_age_secs"),
+            ("disable_after_secs = 0", "disable_after_secs"),
+            ("disable_after_secs = 2592001", "disable_after_secs"),
+        ] {
+            let err = config(extra).validate().expect_err(extra);
+            assert_eq!(err.0, key, "{extra}: {err:?}");
+        }
+        assert!(parse("name = \"a\"\nurl = \"http://x\"\nsecret = \"s\"\nmax_pending = -1").is_err());
+    }
+
+    #[test]
+    fn each_partition_keeps_its_share_of_max_pending() {
+        assert_eq!(share(1000, 3), 334);
+        assert_eq!(share(1000, 4), 250);
+        assert_eq!(share(5, 1), 5);
+    }
+
+    #[test]
+    fn a_dead_letter_reason_is_read_back_from_its_error_code() {
+        for r in DropReason::ALL.into_iter().filter(|r| *r != DropReason::RetriesExhausted) {
+            assert_eq!(DropReason::of_code(r.error().code.as_deref()), r);
+        }
+        assert_eq!(DropReason::of_code(Some("500")), DropReason::RetriesExhausted);
+        assert_eq!(DropReason::of_code(None), DropReason::RetriesExhausted);
     }
 }

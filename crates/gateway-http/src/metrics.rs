@@ -29,6 +29,11 @@ pub struct Metrics {
     pub circuit_state: IntGaugeVec,
     pub callbacks: IntCounterVec,
     pub webhook_deliveries: IntCounterVec,
+    pub events_queued: IntCounterVec,
+    pub event_dead_letters: IntCounterVec,
+    pub subscription_failing: IntGaugeVec,
+    pub subscription_disabled: IntGaugeVec,
+    pub event_backlog: IntGaugeVec,
     pub api_rate_limited: IntCounterVec,
     pub redis_up: IntGauge,
     pub fallbacks: IntCounterVec,
@@ -174,6 +179,31 @@ impl Metrics {
                 "gateway_webhook_deliveries_total",
                 "Event deliveries to internal subscribers by outcome",
                 &["outcome"],
+            )?,
+            events_queued: counter(
+                "gateway_events_queued_total",
+                "Events queued for delivery, per subscription",
+                &["subscription"],
+            )?,
+            event_dead_letters: counter(
+                "gateway_event_dead_letters_total",
+                "Events dead-lettered instead of delivered, by subscription and reason (retries_exhausted, max_pending, max_age, disabled)",
+                &["subscription", "reason"],
+            )?,
+            subscription_failing: gauge(
+                "gateway_subscription_failing_seconds",
+                "How long every delivery to the subscription has failed (0 while it is healthy)",
+                &["subscription"],
+            )?,
+            subscription_disabled: gauge(
+                "gateway_subscription_disabled",
+                "1 while the subscription is disabled after failing continuously",
+                &["subscription"],
+            )?,
+            event_backlog: gauge(
+                "gateway_event_backlog",
+                "Events waiting for delivery, per subscription (bounded by its max_pending)",
+                &["subscription"],
             )?,
             api_rate_limited: counter(
                 "gateway_api_rate_limited_total",

@@ -90,6 +90,10 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
         api::dead_letters::list,
         api::dead_letters::replay,
         api::dead_letters::drop,
+        api::subscriptions::list,
+        api::subscriptions::enable,
+        api::subscriptions::dead_letters,
+        api::subscriptions::replay,
         api::senders::list,
         api::senders::pause,
         api::senders::resume,
@@ -108,6 +112,7 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
     tags(
         (name = "messages", description = "Send messages and follow their status"),
         (name = "dead letters", description = "Messages that used up their retries"),
+        (name = "events", description = "Event subscriptions for internal consumers: their state, and the events they did not take"),
         (name = "senders", description = "Configured senders and the live state of their accounts"),
         (name = "templates", description = "Provider message templates (WhatsApp and RCS): create, list, read, delete"),
         (name = "callbacks", description = "What providers report: delivery status, inbound messages, template status"),
@@ -140,6 +145,7 @@ pub fn for_deployment(mut doc: Value, config: &crate::config::Config) -> Value {
             .collect()
     };
     let accounts: Vec<Value> = config.accounts.iter().map(|a| json!(a.name)).collect();
+    let subscriptions: Vec<Value> = config.subscriptions.iter().map(|s| json!(s.name)).collect();
     if let Some(schemas) = schemas(&mut doc) {
         for schema in schemas.values_mut() {
             let channel = schema["properties"]["channel"]["enum"][0].as_str().map(str::to_owned);
@@ -159,6 +165,9 @@ pub fn for_deployment(mut doc: Value, config: &crate::config::Config) -> Value {
                 match p["name"].as_str() {
                     Some("sender") | Some("name") => p["schema"]["enum"] = json!(names(None)),
                     Some("account") => p["schema"]["enum"] = json!(accounts),
+                    Some("subscription") if !subscriptions.is_empty() => {
+                        p["schema"]["enum"] = json!(subscriptions);
+                    }
                     _ => {}
                 }
             }
@@ -598,6 +607,22 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("v1.messages.search", "200", "NextPage", "v1.messages.search", "cursor", "$response.body#/next_cursor"),
     ("v1.dead_letters.list", "200", "DropFirst", "v1.dead_letters.delete", "id", "$response.body#/items/0/message/id"),
     ("v1.dead_letters.replay", "202", "GetMessage", "v1.messages.get", "id", "$response.body#/id"),
+    (
+        "v1.event_dead_letters.list",
+        "200",
+        "ReplayFirst",
+        "v1.event_dead_letters.replay",
+        "id",
+        "$response.body#/items/0/id",
+    ),
+    (
+        "v1.subscriptions.list",
+        "200",
+        "EnableFirst",
+        "v1.subscriptions.enable",
+        "subscription",
+        "$response.body#/items/0/name",
+    ),
     ("v1.templates.create", "201", "GetTemplate", "v1.templates.get", "id", "$response.body#/id"),
     ("v1.templates.create", "201", "DeleteTemplate", "v1.templates.delete", "id", "$response.body#/id"),
     ("v1.templates.list", "200", "GetFirstTemplate", "v1.templates.get", "id", "$response.body#/items/0/id"),

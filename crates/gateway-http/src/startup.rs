@@ -134,6 +134,7 @@ impl Application {
             reports: api_reports,
             senders: config.senders.clone(),
             templates: crate::templates::TemplateCache::new(engine.clone()),
+            events: events.with_engine(engine.clone()),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
@@ -216,6 +217,10 @@ impl Application {
                 .service(api::dead_letters::list)
                 .service(api::dead_letters::replay)
                 .service(api::dead_letters::drop)
+                .service(api::subscriptions::list)
+                .service(api::subscriptions::enable)
+                .service(api::subscriptions::dead_letters)
+                .service(api::subscriptions::replay)
                 .service(api::senders::list)
                 .service(api::senders::pause)
                 .service(api::senders::resume)

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod messages;
 pub mod search;
 pub mod senders;
+pub mod subscriptions;
 pub mod templates;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub senders: Vec<crate::config::SenderConfig>,
     /// The template status cache (template API, template callbacks, send-time refusals).
     pub templates: crate::templates::TemplateCache,
+    /// Event subscriptions (over this pool): their state and dead letters.
+    pub events: crate::events::Events,
 }
 
 /// Reads a JSON request body up to the configured limit. Done by hand rather than with

@@ -62,6 +62,7 @@ pub mod fallback;
 pub mod record;
 pub mod sampler;
 mod scripts;
+pub mod subscription;
 pub mod worker;
 
 use std::sync::Arc;

@@ -97,7 +97,7 @@ local function set_status(key, st)
 end
 "#;
 
-fn script(body: &str) -> Script {
+pub(super) fn script(body: &str) -> Script {
     Script::new(&format!("{NOW}{APPEND}{body}"))
 }
 
