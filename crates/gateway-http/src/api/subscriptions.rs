@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::messages::store_error;
 use super::AppState;
 use crate::auth::Caller;
 use crate::config::Scope;
@@ -129,7 +128,7 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
     caller.require(Scope::Read)?;
     let mut items = Vec::new();
     for name in state.events.names() {
-        if let Some(s) = state.events.state(&name).await.map_err(store_error)? {
+        if let Some(s) = state.events.state(&name).await? {
             items.push(s.into());
         }
     }
@@ -158,10 +157,10 @@ pub async fn enable(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let name = path.into_inner();
-    if !state.events.enable(&name).await.map_err(store_error)? {
+    if !state.events.enable(&name).await? {
         return Err(ApiError::NotFound(format!("subscription `{name}`")));
     }
-    let s = state.events.state(&name).await.map_err(store_error)?;
+    let s = state.events.state(&name).await?;
     let s = s.ok_or_else(|| ApiError::NotFound(format!("subscription `{name}`")))?;
     Ok(HttpResponse::Ok().json(SubscriptionOut::from(s)))
 }
@@ -197,7 +196,7 @@ pub async fn dead_letters(
             format!("no subscription named `{s}`"),
         )));
     }
-    let items = state.events.dead_letters(query.subscription.as_deref(), limit).await.map_err(store_error)?;
+    let items = state.events.dead_letters(query.subscription.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(EventDeadLetterList { items: items.into_iter().map(Into::into).collect() }))
 }
 
@@ -231,6 +230,6 @@ pub async fn replay(
         Ok(d) => Ok(HttpResponse::Accepted().json(EventDeadLetterOut::from(d))),
         Err(ReplayError::NotFound) => Err(ApiError::NotFound(format!("event dead letter `{id}`"))),
         Err(e @ ReplayError::Disabled(_)) => Err(ApiError::Conflict(e.to_string())),
-        Err(ReplayError::Store(e)) => Err(store_error(e)),
+        Err(ReplayError::Store(e)) => Err(e.into()),
     }
 }
