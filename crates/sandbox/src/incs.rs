@@ -20,6 +20,7 @@ use crate::faults::status_code;
 use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::{lock, RequestBody};
 
+mod interactive;
 mod templates;
 
 /// The documented limit of `message_ids` per status poll.
@@ -742,13 +743,7 @@ fn validate_content(channel: Channel, message_type: &str, content: &Value) -> Re
                 Channel::Viber => {}
             }
         }
-        "interactive" => {
-            const KINDS: [&str; 4] = ["cta_url", "list", "carousel", "button"];
-            let kind = required_string(object, message_type, "type")?;
-            if !KINDS.contains(&kind) {
-                return Err(IncsError::invalid(format!("The interactive.type must be one of {}.", KINDS.join(", "))));
-            }
-        }
+        "interactive" => interactive::check(object).map_err(IncsError::invalid)?,
         "otp" => {
             required_string(object, message_type, "code")?;
             if object.get("code_expiration_minutes").is_some_and(|minutes| !minutes.is_u64()) {
