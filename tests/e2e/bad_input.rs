@@ -60,6 +60,18 @@ async fn bad_requests_get_problem_details_naming_the_field() {
             Some("image.size"),
         ),
         case(
+            "media by uploaded id",
+            wa(json!({"type": "image", "image": {"id": "1037543291543636"}})),
+            422,
+            Some("image.id"),
+        ),
+        case(
+            "media by uploaded id beside a link",
+            wa(json!({"type": "document", "document": {"link": "https://a.example/x.pdf", "id": "1037543291543636"}})),
+            422,
+            Some("document.id"),
+        ),
+        case(
             "unknown channel",
             json!({"channel": "telegram", "to": "85268411234", "type": "text", "text": "hi"}),
             422,

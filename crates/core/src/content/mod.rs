@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 /// A media object given by a public URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "MediaWire")]
 pub struct Media {
     /// Public HTTP(S) URL of the asset.
     #[schema(example = "https://incs-saas.oss-ap-southeast-1.aliyuncs.com/chat/images/header-98403274893.png")]
@@ -30,6 +30,35 @@ impl Media {
     pub fn link(link: impl Into<String>) -> Self {
         Self { link: link.into(), caption: None, filename: None }
     }
+}
+
+/// What a caller may send for a media object: `Media`, plus the Cloud API's uploaded-media `id`,
+/// which is recognised only to be refused with the reason. Neither INCS nor InnoPaaS documents a
+/// media upload or sends by media id, so an `id` could never reach the person; a caller who knows
+/// the Cloud API deserves to learn why rather than read "unknown field".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaWire {
+    #[serde(default, deserialize_with = "refuse_uploaded_media_id")]
+    #[allow(dead_code)]
+    id: (),
+    link: String,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+impl From<MediaWire> for Media {
+    fn from(wire: MediaWire) -> Self {
+        Self { link: wire.link, caption: wire.caption, filename: wire.filename }
+    }
+}
+
+fn refuse_uploaded_media_id<'de, D: serde::Deserializer<'de>>(_: D) -> Result<(), D::Error> {
+    Err(serde::de::Error::custom(
+        "media by uploaded id is not carried: neither INCS nor InnoPaaS documents a media upload or a send by media id; give a public `link` instead",
+    ))
 }
 
 /// `{ "text": "..." }`, the Cloud API's text holder for bodies and footers.
@@ -91,5 +120,27 @@ impl ContentType {
 impl std::fmt::Display for ContentType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::Media;
+
+    #[test]
+    fn media_by_uploaded_id_is_refused_with_the_reason() {
+        for refused in [json!({"id": "1037543291543636"}), json!({"link": "https://a.example/x.png", "id": "1"})] {
+            let error = serde_json::from_value::<Media>(refused.clone()).unwrap_err().to_string();
+            assert!(error.contains("media by uploaded id is not carried"), "{refused}: {error}");
+        }
+        let missing = serde_json::from_value::<Media>(json!({"caption": "c"})).unwrap_err().to_string();
+        assert!(missing.contains("missing field `link`"), "{missing}");
+        let unknown = serde_json::from_value::<Media>(json!({"link": "https://a.example/x.png", "size": 3}));
+        assert!(unknown.unwrap_err().to_string().contains("unknown field `size`"));
+        let media: Media = serde_json::from_value(json!({"link": "https://a.example/x.png", "caption": "c"})).unwrap();
+        assert_eq!(serde_json::to_value(&media).unwrap(), json!({"link": "https://a.example/x.png", "caption": "c"}));
     }
 }
