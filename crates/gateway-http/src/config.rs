@@ -104,8 +104,6 @@ pub struct RedisConfig {
     pub url: SecretString,
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
-    #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
     /// A Redis call that takes longer fails, and the API answers 503.
     #[serde(default = "default_redis_timeout_ms")]
     pub timeout_ms: u64,
@@ -117,9 +115,6 @@ pub struct RedisConfig {
 fn default_key_prefix() -> String {
     "gw".into()
 }
-fn default_pool_size() -> usize {
-    32
-}
 fn default_redis_timeout_ms() -> u64 {
     2000
 }
@@ -129,7 +124,6 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &"[redacted]")
             .field("key_prefix", &self.key_prefix)
-            .field("pool_size", &self.pool_size)
             .field("timeout_ms", &self.timeout_ms)
             .field("cluster", &self.cluster)
             .finish()
@@ -346,9 +340,6 @@ impl Config {
         let url = self.redis.url.expose_secret();
         if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")) {
             return Err(invalid("redis.url", "must start with redis://, rediss:// or redis+unix://"));
-        }
-        if self.redis.pool_size == 0 {
-            return Err(invalid("redis.pool_size", "at least 1"));
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
             return Err(invalid("redis.key_prefix", "non-empty, without braces or spaces"));

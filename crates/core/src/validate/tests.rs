@@ -652,8 +652,8 @@ fn unknown_fields_are_refused_everywhere() {
         .serde("in a text object", wa("text", json!({"body": "hi", "previewUrl": true})), "text")
         .serde(
             "in a media object",
-            wa("image", json!({"link": "https://e.com/a.png", "id": "123"})),
-            "unknown field `id`",
+            wa("image", json!({"link": "https://e.com/a.png", "size": 123})),
+            "unknown field `size`",
         )
         .serde("in a template", wa("template", json!({"name": "t", "namespace": "x"})), "unknown field `namespace`")
         .serde(

@@ -4,25 +4,30 @@
 //! Calls share one multiplexed connection (cluster: one cluster connection) instead of taking a
 //! pooled connection each time: a pooled connection is checked with `UNWATCH` + `PING` on every
 //! checkout, which doubled the round trips of every engine call, while a multiplexed connection
-//! pipelines concurrent calls over one socket. The pool stays as the way to (re)connect: when a
-//! call fails, the shared connection is dropped and the next call makes a new one.
+//! pipelines concurrent calls over one socket. When a call fails, the shared connection is dropped
+//! and the next call makes a new one.
+//!
+//! The client's own connect and response timeouts are set to `redis.timeout_ms`: left at the
+//! client's default (500 ms), a reply slower than that failed the call even though the engine,
+//! and the operator's setting, allowed more.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use deadpool_redis::Runtime;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Value};
 
 #[derive(Clone)]
-enum Pool {
-    Single(deadpool_redis::Pool),
-    Cluster(deadpool_redis::cluster::Pool),
+enum Target {
+    Single(Client, AsyncConnectionConfig),
+    Cluster(ClusterClient),
 }
 
 #[derive(Clone)]
 pub struct RedisPool {
-    pool: Pool,
+    target: Target,
     shared: Arc<Mutex<Option<Conn>>>,
 }
 
@@ -33,31 +38,27 @@ pub enum Conn {
 }
 
 impl RedisPool {
-    /// `urls` holds one URL, or for a cluster one or more seed nodes.
+    /// `urls` holds one URL, or for a cluster one or more seed nodes. `timeout` bounds both
+    /// connecting and each reply.
     ///
     /// # Errors
     /// A message naming the key (never the URL, which may hold a password).
-    pub fn new(
-        urls: &[String],
-        cluster: bool,
-        max_size: usize,
-        timeouts: deadpool_redis::Timeouts,
-    ) -> Result<Self, String> {
-        let pool = if cluster {
-            let mut cfg = deadpool_redis::cluster::Config::from_urls(urls.to_vec());
-            cfg.pool = Some(deadpool_redis::PoolConfig { max_size, timeouts, ..Default::default() });
-            cfg.create_pool(Some(Runtime::Tokio1))
-                .map(Pool::Cluster)
-                .map_err(|_| "redis.url: cannot build a cluster connection pool".to_owned())?
+    pub fn new(urls: &[String], cluster: bool, timeout: Duration) -> Result<Self, String> {
+        let target = if cluster {
+            ClusterClientBuilder::new(urls.to_vec())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .build()
+                .map(Target::Cluster)
+                .map_err(|_| "redis.url: not a usable list of cluster node URLs".to_owned())?
         } else {
             let url = urls.first().ok_or_else(|| "redis.url: empty".to_owned())?;
-            let mut cfg = deadpool_redis::Config::from_url(url.as_str());
-            cfg.pool = Some(deadpool_redis::PoolConfig { max_size, timeouts, ..Default::default() });
-            cfg.create_pool(Some(Runtime::Tokio1))
-                .map(Pool::Single)
-                .map_err(|_| "redis.url: cannot build a connection pool".to_owned())?
+            let client = Client::open(url.as_str()).map_err(|_| "redis.url: not a usable Redis URL".to_owned())?;
+            let config =
+                AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
+            Target::Single(client, config)
         };
-        Ok(Self { pool, shared: Arc::new(Mutex::new(None)) })
+        Ok(Self { target, shared: Arc::new(Mutex::new(None)) })
     }
 
     fn cached(&self) -> Option<Conn> {
@@ -69,15 +70,15 @@ impl RedisPool {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let fresh = match &self.pool {
-            Pool::Single(p) => {
-                p.get().await.map(|c| Conn::Single(deadpool_redis::Connection::take(c))).map_err(|e| e.to_string())?
-            }
-            Pool::Cluster(p) => p
-                .get()
+        let fresh = match &self.target {
+            Target::Single(client, config) => client
+                .get_multiplexed_async_connection_with_config(config)
                 .await
-                .map(|c| Conn::Cluster(deadpool_redis::cluster::Connection::take(c)))
+                .map(Conn::Single)
                 .map_err(|e| e.to_string())?,
+            Target::Cluster(client) => {
+                client.get_async_connection().await.map(Conn::Cluster).map_err(|e| e.to_string())?
+            }
         };
         *self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)

@@ -379,8 +379,7 @@ impl Engine {
     pub fn new(redis: &RedisConfig, engine: &EngineConfig) -> Result<Self, String> {
         let timeout = Duration::from_millis(redis.timeout_ms);
         let urls: Vec<String> = redis.url.expose_secret().split(',').map(|u| u.trim().to_owned()).collect();
-        let timeouts = deadpool_redis::Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) };
-        let pool = RedisPool::new(&urls, redis.cluster, redis.pool_size, timeouts)?;
+        let pool = RedisPool::new(&urls, redis.cluster, timeout)?;
         Ok(Self {
             pool,
             prefix: redis.key_prefix.clone(),
