@@ -107,7 +107,6 @@ shutdown_grace_secs = 5
 [redis]
 url = "redis://127.0.0.1:$REDIS_PORT"
 key_prefix = "gw"
-pool_size = 32
 timeout_ms = 2000
 
 [engine]
