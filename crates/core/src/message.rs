@@ -222,12 +222,17 @@ impl Content {
 pub struct OutboundMessage {
     pub to: PhoneNumber,
     /// The configured sender name, if the caller chose one.
+    // Absent fields are left out rather than written as `null`: every queued message is stored in
+    // this shape, and the bytes count against Redis memory per message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
     /// A provider pinned by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderKind>,
     pub content: Content,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<DateTime<Utc>>,
 }
 

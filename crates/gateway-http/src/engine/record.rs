@@ -31,11 +31,14 @@ pub struct StoredMessageV2 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u32>,
     /// The campaign (`POST /v1/messages/batch`) the message came in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Not written into the body: the record's own `batch` field (which cancelling a campaign
+    // reads) holds it, and `MessageRecord::from_fields` puts it back. Older bodies carry it.
+    #[serde(default, skip_serializing)]
     pub batch_id: Option<String>,
     /// The W3C `traceparent` of the request that accepted it (a fallback step: its first
     /// message's), so its sends and event deliveries are spans of that trace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Stored under a short key (older records: the long one), as every queued message carries it.
+    #[serde(default, rename = "tp", alias = "traceparent", skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
 }
 
@@ -218,8 +221,11 @@ impl MessageRecord {
     /// [`StoreError::Corrupt`] when a field cannot be read.
     pub fn from_fields(f: HashMap<String, String>) -> Result<Self, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("message record: {what}"));
-        let body: StoredMessage = serde_json::from_str(f.get("body").ok_or_else(|| corrupt("no body"))?)
+        let mut body: StoredMessage = serde_json::from_str(f.get("body").ok_or_else(|| corrupt("no body"))?)
             .map_err(|e| corrupt(&e.to_string()))?;
+        if let (StoredMessage::V2(m), Some(batch)) = (&mut body, f.get("batch").filter(|b| !b.is_empty())) {
+            m.batch_id.get_or_insert_with(|| batch.clone());
+        }
         let status = f.get("status").ok_or_else(|| corrupt("no status"))?.parse().map_err(|e: String| corrupt(&e))?;
         let int = |k: &str| f.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         let error = match f.get("error") {
@@ -262,4 +268,56 @@ fn chain_state(body: &StoredMessage, f: &HashMap<String, String>) -> Option<Chai
 
 pub fn ms_to_time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(body: &str, batch: Option<&str>) -> HashMap<String, String> {
+        let mut f = HashMap::from([
+            ("body".to_owned(), body.to_owned()),
+            ("status".to_owned(), "queued".to_owned()),
+            ("created".to_owned(), "1796074081991".to_owned()),
+        ]);
+        if let Some(b) = batch {
+            f.insert("batch".to_owned(), b.to_owned());
+        }
+        f
+    }
+
+    const MESSAGE: &str = r#""id":"01a22e5c-4b21-7362-8273-b1098e44e542","sender":"hk-main","lanes":["incs-whatsapp"],"message":{"to":"85268000000","content":{"channel":"whatsapp","content":{"type":"text","value":{"body":"hi"}}}}"#;
+
+    #[test]
+    fn a_body_is_written_without_absent_fields_and_its_campaign() {
+        let record = MessageRecord::from_fields(fields(
+            &format!(r#"{{"v":"2",{MESSAGE},"tp":"00-552dbc53874b13091b168e18fb87ddc7-201ffd27f22ee910-01"}}"#),
+            Some("b-1"),
+        ))
+        .unwrap();
+        assert_eq!(record.body.batch_id(), Some("b-1"), "the campaign comes from the record's `batch` field");
+        assert_eq!(record.body.traceparent(), Some("00-552dbc53874b13091b168e18fb87ddc7-201ffd27f22ee910-01"));
+        let written = serde_json::to_string(&record.body).unwrap();
+        for absent in ["batch_id", "null", "metadata", "send_at", "traceparent"] {
+            assert!(!written.contains(absent), "{absent} written in {written}");
+        }
+        assert!(written.contains(r#""tp":"00-552dbc"#), "{written}");
+    }
+
+    #[test]
+    fn older_bodies_are_read_with_their_own_fields() {
+        let old = format!(
+            r#"{{"v":"2",{},"priority":"bulk","batch_id":"b-old","traceparent":"00-552dbc53874b13091b168e18fb87ddc7-201ffd27f22ee910-01"}}"#,
+            MESSAGE.replacen(
+                r#""content""#,
+                r#""sender":null,"provider":null,"metadata":{},"send_at":null,"content""#,
+                1
+            )
+        );
+        let record = MessageRecord::from_fields(fields(&old, None)).unwrap();
+        assert_eq!(record.body.batch_id(), Some("b-old"));
+        assert_eq!(record.body.priority(), Priority::Bulk);
+        assert_eq!(record.body.traceparent(), Some("00-552dbc53874b13091b168e18fb87ddc7-201ffd27f22ee910-01"));
+        assert_eq!(record.body.v1().message.send_at, None);
+    }
 }
