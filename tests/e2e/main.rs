@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod callbacks;
+mod durability;
 mod engine;
 mod fallback;
 mod isolation;

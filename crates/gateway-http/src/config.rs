@@ -268,6 +268,17 @@ pub struct AccountConfig {
     pub webhook_headers: std::collections::BTreeMap<String, SecretString>,
 }
 
+impl AccountConfig {
+    /// The longest a send to this account waits for its answer.
+    pub fn provider_timeout(&self) -> std::time::Duration {
+        match (&self.incs, &self.innopaas) {
+            (Some(c), _) => c.timeout(),
+            (_, Some(c)) => c.timeout(),
+            (None, None) => std::time::Duration::ZERO,
+        }
+    }
+}
+
 fn default_rate() -> u32 {
     80
 }
@@ -426,12 +437,8 @@ impl Config {
                     format!("this account's provider is `{}`", a.provider),
                 ));
             }
-            let (setting, timeout) = match (&a.incs, &a.innopaas) {
-                (Some(c), _) => ("incs", c.timeout()),
-                (_, Some(c)) => ("innopaas", c.timeout()),
-                (None, None) => ("", std::time::Duration::ZERO),
-            };
-            check_lease(std::time::Duration::from_millis(self.engine.lease_ms), timeout)
+            let setting = if a.incs.is_some() { "incs" } else { "innopaas" };
+            check_lease(std::time::Duration::from_millis(self.engine.lease_ms), a.provider_timeout())
                 .map_err(|e| invalid("engine.lease_ms", format!("{e} (accounts[{i}].{setting}.timeout_ms)")))?;
             if let Some(t) = &a.callback_token {
                 if t.expose_secret().len() < 16 {

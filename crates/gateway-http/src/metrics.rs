@@ -78,7 +78,7 @@ impl Metrics {
             };
         let possible_duplicates = IntCounter::new(
             "gateway_possible_duplicates_total",
-            "Messages sent again after a lease expired while the provider may already have had them",
+            "Sends of a message whose earlier attempt has an unknown outcome (a provider timeout, or a lease that ran out), so the provider may already have it",
         )?;
         registry.register(Box::new(possible_duplicates.clone()))?;
         let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {

@@ -101,6 +101,7 @@ struct Scripts {
     retry: Script,
     throttled: Script,
     release: Script,
+    renew: Script,
     cancel: Script,
     replay: Script,
     drop_dead_letter: Script,
@@ -396,6 +397,7 @@ impl Engine {
                 retry: scripts::retry(),
                 throttled: scripts::throttled(),
                 release: scripts::release(),
+                renew: scripts::renew(),
                 cancel: scripts::cancel(),
                 replay: scripts::replay(),
                 drop_dead_letter: scripts::drop_dead_letter(),
@@ -1141,6 +1143,34 @@ impl Engine {
                 .arg(next_lane)
                 .arg(&attempt)
                 .arg(&error)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(ok == 1)
+        })
+        .await
+    }
+
+    /// How long a claim holds its message before another worker may claim it again.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Extends a claim's lease by a whole lease from now.
+    ///
+    /// # Errors
+    /// [`StoreError`]; `Ok(false)` when the lease has moved on (the token no longer holds it).
+    pub async fn renew(&self, sender: &str, claim: &Claimed) -> Result<bool, StoreError> {
+        let keys = self.keys(sender);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let ok: i64 = self
+                .scripts
+                .renew
+                .key(keys.message(&claim.id))
+                .key(keys.lease())
+                .arg(&claim.id)
+                .arg(&claim.token)
+                .arg(self.lease.as_millis() as u64)
                 .invoke_async(&mut c)
                 .await?;
             Ok(ok == 1)

@@ -437,6 +437,22 @@ return 1
     )
 }
 
+/// Extends a claim's lease while its send is in flight. A claim whose token no longer holds the
+/// message (its lease ran out and the message was claimed again, or its outcome is recorded) is
+/// not extended: the lease has moved on.
+///
+/// KEYS: message, lease set. ARGV: id, token, lease ms.
+/// Returns 1, or 0 when the token no longer holds the lease.
+pub fn renew() -> Script {
+    script(
+        r#"
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"#,
+    )
+}
+
 /// Hands a claimed message back untouched (shutdown before the provider call): front of its lane.
 ///
 /// KEYS: message, lease set, lane ready list. ARGV: id, token.

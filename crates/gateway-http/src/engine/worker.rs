@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gateway_core::retry::{Attempt, Decision, RetryPolicy, Route, Source, JITTER};
+use gateway_core::retry::{Attempt, Decision, RetryPolicy, Route, Source, JITTER, LEASE_MARGIN};
 use gateway_core::{ErrorClass, MessageStatus, Provider, ProviderError};
 use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
@@ -38,14 +38,17 @@ pub struct Lane {
     /// A local backstop to the shared GCRA in Redis: even if the shared limit misbehaved, this
     /// process alone never sends faster than the lane's rate.
     pub limiter: DefaultDirectRateLimiter,
+    /// The longest a send to this account waits for its answer: a send starts only on a lease
+    /// that outlasts it.
+    pub call_timeout: Duration,
 }
 
 impl Lane {
-    pub fn new(spec: LaneSpec, provider: Arc<dyn Provider>, circuit: CircuitBreaker) -> Self {
+    pub fn new(spec: LaneSpec, provider: Arc<dyn Provider>, circuit: CircuitBreaker, call_timeout: Duration) -> Self {
         let rate = std::num::NonZeroU32::new(spec.rate_per_second).unwrap_or(std::num::NonZeroU32::MIN);
         let burst = std::num::NonZeroU32::new(spec.burst.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
         let limiter = DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
-        Self { spec, provider, wake: Notify::new(), circuit, limiter }
+        Self { spec, provider, wake: Notify::new(), circuit, limiter, call_timeout }
     }
 }
 
@@ -166,6 +169,8 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
                 continue;
             }
         };
+        // The leases of this claim end no earlier than a lease from now.
+        let claimed_at = Instant::now();
         let batch = match ctx.engine.claim(&lane.spec, max).await {
             Ok(b) => {
                 backoff = Duration::from_millis(50);
@@ -199,7 +204,7 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             let ctx2 = ctx.clone();
             let lane2 = lane.clone();
             ctx.in_flight.spawn(async move {
-                deliver(&ctx2, &lane2, item).await;
+                deliver(&ctx2, &lane2, item, claimed_at + ctx2.engine.lease()).await;
                 drop(permit);
             });
         }
@@ -275,7 +280,29 @@ fn error_record(e: &ProviderError) -> ErrorRecord {
     ErrorRecord { code: e.code(), title: e.title.clone(), retryable: e.is_retryable() }
 }
 
-async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
+/// Keeps a claim's lease from running out while its send is in flight: extended by a whole lease
+/// each time a third of it is left. Never returns; once the lease has moved on (another worker
+/// holds the message) there is nothing left to keep, and the outcome will be fenced out.
+async fn keep_lease(engine: &Engine, sender: &str, claim: &Claimed, mut held_until: Instant) {
+    let lease = engine.lease();
+    loop {
+        tokio::time::sleep_until(held_until.checked_sub(lease / 3).unwrap_or(held_until).into()).await;
+        let asked = Instant::now();
+        match engine.renew(sender, claim).await {
+            Ok(true) => held_until = asked + lease,
+            Ok(false) => {
+                warn!(message_id = %claim.id, "lease moved on while the send was in flight");
+                return std::future::pending().await;
+            }
+            Err(e) => {
+                warn!(message_id = %claim.id, error = %e, "could not extend the lease; trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed, held_until: Instant) {
     let sender = lane.spec.sender.as_str();
     let provider = lane.provider.kind();
     let stored: StoredMessage = match serde_json::from_str(&claim.body) {
@@ -309,6 +336,36 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
             return;
         }
     }
+    // The rate wait used part of the lease: a send starts only on a lease that outlasts the
+    // provider's timeout and the recording of the outcome. Never on one that has moved on, which
+    // would send a message that another worker is sending too.
+    let mut held_until = held_until;
+    if held_until.saturating_duration_since(Instant::now()) < lane.call_timeout + LEASE_MARGIN {
+        let asked = Instant::now();
+        match ctx.engine.renew(sender, &claim).await {
+            Ok(true) => held_until = asked + ctx.engine.lease(),
+            Ok(false) => {
+                warn!(message_id = %m.id, "lease moved on before the send; another worker has the message");
+                return;
+            }
+            Err(e) => {
+                warn!(message_id = %m.id, error = %e, "could not extend the lease; not sending, it will be claimed again");
+                return;
+            }
+        }
+    }
+    let work = deliver_leased(ctx, lane, &claim, &stored);
+    tokio::select! {
+        () = work => {},
+        () = keep_lease(&ctx.engine, sender, &claim, held_until) => {},
+    }
+}
+
+/// Sends a claimed message whose lease is held, and records the outcome.
+async fn deliver_leased(ctx: &Ctx, lane: &Lane, claim: &Claimed, stored: &StoredMessage) {
+    let sender = lane.spec.sender.as_str();
+    let provider = lane.provider.kind();
+    let m = stored.v1();
     let channel = m.message.channel().as_str();
     let n = claim.attempt + 1;
     // A root here, continued from the request that accepted the message: the lane's loop span
@@ -335,6 +392,11 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
         provider.code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
+    if claim.redelivery {
+        // An earlier attempt's outcome is unknown (a provider timeout, or a lease that ran out):
+        // the provider may have the message already.
+        ctx.metrics.possible_duplicates.inc();
+    }
     let at = Utc::now();
     let started = Instant::now();
     let result = lane.provider.send(&m.id, &m.message).instrument(call.clone()).await;
@@ -395,14 +457,11 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                 let pmid = receipt.provider_message_id.as_str();
                 let buffered = ctx
                     .engine
-                    .submitted(sender, &claim, &lane.spec.lane, provider.as_str(), pmid, &attempt, reconcile)
+                    .submitted(sender, claim, &lane.spec.lane, provider.as_str(), pmid, &attempt, reconcile)
                     .await?;
                 let ok = buffered.is_some();
                 if let Some(buffered) = buffered {
                     ctx.metrics.transitions.with_label_values(&["submitted"]).inc();
-                    if claim.redelivery {
-                        ctx.metrics.possible_duplicates.inc();
-                    }
                     if let Some(ts) = m.id.as_uuid().get_timestamp() {
                         let (secs, nanos) = ts.to_unix();
                         let created_ms = secs * 1000 + u64::from(nanos / 1_000_000);
@@ -425,7 +484,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
             }
             Err(e) => {
                 let err = error_record(&e);
-                let next = next_lane(&stored, &lane.spec.lane);
+                let next = next_lane(stored, &lane.spec.lane);
                 let decision = ctx.policy.decide(
                     &e,
                     Source::Answer,
@@ -436,7 +495,7 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                 debug!(error = %e, decision = %decision, "attempt failed");
                 match (decision, next) {
                     (Decision::FailOver, Some(next)) => {
-                        let ok = ctx.engine.failover(sender, &claim, next, Some(&attempt), Some(&err)).await?;
+                        let ok = ctx.engine.failover(sender, claim, next, Some(&attempt), Some(&err)).await?;
                         if ok {
                             ctx.metrics.retries.with_label_values(&["failover"]).inc();
                             if let Some(l) = ctx.lanes.get(next) {
@@ -447,16 +506,16 @@ async fn deliver(ctx: &Ctx, lane: &Lane, claim: Claimed) {
                     }
                     (Decision::Retry { after, spend, reason }, _) => {
                         ctx.metrics.retries.with_label_values(&[reason.label()]).inc();
-                        ctx.engine.retry(sender, &claim, &err, &attempt, after, spend, e.outcome_unknown).await
+                        ctx.engine.retry(sender, claim, &err, &attempt, after, spend, e.outcome_unknown).await
                     }
                     (Decision::PauseLane { pause, spend }, _) => {
                         ctx.metrics.lane_pauses.with_label_values(&[lane.spec.lane.as_str()]).inc();
-                        ctx.engine.throttled(sender, &lane.spec.lane, &claim, &attempt, pause, spend).await
+                        ctx.engine.throttled(sender, &lane.spec.lane, claim, &attempt, pause, spend).await
                     }
                     (Decision::Fail | Decision::DeadLetter | Decision::FailOver, _) => {
                         let dead_letter = decision == Decision::DeadLetter;
                         let source = if dead_letter { "gateway" } else { provider.as_str() };
-                        let ok = ctx.engine.failed(sender, &claim, &err, &attempt, dead_letter, source).await?;
+                        let ok = ctx.engine.failed(sender, claim, &err, &attempt, dead_letter, source).await?;
                         if ok {
                             ctx.metrics.transitions.with_label_values(&["failed"]).inc();
                             if dead_letter {

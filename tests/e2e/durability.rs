@@ -1,0 +1,148 @@
+//! Durability under partial failure: a provider that answers after its timeout, leases held
+//! while a send is in flight.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use gateway_tests::{eventually, metric_value, send_texts, texts_received, TestGateway, TestRedis, TestSandbox};
+use serde_json::{json, Value};
+
+/// `toml` with `from` replaced by `to`; fails when `from` is not there, so a drifted anchor cannot
+/// silently leave a setting unchanged.
+fn set(toml: &str, from: &str, to: &str) -> String {
+    assert!(toml.contains(from), "the test configuration has no `{from}`");
+    toml.replacen(from, to, 1)
+}
+
+/// Every account of the test configuration with a provider timeout of `ms` (the lease must
+/// outlast the slowest).
+fn provider_timeouts(toml: &str, ms: u64) -> String {
+    let mut toml = toml.to_owned();
+    for _ in 0..3 {
+        toml = set(&toml, "timeout_ms = 2000\nchannels", &format!("timeout_ms = {ms}\nchannels"));
+    }
+    toml
+}
+
+async fn metric(gw: &TestGateway, name: &str) -> f64 {
+    let text = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    metric_value(&text, name)
+}
+
+/// The case, at a tenth of its times: the provider answers after 1.5 s while the gateway
+/// waits 1 s (15 s against 10 s), so every attempt times out with its outcome unknown. The lease
+/// is the shortest the configuration allows (the timeout plus one second), so each send extends
+/// it before it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_answering_after_its_timeout_gets_each_message_at_most_twice() {
+    const MESSAGES: usize = 200;
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    sandbox.fault(json!({"provider": "incs", "delay_ms": 1500})).await;
+    let toml = provider_timeouts(&redis.gateway_toml(&sandbox.url(), ""), 1000);
+    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 2000\nconcurrency_per_lane = 100");
+    // Timeouts are outages to the circuit breaker; an open circuit only delays this test.
+    let toml = set(&toml, "[engine]", "[engine]\ncircuit_failure_threshold = 100000");
+    let toml =
+        set(&toml, "name = \"incs-whatsapp\"\n", "name = \"incs-whatsapp\"\nrate_per_second = 200\nburst = 100\n");
+    let gw = TestGateway::spawn(&toml).await;
+
+    let (accepted, refused) = send_texts(&gw.client, &gw.base_url, "slow", MESSAGES, 8).await;
+    assert!(refused.is_empty(), "sends refused: {refused:?}");
+
+    // A second unknown outcome ends the message: sending it a third time could make a second
+    // duplicate.
+    let open = std::sync::Mutex::new(accepted.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>());
+    let ended = eventually(Duration::from_secs(120), || async {
+        let pending = open.lock().unwrap().clone();
+        let mut still = Vec::new();
+        for id in pending {
+            if gw.get_message(&id).await["status"] != "failed" {
+                still.push(id);
+            }
+        }
+        let done = still.is_empty();
+        *open.lock().unwrap() = still;
+        done.then_some(())
+    })
+    .await;
+    assert!(ended.is_some(), "{} messages never ended", open.lock().unwrap().len());
+
+    let got = texts_received(&sandbox.requests("incs").await);
+    let want: HashSet<String> = accepted.iter().map(|(i, _)| format!("slow-{i}")).collect();
+    let missing = want.iter().filter(|t| !got.contains_key(*t)).count();
+    assert_eq!(missing, 0, "{missing} messages never reached the provider");
+    let most = got.values().copied().max().unwrap_or(0);
+    assert!(most <= 2, "a message was sent {most} times");
+    let duplicates: usize = got.values().map(|n| n.saturating_sub(1)).sum();
+    let counted = metric(&gw, "gateway_possible_duplicates_total").await;
+    eprintln!(
+        "{} sends for {MESSAGES} messages; {duplicates} duplicates, {counted} counted",
+        got.values().sum::<usize>()
+    );
+    assert!(duplicates > 0, "no message was sent again: the test did not exercise the timeout");
+    assert!(counted >= duplicates as f64, "{duplicates} duplicates but {counted} counted");
+    assert!(counted <= MESSAGES as f64, "{counted} possible duplicates counted for {MESSAGES} messages");
+
+    // What the message says: two timed-out attempts, then failed for good.
+    let (_, id) = &accepted[0];
+    let m: Value = gw.get_message(id).await;
+    let attempts = m["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{m}");
+    assert!(attempts.iter().all(|a| a["outcome"] == "transient"), "{m}");
+    gw.stop().await;
+}
+
+/// A lease extended while its send is in flight keeps the message from every other claim; once
+/// it is no longer extended it runs out, the message is claimed again as a redelivery, and the
+/// first claim can no longer extend it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lease_holds_its_message_and_a_lease_that_moved_on_cannot_be_renewed() {
+    use gateway_http::engine::record::{StoredMessage, StoredMessageV1};
+    use gateway_http::engine::{Engine, LaneSpec};
+
+    let redis = TestRedis::single();
+    let toml = provider_timeouts(&redis.gateway_toml("http://127.0.0.1:9", ""), 500);
+    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 1500");
+    let config = gateway_http::Config::from_toml(&toml).unwrap();
+    let engine = Engine::new(&config.redis, &config.engine).unwrap();
+    let lane = LaneSpec { sender: "hk-main".into(), lane: "incs-whatsapp".into(), rate_per_second: 1000, burst: 10 };
+    let request: gateway_core::request::SendRequest =
+        serde_json::from_value(json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "held"}))
+            .unwrap();
+    let id = gateway_core::MessageId::new();
+    let body = StoredMessage::V1(StoredMessageV1 {
+        id,
+        sender: "hk-main".into(),
+        lanes: vec!["incs-whatsapp".into()],
+        message: request.into_message(chrono::Utc::now()).unwrap(),
+        fallback: Vec::new(),
+        chain: None,
+    });
+    engine.accept(&id, "hk-main", "incs-whatsapp", &body, 0).await.unwrap();
+    let mut first = engine.claim(&lane, 10).await.unwrap().items;
+    assert_eq!(first.len(), 1);
+    let first = first.remove(0);
+    assert!(!first.redelivery);
+
+    // Three leases long, extended every half lease: nobody else gets the message.
+    let held_until = std::time::Instant::now() + Duration::from_millis(4500);
+    while std::time::Instant::now() < held_until {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(engine.renew("hk-main", &first).await.unwrap(), "a held lease could not be extended");
+        let other = engine.claim(&lane, 10).await.unwrap();
+        assert!(other.items.is_empty(), "a second claim took a message whose lease was being extended");
+    }
+
+    // No longer extended: the lease runs out and the message comes back as a redelivery.
+    let second = eventually(Duration::from_secs(5), || async {
+        let mut items = engine.claim(&lane, 10).await.unwrap().items;
+        (!items.is_empty()).then(|| items.remove(0))
+    })
+    .await
+    .expect("the message was never claimed again after its lease ran out");
+    assert_eq!(second.id, first.id);
+    assert!(second.redelivery, "a message claimed after a lost lease must count as a possible duplicate");
+    assert!(!engine.renew("hk-main", &first).await.unwrap(), "a lease that moved on was extended");
+    assert!(engine.renew("hk-main", &second).await.unwrap());
+}
