@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench api-fuzz clients-check
+.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench soak api-fuzz clients-check
 
 ## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
 run: deps
@@ -67,6 +67,11 @@ clients-check: deps
 ## writes bench/results/<date>.md and .png (installs wrk and matplotlib if missing)
 bench:
 	@scripts/bench.sh
+
+## soak: 30 minutes (SOAK_MINUTES) at half the full-pipeline rate with callbacks and one event
+## subscription; gateway RSS and Redis memory each minute; writes bench/results/<date>-soak.md and .svg
+soak:
+	@scripts/soak.sh
 
 ## deploy-check: parses every YAML/JSON under deploy/ and checks the compose, k8s and Dockerfile wiring
 deploy-check:

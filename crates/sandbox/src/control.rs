@@ -14,6 +14,7 @@ pub(crate) fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/_sandbox")
             .route("/health", web::get().to(health))
+            .route("/counts", web::get().to(counts))
             .service(web::resource("/requests").get(list_requests).delete(clear_requests))
             .service(web::resource("/faults").get(list_faults).post(add_fault).delete(clear_faults))
             .service(web::resource("/recipients").get(list_recipients).post(set_recipient).delete(clear_recipients))
@@ -42,6 +43,14 @@ fn json_bytes(bytes: serde_json::Result<Vec<u8>>) -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Totals since start, which clearing the logs does not reset.
+async fn counts(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "requests": sandbox.requests.counts(),
+        "webhooks": sandbox.webhooks.count(),
+    }))
 }
 
 #[derive(Deserialize)]

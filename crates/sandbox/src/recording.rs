@@ -62,6 +62,9 @@ pub(crate) struct RecordedRequest {
 #[derive(Default)]
 pub(crate) struct RequestLog {
     entries: Mutex<Vec<RecordedRequest>>,
+    /// Requests received since start by `METHOD path`, which clearing the log leaves alone: a long
+    /// run clears the log to bound the sandbox's memory and still counts what arrived.
+    counts: Mutex<BTreeMap<String, u64>>,
 }
 
 impl RequestLog {
@@ -75,7 +78,13 @@ impl RequestLog {
             body,
             received_at: Utc::now(),
         };
+        *lock(&self.counts).entry(format!("{} {}", entry.method, entry.path)).or_insert(0) += 1;
         lock(&self.entries).push(entry);
+    }
+
+    /// How many requests arrived since start, by `METHOD path`.
+    pub(crate) fn counts(&self) -> BTreeMap<String, u64> {
+        lock(&self.counts).clone()
     }
 
     /// The recorded requests, optionally of one provider, in arrival order, as a JSON array.
@@ -104,6 +113,8 @@ pub(crate) struct RecordedWebhook {
 #[derive(Default)]
 pub(crate) struct WebhookLog {
     entries: Mutex<Vec<RecordedWebhook>>,
+    /// Deliveries received since start; clearing the log leaves it alone.
+    count: std::sync::atomic::AtomicU64,
 }
 
 impl WebhookLog {
@@ -113,7 +124,13 @@ impl WebhookLog {
             raw_body: String::from_utf8_lossy(body).into_owned(),
             received_at: Utc::now(),
         };
+        self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lock(&self.entries).push(entry);
+    }
+
+    /// Deliveries received since start.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn to_json(&self) -> serde_json::Result<Vec<u8>> {

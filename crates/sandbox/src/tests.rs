@@ -720,6 +720,11 @@ async fn requests_are_recorded_in_the_documented_shape() {
     let cleared = sandbox.http.delete(sandbox.url("/_sandbox/requests")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
     assert_eq!(sandbox.get_json("/_sandbox/requests").await, json!([]));
+    // The totals outlive the cleared log.
+    let counts = sandbox.get_json("/_sandbox/counts").await;
+    let total: u64 = counts["requests"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total, 3, "{counts}");
+    assert_eq!(counts["requests"]["GET /external/messages/status"], 1, "{counts}");
     sandbox.sandbox.stop().await;
 }
 
@@ -877,6 +882,7 @@ async fn webhooks_are_recorded_byte_for_byte() {
     let cleared = sandbox.http.delete(sandbox.url("/_sandbox/webhooks")).send().await.unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
     assert_eq!(sandbox.get_json("/_sandbox/webhooks").await, json!([]));
+    assert_eq!(sandbox.get_json("/_sandbox/counts").await["webhooks"], 2);
     sandbox.sandbox.stop().await;
 }
 
