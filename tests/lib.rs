@@ -576,6 +576,26 @@ impl TestSandbox {
         assert!(res.is_ok_and(|r| r.status() == 201), "recipient behaviour refused");
     }
 
+    /// Creates a WhatsApp template at the InnoPaaS stand-in directly (a `template/submit` body
+    /// without `wabaId`), so template sends to it have one to name; the request is not kept in
+    /// the sandbox's log.
+    pub async fn innopaas_template(&self, mut template: Value) {
+        template["wabaId"] = serde_json::json!("102290129340398");
+        let res = self
+            .client
+            .post(format!("{}/api/whatsapp/v3/template/submit", self.url()))
+            .header("AppKey", "sandbox-innopaas-appkey")
+            .header("Authorization", "sandbox-innopaas-token")
+            .json(&template)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("template/submit: {e}"));
+        let envelope: Value = res.json().await.unwrap_or_default();
+        assert_eq!(envelope["code"], "0", "template/submit refused: {envelope}");
+        let cleared = self.client.delete(format!("{}/_sandbox/requests", self.url())).send().await;
+        assert!(cleared.is_ok_and(|r| r.status().is_success()), "could not clear the request log");
+    }
+
     /// The recorded requests to one provider path.
     pub async fn requests_to(&self, provider: &str, path: &str) -> Vec<Value> {
         self.requests(provider).await.into_iter().filter(|r| r["path"] == path).collect()

@@ -637,6 +637,41 @@ async fn the_sandbox_refuses_unknown_templates_and_wrong_parameter_counts_like_m
     gw.stop().await;
 }
 
+/// The InnoPaaS stand-in refuses template sends as InnoPaaS would: a template it does not have
+/// (its code 143), and one given the wrong parameter count (Meta's 132000); a template created
+/// through the gateway, sent with its parameters, goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_refuses_innopaas_template_sends_it_has_no_template_for() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw =
+        TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), &INNOPAAS.replace("SANDBOX", &sandbox.url()))).await;
+    let create = json!({"sender": "inno", "channel": "whatsapp", "name": "order_update", "language": "en_US",
+        "category": "UTILITY", "components": [{"type": "BODY", "text": "Hi {{1}}, order {{2}} has shipped.",
+        "example": {"body_text": [["Ada", "A-1001"]]}}]});
+    let res = gw.client.post(format!("{}/v1/templates", gw.base_url)).bearer_auth(gateway_tests::API_KEY).json(&create);
+    assert_eq!(res.send().await.unwrap().status(), 201);
+    let text = |t: &str| json!({"type": "text", "text": t});
+    let send = |name: &str, params: Value| {
+        json!({"channel": "whatsapp", "sender": "inno", "to": "85268411234", "type": "template",
+            "template": {"name": name, "language": "en_US", "components": [{"type": "body", "parameters": params}]}})
+    };
+    let id = accepted(&gw, send("order_update", json!([text("Ada"), text("A-1001")]))).await;
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(5)).await;
+    for (name, params, code) in [
+        ("order_update", json!([text("Ada")]), "132000"),
+        ("order_updates", json!([text("Ada"), text("A-1001")]), "143"),
+    ] {
+        let id = accepted(&gw, send(name, params)).await;
+        let m = gw.wait_for_status(&id, "failed", Duration::from_secs(5)).await;
+        assert_eq!(m["error"]["code"], code, "{m}");
+        assert_eq!(m["error"]["retryable"], false, "{m}");
+    }
+    let sends = sandbox.requests_to("innopaas", "/api/whatsapp/v3/msg/submit").await;
+    assert_eq!(sends.len(), 3, "one request each, no retry");
+    gw.stop().await;
+}
+
 /// A sandbox whose INCS callbacks go to the gateway started after it (with the event sink when
 /// `events`).
 async fn called_back(redis: &TestRedis, events: bool) -> (TestSandbox, TestGateway) {

@@ -72,6 +72,10 @@ async fn innopaas_gets_the_v3_body_with_both_auth_headers() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
     let gw = gateway(&redis, &sandbox).await;
+    sandbox
+        .innopaas_template(json!({"name": "order_update", "category": 3, "messageLanguage": "en_US", "headerType": 3,
+            "caption": "https://static.example.com/header.png", "messageBody": "Hi {{1}}, order {{2}} has shipped."}))
+        .await;
     let pinned = |v: Value| {
         let mut v = on_dual(v);
         v["provider"] = json!("innopaas");

@@ -352,7 +352,7 @@ async fn an_innopaas_sender_submits_templates_and_reports_its_numbers() {
         json!({"wabaId": "102290129340398", "name": "a".repeat(300), "category": 1, "messageLanguage": "en_US",
                "headerType": 1, "messageBody": "A API test template, first variable: {{1}}, second variable: {{2}}",
                "footer": "Good night", "bodyExample": {"body_text": [["1", "2"]]},
-               "buttons": [{"actionType": 1, "label": "Stop"}, {"actionType": 3, "label": "Call us", "phone": "85230012345"}]})
+               "buttons": [{"actionType": 1, "label": "Stop"}, {"actionType": 3, "label": "Call us", "phoneArea": "852", "phone": "30012345"}]})
     );
 
     // InnoPaaS has no read API: the template is read from the cache.
@@ -399,6 +399,21 @@ async fn an_innopaas_sender_submits_templates_and_reports_its_numbers() {
         (422, Some("components[2].buttons[0].example")),
         "a variable URL needs its example: {problem}"
     );
+
+    // A call number with no country calling code InnoPaaS could take as `phoneArea`.
+    let submits = sandbox.requests_to("innopaas", "/api/whatsapp/v3/template/submit").await.len();
+    let (status, problem) = post(
+        &gw,
+        &url_buttons(json!([{"type": "QUICK_REPLY", "text": "Stop"},
+            {"type": "PHONE_NUMBER", "text": "Call us", "phone_number": "+99912345678"}])),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (422, Some("components[2].buttons[1].phone_number")),
+        "{problem}"
+    );
+    assert_eq!(sandbox.requests_to("innopaas", "/api/whatsapp/v3/template/submit").await.len(), submits);
 
     let (status, account) = get(&gw, "/v1/senders/inno-main/account").await;
     assert_eq!(status, 200, "{account}");

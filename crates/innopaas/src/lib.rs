@@ -101,6 +101,7 @@
 mod account;
 mod classify;
 mod config;
+mod draft;
 mod template;
 mod webhook;
 mod wire;
@@ -109,7 +110,7 @@ pub use account::{InnopaasAccount, PhoneInfo, APP_KEY, JSON_UTF8, PHONE_INFO_PAT
 pub use classify::classify_report;
 pub use config::{ConfigError, InnopaasConfig, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS};
 pub use template::{
-    HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit, MAX_TEMPLATE_BODY, MAX_TEMPLATE_BUTTONS,
-    MAX_TEMPLATE_FOOTER, MAX_TEMPLATE_NAME,
+    split_phone_number, HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit, MAX_TEMPLATE_BODY,
+    MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_FOOTER, MAX_TEMPLATE_NAME,
 };
 pub use webhook::{parse_webhook, verify_static_headers};

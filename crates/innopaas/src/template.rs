@@ -93,6 +93,20 @@ pub struct TemplateButton {
     pub auto_fill: Option<String>,
 }
 
+/// A call button's number as `template/submit` takes it (PROVIDERS.md §2.4): `phoneArea`, the
+/// country calling code, and `phone`, the national number, both digits only. Meta's drafts give
+/// one international number (`+85230012345` or `85230012345`); the calling code is found with
+/// libphonenumber's metadata, since calling codes are 1 to 3 digits and no fixed cut works.
+///
+/// # Errors
+/// The reason, when the number has no known calling code or is too short or long after it.
+pub fn split_phone_number(number: &str) -> Result<(String, String), String> {
+    let digits = number.trim().trim_start_matches('+');
+    let parsed = phonenumber::parse(None, format!("+{digits}"))
+        .map_err(|e| format!("not an international number InnoPaaS can split into phoneArea and phone ({e})"))?;
+    Ok((parsed.code().value().to_string(), parsed.national().to_string()))
+}
+
 /// InnoPaaS's number for a category.
 pub(crate) fn category_code(category: TemplateCategory) -> u8 {
     match category {
@@ -181,6 +195,28 @@ mod tests {
             TemplateHeaderType::Document,
         ];
         assert_eq!(headers.map(TemplateHeaderType::code), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn call_numbers_split_into_calling_code_and_national_number() {
+        let split = |n: &str| split_phone_number(n).map(|(a, p)| format!("{a} {p}"));
+        let cases = [
+            ("+85230012345", "852 30012345"),
+            ("85230012345", "852 30012345"),
+            ("+15550051310", "1 5550051310"),
+            ("6281519236680", "62 81519236680"),
+            ("+8613800138000", "86 13800138000"),
+            // Italian fixed lines keep their leading zero after the calling code.
+            ("+390612345678", "39 0612345678"),
+            ("+447911123456", "44 7911123456"),
+        ];
+        for (number, expected) in cases {
+            assert_eq!(split(number).as_deref(), Ok(expected), "{number}");
+        }
+        for unassigned in ["+99912345678", "+0012345678", "+8521"] {
+            let reason = split(unassigned).expect_err(unassigned);
+            assert!(reason.contains("phoneArea"), "{unassigned}: {reason}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::{lock, RequestBody};
 
 mod interactive;
-mod templates;
+pub(crate) mod templates;
 
 /// The documented limit of `message_ids` per status poll.
 const MAX_POLLED_IDS: usize = 100;

@@ -22,6 +22,8 @@ use crate::incs::wamid;
 use crate::recipients::{Behaviour, Channel as RecipientChannel, Recipients};
 use crate::recording::{lock, RequestBody};
 
+mod templates;
+
 /// Every InnoPaaS path the gateway uses sits under this prefix (`/api/whatsapp/v3/msg/submit`, ...).
 pub(crate) const PATH_PREFIX: &str = "/api/whatsapp/";
 
@@ -210,6 +212,10 @@ pub(crate) struct Innopaas {
     webhooks: Option<CallbackQueue>,
     /// What each accepted submit was, for the webhooks `/_sandbox/callbacks` asks for.
     sent: Mutex<HashMap<String, Sent>>,
+    /// The templates `template/submit` accepted.
+    templates: templates::Templates,
+    /// Template sends are checked against `templates`.
+    strict: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +239,19 @@ impl Innopaas {
         delays: [Duration; 2],
         webhooks: Option<CallbackQueue>,
     ) -> Innopaas {
-        Innopaas { credentials, delays, webhooks, sent: Mutex::new(HashMap::new()) }
+        Innopaas {
+            credentials,
+            delays,
+            webhooks,
+            sent: Mutex::new(HashMap::new()),
+            templates: templates::Templates::default(),
+            strict: false,
+        }
+    }
+
+    pub(crate) fn with_strict(mut self, strict: bool) -> Innopaas {
+        self.strict = strict;
+        self
     }
 
     /// Answers a request to an InnoPaaS path (already recorded and past the fault book).
@@ -251,7 +269,11 @@ impl Innopaas {
         } else {
             self.authenticate(req).and_then(|lane| match path {
                 PHONE_INFO_PATH => phone_info(lane, body),
-                TEMPLATE_SUBMIT_PATH => template_submit(body),
+                TEMPLATE_SUBMIT_PATH => {
+                    let fields = template_submit(body)?;
+                    self.templates.remember(fields);
+                    Ok(success(snowflake()))
+                }
                 _ => self.submit(lane, path == MMLITE_SUBMIT_PATH, body, recipients),
             })
         };
@@ -286,6 +308,9 @@ impl Innopaas {
     ) -> Result<HttpResponse, InnopaasError> {
         let fields = json_object(body)?;
         let send = validate_submit(fields, mmlite)?;
+        if self.strict && fields.get("messageType").and_then(Value::as_str) == Some("template") {
+            self.templates.check_send(fields)?;
+        }
         let message_id = snowflake();
         let sent = Sent {
             lane,
@@ -459,7 +484,8 @@ fn phone_info(lane: usize, body: &RequestBody) -> Result<HttpResponse, InnopaasE
     }]))
 }
 
-fn template_submit(body: &RequestBody) -> Result<HttpResponse, InnopaasError> {
+/// The checked body of a `template/submit`.
+fn template_submit(body: &RequestBody) -> Result<&Map<String, Value>, InnopaasError> {
     let fields = json_object(body)?;
     required_str(fields, "wabaId")?;
     let name = required_str(fields, "name")?;
@@ -503,6 +529,20 @@ fn template_submit(body: &RequestBody) -> Result<HttpResponse, InnopaasError> {
         } else if button.contains_key("targetUrl") {
             return Err(InnopaasError::invalid(format!("{at}targetUrl is for website buttons (actionType 2)")));
         }
+        // A call button (3) carries its number as §2.4 lists it: the country calling code in
+        // `phoneArea` and the national number in `phone`, digits only.
+        if button.get("actionType").and_then(Value::as_u64) == Some(3) {
+            for (field, digits) in [("phoneArea", 1..=3), ("phone", 4..=14)] {
+                let value = required_str(button, field).map_err(|e| prefixed(e, &at))?;
+                if !digits.contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(InnopaasError::invalid(format!(
+                        "{at}{field} must be {} to {} digits",
+                        digits.start(),
+                        digits.end()
+                    )));
+                }
+            }
+        }
     }
     if let Some(example) = fields.get("headerExample") {
         let example = object(example, "headerExample")?;
@@ -516,7 +556,7 @@ fn template_submit(body: &RequestBody) -> Result<HttpResponse, InnopaasError> {
             return Err(InnopaasError::invalid("bodyExample.body_text must be a list of rows"));
         }
     }
-    Ok(success(snowflake()))
+    Ok(fields)
 }
 
 /// Checks a msg/submit (or MMLite) body the way seeds/004 describes it.

@@ -63,6 +63,10 @@
 //!   Success is `{"code": "0", "success": true, "message": "Success", "data": <id>}`, the id a
 //!   string: an 18-digit snowflake for messages (one per request, whatever the recipient count)
 //!   and templates; phoneInfo answers one CONNECTED, GREEN, `TIER_250` number per credential.
+//! - **InnoPaaS templates** (strict): a template send must name a template `template/submit`
+//!   accepted here (usable at once: no review is simulated), else 143 "WhatsApp Tempalte Not Found"
+//!   (the v2 answer), and fit its parameter counts, else "400" with Meta's `(#132000)` message
+//!   (InnoPaaS documents no answer, so the INCS rule is mirrored); see `innopaas/templates.rs`.
 //! - **InnoPaaS MMLite.** InnoPaaS publishes no MMLite URL; the sandbox takes MMLite sends at
 //!   `/api/whatsapp/v3/mmlite/msg/submit`, like msg/submit but for `messageType: template` only.
 //! - **InnoPaaS webhooks** (shape from PROVIDERS.md §2.6 and a public copy of InnoPaaS's webhook
@@ -421,7 +425,8 @@ pub async fn spawn(config: SandboxConfig) -> io::Result<SandboxHandle> {
         incs: incs::Incs::new(config.incs_certification_codes.clone(), config.incs_callback_delays, incs_callbacks)
             .with_template_review_delay(config.incs_template_review_delay)
             .with_api_codes(config.incs_api_certification_codes.clone(), config.strict),
-        innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks),
+        innopaas: innopaas::Innopaas::new(innopaas_credentials, config.innopaas_webhook_delays, innopaas_webhooks)
+            .with_strict(config.strict),
     });
 
     let app_state = sandbox.clone();

@@ -1043,6 +1043,30 @@ async fn configured_innopaas_credentials_are_pairs() {
     sandbox.sandbox.stop().await;
 }
 
+/// An InnoPaaS `template/submit` body for a template that a send's parameters fit: its header
+/// type, a body variable per `bodyParams` entry, a website button with a variable per
+/// `buttonParams` entry.
+fn template_for(send: &Value) -> Value {
+    let header_type = match send["header"]["type"].as_str() {
+        Some("text") => 2,
+        Some("image") => 3,
+        Some("video") => 4,
+        Some("document") => 5,
+        _ => 1,
+    };
+    let count = |key: &str| send[key].as_array().map_or(0, Vec::len);
+    let body: Vec<String> = (1..=count("bodyParams")).map(|n| format!("{{{{{n}}}}}")).collect();
+    let buttons: Vec<Value> = (0..count("buttonParams"))
+        .map(|i| {
+            json!({"actionType": 2, "label": format!("Go {i}"), "targetUrl": "https://x.example.com/{{1}}",
+            "buttonExample": ["https://x.example.com/a"]})
+        })
+        .collect();
+    json!({"wabaId": send["wabaId"], "name": send["templateName"], "category": 3, "messageLanguage": send["language"],
+        "headerType": header_type, "caption": if header_type == 2 { "{{1}}" } else { "" },
+        "messageBody": format!("Template {}", body.join(" ")), "buttons": buttons})
+}
+
 /// Every body the InnoPaaS adapter's golden tests pin is one the sandbox accepts, on the endpoint
 /// the fixture names.
 #[tokio::test]
@@ -1060,6 +1084,12 @@ async fn innopaas_accepts_every_adapter_golden_body() {
             Some("mmlite") => INNOPAAS_MMLITE_PATH,
             _ => INNOPAAS_SUBMIT_PATH,
         };
+        if fixture["body"]["messageType"] == "template" {
+            // Template sends need their template at InnoPaaS first: one of the shape the send gives.
+            let (_, created) =
+                sandbox.innopaas("/api/whatsapp/v3/template/submit", template_for(&fixture["body"])).await;
+            assert_eq!(created["code"], "0", "{}: {created}", path.display());
+        }
         let (status, envelope) = sandbox.innopaas(endpoint, fixture["body"].clone()).await;
         assert_eq!((status, envelope["code"].as_str()), (StatusCode::OK, Some("0")), "{}: {envelope}", path.display());
         checked += 1;
@@ -1172,6 +1202,12 @@ async fn innopaas_phone_info_and_template_submit() {
         "targetUrl": "https://x.example.com"}]);
     let (_, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", links).await;
     inno_id(&envelope);
+    let mut call = template.clone();
+    call["category"] = json!(3);
+    call["name"] = json!("call_us_1");
+    call["buttons"] = json!([{"actionType": 3, "label": "Call us", "phoneArea": "852", "phone": "30012345"}]);
+    let (_, envelope) = sandbox.innopaas("/api/whatsapp/v3/template/submit", call).await;
+    inno_id(&envelope);
     for (edit, reason) in [
         (json!({"name": "Login Code"}), "name may have at most 512 lowercase"),
         (json!({"category": 4}), "category must be an integer from 1 to 3"),
@@ -1188,6 +1224,15 @@ async fn innopaas_phone_info_and_template_submit() {
             json!({"buttons": [{"actionType": 1, "label": "Go", "targetUrl": "https://x.example.com"}]}),
             "website buttons",
         ),
+        (
+            json!({"buttons": [{"actionType": 3, "label": "Call", "phone": "85230012345"}]}),
+            "buttons[0].phoneArea is required",
+        ),
+        (
+            json!({"buttons": [{"actionType": 3, "label": "Call", "phoneArea": "+852", "phone": "30012345"}]}),
+            "buttons[0].phoneArea must be 1 to 3 digits",
+        ),
+        (json!({"buttons": [{"actionType": 3, "label": "Call", "phoneArea": "852"}]}), "buttons[0].phone is required"),
         (json!({"headerExample": {"text": ["x"]}}), "header_text or header_handle"),
         (json!({"bodyExample": {"body_text": ["x"]}}), "list of rows"),
     ] {
@@ -1862,6 +1907,37 @@ async fn template_sends_must_name_an_approved_template_with_the_right_parameter_
     let lenient = Running::start(SandboxConfig { strict: false, ..SandboxConfig::default() }).await;
     let (_, envelope) = lenient.send("whatsapp", send("no_such_template", json!([]))).await;
     msg_id(&envelope);
+    lenient.sandbox.stop().await;
+}
+
+/// InnoPaaS template sends (strict) name a template created here, with parameters that fit it.
+#[tokio::test]
+async fn innopaas_template_sends_must_name_a_created_template_with_the_right_parameter_count() {
+    let sandbox = Running::default().await;
+    let send = |name: &str, body_params: Value| {
+        let mut body = inno_text();
+        body["messageType"] = json!("template");
+        body["templateName"] = json!(name);
+        body["language"] = json!("en_US");
+        body["bodyParams"] = body_params;
+        body
+    };
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, send("order_update", json!(["Ada", "A-1"]))).await;
+    assert_eq!(envelope, inno_error("143", "WhatsApp Tempalte Not Found"));
+    let template = json!({"wabaId": "104417182520443", "name": "order_update", "category": 3,
+        "messageLanguage": "en_US", "headerType": 1, "messageBody": "Hi {{1}}, order {{2}} has shipped."});
+    inno_id(&sandbox.innopaas("/api/whatsapp/v3/template/submit", template).await.1);
+    inno_id(&sandbox.innopaas(INNOPAAS_SUBMIT_PATH, send("order_update", json!(["Ada", "A-1"]))).await.1);
+    let (_, envelope) = sandbox.innopaas(INNOPAAS_SUBMIT_PATH, send("order_update", json!(["Ada"]))).await;
+    assert_eq!(
+        envelope,
+        inno_error("400", "(#132000) Number of parameters does not match the expected number of params")
+    );
+    sandbox.sandbox.stop().await;
+
+    // Lenient, the old sandbox took them all.
+    let lenient = Running::start(SandboxConfig { strict: false, ..SandboxConfig::default() }).await;
+    inno_id(&lenient.innopaas(INNOPAAS_SUBMIT_PATH, send("no_such_template", json!([]))).await.1);
     lenient.sandbox.stop().await;
 }
 

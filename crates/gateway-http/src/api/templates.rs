@@ -22,15 +22,9 @@
 //!   provider that will create it) and answers 422 naming the field; the provider's own refusal is
 //!   a 422 too (`/problems/provider-rejected`). A provider failure is a 502, or a 503 with
 //!   `Retry-After` when it throttled; when a create's outcome is unknown the problem says so.
-//! - **InnoPaaS mapping** (its `template/submit` fields, PROVIDERS.md §2.4 and §2.7): the header
-//!   becomes `headerType` and `caption` (its text, or its media sample) with `headerExample`
-//!   (`header_text` or `header_handle`), the body `messageBody` with `bodyExample.body_text`, the
-//!   footer `footer`, `add_security_recommendation` `safetyAdvice`; buttons (`actionType`):
-//!   `QUICK_REPLY` → 1, `URL` → 2 (`targetUrl`, and `buttonExample` when it ends in `{{1}}`),
-//!   `PHONE_NUMBER` → 3 (the whole number in `phone`: Meta's draft does not split the country code
-//!   off, so `phoneArea` stays unset), `COPY_CODE` → 4, `OTP` → 4, or 5 for one-tap and zero-tap
-//!   (`packageName`, `sigNatureHash`, `autoFill`). InnoPaaS has no field for a body without text
-//!   or a code expiry, so those are refused with 422.
+//! - **InnoPaaS mapping** (its `template/submit` fields, `actionType` numbers, `phoneArea` and
+//!   `phone`): `gateway_innopaas::TemplateSubmit::from_draft`, whose refusals are 422s naming the
+//!   draft's field.
 //! - **Account.** `GET /v1/senders/{name}/account` shows the sender's first account (or the one
 //!   named by `?account=`): INCS's `/external/account` map as `details`, or InnoPaaS's phoneInfo
 //!   numbers as `phone_numbers`; `messaging_limit_tier` and `quality_rating` are lifted to the top
@@ -40,13 +34,11 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use gateway_core::content::rcs::RcsContent;
 use gateway_core::content::whatsapp::WhatsAppContent;
-use gateway_core::template::{
-    ButtonType, DraftComponentType, HeaderFormat, OtpType, RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft,
-};
-use gateway_core::validate::{FieldErrors, Path};
+use gateway_core::template::{RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft};
+use gateway_core::validate::FieldErrors;
 use gateway_core::{Channel, Content, ErrorClass, ProviderError, ProviderKind, RejectScope};
 use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
-use gateway_innopaas::{HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit};
+use gateway_innopaas::TemplateSubmit;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -668,7 +660,7 @@ pub async fn create(
                     waba_out(&cache, account, t).await
                 }
                 Adapter::Innopaas(inno) => {
-                    let submit = innopaas_submit(&draft).map_err(ApiError::Validation)?;
+                    let submit = TemplateSubmit::from_draft(&draft).map_err(ApiError::Validation)?;
                     let id = inno.submit_template(&submit).await.map_err(|e| provider_error(account.provider, e))?;
                     let now = to_seconds(Utc::now());
                     let snapshot = TemplateSnapshot {
@@ -717,106 +709,6 @@ pub async fn create(
     };
     tracing::info!(template = %out.id, name = %out.name, "template created");
     Ok(HttpResponse::Created().insert_header(("Location", format!("/v1/templates/{}", out.id))).json(out))
-}
-
-/// A WhatsApp draft as InnoPaaS's `template/submit` (see the module header for the mapping).
-fn innopaas_submit(draft: &WhatsAppTemplateDraft) -> Result<TemplateSubmit, FieldErrors> {
-    let mut errors = FieldErrors::default();
-    let mut submit = TemplateSubmit {
-        name: draft.name.clone(),
-        category: draft.category.into(),
-        language: draft.language.clone(),
-        header_type: TemplateHeaderType::None,
-        caption: None,
-        body: String::new(),
-        footer: None,
-        safety_advice: None,
-        buttons: Vec::new(),
-        header_example: None,
-        body_example: None,
-    };
-    for (i, c) in draft.components.iter().enumerate() {
-        let p = Path::root().key("components").index(i);
-        match c.kind {
-            DraftComponentType::Header => {
-                let handle =
-                    || c.example.as_ref().and_then(|e| e.header_handle.as_ref()).and_then(|h| h.first().cloned());
-                (submit.header_type, submit.caption) = match c.format {
-                    Some(HeaderFormat::Text) => (TemplateHeaderType::Text, c.text.clone()),
-                    Some(HeaderFormat::Image) => (TemplateHeaderType::Image, handle()),
-                    Some(HeaderFormat::Video) => (TemplateHeaderType::Video, handle()),
-                    Some(HeaderFormat::Document) => (TemplateHeaderType::Document, handle()),
-                    None => (TemplateHeaderType::None, None),
-                };
-                let example = c.example.as_ref();
-                submit.header_example = match (example.and_then(|e| e.header_text.clone()), c.format) {
-                    (Some(text), _) => Some(HeaderExample::Text(text)),
-                    (None, Some(HeaderFormat::Text) | None) => None,
-                    (None, Some(_)) => example.and_then(|e| e.header_handle.clone()).map(HeaderExample::Handle),
-                };
-            }
-            DraftComponentType::Body => {
-                match &c.text {
-                    Some(t) => submit.body = t.clone(),
-                    None => errors.push(p.key("text"), "InnoPaaS needs the body text"),
-                }
-                submit.safety_advice = c.add_security_recommendation;
-                submit.body_example = c.example.as_ref().and_then(|e| e.body_text.clone());
-            }
-            DraftComponentType::Footer => {
-                submit.footer = c.text.clone();
-                if c.code_expiration_minutes.is_some() {
-                    errors.push(
-                        p.key("code_expiration_minutes"),
-                        "InnoPaaS has no field for it; write the expiry in the footer text",
-                    );
-                }
-            }
-            DraftComponentType::Buttons => {
-                for b in c.buttons.iter().flatten() {
-                    // InnoPaaS's numbers (PROVIDERS.md §2.7): 1 quick reply, 2 website, 3 call,
-                    // 4 copy code, 5 autofill.
-                    let one_tap = matches!(b.otp_type, Some(OtpType::OneTap | OtpType::ZeroTap));
-                    let action_type = match b.kind {
-                        ButtonType::QuickReply => 1,
-                        ButtonType::Url => 2,
-                        ButtonType::PhoneNumber => 3,
-                        ButtonType::Otp if one_tap => 5,
-                        ButtonType::CopyCode | ButtonType::Otp => 4,
-                    };
-                    let url = b.url.clone().filter(|_| b.kind == ButtonType::Url);
-                    let url_example = match (&url, &b.example) {
-                        (Some(_), Some(e)) => e.values().into_iter().map(str::to_owned).collect(),
-                        _ => Vec::new(),
-                    };
-                    submit.buttons.push(TemplateButton {
-                        action_type,
-                        target_url: url,
-                        button_example: url_example,
-                        label: b.text.clone().unwrap_or_else(|| default_label(b.kind).into()),
-                        phone_area: None,
-                        phone: b.phone_number.as_ref().map(|n| n.trim_start_matches('+').to_owned()),
-                        package_name: b.package_name.clone().filter(|_| one_tap),
-                        signature_hash: b.signature_hash.clone().filter(|_| one_tap),
-                        auto_fill: b.autofill_text.clone().filter(|_| one_tap),
-                    });
-                }
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(submit)
-    } else {
-        Err(errors)
-    }
-}
-
-/// The label WhatsApp shows on buttons whose text it sets.
-fn default_label(kind: ButtonType) -> &'static str {
-    match kind {
-        ButtonType::CopyCode | ButtonType::Otp => "Copy code",
-        _ => "",
-    }
 }
 
 /// Get a template.
@@ -1010,7 +902,6 @@ pub async fn sender_account(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn provider_failures_map_to_statuses() {
@@ -1047,81 +938,5 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor("rcs-main", None)), Some(("rcs-main".into(), None)));
         assert_eq!(decode_cursor("zz"), None);
         assert_eq!(decode_cursor(&hex::encode("no newline")), None);
-    }
-
-    #[test]
-    fn drafts_map_to_innopaas_fields() {
-        let draft: WhatsAppTemplateDraft = serde_json::from_value(json!({
-            "name": "login_code", "language": "en", "category": "AUTHENTICATION",
-            "components": [
-                {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["https://cdn.example.com/a.jpg"]}},
-                {"type": "BODY", "text": "{{1}} is your code.", "example": {"body_text": [["123456"]]}, "add_security_recommendation": true},
-                {"type": "FOOTER", "text": "Valid for 10 minutes"},
-                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP", "text": "Copy code",
-                    "autofill_text": "Autofill", "package_name": "com.example.app", "signature_hash": "K8a/AINcGX7"}]}
-            ]
-        }))
-        .unwrap();
-        let s = innopaas_submit(&draft).unwrap();
-        assert_eq!(
-            (s.header_type, s.caption.as_deref()),
-            (TemplateHeaderType::Image, Some("https://cdn.example.com/a.jpg"))
-        );
-        assert_eq!(
-            (s.body.as_str(), s.footer.as_deref(), s.safety_advice),
-            ("{{1}} is your code.", Some("Valid for 10 minutes"), Some(true))
-        );
-        assert_eq!(s.category, gateway_core::content::whatsapp::TemplateCategory::Authentication);
-        let b = &s.buttons[0];
-        assert_eq!(
-            (b.action_type, b.label.as_str(), b.package_name.as_deref(), b.auto_fill.as_deref()),
-            (5, "Copy code", Some("com.example.app"), Some("Autofill"))
-        );
-
-        assert_eq!(s.header_example, Some(HeaderExample::Handle(vec!["https://cdn.example.com/a.jpg".into()])));
-        assert_eq!(s.body_example, Some(vec![vec!["123456".to_owned()]]));
-
-        // Website and call buttons, with the text header's and the body's examples (§2.7).
-        let links: WhatsAppTemplateDraft = serde_json::from_value(json!({
-            "name": "order_links", "language": "en", "category": "UTILITY",
-            "components": [
-                {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A-1001"]}},
-                {"type": "BODY", "text": "Hi {{1}}", "example": {"body_text": [["Ada"]]}},
-                {"type": "BUTTONS", "buttons": [{"type": "PHONE_NUMBER", "text": "Call", "phone_number": "+85230012345"},
-                    {"type": "URL", "text": "Track", "url": "https://x.example.com/t/{{1}}",
-                     "example": ["https://x.example.com/t/A-1001"]},
-                    {"type": "URL", "text": "Shop", "url": "https://x.example.com"}]}
-            ]
-        }))
-        .unwrap();
-        let s = innopaas_submit(&links).unwrap();
-        assert_eq!(s.header_example, Some(HeaderExample::Text(vec!["A-1001".into()])));
-        assert_eq!(s.body_example, Some(vec![vec!["Ada".to_owned()]]));
-        let b: Vec<_> = s
-            .buttons
-            .iter()
-            .map(|b| (b.action_type, b.phone.as_deref(), b.target_url.as_deref(), b.button_example.clone()))
-            .collect();
-        assert_eq!(
-            b,
-            [
-                (3, Some("85230012345"), None, vec![]),
-                (2, None, Some("https://x.example.com/t/{{1}}"), vec!["https://x.example.com/t/A-1001".to_owned()]),
-                (2, None, Some("https://x.example.com"), vec![]),
-            ]
-        );
-
-        let refused: WhatsAppTemplateDraft = serde_json::from_value(json!({
-            "name": "login_code", "language": "en", "category": "AUTHENTICATION",
-            "components": [
-                {"type": "BODY", "text": "{{1}} is your code."},
-                {"type": "FOOTER", "code_expiration_minutes": 10},
-                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
-            ]
-        }))
-        .unwrap();
-        let errors = innopaas_submit(&refused).unwrap_err().into_vec();
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].field, "components[1].code_expiration_minutes");
     }
 }

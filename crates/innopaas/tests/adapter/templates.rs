@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use gateway_core::content::whatsapp::TemplateCategory;
+use gateway_core::template::WhatsAppTemplateDraft;
 use gateway_core::{ErrorClass, RejectScope};
-use gateway_innopaas::{HeaderExample, TemplateButton, TemplateHeaderType, TemplateSubmit};
+use gateway_innopaas::{TemplateButton, TemplateHeaderType, TemplateSubmit};
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -87,40 +88,22 @@ async fn a_marketing_template_with_an_image_header_a_call_button_and_website_but
         .expect(1)
         .mount(&server)
         .await;
-    let template = TemplateSubmit {
-        name: "spring_sale".into(),
-        category: TemplateCategory::Marketing,
-        language: "en".into(),
-        header_type: TemplateHeaderType::Image,
-        caption: Some("https://cdn.example.com/img/sale.jpg".into()),
-        body: "Hi {{1}}, {{2}} off this week.".into(),
-        footer: None,
-        safety_advice: None,
-        buttons: vec![
-            TemplateButton {
-                action_type: 3,
-                label: "Call us".into(),
-                phone_area: Some("852".into()),
-                phone: Some("30012345".into()),
-                ..TemplateButton::default()
-            },
-            TemplateButton {
-                action_type: 2,
-                label: "Shop".into(),
-                target_url: Some("https://shop.example.com/sale/{{1}}".into()),
-                button_example: vec!["https://shop.example.com/sale/spring".into()],
-                ..TemplateButton::default()
-            },
-            TemplateButton {
-                action_type: 2,
-                label: "Stores".into(),
-                target_url: Some("https://shop.example.com/stores".into()),
-                ..TemplateButton::default()
-            },
-        ],
-        header_example: Some(HeaderExample::Handle(vec!["https://cdn.example.com/img/sale.jpg".into()])),
-        body_example: Some(vec![vec!["Ada".into(), "20%".into()]]),
-    };
+    // Meta's draft, as `POST /v1/templates` takes it: the call button's one international number
+    // goes out split into phoneArea and phone.
+    let draft: WhatsAppTemplateDraft = serde_json::from_value(json!({
+        "name": "spring_sale", "language": "en", "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["https://cdn.example.com/img/sale.jpg"]}},
+            {"type": "BODY", "text": "Hi {{1}}, {{2}} off this week.", "example": {"body_text": [["Ada", "20%"]]}},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "PHONE_NUMBER", "text": "Call us", "phone_number": "+85230012345"},
+                {"type": "URL", "text": "Shop", "url": "https://shop.example.com/sale/{{1}}",
+                 "example": ["https://shop.example.com/sale/spring"]},
+                {"type": "URL", "text": "Stores", "url": "https://shop.example.com/stores"}]}
+        ]
+    }))
+    .expect("a Meta draft");
+    let template = TemplateSubmit::from_draft(&draft).expect("InnoPaaS takes it");
     assert_eq!(account(&server).submit_template(&template).await.expect("created"), "987");
 }
 

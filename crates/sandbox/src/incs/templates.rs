@@ -111,7 +111,7 @@ fn documented() -> Vec<(&'static str, Value)> {
 }
 
 /// Distinct `{{n}}` in a text.
-fn variables_in(text: &str) -> usize {
+pub(crate) fn variables_in(text: &str) -> usize {
     let mut seen = std::collections::BTreeSet::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
