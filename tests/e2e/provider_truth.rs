@@ -173,17 +173,8 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
     let path = "/callbacks/incs/sandbox-incs-callback";
 
-    let id =
-        accepted(&gw, json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "retry me"})).await;
-    let first = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
-    let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
-    assert_eq!(post(&gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
-    let again = eventually(Duration::from_secs(5), || async {
-        let m = gw.get_message(&id).await;
-        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
-    })
-    .await
-    .expect("submitted again after a transient failure report");
+    let (id, pmid, pmid_again) = sent_twice(&gw, "85268411234", None).await;
+    let again = gw.get_message(&id).await;
     let h = history(&again);
     let statuses: Vec<&str> = h.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(statuses, ["queued", "submitted", "failed", "submitted"], "{h:?}");
@@ -200,7 +191,6 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     assert_eq!(m["status"], "submitted", "a report about the superseded attempt moved the new one: {m}");
     assert_eq!(history(&m).len(), 4, "nor is it in the history: {m}");
     // The second attempt's own report does.
-    let pmid_again = again["provider_message_id"].as_str().unwrap();
     let mut current = late.clone();
     current["message_id"] = json!(pmid_again);
     assert_eq!(post(&gw, path, &current, &[]).await, 200);
@@ -221,6 +211,75 @@ async fn a_reported_failure_is_judged_like_a_send_answer(redis: TestRedis) {
     assert_eq!(gw.get_message(&id2).await["status"], "failed");
     // The first message was not touched by the repeat.
     assert_eq!(sandbox.requests("incs").await.iter().filter(|r| r["body"]["to"] == "85268411234").count(), 2);
+    gw.stop().await;
+}
+
+/// INCS's chat event for one of our sends, linking its chat id to the send's provider id.
+fn chat_created(chat_id: u64, channel_msg_id: &str, to: &str) -> Value {
+    json!({"event": "message_created", "message": {"id": chat_id, "auth_id": 30058, "conversation_id": 979,
+        "session_type": 1, "sender": "incs_1", "receiver": to, "type": 1, "custom_type": 0, "custom_id": 0,
+        "channel_msg_id": channel_msg_id, "channel_status": 0, "content": {"content": "hi"}, "error": "",
+        "source": 1, "created_at": "2026-04-07T12:02:55.000000Z", "updated_at": "2026-04-07T12:02:55.000000Z"}})
+}
+
+fn chat_status(chat_id: u64, status: u8) -> Value {
+    json!({"event": "message_status_updated", "message_id": chat_id, "message_status": status, "error": "",
+        "updated_at": "2026-04-07T13:11:27.000000Z"})
+}
+
+/// A text sent, then failed by callback with a transient code and sent again (INCS's chat id
+/// `linked_before` linked to the first attempt before the failure). Returns our id and both
+/// attempts' provider ids.
+async fn sent_twice(gw: &TestGateway, to: &str, linked_before: Option<u64>) -> (String, String, String) {
+    let path = "/callbacks/incs/sandbox-incs-callback";
+    let id = accepted(gw, json!({"channel": "whatsapp", "to": to, "type": "text", "text": "hi"})).await;
+    let first = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
+    let pmid = first["provider_message_id"].as_str().unwrap().to_owned();
+    if let Some(chat_id) = linked_before {
+        assert_eq!(post(gw, path, &chat_created(chat_id, &pmid, to), &[]).await, 200);
+    }
+    assert_eq!(post(gw, path, &failed_callback(&pmid, 131000, "Something went wrong"), &[]).await, 200);
+    let again = eventually(Duration::from_secs(5), || async {
+        let m = gw.get_message(&id).await;
+        (m["status"] == "submitted" && m["provider_message_id"] != pmid.as_str()).then_some(m)
+    })
+    .await
+    .expect("submitted again after a transient failure report");
+    let second = again["provider_message_id"].as_str().unwrap().to_owned();
+    (id, pmid, second)
+}
+
+/// INCS's chat id stands for one attempt: once a reported failure replaced that attempt, its chat
+/// events are stale like its other reports, whether INCS linked the chat id before the failure or
+/// only after it (its status buffered meanwhile). The new attempt's chat events still move the
+/// message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_events_about_a_superseded_attempt_are_stale() {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let path = "/callbacks/incs/sandbox-incs-callback";
+    let unmoved = |m: &Value| {
+        let statuses: Vec<String> = history(m).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(statuses, ["queued", "submitted", "failed", "submitted"], "{m}");
+        assert_eq!(m["status"], "submitted", "a chat event about the superseded attempt moved the new one: {m}");
+    };
+
+    // The chat id was linked to the first attempt before it failed; its late `delivered` is stale
+    // (reports are applied before the 200).
+    let (id, _, second) = sent_twice(&gw, "85268411234", Some(260400000084)).await;
+    assert_eq!(post(&gw, path, &chat_status(260400000084, 3), &[]).await, 200);
+    unmoved(&gw.get_message(&id).await);
+    // The second attempt's chat events move it: its status first, then the event linking it.
+    assert_eq!(post(&gw, path, &chat_status(260400000085, 3), &[]).await, 200);
+    assert_eq!(post(&gw, path, &chat_created(260400000085, &second, "85268411234"), &[]).await, 200);
+    gw.wait_for_status(&id, "delivered", Duration::from_secs(3)).await;
+
+    // The first attempt's status arrives, then (after the failure) the event linking its chat id.
+    let (id2, first2, _) = sent_twice(&gw, "85268411235", None).await;
+    assert_eq!(post(&gw, path, &chat_status(260400000086, 4), &[]).await, 200);
+    assert_eq!(post(&gw, path, &chat_created(260400000086, &first2, "85268411235"), &[]).await, 200);
+    unmoved(&gw.get_message(&id2).await);
     gw.stop().await;
 }
 

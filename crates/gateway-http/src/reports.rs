@@ -13,7 +13,7 @@ use redis::AsyncCommands;
 use serde_json::json;
 
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
-use crate::engine::{Engine, Reopen, Reopened, ReportOutcome, StoreError};
+use crate::engine::{Engine, ProviderIdOwner, Reopen, Reopened, ReportOutcome, StoreError};
 use crate::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
 use crate::fallback::Chains;
 use crate::metrics::Metrics;
@@ -81,7 +81,7 @@ impl Reports {
         let pmid = report.provider_message_id.as_str();
         // Which of the report's ids found the message: the others get linked to it.
         let (owner, by_pmid, by_wamid) = match self.by_correlation_id(report).await? {
-            Some(owner) => (Some(owner), false, false),
+            Some((sender, id)) => (Some(ProviderIdOwner::new(&sender, &id)), false, false),
             None => match self.engine.find_by_provider_id(provider, pmid).await? {
                 Some(owner) => (Some(owner), true, false),
                 None => match &report.wamid {
@@ -91,20 +91,22 @@ impl Reports {
             },
         };
         match owner {
-            Some((sender, id)) => {
+            Some(owner) => {
+                let (sender, id) = (&owner.sender, &owner.id);
                 let unlinked = [(!by_pmid).then_some(pmid), report.wamid.as_deref().filter(|_| !by_wamid)];
                 for other in unlinked.into_iter().flatten() {
-                    let buffered = self.engine.link_provider_id(provider, other, &sender, &id).await?;
-                    self.apply_buffered(&sender, &id, buffered).await;
+                    let buffered =
+                        self.engine.link_provider_id(provider, other, &ProviderIdOwner::new(sender, id)).await?;
+                    self.apply_buffered(sender, id, buffered, None).await;
                 }
-                self.apply(&sender, &id, report).await.map(label)
+                self.apply_to_attempt(sender, id, report, owner.attempt.as_deref()).await.map(label)
             }
             None => {
                 let raw = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 match self.engine.buffer_report(provider, &report.provider_message_id, &raw).await? {
                     None => Ok("buffered"),
-                    Some(((sender, id), items)) => {
-                        self.apply_buffered(&sender, &id, items).await;
+                    Some((owner, items)) => {
+                        self.apply_buffered(&owner.sender, &owner.id, items, owner.attempt.as_deref()).await;
                         Ok("ok")
                     }
                 }
@@ -120,26 +122,31 @@ impl Reports {
     }
 
     /// Links a provider's second id for a message (INCS's chat id) and applies what was buffered
-    /// under it. Returns `ok`, or `unknown_message` when the first id names no message of ours
-    /// (an inbound message, or one sent outside the gateway).
+    /// under it. The alias stands for the attempt whose provider id it names, so its reports are
+    /// stale once a reported failure replaced that attempt. Returns `ok`, or `unknown_message` when
+    /// the first id names no message of ours (an inbound message, or one sent outside the gateway).
     ///
     /// # Errors
     /// [`StoreError`]: the caller must not acknowledge the callback.
     pub async fn alias(&self, alias: &MessageAlias) -> Result<&'static str, StoreError> {
         let provider = alias.provider.as_str();
-        let Some((sender, id)) = self.engine.find_by_provider_id(provider, &alias.provider_message_id).await? else {
+        let Some(owner) = self.engine.find_by_provider_id(provider, &alias.provider_message_id).await? else {
             return Ok("unknown_message");
         };
-        let buffered = self.engine.link_provider_id(provider, &alias.alias, &sender, &id).await?;
-        self.apply_buffered(&sender, &id, buffered).await;
+        // The attempt is the one the aliased id stands for (itself an alias only if INCS chained them).
+        let attempt = owner.attempt.clone().unwrap_or_else(|| alias.provider_message_id.clone());
+        let owner = ProviderIdOwner { attempt: Some(attempt), ..owner };
+        let buffered = self.engine.link_provider_id(provider, &alias.alias, &owner).await?;
+        self.apply_buffered(&owner.sender, &owner.id, buffered, owner.attempt.as_deref()).await;
         Ok("ok")
     }
 
     /// Applies reports that were buffered for a message (they came before its send was recorded).
-    pub async fn apply_buffered(&self, sender: &str, id: &str, items: Vec<String>) {
+    /// `attempt`: the provider id of the attempt the id they were buffered under stands for.
+    pub async fn apply_buffered(&self, sender: &str, id: &str, items: Vec<String>, attempt: Option<&str>) {
         for item in items {
             let Ok(report) = serde_json::from_str::<StatusReport>(&item) else { continue };
-            if let Err(e) = self.apply(sender, id, &report).await {
+            if let Err(e) = self.apply_to_attempt(sender, id, &report, attempt).await {
                 tracing::warn!(error = %e, message_id = %id, "could not apply a buffered status report");
             }
         }
@@ -150,6 +157,18 @@ impl Reports {
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
     pub async fn apply(&self, sender: &str, id: &str, report: &StatusReport) -> Result<ReportOutcome, StoreError> {
+        self.apply_to_attempt(sender, id, report, None).await
+    }
+
+    /// [`Self::apply`] for a report that names an attempt only through an alias: `attempt` is that
+    /// attempt's provider id, fenced like the report's own ids.
+    async fn apply_to_attempt(
+        &self,
+        sender: &str,
+        id: &str,
+        report: &StatusReport,
+        attempt: Option<&str>,
+    ) -> Result<ReportOutcome, StoreError> {
         let class = report.error.as_ref().map(|e| classify_report(report.provider, e));
         let error = report.error.as_ref().map(|e| ErrorRecord {
             code: e.code.clone(),
@@ -157,7 +176,7 @@ impl Reports {
             retryable: class.is_some_and(|c| !matches!(c, ErrorClass::Rejected(_))),
         });
         if let (MessageStatus::Failed, Some(class), Some(error)) = (report.status, class, error.as_ref()) {
-            if let Some(outcome) = self.retry_reported_failure(sender, id, report, class, error).await? {
+            if let Some(outcome) = self.retry_reported_failure(sender, id, report, attempt, class, error).await? {
                 return Ok(outcome);
             }
         }
@@ -166,7 +185,7 @@ impl Reports {
             .apply_report(
                 sender,
                 id,
-                &report_ids(report),
+                &report_ids(report, attempt),
                 report.status,
                 report.at.timestamp_millis(),
                 report.provider.as_str(),
@@ -210,6 +229,7 @@ impl Reports {
         sender: &str,
         id: &str,
         report: &StatusReport,
+        aliased: Option<&str>,
         class: ErrorClass,
         error: &ErrorRecord,
     ) -> Result<Option<ReportOutcome>, StoreError> {
@@ -236,7 +256,7 @@ impl Reports {
             // The failure stands as the provider reported it.
             _ => return Ok(None),
         };
-        let ids = report_ids(report);
+        let ids = report_ids(report, aliased);
         let at = report.at.timestamp_millis();
         let source = report.provider.as_str();
         match self.engine.reopen(sender, id, &ids, at, source, error, record.attempt, reopen).await? {
@@ -294,7 +314,7 @@ impl Reports {
                 .engine
                 .find_by_provider_id(message.provider.as_str(), &ctx.provider_message_id)
                 .await?
-                .map(|(_, id)| id),
+                .map(|owner| owner.id),
             None => None,
         };
         let data = json!({
@@ -363,8 +383,8 @@ fn classify_report(provider: ProviderKind, error: &ReportedError) -> ErrorClass 
 }
 
 /// Every provider id a report names the message by.
-fn report_ids(report: &StatusReport) -> Vec<&str> {
-    [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref()]
+fn report_ids<'a>(report: &'a StatusReport, attempt: Option<&'a str>) -> Vec<&'a str> {
+    [Some(report.provider_message_id.as_str()), report.wamid.as_deref(), report.correlation_id.as_deref(), attempt]
         .into_iter()
         .flatten()
         .collect()

@@ -24,7 +24,7 @@
 //! | `P:{S}:fbwait` | zset | first message id → when its fallback chain is next checked (ms): the end of a step's wait, or a pending hand-off's recheck |
 //! | `P:{S}:recon` | zset | id → last status news (ms), for submitted messages whose status is polled when callbacks stay silent |
 //! | `P:ix:<id>` | string | id → sender, to find a message by id alone |
-//! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid`, to apply callbacks |
+//! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid` (an alias such as INCS's chat id: `sender\nid\nthe attempt's provider id`), to apply callbacks |
 //! | `P:pmbuf:<provider>:<provider id>` | list | status reports that came before the send's answer was recorded (1 h) |
 //! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (24 h) |
 //!
@@ -223,6 +223,37 @@ pub enum ReportOutcome {
     Missing,
     /// A reported failure sent the message round again (retry or failover).
     Retried,
+}
+
+/// The message a provider id belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderIdOwner {
+    pub sender: String,
+    /// Our message id.
+    pub id: String,
+    /// For an id that stands for one attempt's own provider id (INCS's chat id, whose reports
+    /// name nothing else): that provider id, so a report naming the alias is fenced like one
+    /// naming the attempt.
+    pub attempt: Option<String>,
+}
+
+impl ProviderIdOwner {
+    pub fn new(sender: &str, id: &str) -> Self {
+        Self { sender: sender.to_owned(), id: id.to_owned(), attempt: None }
+    }
+
+    fn encode(&self) -> String {
+        match &self.attempt {
+            Some(attempt) => format!("{}\n{}\n{attempt}", self.sender, self.id),
+            None => format!("{}\n{}", self.sender, self.id),
+        }
+    }
+
+    fn decode(value: &str) -> Option<Self> {
+        let mut parts = value.splitn(3, '\n');
+        let (sender, id) = (parts.next()?, parts.next()?);
+        Some(Self { sender: sender.to_owned(), id: id.to_owned(), attempt: parts.next().map(str::to_owned) })
+    }
 }
 
 /// One claimed message, leased to this worker.
@@ -688,7 +719,8 @@ impl Engine {
                 pipe.pexpire(self.index_key(&claim.id), retention);
             }
             if !pmid.is_empty() {
-                pipe.pset_ex(self.provider_id_key(provider, pmid), format!("{sender}\n{}", claim.id), retention as u64);
+                let owner = ProviderIdOwner::new(sender, &claim.id).encode();
+                pipe.pset_ex(self.provider_id_key(provider, pmid), owner, retention as u64);
                 pipe.cmd("LPOP").arg(self.buffer_key(provider, pmid)).arg(REPORT_BUFFER_MAX);
             }
             if pipe.is_empty() {
@@ -720,7 +752,9 @@ impl Engine {
     }
 
     /// Links another provider id (an InnoPaaS wamid, an INCS chat id) to a message, and takes the
-    /// reports buffered under it.
+    /// reports buffered under it. `attempt` is the provider id of the send the new id stands for,
+    /// when it names one attempt only (INCS's chat id), so reports naming it can be told stale once
+    /// that attempt is superseded.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
@@ -728,17 +762,12 @@ impl Engine {
         &self,
         provider: &str,
         pmid: &str,
-        sender: &str,
-        id: &str,
+        owner: &ProviderIdOwner,
     ) -> Result<Vec<String>, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
             let () = c
-                .pset_ex(
-                    self.provider_id_key(provider, pmid),
-                    format!("{sender}\n{id}"),
-                    self.retention.as_millis() as u64,
-                )
+                .pset_ex(self.provider_id_key(provider, pmid), owner.encode(), self.retention.as_millis() as u64)
                 .await?;
             Ok(self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?)
         })
@@ -822,15 +851,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn find_by_provider_id(
-        &self,
-        provider: &str,
-        pmid: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
+    pub async fn find_by_provider_id(&self, provider: &str, pmid: &str) -> Result<Option<ProviderIdOwner>, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
             let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
-            Ok(v.and_then(|v| v.split_once('\n').map(|(s, i)| (s.to_owned(), i.to_owned()))))
+            Ok(v.as_deref().and_then(ProviderIdOwner::decode))
         })
         .await
     }
@@ -845,7 +870,7 @@ impl Engine {
         provider: &str,
         pmid: &str,
         report: &str,
-    ) -> Result<Option<((String, String), Vec<String>)>, StoreError> {
+    ) -> Result<Option<(ProviderIdOwner, Vec<String>)>, StoreError> {
         let key = self.buffer_key(provider, pmid);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -853,7 +878,7 @@ impl Engine {
             let () = c.pexpire(&key, REPORT_BUFFER_TTL.as_millis() as i64).await?;
             // The send's answer may have been recorded between our lookup and the push.
             let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
-            let Some(owner) = v.and_then(|v| v.split_once('\n').map(|(s, i)| (s.to_owned(), i.to_owned()))) else {
+            let Some(owner) = v.as_deref().and_then(ProviderIdOwner::decode) else {
                 return Ok(None);
             };
             let items: Vec<String> = self.scripts.drain.key(&key).invoke_async(&mut c).await?;

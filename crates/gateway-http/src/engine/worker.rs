@@ -477,7 +477,7 @@ async fn deliver_leased(ctx: &Ctx, lane: &Lane, claim: &Claimed, stored: &Stored
                     ctx.reports.engine_status(&m.id, MessageStatus::Submitted, MessageStatus::Sending).await;
                     ctx.reports.chain_moved(&claim.id, m.chain.as_ref(), MessageStatus::Submitted).await;
                     // Callbacks that beat the send's answer here are applied now.
-                    ctx.reports.apply_buffered(sender, &claim.id, buffered).await;
+                    ctx.reports.apply_buffered(sender, &claim.id, buffered, None).await;
                 }
                 debug!(provider_message_id = %receipt.provider_message_id, "submitted");
                 Ok::<bool, super::StoreError>(ok)
