@@ -188,10 +188,16 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn spawn(toml: &str) -> Self {
+        Self::spawn_config(gateway_http::Config::from_toml(toml).unwrap_or_else(|e| panic!("test config: {e}"))).await
+    }
+
+    /// A gateway from a configuration value (a test changes a field, which the compiler checks);
+    /// validated as at start-up.
+    pub async fn spawn_config(config: gateway_http::Config) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = gateway_http::telemetry::init(&gateway_http::telemetry::TracingConfig::default());
         }
-        let config = gateway_http::Config::from_toml(toml).unwrap_or_else(|e| panic!("test config: {e}"));
+        config.validate().unwrap_or_else(|e| panic!("test config: {e}"));
         let app = gateway_http::Application::build(config).unwrap_or_else(|e| panic!("build: {e}"));
         let base_url = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
@@ -463,6 +469,11 @@ impl TestRedis {
     /// TOML to append to [`gateway_toml`]'s `extra` (the `[redis]` section is already there).
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
+    }
+    /// The same, parsed, for a test to change fields of.
+    pub fn gateway_config(&self, sandbox_url: &str, extra: &str) -> gateway_http::Config {
+        gateway_http::Config::from_toml(&self.gateway_toml(sandbox_url, extra))
+            .unwrap_or_else(|e| panic!("test config: {e}"))
     }
     /// A gateway configuration for this Redis.
     pub fn gateway_toml(&self, sandbox_url: &str, extra: &str) -> String {

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod callbacks;
+mod capacity;
 mod durability;
 mod engine;
 mod fallback;

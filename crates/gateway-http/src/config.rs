@@ -148,6 +148,9 @@ pub struct EngineConfig {
     pub dispatch: bool,
     /// Dead letters kept per sender; beyond it the oldest are dropped.
     pub dead_letter_cap: usize,
+    /// Provider message ids whose status reports may wait for their send's answer (reports that
+    /// came first); beyond it the ids written longest ago are dropped with their reports.
+    pub report_buffer_cap: usize,
     /// Consecutive 5xx/timeout failures that open an account's circuit.
     pub circuit_failure_threshold: u32,
     /// How long an open circuit stays open before one probe is let through.
@@ -190,6 +193,7 @@ impl Default for EngineConfig {
             idle_poll_ms: 200,
             dispatch: true,
             dead_letter_cap: 10_000,
+            report_buffer_cap: 10_000,
             circuit_failure_threshold: 5,
             circuit_open_ms: 30_000,
             sample_interval_ms: 5_000,
@@ -366,6 +370,9 @@ impl Config {
         }
         if self.engine.dead_letter_cap == 0 {
             return Err(invalid("engine.dead_letter_cap", "at least 1"));
+        }
+        if !(1..=10_000_000).contains(&self.engine.report_buffer_cap) {
+            return Err(invalid("engine.report_buffer_cap", "1 to 10000000"));
         }
         if self.engine.circuit_failure_threshold == 0 {
             return Err(invalid("engine.circuit_failure_threshold", "at least 1"));
@@ -650,5 +657,21 @@ accounts = ["incs-wa"]
         let err = c.validate().expect_err("refused").to_string();
         assert!(err.starts_with("configuration key `engine.lease_ms`"), "{err}");
         assert!(err.contains("subscriptions[0].timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn capacity_bounds_out_of_range_are_refused_naming_the_key() {
+        assert_eq!(base().engine.report_buffer_cap, 10_000);
+        type Change = fn(&mut Config);
+        let cases: [(Change, &str); 2] = [
+            (|c| c.engine.report_buffer_cap = 0, "engine.report_buffer_cap"),
+            (|c| c.engine.report_buffer_cap = 10_000_001, "engine.report_buffer_cap"),
+        ];
+        for (change, key) in cases {
+            let mut c = base();
+            change(&mut c);
+            let err = c.validate().expect_err("refused").to_string();
+            assert!(err.starts_with(&format!("configuration key `{key}`")), "{err}");
+        }
     }
 }

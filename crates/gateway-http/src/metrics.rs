@@ -36,6 +36,8 @@ pub struct Metrics {
     pub event_backlog: IntGaugeVec,
     pub api_rate_limited: IntCounterVec,
     pub redis_up: IntGauge,
+    pub early_reports_buffered: IntGauge,
+    pub early_reports_dropped: IntCounter,
     pub fallbacks: IntCounterVec,
     pub fallback_late_success: IntCounter,
 }
@@ -88,6 +90,16 @@ impl Metrics {
         };
         let redis_up = IntGauge::new("gateway_redis_up", "1 when the last Redis health probe succeeded")?;
         registry.register(Box::new(redis_up.clone()))?;
+        let early_reports_buffered = IntGauge::new(
+            "gateway_early_reports_buffered",
+            "Provider message ids with status reports waiting for their send's answer (bounded by engine.report_buffer_cap)",
+        )?;
+        registry.register(Box::new(early_reports_buffered.clone()))?;
+        let early_reports_dropped = IntCounter::new(
+            "gateway_early_reports_dropped_total",
+            "Status reports for unknown provider ids dropped to keep the buffer within its bounds",
+        )?;
+        registry.register(Box::new(early_reports_dropped.clone()))?;
         let dead_letters =
             IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
         registry.register(Box::new(dead_letters.clone()))?;
@@ -211,6 +223,8 @@ impl Metrics {
                 &["key"],
             )?,
             redis_up,
+            early_reports_buffered,
+            early_reports_dropped,
             possible_duplicates,
             dead_letters,
             registry,

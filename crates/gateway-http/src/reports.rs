@@ -103,7 +103,9 @@ impl Reports {
             }
             None => {
                 let raw = serde_json::to_string(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                match self.engine.buffer_report(provider, &report.provider_message_id, &raw).await? {
+                let buffered = self.engine.buffer_report(provider, &report.provider_message_id, &raw).await?;
+                self.metrics.early_reports_dropped.inc_by(buffered.dropped);
+                match buffered.owner {
                     None => Ok("buffered"),
                     Some((owner, items)) => {
                         self.apply_buffered(&owner.sender, &owner.id, items, owner.attempt.as_deref()).await;

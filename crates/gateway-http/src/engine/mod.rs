@@ -25,7 +25,8 @@
 //! | `P:{S}:recon` | zset | id → last status news (ms), for submitted messages whose status is polled when callbacks stay silent |
 //! | `P:ix:<id>` | string | id → sender, to find a message by id alone |
 //! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid` (an alias such as INCS's chat id: `sender\nid\nthe attempt's provider id`), to apply callbacks |
-//! | `P:pmbuf:<provider>:<provider id>` | list | status reports that came before the send's answer was recorded (1 h) |
+//! | `P:{pmbuf}:<provider>:<provider id>` | list | status reports that came before the send's answer was recorded: the newest 16 per id, 1 h after the last |
+//! | `P:{pmbuf}:ix` | zset | buffer key → its last write (ms): at most `engine.report_buffer_cap` ids, the oldest deleted beyond it |
 //! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (24 h) |
 //!
 //! # Why this shape
@@ -110,6 +111,7 @@ struct Scripts {
     apply_report: Script,
     reopen: Script,
     drain: Script,
+    buffer_report: Script,
     chain: fallback::ChainScripts,
     cancel_batch: Script,
     batch_counts: Script,
@@ -186,9 +188,18 @@ impl SenderKeys {
 
 /// How long reports for an unknown provider message id wait for the send's answer.
 pub const REPORT_BUFFER_TTL: Duration = Duration::from_secs(3600);
-/// The most reports taken from one provider id's buffer when its send is recorded (a message
-/// gets a handful; more would wait for the buffer's TTL).
-const REPORT_BUFFER_MAX: usize = 1000;
+/// The most reports kept for one provider id (a message gets a handful before its send is
+/// recorded; beyond it the oldest go).
+const REPORT_BUFFER_PER_ID: usize = 16;
+
+/// What [`Engine::buffer_report`] did.
+#[derive(Debug, Default)]
+pub struct Buffered {
+    /// The message the id turned out to name, with every report buffered for it, to apply now.
+    pub owner: Option<(ProviderIdOwner, Vec<String>)>,
+    /// Reports dropped to keep the buffer within its bounds.
+    pub dropped: u64,
+}
 
 /// What applying a provider's status report did.
 /// How a failure reported by callback is tried again (the retry policy's decision).
@@ -397,6 +408,7 @@ pub struct Engine {
     retention: Duration,
     lease: Duration,
     dead_letter_cap: usize,
+    report_buffer_cap: usize,
     /// Claim weights of the priority classes: high, normal, bulk.
     weights: [u32; 3],
     scripts: Arc<Scripts>,
@@ -419,6 +431,7 @@ impl Engine {
             retention: Duration::from_secs(engine.retention_secs),
             lease: Duration::from_millis(engine.lease_ms),
             dead_letter_cap: engine.dead_letter_cap,
+            report_buffer_cap: engine.report_buffer_cap,
             weights: [engine.priority_weights.high, engine.priority_weights.normal, engine.priority_weights.bulk],
             scripts: Arc::new(Scripts {
                 accept: scripts::accept(),
@@ -437,6 +450,7 @@ impl Engine {
                 apply_report: scripts::apply_report(),
                 reopen: scripts::reopen(),
                 drain: scripts::drain(),
+                buffer_report: scripts::buffer_report(),
                 chain: fallback::ChainScripts::new(),
                 cancel_batch: scripts::cancel_batch(),
                 batch_counts: scripts::batch_counts(),
@@ -721,7 +735,9 @@ impl Engine {
             if !pmid.is_empty() {
                 let owner = ProviderIdOwner::new(sender, &claim.id).encode();
                 pipe.pset_ex(self.provider_id_key(provider, pmid), owner, retention as u64);
-                pipe.cmd("LPOP").arg(self.buffer_key(provider, pmid)).arg(REPORT_BUFFER_MAX);
+                // The buffer's reply must come last: it is the one read below.
+                pipe.zrem(self.buffer_index_key(), self.buffer_key(provider, pmid));
+                pipe.cmd("LPOP").arg(self.buffer_key(provider, pmid)).arg(REPORT_BUFFER_PER_ID);
             }
             if pipe.is_empty() {
                 return Ok(Some(Vec::new()));
@@ -747,8 +763,25 @@ impl Engine {
         format!("{}:pm:{provider}:{pmid}", self.prefix)
     }
 
+    /// Every early-report buffer shares one hash tag with its index, so one script bounds them.
     fn buffer_key(&self, provider: &str, pmid: &str) -> String {
-        format!("{}:pmbuf:{provider}:{pmid}", self.prefix)
+        format!("{}:{{pmbuf}}:{provider}:{pmid}", self.prefix)
+    }
+
+    fn buffer_index_key(&self) -> String {
+        format!("{}:{{pmbuf}}:ix", self.prefix)
+    }
+
+    /// How many provider ids have status reports waiting for their send's answer.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn buffered_report_ids(&self) -> Result<u64, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            Ok(c.zcard(self.buffer_index_key()).await?)
+        })
+        .await
     }
 
     /// Links another provider id (an InnoPaaS wamid, an INCS chat id) to a message, and takes the
@@ -769,7 +802,13 @@ impl Engine {
             let () = c
                 .pset_ex(self.provider_id_key(provider, pmid), owner.encode(), self.retention.as_millis() as u64)
                 .await?;
-            Ok(self.scripts.drain.key(self.buffer_key(provider, pmid)).invoke_async(&mut c).await?)
+            Ok(self
+                .scripts
+                .drain
+                .key(self.buffer_key(provider, pmid))
+                .key(self.buffer_index_key())
+                .invoke_async(&mut c)
+                .await?)
         })
         .await
     }
@@ -860,29 +899,36 @@ impl Engine {
         .await
     }
 
-    /// Keeps a report for a provider id we do not know yet. If the id became known meanwhile,
-    /// returns everything buffered for it (including this report) for the caller to apply now.
+    /// Keeps a report for a provider id we do not know yet, within the buffer's bounds (TTL,
+    /// `engine.report_buffer_cap` ids, the newest reports of each id). If the id became known
+    /// meanwhile, returns everything buffered for it (including this report) for the caller to
+    /// apply now.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn buffer_report(
-        &self,
-        provider: &str,
-        pmid: &str,
-        report: &str,
-    ) -> Result<Option<(ProviderIdOwner, Vec<String>)>, StoreError> {
+    pub async fn buffer_report(&self, provider: &str, pmid: &str, report: &str) -> Result<Buffered, StoreError> {
         let key = self.buffer_key(provider, pmid);
+        let index = self.buffer_index_key();
         self.timed(async {
             let mut c = self.conn().await?;
-            let () = c.rpush(&key, report).await?;
-            let () = c.pexpire(&key, REPORT_BUFFER_TTL.as_millis() as i64).await?;
+            let dropped: u64 = self
+                .scripts
+                .buffer_report
+                .key(&key)
+                .key(&index)
+                .arg(report)
+                .arg(REPORT_BUFFER_TTL.as_millis() as u64)
+                .arg(self.report_buffer_cap)
+                .arg(REPORT_BUFFER_PER_ID)
+                .invoke_async(&mut c)
+                .await?;
             // The send's answer may have been recorded between our lookup and the push.
             let v: Option<String> = c.get(self.provider_id_key(provider, pmid)).await?;
             let Some(owner) = v.as_deref().and_then(ProviderIdOwner::decode) else {
-                return Ok(None);
+                return Ok(Buffered { owner: None, dropped });
             };
-            let items: Vec<String> = self.scripts.drain.key(&key).invoke_async(&mut c).await?;
-            Ok(Some((owner, items)))
+            let items: Vec<String> = self.scripts.drain.key(&key).key(&index).invoke_async(&mut c).await?;
+            Ok(Buffered { owner: Some((owner, items)), dropped })
         })
         .await
     }

@@ -42,6 +42,9 @@ pub async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics) {
     if !up {
         return;
     }
+    if let Ok(n) = engine.buffered_report_ids().await {
+        metrics.early_reports_buffered.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     for (sender, names) in lanes_by_sender(lanes) {
         let Ok(depth) = engine.depth(&sender, &names).await else { continue };
         for (lane, ready) in &depth.ready {

@@ -656,13 +656,53 @@ return mode
 
 /// Takes every report buffered for a provider message id (they came before the send's answer).
 ///
-/// KEYS: buffer list. Returns the reports.
+/// KEYS: buffer list, buffer index. Returns the reports.
 pub fn drain() -> Script {
     Script::new(
         r#"
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
 return items
+"#,
+    )
+}
+
+/// Keeps a status report for a provider message id we do not know yet, within the buffer's
+/// bounds: each id keeps its newest `per id` reports, the index forgets ids whose TTL passed, and
+/// beyond `cap` ids the ids written longest ago are deleted with their reports. A flood of made-up
+/// ids thus only pushes out older entries, while a real early report lives for milliseconds.
+///
+/// KEYS: buffer list, buffer index (same hash tag). ARGV: report, TTL ms, cap (ids), per id.
+/// Returns the number of reports dropped to stay within the bounds.
+pub fn buffer_report() -> Script {
+    Script::new(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local per_id = tonumber(ARGV[4])
+local dropped = 0
+local n = redis.call('RPUSH', KEYS[1], ARGV[1])
+if n > per_id then
+  redis.call('LTRIM', KEYS[1], -per_id, -1)
+  dropped = dropped + n - per_id
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+-- At most 1000 evictions a call, so a lowered cap is reached over several calls.
+local over = math.min(redis.call('ZCARD', KEYS[2]) - cap, 1000)
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do
+    dropped = dropped + redis.call('LLEN', oldest[i])
+    redis.call('DEL', oldest[i])
+  end
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
+return dropped
 "#,
     )
 }
