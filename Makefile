@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench soak api-fuzz clients-check
+.PHONY: run test deps build lint fmt openapi openapi-check openapi-validate clean dashboards-check deploy-check bench soak api-fuzz clients-check overload
 
 ## run: Redis, the provider sandbox and the gateway on http://127.0.0.1:8080 (Ctrl-C stops all)
 run: deps
@@ -72,6 +72,11 @@ bench:
 ## subscription; gateway RSS and Redis memory each minute; writes bench/results/<date>-soak.md and .svg
 soak:
 	@scripts/soak.sh
+
+## overload: 1,000 connections on POST /v1/messages for 10 s against a release build while the
+## sandbox calls back; writes bench/results/<date>-overload.md (callbacks refused, refusal latency)
+overload:
+	@scripts/overload.sh
 
 ## deploy-check: parses every YAML/JSON under deploy/ and checks the compose, k8s and Dockerfile wiring
 deploy-check:

@@ -1,6 +1,7 @@
 //! End-to-end tests: the gateway against a real Redis and the provider sandbox. One binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admission;
 mod bad_input;
 mod callbacks;
 mod capacity;

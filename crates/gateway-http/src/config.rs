@@ -50,6 +50,9 @@ pub struct Config {
     /// OpenTelemetry export (off unless an endpoint is given).
     #[serde(default)]
     pub tracing: crate::telemetry::TracingConfig,
+    /// Requests in flight and the Redis memory guard (see `admission`).
+    #[serde(default)]
+    pub admission: crate::admission::AdmissionConfig,
 }
 
 /// A routing rule: when every given condition matches, try these accounts in this order. Accounts
@@ -390,6 +393,7 @@ impl Config {
             return Err(invalid("engine.sample_interval_ms", "at least 100"));
         }
         self.tracing.validate().map_err(|(key, reason)| invalid(format!("tracing.{key}"), reason))?;
+        self.admission.validate().map_err(|(key, reason)| invalid(format!("admission.{key}"), reason))?;
 
         let mut key_names = HashSet::new();
         for (i, k) in self.api_keys.iter().enumerate() {
@@ -663,9 +667,10 @@ accounts = ["incs-wa"]
     fn capacity_bounds_out_of_range_are_refused_naming_the_key() {
         assert_eq!(base().engine.report_buffer_cap, 10_000);
         type Change = fn(&mut Config);
-        let cases: [(Change, &str); 2] = [
+        let cases: [(Change, &str); 3] = [
             (|c| c.engine.report_buffer_cap = 0, "engine.report_buffer_cap"),
             (|c| c.engine.report_buffer_cap = 10_000_001, "engine.report_buffer_cap"),
+            (|c| c.admission.memory_guard = 1.5, "admission.memory_guard"),
         ];
         for (change, key) in cases {
             let mut c = base();

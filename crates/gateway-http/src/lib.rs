@@ -1,6 +1,7 @@
 //! `gateway-http`: the messaging gateway service. See the README for what it is and how to run it.
 
 pub mod accounts;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod config;

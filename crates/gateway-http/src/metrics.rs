@@ -37,6 +37,10 @@ pub struct Metrics {
     pub api_rate_limited: IntCounterVec,
     pub redis_up: IntGauge,
     pub early_reports_buffered: IntGauge,
+    pub redis_memory_used: IntGauge,
+    pub redis_memory_max: IntGauge,
+    pub memory_guard: IntGauge,
+    pub requests_shed: IntCounterVec,
     pub early_reports_dropped: IntCounter,
     pub fallbacks: IntCounterVec,
     pub fallback_late_success: IntCounter,
@@ -54,6 +58,8 @@ const PROVIDER_OUTCOMES: [&str; 6] =
 const RETRY_REASONS: [&str; 5] = ["failover", "pair_rate", "timeout", "server_error", "network"];
 /// `gateway_fallbacks_total` reasons.
 const FALLBACK_REASONS: [&str; 4] = ["failed", "expired", "cancelled", "timeout"];
+/// `gateway_requests_shed_total` reasons.
+pub const SHED_REASONS: [&str; 3] = ["memory_guard", "api_busy", "callbacks_busy"];
 /// `gateway_webhook_deliveries_total` outcomes.
 const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retried", "dead_lettered"];
 /// The `gateway_callbacks_total` (event, outcome) pairs a dashboard reads on a normal day.
@@ -100,6 +106,19 @@ impl Metrics {
             "Status reports for unknown provider ids dropped to keep the buffer within its bounds",
         )?;
         registry.register(Box::new(early_reports_dropped.clone()))?;
+        let int_gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let redis_memory_used =
+            int_gauge("gateway_redis_memory_used_bytes", "Redis used_memory at the last sample (the fullest node)")?;
+        let redis_memory_max =
+            int_gauge("gateway_redis_maxmemory_bytes", "Redis maxmemory at the last sample (0: no limit)")?;
+        let memory_guard = int_gauge(
+            "gateway_memory_guard_engaged",
+            "1 while Redis memory is above admission.memory_guard of maxmemory and new sends are refused",
+        )?;
         let dead_letters =
             IntCounter::new("gateway_dead_letters_total", "Messages dead-lettered after their last attempt")?;
         registry.register(Box::new(dead_letters.clone()))?;
@@ -225,6 +244,14 @@ impl Metrics {
             redis_up,
             early_reports_buffered,
             early_reports_dropped,
+            redis_memory_used,
+            redis_memory_max,
+            memory_guard,
+            requests_shed: counter(
+                "gateway_requests_shed_total",
+                "Requests refused with 503 before any work: memory_guard (new sends while Redis is nearly full), api_busy, callbacks_busy (beyond the budget of requests in flight)",
+                &["reason"],
+            )?,
             possible_duplicates,
             dead_letters,
             registry,
@@ -255,6 +282,9 @@ impl Metrics {
         }
         for outcome in WEBHOOK_OUTCOMES {
             self.webhook_deliveries.with_label_values(&[outcome]);
+        }
+        for reason in SHED_REASONS {
+            self.requests_shed.with_label_values(&[reason]);
         }
         for key in api_keys {
             self.api_rate_limited.with_label_values(&[key.as_str()]);

@@ -52,6 +52,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("the message store is unavailable; retry shortly")]
     StoreUnavailable,
+    /// Redis is nearly full (the memory guard) or refused a write for memory: new sends wait
+    /// until deliveries have drained the queue.
+    #[error("the message store is full; new sends are refused until the queue drains")]
+    StoreFull,
+    /// More requests at once than this process takes; refused before any work was done.
+    #[error("the gateway is at capacity; retry shortly")]
+    Overloaded,
     #[error("too many requests for this API key; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
@@ -69,7 +76,10 @@ pub enum ApiError {
 impl From<crate::engine::StoreError> for ApiError {
     fn from(e: crate::engine::StoreError) -> Self {
         tracing::warn!(error = %e, "message store call failed");
-        ApiError::StoreUnavailable
+        match e {
+            crate::engine::StoreError::Full => ApiError::StoreFull,
+            _ => ApiError::StoreUnavailable,
+        }
     }
 }
 
@@ -87,6 +97,8 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::StoreUnavailable => ("store-unavailable", "Service unavailable"),
+            Self::StoreFull => ("store-full", "Service unavailable"),
+            Self::Overloaded => ("overloaded", "Service unavailable"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Internal => ("internal", "Internal error"),
             Self::ProviderRejected(_) => ("provider-rejected", "The provider refused the request"),
@@ -122,7 +134,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::StoreFull | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ProviderRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -135,8 +147,12 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::StoreUnavailable => {
+            Self::StoreUnavailable | Self::Overloaded => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            // The queue takes longer than a moment to drain.
+            Self::StoreFull => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
             Self::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

@@ -78,6 +78,9 @@ impl Application {
         // shutdown, and the delivery workers must still record their last outcomes then.
         let engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
         let worker_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
+        // Callbacks get a connection of their own, so they never queue behind the API's calls.
+        let callback_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
+        let admission = Arc::new(crate::admission::Admission::new(&config.admission));
         let http = http_client()?;
         let accounts = Arc::new(Accounts::build(&config, &http).map_err(StartError::Config)?);
         let lanes = Arc::new(build_lanes(&config, &accounts));
@@ -103,8 +106,8 @@ impl Application {
             lanes: lanes.clone(),
         };
         let api_chains = crate::fallback::Chains {
-            engine: engine.clone(),
-            events: events.with_engine(engine.clone()),
+            engine: callback_engine.clone(),
+            events: events.with_engine(callback_engine.clone()),
             metrics: metrics.clone(),
             lanes: lanes.clone(),
         };
@@ -117,8 +120,8 @@ impl Application {
             policy: policy.clone(),
         };
         let api_reports = crate::reports::Reports {
-            engine: engine.clone(),
-            events: events.with_engine(engine.clone()),
+            engine: callback_engine.clone(),
+            events: events.with_engine(callback_engine.clone()),
             metrics: metrics.clone(),
             chains: api_chains,
             policy,
@@ -135,6 +138,7 @@ impl Application {
             senders: config.senders.clone(),
             templates: crate::templates::TemplateCache::new(engine.clone()),
             events: events.with_engine(engine.clone()),
+            admission: admission.clone(),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
@@ -159,6 +163,8 @@ impl Application {
                     ApiError::Validation(gateway_core::validate::FieldErrors::single("query", e.to_string())).into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
+                // Inside the request span and metrics, so refusals are logged and counted.
+                .wrap(actix_web::middleware::from_fn(admit))
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
@@ -251,6 +257,13 @@ impl Application {
         .run();
 
         let sampler_stop = CancellationToken::new();
+        crate::admission::spawn_memory_sampler(
+            worker_engine.clone(),
+            admission,
+            metrics.clone(),
+            Duration::from_millis(config.admission.memory_sample_ms),
+            sampler_stop.clone(),
+        );
         sampler::spawn(
             worker_engine.clone(),
             lanes.clone(),
@@ -303,6 +316,25 @@ impl Application {
         info!("gateway stopped");
         result
     }
+}
+
+/// Holds a place in the request's budget (API or callbacks) while it is handled; beyond the
+/// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done.
+async fn admit(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
+    use actix_web::dev::ServiceResponse;
+    let budget = crate::admission::Budget::of(req.path());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(budget), Some(state)) = (budget, state) else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let Some(_place) = state.admission.enter(budget).await else {
+        state.metrics.requests_shed.with_label_values(&[budget.shed_reason()]).inc();
+        return Ok(req.into_response(ApiError::Overloaded.error_response()));
+    };
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
 /// Prometheus metrics of this instance, in the text exposition format.

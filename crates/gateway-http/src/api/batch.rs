@@ -175,6 +175,8 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
         (status = 422, description = "Not a batch, empty, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[post("/v1/messages/batch")]
 pub async fn send_batch(
@@ -184,6 +186,7 @@ pub async fn send_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
+    state.admit_send()?;
     let body = read_body(&req, payload, state.max_batch_body_bytes).await?;
     let mut de = serde_json::Deserializer::from_slice(&body);
     let batch: serde_json::Map<String, Value> = serde_path_to_error::deserialize(&mut de).map_err(from_json_error)?;

@@ -14,13 +14,17 @@ pub struct Health {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`: ready while Redis answers, whatever the circuits say (an open
-    /// circuit fails over or waits; the gateway still takes messages).
+    /// `ready` or `not_ready`: ready while Redis answers and is below the memory guard, whatever
+    /// the circuits say (an open circuit fails over or waits; the gateway still takes messages).
     #[schema(example = "ready")]
     pub status: &'static str,
     /// `up` or `down`.
     #[schema(example = "up")]
     pub redis: &'static str,
+    /// `ok`, or `over_guard` while Redis's memory is above `admission.memory_guard` of its
+    /// `maxmemory` and new sends are refused (not ready).
+    #[schema(example = "ok")]
+    pub memory: &'static str,
     /// Each provider account's circuit breaker.
     pub accounts: Vec<AccountCircuit>,
 }
@@ -44,7 +48,8 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Whether the gateway can take messages (Redis answers), and each provider account's circuit.
+/// Whether the gateway can take messages (Redis answers and is below the memory guard), and each
+/// provider account's circuit.
 #[utoipa::path(get, path = "/health/ready", operation_id = "health.ready", tag = "health",
     responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready", body = Readiness)))]
 #[get("/health/ready")]
@@ -59,8 +64,16 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         })
         .collect();
     accounts.sort_by(|a, b| a.account.cmp(&b.account));
+    let memory = if state.admission.memory.engaged() { "over_guard" } else { "ok" };
     match state.engine.ping().await {
-        Ok(()) => HttpResponse::Ok().json(Readiness { status: "ready", redis: "up", accounts }),
-        Err(_) => HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "down", accounts }),
+        Ok(()) if memory == "ok" => {
+            HttpResponse::Ok().json(Readiness { status: "ready", redis: "up", memory, accounts })
+        }
+        Ok(()) => {
+            HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "up", memory, accounts })
+        }
+        Err(_) => {
+            HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "down", memory, accounts })
+        }
     }
 }

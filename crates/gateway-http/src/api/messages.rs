@@ -301,7 +301,8 @@ impl MessageOut {
             example = json!({"type": "/problems/validation", "title": "Validation failed", "status": 422,
                 "detail": "to: 8 to 15 digits with the country code, got 3",
                 "errors": [{"field": "to", "reason": "8 to 15 digits with the country code, got 3"}]})),
-        (status = 503, description = "The message store is unavailable; nothing was accepted", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity; retry after `Retry-After`", body = crate::problem::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[post("/v1/messages")]
 pub async fn send(
@@ -311,6 +312,7 @@ pub async fn send(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Send)?;
+    state.admit_send()?;
     let key = idempotency::key_of(&req)?;
     let body = read_body(&req, payload, state.max_body_bytes).await?;
     let Some(key) = key else {

@@ -39,6 +39,22 @@ pub struct AppState {
     pub templates: crate::templates::TemplateCache,
     /// Event subscriptions (over this pool): their state and dead letters.
     pub events: crate::events::Events,
+    /// Budgets of requests in flight and the Redis memory guard.
+    pub admission: Arc<crate::admission::Admission>,
+}
+
+impl AppState {
+    /// Whether a new send may be taken now: not while Redis is above the memory guard.
+    ///
+    /// # Errors
+    /// 503 ([`ApiError::StoreFull`]) with `Retry-After`.
+    pub fn admit_send(&self) -> Result<(), ApiError> {
+        if self.admission.memory.engaged() {
+            self.metrics.requests_shed.with_label_values(&["memory_guard"]).inc();
+            return Err(ApiError::StoreFull);
+        }
+        Ok(())
+    }
 }
 
 /// Reads a JSON request body up to the configured limit. Done by hand rather than with

@@ -86,10 +86,18 @@ pub enum StoreError {
     Timeout,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Redis refused a write because it reached `maxmemory` (the connection is fine).
+    #[error("redis is out of memory")]
+    Full,
 }
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
+        // A write refused for memory, also from inside a script (whose error then carries the
+        // command's own message).
+        if e.code() == Some("OOM") || e.to_string().contains("OOM command not allowed") {
+            return StoreError::Full;
+        }
         StoreError::Unavailable(e.to_string())
     }
 }
@@ -199,6 +207,24 @@ pub struct Buffered {
     pub owner: Option<(ProviderIdOwner, Vec<String>)>,
     /// Reports dropped to keep the buffer within its bounds.
     pub dropped: u64,
+}
+
+/// Every text of an `INFO` reply: one, or one per node of a cluster.
+fn info_texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::BulkString(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => out.push(text.clone()),
+        Value::Array(items) | Value::Set(items) => items.iter().for_each(|i| info_texts(i, out)),
+        Value::Map(pairs) => pairs.iter().for_each(|(_, i)| info_texts(i, out)),
+        _ => {}
+    }
+}
+
+/// `(used_memory, maxmemory)` from an `INFO memory` text.
+fn memory_of(info: &str) -> Option<(u64, u64)> {
+    let field =
+        |name: &str| info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse::<u64>().ok());
+    Some((field("used_memory")?, field("maxmemory").unwrap_or(0)))
 }
 
 /// What applying a provider's status report did.
@@ -503,6 +529,21 @@ impl Engine {
             self.pool.invalidate();
         }
         result
+    }
+
+    /// `(used_memory, maxmemory)` of each node (one, or every node of a cluster).
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn memory(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let info: Value = redis::cmd("INFO").arg("memory").query_async(&mut c).await?;
+            let mut texts = Vec::new();
+            info_texts(&info, &mut texts);
+            Ok(texts.iter().filter_map(|t| memory_of(t)).collect())
+        })
+        .await
     }
 
     /// Whether Redis answers.

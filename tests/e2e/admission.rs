@@ -1,0 +1,195 @@
+//! Admission: a nearly full Redis and a burst of callers refuse new sends early, with 503 and
+//! `Retry-After`, while provider callbacks are still taken and nothing accepted is lost.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gateway_tests::{
+    eventually, free_port, metric_value, sandbox_calling_back, texts_received, TestGateway, TestRedis, API_KEY,
+};
+use serde_json::{json, Value};
+
+const INCS_CALLBACK: &str = "/callbacks/incs/sandbox-incs-callback";
+
+fn status_callback(pmid: &str) -> Value {
+    json!({"event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+        "message_id": pmid, "message_status": "delivered", "error": null, "received_at": chrono::Utc::now().timestamp()})
+}
+
+async fn metrics(gw: &TestGateway) -> String {
+    gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap()
+}
+
+fn shed(text: &str, reason: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("gateway_requests_shed_total{") && l.contains(&format!("reason=\"{reason}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A send's answer: its status, `Retry-After` and body.
+type Answer = (u16, Option<String>, Value);
+
+async fn send(gw: &TestGateway, text: &str) -> Answer {
+    let body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": text});
+    let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(API_KEY).json(&body).send().await;
+    let res = res.unwrap_or_else(|e| panic!("send: {e}"));
+    let status = res.status().as_u16();
+    let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn callback(gw: &TestGateway, pmid: &str) -> u16 {
+    let res = gw.client.post(format!("{}{INCS_CALLBACK}", gw.base_url)).json(&status_callback(pmid)).send().await;
+    res.map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// Redis with a small `maxmemory`, filled by sends while the sender is paused: the guard refuses
+/// new sends (503, `Retry-After`) and readiness goes false before Redis refuses any write;
+/// callbacks are still answered 200; once the sender resumes and the queue drains, every accepted
+/// message has reached the provider and sends are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_redis_refuses_new_sends_but_not_callbacks_and_loses_nothing() {
+    let redis = TestRedis::single();
+    let mut r = redis.client().await;
+    let () = r.query(redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("8mb")).await;
+    let port = free_port();
+    let sandbox = sandbox_calling_back(port).await;
+    let mut config = redis.gateway_config(&sandbox.url(), "");
+    config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    config.admission.memory_sample_ms = 100;
+    // Records of sent messages go soon after, so that the queue draining frees memory.
+    config.engine.retention_secs = 2;
+    config.accounts[0].rate_per_second = 2000;
+    config.accounts[0].burst = 200;
+    let gw = TestGateway::spawn_config(config).await;
+    let pause = gw.client.post(format!("{}/v1/senders/hk-main/pause", gw.base_url)).bearer_auth(API_KEY);
+    assert_eq!(pause.json(&json!({"reason": "filling Redis"})).send().await.unwrap().status(), 200);
+
+    // Fill with 3 KB messages until the guard answers.
+    let filler = "x".repeat(3000);
+    let mut accepted = Vec::new();
+    let mut refusal = None;
+    'fill: for round in 0..400 {
+        let results: Vec<(usize, Answer)> = futures::stream::iter(0..8)
+            .map(|i| {
+                let text = format!("fill-{round}-{i} {filler}");
+                let gw = &gw;
+                async move { (i, send(gw, &text).await) }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for (i, (status, retry_after, body)) in results {
+            match status {
+                202 => accepted.push(format!("fill-{round}-{i} {filler}")),
+                503 => refusal = Some((retry_after, body)),
+                other => panic!("send answered {other}: {body}"),
+            }
+        }
+        if refusal.is_some() {
+            break 'fill;
+        }
+    }
+    let (retry_after, body) = refusal.expect("the guard never refused a send");
+    eprintln!("{} sends accepted before the guard refused", accepted.len());
+    assert!(accepted.len() > 100, "the guard refused early: {} accepted", accepted.len());
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(body["type"], "/problems/store-full", "{body}");
+    assert_eq!(body["status"], 503);
+    // Redis itself refused nothing: the guard came first.
+    let stats: String = r.query(redis::cmd("INFO").arg("errorstats")).await;
+    assert!(!stats.contains("errorstat_OOM"), "Redis refused writes: {stats}");
+
+    let ready = gw.client.get(format!("{}/health/ready", gw.base_url)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!((ready["status"].as_str(), ready["memory"].as_str()), (Some("not_ready"), Some("over_guard")));
+    let (status, _, _) = send(&gw, "still refused").await;
+    assert_eq!(status, 503);
+    // Callbacks are taken while sends are refused.
+    for i in 0..20 {
+        assert_eq!(callback(&gw, &format!("wamid.while-full-{i}")).await, 200);
+    }
+    let m = metrics(&gw).await;
+    assert!(shed(&m, "memory_guard") >= 2.0, "refusals counted");
+    assert_eq!(metric_value(&m, "gateway_memory_guard_engaged"), 1.0);
+
+    // The queue drains: every accepted message reaches the provider, and sends are taken again.
+    let resume = gw.client.post(format!("{}/v1/senders/hk-main/resume", gw.base_url)).bearer_auth(API_KEY);
+    assert_eq!(resume.send().await.unwrap().status(), 200);
+    let all_sent = eventually(Duration::from_secs(120), || async {
+        let seen = texts_received(&sandbox.requests("incs").await);
+        accepted.iter().all(|t| seen.contains_key(t)).then_some(())
+    })
+    .await;
+    let seen = texts_received(&sandbox.requests("incs").await);
+    let missing = accepted.iter().filter(|t| !seen.contains_key(*t)).count();
+    assert!(all_sent.is_some(), "{missing} of {} accepted messages never reached the provider", accepted.len());
+    let resumed = eventually(Duration::from_secs(60), || async {
+        let (status, _, body) = send(&gw, "after the drain").await;
+        (status == 202).then_some(body)
+    })
+    .await;
+    assert!(resumed.is_some(), "sends were still refused after the queue drained");
+    let ready = gw.client.get(format!("{}/health/ready", gw.base_url)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let stats: String = r.query(redis::cmd("INFO").arg("errorstats")).await;
+    assert!(!stats.contains("errorstat_OOM"), "Redis refused writes: {stats}");
+    gw.stop().await;
+}
+
+/// A burst of callers beyond the API's budget of requests in flight: the sends beyond it get 503
+/// with `Retry-After` at once, while callbacks, which have a budget of their own, are all taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_api_budget_is_shed_and_callbacks_are_still_taken() {
+    let redis = TestRedis::single();
+    let sandbox = gateway_tests::TestSandbox::spawn().await;
+    let mut config = redis.gateway_config(&sandbox.url(), "");
+    config.admission.max_in_flight = 2;
+    config.admission.max_wait_ms = 0;
+    config.admission.callbacks_max_in_flight = 64;
+    config.api_keys[0].rate_per_second = 100_000;
+    let gw = TestGateway::spawn_config(config).await;
+
+    let sends = async {
+        futures::stream::iter(0..300)
+            .map(|i| {
+                let gw = &gw;
+                async move { send(gw, &format!("burst-{i}")).await }
+            })
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await
+    };
+    let callbacks = async {
+        futures::stream::iter(0..200)
+            .map(|i| {
+                let gw = &gw;
+                async move { callback(gw, &format!("wamid.burst-{i}")).await }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+    };
+    let (sends, callbacks) = tokio::join!(sends, callbacks);
+    let accepted = sends.iter().filter(|s| s.0 == 202).count();
+    let shed_sends: Vec<_> = sends.iter().filter(|s| s.0 == 503).collect();
+    eprintln!("sends: {accepted} accepted, {} shed", shed_sends.len());
+    assert!(sends.iter().all(|s| s.0 == 202 || s.0 == 503), "{:?}", sends.iter().map(|s| s.0).collect::<Vec<_>>());
+    assert!(accepted > 0, "nothing was accepted");
+    assert!(!shed_sends.is_empty(), "nothing was shed with 64 callers and 2 places");
+    for (_, retry_after, body) in &shed_sends {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["type"], "/problems/overloaded", "{body}");
+    }
+    assert!(
+        callbacks.iter().all(|s| *s == 200),
+        "callbacks refused: {:?}",
+        callbacks.iter().filter(|s| **s != 200).count()
+    );
+    let m = metrics(&gw).await;
+    assert_eq!(shed(&m, "api_busy") as usize, shed_sends.len(), "shed sends counted");
+    assert_eq!(shed(&m, "callbacks_busy"), 0.0);
+    gw.stop().await;
+}
