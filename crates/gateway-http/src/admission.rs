@@ -3,8 +3,9 @@
 //!
 //! - **Two budgets of requests in flight**, per process: one for the API (`/v1/...`) and one for
 //!   provider callbacks (`/callbacks/...`). A request beyond its budget waits at most
-//!   `admission.max_wait_ms` for a place, then gets 503 with `Retry-After`, having touched
-//!   nothing. Without a bound, a burst of callers queues every request on the Redis connection
+//!   `admission.max_wait_ms` (callbacks: `admission.callbacks_max_wait_ms`, longer, since a
+//!   provider may not send a refused callback again) for a place, then gets 503 with
+//!   `Retry-After`, having touched nothing. Without a bound, a burst of callers queues every request on the Redis connection
 //!   until calls time out after `redis.timeout_ms`, callbacks among them; with one, Redis sees at
 //!   most the budget's worth of calls, and callbacks have places no caller can take. Callbacks
 //!   also get their own Redis connection (see `startup`), so they do not queue behind the API's
@@ -37,6 +38,9 @@ pub struct AdmissionConfig {
     pub max_wait_ms: u64,
     /// Provider callbacks handled at once by one process: a budget of their own.
     pub callbacks_max_in_flight: usize,
+    /// How long a callback beyond its budget waits for a place, in ms: longer than a send, since
+    /// a provider may not send a refused callback again.
+    pub callbacks_max_wait_ms: u64,
     /// New sends are refused while Redis's `used_memory` is above this fraction of `maxmemory`.
     pub memory_guard: f64,
     /// How often Redis's memory is sampled, in ms.
@@ -48,7 +52,8 @@ impl Default for AdmissionConfig {
         Self {
             max_in_flight: 256,
             max_wait_ms: 10,
-            callbacks_max_in_flight: 256,
+            callbacks_max_in_flight: 1024,
+            callbacks_max_wait_ms: 1000,
             memory_guard: 0.9,
             memory_sample_ms: 1000,
         }
@@ -67,6 +72,9 @@ impl AdmissionConfig {
         }
         if !(1..=100_000).contains(&self.callbacks_max_in_flight) {
             return Err(("callbacks_max_in_flight", "1 to 100000"));
+        }
+        if self.callbacks_max_wait_ms > 30_000 {
+            return Err(("callbacks_max_wait_ms", "0 to 30000"));
         }
         if !(self.memory_guard > 0.0 && self.memory_guard <= 1.0) {
             return Err(("memory_guard", "a fraction above 0 and at most 1"));
@@ -111,6 +119,7 @@ pub struct Admission {
     api: Arc<Semaphore>,
     callbacks: Arc<Semaphore>,
     max_wait: Duration,
+    callbacks_max_wait: Duration,
     pub memory: MemoryGuard,
 }
 
@@ -120,6 +129,7 @@ impl Admission {
             api: Arc::new(Semaphore::new(config.max_in_flight)),
             callbacks: Arc::new(Semaphore::new(config.callbacks_max_in_flight)),
             max_wait: Duration::from_millis(config.max_wait_ms),
+            callbacks_max_wait: Duration::from_millis(config.callbacks_max_wait_ms),
             memory: MemoryGuard::new(config.memory_guard),
         }
     }
@@ -127,14 +137,14 @@ impl Admission {
     /// A place in `budget`, held until the permit is dropped; `None` when none came free within
     /// the wait.
     pub async fn enter(&self, budget: Budget) -> Option<OwnedSemaphorePermit> {
-        let slots = match budget {
-            Budget::Api => &self.api,
-            Budget::Callbacks => &self.callbacks,
+        let (slots, wait) = match budget {
+            Budget::Api => (&self.api, self.max_wait),
+            Budget::Callbacks => (&self.callbacks, self.callbacks_max_wait),
         };
         match slots.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
-            Err(TryAcquireError::NoPermits) if !self.max_wait.is_zero() => {
-                tokio::time::timeout(self.max_wait, slots.clone().acquire_owned()).await.ok()?.ok()
+            Err(TryAcquireError::NoPermits) if !wait.is_zero() => {
+                tokio::time::timeout(wait, slots.clone().acquire_owned()).await.ok()?.ok()
             }
             Err(_) => None,
         }
@@ -249,25 +259,33 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_budget_refuses_after_its_wait_and_leaves_the_other_free() {
-        let config =
-            AdmissionConfig { max_in_flight: 1, callbacks_max_in_flight: 1, max_wait_ms: 20, ..Default::default() };
+        let config = AdmissionConfig {
+            max_in_flight: 1,
+            callbacks_max_in_flight: 1,
+            max_wait_ms: 20,
+            callbacks_max_wait_ms: 0,
+            ..Default::default()
+        };
         let admission = Admission::new(&config);
         let held = admission.enter(Budget::Api).await;
         assert!(held.is_some());
         let started = std::time::Instant::now();
         assert!(admission.enter(Budget::Api).await.is_none());
         assert!(started.elapsed() >= Duration::from_millis(20));
-        assert!(admission.enter(Budget::Callbacks).await.is_some());
+        let callback = admission.enter(Budget::Callbacks).await;
+        assert!(callback.is_some());
+        assert!(admission.enter(Budget::Callbacks).await.is_none(), "a full callback budget refuses too");
         drop(held);
         assert!(admission.enter(Budget::Api).await.is_some());
     }
 
     #[test]
     fn settings_out_of_range_are_named() {
-        let cases: [(AdmissionConfig, &str); 6] = [
+        let cases: [(AdmissionConfig, &str); 7] = [
             (AdmissionConfig { max_in_flight: 0, ..Default::default() }, "max_in_flight"),
             (AdmissionConfig { max_wait_ms: 10_001, ..Default::default() }, "max_wait_ms"),
             (AdmissionConfig { callbacks_max_in_flight: 0, ..Default::default() }, "callbacks_max_in_flight"),
+            (AdmissionConfig { callbacks_max_wait_ms: 30_001, ..Default::default() }, "callbacks_max_wait_ms"),
             (AdmissionConfig { memory_guard: 0.0, ..Default::default() }, "memory_guard"),
             (AdmissionConfig { memory_guard: 1.01, ..Default::default() }, "memory_guard"),
             (AdmissionConfig { memory_sample_ms: 99, ..Default::default() }, "memory_sample_ms"),
