@@ -59,7 +59,7 @@ async fn a_nearly_full_redis_refuses_new_sends_but_not_callbacks_and_loses_nothi
     config.server.listen = format!("127.0.0.1:{port}").parse().unwrap();
     config.admission.memory_sample_ms = 100;
     // The headroom above the guard must hold what the queued messages grow by as they are sent
-    // and reported (attempts, history, provider id links): about 15 % of these 3 KB messages.
+    // and reported (attempts, history, provider id links); at 0.9 a write was once refused for memory.
     config.admission.memory_guard = 0.7;
     // Records of sent messages go soon after, so that the queue draining frees memory.
     config.engine.retention_secs = 2;
