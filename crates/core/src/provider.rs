@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 
+use crate::event::{CallbackError, CallbackEvent, ReportedError};
 use crate::message::{MessageId, OutboundMessage};
 use crate::status::MessageStatus;
 
@@ -185,6 +186,39 @@ pub trait Provider: Send + Sync + 'static {
     fn status_poll(&self) -> Option<&dyn StatusPoll> {
         None
     }
+
+    /// Whether a callback that came in on this account's URL (whose token already matched) is
+    /// authentic by what else the provider sends with it, e.g. static headers set in its console.
+    /// `received` is every header, `(name, value bytes)`. Accounts with nothing more to check
+    /// accept every callback.
+    fn callback_authentic(&self, received: &[(&str, &[u8])]) -> bool {
+        let _ = received;
+        true
+    }
+}
+
+/// What a provider is, whatever the account: how its callbacks read and how a failure it reports
+/// later is judged. Each adapter crate has one; `gateway-http`'s registry lists them, so nothing
+/// outside an adapter and that registry needs to know which provider it deals with.
+pub trait ProviderFamily: Send + Sync + 'static {
+    fn kind(&self) -> ProviderKind;
+
+    /// Turns a callback body this provider posted into provider-neutral events.
+    ///
+    /// # Errors
+    /// [`CallbackError`] for a body that is not one of the provider's callbacks.
+    fn parse_callback(&self, body: &[u8]) -> Result<Vec<CallbackEvent>, CallbackError>;
+
+    /// How a failure reported by callback is treated: the same judgement as the same failure
+    /// answered at send (one classification table per provider).
+    fn classify_report(&self, error: &ReportedError) -> ErrorClass;
+
+    /// The callback field that names the business number, for the 422 about a number the
+    /// callback URL does not serve.
+    fn callback_number_field(&self) -> &'static str;
+
+    /// What this provider accepts in a WhatsApp template draft.
+    fn template_limits(&self) -> crate::template::TemplateLimits;
 }
 
 /// One message's status as a status poll reports it.

@@ -95,13 +95,6 @@ impl TemplateLimits {
         max_name: WA_NAME_INNOPAAS,
         categories: &[WhatsAppCategory::Marketing, WhatsAppCategory::Utility, WhatsAppCategory::Authentication],
     };
-
-    pub fn of(provider: ProviderKind) -> Self {
-        match provider {
-            ProviderKind::Incs => Self::INCS,
-            ProviderKind::Innopaas => Self::INNOPAAS,
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,28 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gateway_core::{Channel, Provider, ProviderKind};
-use gateway_incs::IncsAccount;
-use gateway_innopaas::InnopaasAccount;
+use gateway_core::{Channel, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-
-#[derive(Clone)]
-pub enum Adapter {
-    Incs(Arc<IncsAccount>),
-    Innopaas(Arc<InnopaasAccount>),
-}
-
-impl Adapter {
-    pub fn provider(&self) -> Arc<dyn Provider> {
-        match self {
-            Adapter::Incs(a) => a.clone(),
-            Adapter::Innopaas(a) => a.clone(),
-        }
-    }
-}
+pub use crate::providers::Adapter;
 
 pub struct Account {
     pub name: String,
@@ -33,8 +17,6 @@ pub struct Account {
     pub sender: String,
     pub channel: Channel,
     pub adapter: Adapter,
-    /// Static headers InnoPaaS must send with each webhook push.
-    pub webhook_headers: Vec<(String, SecretString)>,
     /// The business number callbacks name for this account (INCS `business_phone`, InnoPaaS
     /// `sendNumber`), when configured.
     pub business_phone: Option<String>,
@@ -75,33 +57,27 @@ impl Accounts {
         for sender in &config.senders {
             for name in &sender.accounts {
                 let Some(a) = config.account(name) else { continue };
-                let (business_phone, business_account) = match (&a.incs, &a.innopaas) {
-                    (Some(c), _) => (c.business_phone.clone(), c.channel_id.map(|id| id.to_string())),
-                    (_, Some(c)) => (Some(c.send_number.clone()), Some(c.waba_id.clone())),
-                    _ => (None, None),
-                };
-                let adapter = match (a.provider, &a.incs, &a.innopaas) {
-                    (ProviderKind::Incs, Some(c), _) => Adapter::Incs(Arc::new(
-                        IncsAccount::new(c.clone(), http.clone()).map_err(|e| format!("accounts.{name}.incs: {e}"))?,
-                    )),
-                    (ProviderKind::Innopaas, _, Some(c)) => Adapter::Innopaas(Arc::new(
-                        InnopaasAccount::new(c.clone(), http.clone())
-                            .map_err(|e| format!("accounts.{name}.innopaas: {e}"))?,
-                    )),
-                    _ => return Err(format!("accounts.{name}: no adapter configuration")),
-                };
+                let (business_phone, business_account) = a.settings.identity();
+                let webhook_headers: Vec<(String, SecretString)> =
+                    a.webhook_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let adapter = a
+                    .settings
+                    .build(http, webhook_headers)
+                    .map_err(|e| format!("accounts.{name}.{}: {}", e.key, e.reason))?;
                 let account = Arc::new(Account {
                     name: name.clone(),
-                    provider: a.provider,
+                    provider: a.provider(),
                     sender: sender.name.clone(),
                     channel: sender.channel,
                     adapter,
-                    webhook_headers: a.webhook_headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     business_phone,
                     business_account,
                 });
                 if let Some(token) = &a.callback_token {
-                    out.by_token.entry(token_key(a.provider, token.expose_secret())).or_default().push(account.clone());
+                    out.by_token
+                        .entry(token_key(a.provider(), token.expose_secret()))
+                        .or_default()
+                        .push(account.clone());
                 }
                 out.by_name.insert(name.clone(), account);
             }

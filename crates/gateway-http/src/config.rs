@@ -5,13 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 
+use crate::providers::ProviderSettings;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use gateway_core::content::ContentType;
 use gateway_core::retry::{check_lease, Ordering, RetryPolicy, RetrySchedule};
 use gateway_core::{Channel, ProviderKind};
-use gateway_incs::IncsConfig;
-use gateway_innopaas::InnopaasConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -252,44 +251,37 @@ impl std::fmt::Debug for ApiKeyConfig {
 /// One provider account: a credential set for one business number at one provider. It is also
 /// the lane: its queue, rate and pause are its own.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "crate::providers::WrittenAccount")]
 pub struct AccountConfig {
     pub name: String,
-    pub provider: ProviderKind,
+    /// The provider, with its own settings.
+    pub settings: ProviderSettings,
     /// Messages per second this account may send (WhatsApp default: 80).
-    #[serde(default = "default_rate")]
     pub rate_per_second: u32,
     /// Messages the lane may send at once above its rate after being idle (GCRA tolerance).
-    #[serde(default = "default_burst")]
     pub burst: u32,
     /// The secret in this account's callback URL (`/callbacks/<provider>/<token>`).
-    #[serde(default)]
     pub callback_token: Option<SecretString>,
-    #[serde(default)]
-    pub incs: Option<IncsConfig>,
-    #[serde(default)]
-    pub innopaas: Option<InnopaasConfig>,
-    /// Static headers InnoPaaS adds to its webhook pushes (configured in its console), checked on
-    /// every callback, e.g. `{ Authorization = "..." }`.
-    #[serde(default)]
+    /// Static headers the provider adds to its callbacks (InnoPaaS: configured in its console),
+    /// checked on every callback, e.g. `{ Authorization = "..." }`.
     pub webhook_headers: std::collections::BTreeMap<String, SecretString>,
 }
 
 impl AccountConfig {
+    pub fn provider(&self) -> ProviderKind {
+        self.settings.kind()
+    }
+
     /// The longest a send to this account waits for its answer.
     pub fn provider_timeout(&self) -> std::time::Duration {
-        match (&self.incs, &self.innopaas) {
-            (Some(c), _) => c.timeout(),
-            (_, Some(c)) => c.timeout(),
-            (None, None) => std::time::Duration::ZERO,
-        }
+        self.settings.timeout().1
     }
 }
 
-fn default_rate() -> u32 {
+pub(crate) fn default_rate() -> u32 {
     80
 }
-fn default_burst() -> u32 {
+pub(crate) fn default_burst() -> u32 {
     10
 }
 
@@ -426,31 +418,10 @@ impl Config {
             if a.burst == 0 {
                 return Err(invalid(format!("accounts[{i}].burst"), "at least 1"));
             }
-            match a.provider {
-                ProviderKind::Incs => match &a.incs {
-                    None => return Err(invalid(format!("accounts[{i}].incs"), "required for provider `incs`")),
-                    Some(c) => c.validate().map_err(|e| invalid(format!("accounts[{i}].incs.{}", e.key), e.reason))?,
-                },
-                ProviderKind::Innopaas => match &a.innopaas {
-                    None => return Err(invalid(format!("accounts[{i}].innopaas"), "required for provider `innopaas`")),
-                    Some(c) => {
-                        c.validate().map_err(|e| invalid(format!("accounts[{i}].innopaas.{}", e.key), e.reason))?
-                    }
-                },
-            }
-            let other = match a.provider {
-                ProviderKind::Incs => a.innopaas.is_some().then_some("innopaas"),
-                ProviderKind::Innopaas => a.incs.is_some().then_some("incs"),
-            };
-            if let Some(other) = other {
-                return Err(invalid(
-                    format!("accounts[{i}].{other}"),
-                    format!("this account's provider is `{}`", a.provider),
-                ));
-            }
-            let setting = if a.incs.is_some() { "incs" } else { "innopaas" };
-            check_lease(std::time::Duration::from_millis(self.engine.lease_ms), a.provider_timeout())
-                .map_err(|e| invalid("engine.lease_ms", format!("{e} (accounts[{i}].{setting}.timeout_ms)")))?;
+            a.settings.validate().map_err(|e| invalid(format!("accounts[{i}].{}", e.key), e.reason))?;
+            let (setting, timeout) = a.settings.timeout();
+            check_lease(std::time::Duration::from_millis(self.engine.lease_ms), timeout)
+                .map_err(|e| invalid("engine.lease_ms", format!("{e} (accounts[{i}].{setting})")))?;
             if let Some(t) = &a.callback_token {
                 if t.expose_secret().len() < 16 {
                     return Err(invalid(format!("accounts[{i}].callback_token"), "at least 16 characters"));
@@ -492,13 +463,8 @@ impl Config {
                 if let Some(other) = owner.insert(name.as_str(), s.name.as_str()) {
                     return Err(invalid(key, format!("account `{name}` already serves sender `{other}`")));
                 }
-                if let (ProviderKind::Incs, Some(incs)) = (account.provider, &account.incs) {
-                    if !incs.channels.contains(&s.channel) {
-                        return Err(invalid(key, format!("account `{name}` does not serve {}", s.channel)));
-                    }
-                }
-                if account.provider == ProviderKind::Innopaas && s.channel != Channel::Whatsapp {
-                    return Err(invalid(key, format!("InnoPaaS account `{name}` carries WhatsApp only")));
+                if let Some(why) = account.settings.refuses(s.channel) {
+                    return Err(invalid(key, format!("account `{name}` {why}")));
                 }
             }
         }
@@ -621,6 +587,24 @@ accounts = ["incs-wa"]
     }
 
     #[test]
+    fn an_account_takes_the_settings_of_its_own_provider_only() {
+        let other = BASE.replace(
+            r#"incs = { certification_code = "code", channels = ["whatsapp"] }"#,
+            r#"innopaas = { app_key = "k", token = "t", waba_id = "1", send_number = "85268411234" }"#,
+        );
+        let err = load_error(&other);
+        assert!(err.contains("incs-wa") && err.contains("`innopaas`: this account's provider is `incs`"), "{err}");
+        let none = BASE.replace(r#"incs = { certification_code = "code", channels = ["whatsapp"] }"#, "");
+        let err = load_error(&none);
+        assert!(err.contains("`incs`: required for provider `incs`"), "{err}");
+        let typo = BASE.replace("provider = \"incs\"", "provider = \"incs\"\nrate_per_secnd = 5");
+        assert!(load_error(&typo).contains("rate_per_secnd"), "unknown keys are still refused");
+        let c = base();
+        assert_eq!(c.accounts[0].provider(), ProviderKind::Incs);
+        assert!(matches!(c.accounts[0].settings, ProviderSettings::Incs(_)));
+    }
+
+    #[test]
     fn a_retry_schedule_that_is_empty_or_decreasing_is_refused_naming_the_key() {
         let cases = [
             (BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = []"), "engine.retry_schedule_ms"),
@@ -650,7 +634,7 @@ accounts = ["incs-wa"]
         assert!(err.contains("accounts[0].incs.timeout_ms"), "{err}");
 
         let mut c = base();
-        if let Some(incs) = c.accounts[0].incs.as_mut() {
+        if let ProviderSettings::Incs(incs) = &mut c.accounts[0].settings {
             incs.timeout_ms = 2_000;
         }
         c.engine.lease_ms = 3_000;

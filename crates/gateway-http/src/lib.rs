@@ -11,6 +11,7 @@ pub mod fallback;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod providers;
 pub mod reconcile;
 pub mod reports;
 pub mod routing;

@@ -378,10 +378,7 @@ impl Reports {
 
 /// One classification per provider, the one its send answers get (PROVIDERS.md §3.4).
 fn classify_report(provider: ProviderKind, error: &ReportedError) -> ErrorClass {
-    match provider {
-        ProviderKind::Incs => gateway_incs::classify_report(error),
-        ProviderKind::Innopaas => gateway_innopaas::classify_report(error),
-    }
+    crate::providers::family(provider).classify_report(error)
 }
 
 /// Every provider id a report names the message by.

@@ -64,3 +64,31 @@ pub use classify::classify_report;
 pub use config::{ConfigError, IncsConfig, DEFAULT_API_BASE_URL, DEFAULT_CHAT_BASE_URL, DEFAULT_TIMEOUT_MS};
 pub use gateway_core::PolledStatus;
 pub use templates::{IncsRcsTemplate, IncsTemplate, MAX_TEMPLATE_PAGE};
+
+/// INCS, whatever the account, as the gateway's provider registry lists it.
+pub struct Incs;
+
+impl gateway_core::ProviderFamily for Incs {
+    fn kind(&self) -> gateway_core::ProviderKind {
+        gateway_core::ProviderKind::Incs
+    }
+
+    fn parse_callback(
+        &self,
+        body: &[u8],
+    ) -> Result<Vec<gateway_core::event::CallbackEvent>, gateway_core::event::CallbackError> {
+        parse_callback(body)
+    }
+
+    fn classify_report(&self, error: &gateway_core::event::ReportedError) -> gateway_core::ErrorClass {
+        classify_report(error)
+    }
+
+    fn callback_number_field(&self) -> &'static str {
+        "business_phone"
+    }
+
+    fn template_limits(&self) -> gateway_core::template::TemplateLimits {
+        gateway_core::template::TemplateLimits::INCS
+    }
+}

@@ -39,6 +39,9 @@ pub struct InnopaasAccount {
     mmlite_url: Option<String>,
     app_key: HeaderValue,
     token: HeaderValue,
+    /// The static headers set in the InnoPaaS console for webhook pushes (see
+    /// [`crate::verify_static_headers`]).
+    webhook_headers: Vec<(String, SecretString)>,
 }
 
 /// One phone number of the WABA, as `account/phoneInfo` reports it.
@@ -65,7 +68,14 @@ impl InnopaasAccount {
         let mmlite_url = config.mmlite_url.as_deref().map(|u| endpoint_url("mmlite_url", u)).transpose()?;
         let app_key = header_value("app_key", &config.app_key)?;
         let token = header_value("token", &config.token)?;
-        Ok(Self { config, client, base, mmlite_url, app_key, token })
+        Ok(Self { config, client, base, mmlite_url, app_key, token, webhook_headers: Vec::new() })
+    }
+
+    /// The static headers every webhook push of this account must carry.
+    #[must_use]
+    pub fn with_webhook_headers(mut self, headers: Vec<(String, SecretString)>) -> Self {
+        self.webhook_headers = headers;
+        self
     }
 
     pub fn config(&self) -> &InnopaasConfig {
@@ -195,6 +205,13 @@ impl Provider for InnopaasAccount {
         // InnoPaaS took it (code "0", success). Without an id in `data`, the `uid` we sent names
         // the message: every status webhook echoes it.
         Ok(SendReceipt { provider_message_id: envelope.message_id().unwrap_or(uid) })
+    }
+
+    fn callback_authentic(&self, received: &[(&str, &[u8])]) -> bool {
+        crate::verify_static_headers(
+            self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v)),
+            received.iter().copied(),
+        )
     }
 }
 

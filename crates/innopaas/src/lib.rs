@@ -114,3 +114,31 @@ pub use template::{
     MAX_TEMPLATE_BUTTONS, MAX_TEMPLATE_FOOTER, MAX_TEMPLATE_NAME,
 };
 pub use webhook::{parse_webhook, verify_static_headers};
+
+/// InnoPaaS, whatever the account, as the gateway's provider registry lists it.
+pub struct Innopaas;
+
+impl gateway_core::ProviderFamily for Innopaas {
+    fn kind(&self) -> gateway_core::ProviderKind {
+        gateway_core::ProviderKind::Innopaas
+    }
+
+    fn parse_callback(
+        &self,
+        body: &[u8],
+    ) -> Result<Vec<gateway_core::event::CallbackEvent>, gateway_core::event::CallbackError> {
+        parse_webhook(body)
+    }
+
+    fn classify_report(&self, error: &gateway_core::event::ReportedError) -> gateway_core::ErrorClass {
+        classify_report(error)
+    }
+
+    fn callback_number_field(&self) -> &'static str {
+        "body.to"
+    }
+
+    fn template_limits(&self) -> gateway_core::template::TemplateLimits {
+        gateway_core::template::TemplateLimits::INNOPAAS
+    }
+}

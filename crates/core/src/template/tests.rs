@@ -735,7 +735,6 @@ fn whatsapp_drafts_serialize_in_metas_shape() {
     );
     assert_eq!(draft.component(DraftComponentType::Body).and_then(|c| c.text.as_deref()), Some("{{1}}, {{2}}"));
     assert_eq!(TemplateCategory::from(WhatsAppCategory::Marketing), TemplateCategory::Marketing);
-    assert_eq!(TemplateLimits::of(ProviderKind::Innopaas), TemplateLimits::INNOPAAS);
 }
 
 #[test]

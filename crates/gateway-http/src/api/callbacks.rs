@@ -63,9 +63,8 @@ fn account_for<'a>(
 /// applies them again harmlessly.
 fn unknown_number(state: &AppState, provider: ProviderKind, kind: &str, named: &str) -> ApiError {
     count(state, provider, kind, "unknown_number");
-    let field = if provider == ProviderKind::Incs { "business_phone" } else { "body.to" };
     ApiError::Validation(FieldErrors::single(
-        field,
+        crate::providers::family(provider).callback_number_field(),
         format!("`{}` is not a number or account this callback URL serves", cut(named, 32)),
     ))
 }
@@ -157,13 +156,7 @@ pub async fn incs(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = state.accounts.by_callback_token(ProviderKind::Incs, &path.into_inner()).to_vec();
-    if accounts.is_empty() {
-        count(&state, ProviderKind::Incs, "unknown", "unknown_token");
-        return Err(ApiError::NotFound("callback endpoint".into()));
-    }
-    let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
-    handle(&state, ProviderKind::Incs, &accounts, gateway_incs::parse_callback(&body)).await
+    receive(&state, ProviderKind::Incs, &req, &path, payload).await
 }
 
 /// InnoPaaS webhooks: message status, inbound messages, template status.
@@ -192,22 +185,28 @@ pub async fn innopaas(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let accounts = state.accounts.by_callback_token(ProviderKind::Innopaas, &path.into_inner()).to_vec();
+    receive(&state, ProviderKind::Innopaas, &req, &path, payload).await
+}
+
+/// A callback on `provider`'s URL: the token picks the accounts, each account's adapter checks
+/// what else authenticates it, and the provider's family reads the body.
+async fn receive(
+    state: &AppState,
+    provider: ProviderKind,
+    req: &HttpRequest,
+    token: &str,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let accounts = state.accounts.by_callback_token(provider, token).to_vec();
     if accounts.is_empty() {
-        count(&state, ProviderKind::Innopaas, "unknown", "unknown_token");
+        count(state, provider, "unknown", "unknown_token");
         return Err(ApiError::NotFound("callback endpoint".into()));
     }
     let received: Vec<(&str, &[u8])> = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
-    let authentic = accounts.iter().any(|a| {
-        gateway_innopaas::verify_static_headers(
-            a.webhook_headers.iter().map(|(k, v)| (k.as_str(), v)),
-            received.iter().copied(),
-        )
-    });
-    if !authentic {
-        count(&state, ProviderKind::Innopaas, "unknown", "unauthorized");
+    if !accounts.iter().any(|a| a.adapter.provider().callback_authentic(&received)) {
+        count(state, provider, "unknown", "unauthorized");
         return Err(ApiError::Unauthorized);
     }
-    let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
-    handle(&state, ProviderKind::Innopaas, &accounts, gateway_innopaas::parse_webhook(&body)).await
+    let body = read_body(req, payload, MAX_CALLBACK_BYTES).await?;
+    handle(state, provider, &accounts, crate::providers::family(provider).parse_callback(&body)).await
 }

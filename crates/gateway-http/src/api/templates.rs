@@ -34,7 +34,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use gateway_core::content::rcs::RcsContent;
 use gateway_core::content::whatsapp::WhatsAppContent;
-use gateway_core::template::{RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft};
+use gateway_core::template::{RcsTemplateDraft, WhatsAppTemplateDraft};
 use gateway_core::validate::FieldErrors;
 use gateway_core::{Channel, Content, ErrorClass, ProviderError, ProviderKind, RejectScope};
 use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
@@ -653,7 +653,9 @@ pub async fn create(
     let out = match (channel, &account.adapter) {
         (Channel::Whatsapp, adapter) => {
             let draft: WhatsAppTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
-            draft.validate(&TemplateLimits::of(account.provider)).map_err(ApiError::Validation)?;
+            draft
+                .validate(&crate::providers::family(account.provider).template_limits())
+                .map_err(ApiError::Validation)?;
             match adapter {
                 Adapter::Incs(incs) => {
                     let t = incs.create_template(&draft).await.map_err(|e| provider_error(account.provider, e))?;
