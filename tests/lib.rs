@@ -227,6 +227,21 @@ impl TestGateway {
     }
 
     /// Waits until the message has `status`; returns the message.
+    /// Waits until the message has passed through `status` (its history holds it), whatever it
+    /// is now: with a sandbox that calls back, a `submitted` message may already be `read`.
+    pub async fn wait_until_passed(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        let passed = |m: &Value| m["history"].as_array().is_some_and(|h| h.iter().any(|e| e["status"] == status));
+        let found = eventually(timeout, || async {
+            let m = self.get_message(id).await;
+            passed(&m).then_some(m)
+        })
+        .await;
+        match found {
+            Some(m) => m,
+            None => panic!("message {id} never passed through `{status}`: {}", self.get_message(id).await),
+        }
+    }
+
     pub async fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
         let found = eventually(timeout, || async {
             let m = self.get_message(id).await;

@@ -450,11 +450,11 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
 
     // Delivered through the sandbox's callbacks.
     let ok = accepted(gw.send(&text("85268411234")).await).await;
-    gw.wait_for_status(&ok, "submitted", Duration::from_secs(5)).await;
+    gw.wait_until_passed(&ok, "submitted", Duration::from_secs(5)).await;
     // A 429: the lane pauses. Then 500s until the retries run out: a dead letter.
     sandbox.fault(json!({"provider": "incs", "status": 429, "retry_after": 1, "count": 1})).await;
     let throttled = accepted(gw.send(&text("85268411235")).await).await;
-    gw.wait_for_status(&throttled, "submitted", Duration::from_secs(5)).await;
+    gw.wait_until_passed(&throttled, "submitted", Duration::from_secs(5)).await;
     sandbox.fault(json!({"provider": "incs", "status": 500, "count": 3})).await;
     let dead = accepted(gw.send(&text("85268411236")).await).await;
     gw.wait_for_status(&dead, "failed", Duration::from_secs(5)).await;
@@ -470,7 +470,7 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
     }
     gw.wait_for_status(&ok, "read", Duration::from_secs(5)).await;
     for id in &rcs {
-        gw.wait_for_status(id, "submitted", Duration::from_secs(6)).await;
+        gw.wait_until_passed(id, "submitted", Duration::from_secs(6)).await;
     }
     // API traffic on templated routes, and a path no route matches.
     let _ = gw.client.post(format!("{}/callbacks/incs/{CALLBACK_TOKEN}", gw.base_url)).body("{}").send().await.unwrap();

@@ -27,7 +27,7 @@ pub mod validate;
 pub use message::{Channel, Content, MessageId, OutboundMessage, Priority};
 pub use phone::PhoneNumber;
 pub use provider::{
-    ErrorClass, PolledStatus, Provider, ProviderError, ProviderFamily, ProviderKind, RejectScope, SendReceipt,
-    StatusPoll, ThrottleScope, Unsupported,
+    CallbackDoc, ErrorClass, PolledStatus, Provider, ProviderError, ProviderFamily, ProviderKind, RejectScope,
+    SendReceipt, StatusPoll, ThrottleScope, Unsupported,
 };
 pub use status::{MessageStatus, StatusChange};

@@ -31,6 +31,14 @@ impl ProviderKind {
     }
 }
 
+impl std::str::FromStr for ProviderKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown provider `{s}`"))
+    }
+}
+
 impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -219,6 +227,23 @@ pub trait ProviderFamily: Send + Sync + 'static {
 
     /// What this provider accepts in a WhatsApp template draft.
     fn template_limits(&self) -> crate::template::TemplateLimits;
+
+    /// How the API document describes this provider's callback URL.
+    fn callback_doc(&self) -> CallbackDoc;
+}
+
+/// The API document's description of one provider's callback URL.
+#[derive(Debug, Clone)]
+pub struct CallbackDoc {
+    /// One line: what the provider reports there.
+    pub summary: &'static str,
+    /// What the body is.
+    pub body: &'static str,
+    /// One body as the provider documents it.
+    pub example: serde_json::Value,
+    /// The provider's console can add static headers that every callback must carry (a 401 when
+    /// they do not match).
+    pub static_headers: bool,
 }
 
 /// One message's status as a status poll reports it.

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use serde_json::{json, Value};
 
 use gateway_core::validate::limits;
-use gateway_core::Channel;
+use gateway_core::{Channel, ProviderKind};
 
 use crate::api;
 use crate::problem::PROBLEM_JSON;
@@ -102,8 +102,7 @@ failures and never sent faster than the provider allows. Errors are RFC 9457 pro
         api::templates::create,
         api::templates::get,
         api::templates::remove,
-        api::callbacks::incs,
-        api::callbacks::innopaas,
+        api::callbacks::receive,
         api::health::live,
         api::health::ready,
         crate::startup::metrics_endpoint,
@@ -216,6 +215,7 @@ impl MethodTable {
 /// - the template request as one schema per channel (`sender` and `channel` beside the draft);
 /// - `links` from each response to the operations its ids feed.
 fn refine(mut doc: Value) -> Value {
+    callback_urls(&mut doc);
     content_limits(&mut doc);
     send_request(&mut doc);
     template_request(&mut doc);
@@ -239,6 +239,32 @@ fn refine(mut doc: Value) -> Value {
         }
     }
     doc
+}
+
+/// One callback URL per provider in the registry, each with its own body and example, from the
+/// one handler's description (`/callbacks/{provider}/{token}`): a client or fuzzer then sees
+/// each provider's URL and what it takes.
+fn callback_urls(doc: &mut Value) {
+    let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) else { return };
+    let Some(generic) = paths.remove("/callbacks/{provider}/{token}") else { return };
+    for kind in ProviderKind::ALL {
+        let about = crate::providers::family(kind).callback_doc();
+        let mut item = generic.clone();
+        let op = &mut item["post"];
+        op["operationId"] = json!(format!("callbacks.{kind}"));
+        op["summary"] = json!(about.summary);
+        if let Some(params) = op["parameters"].as_array_mut() {
+            params.retain(|p| p["name"] != "provider");
+        }
+        op["requestBody"]["description"] = json!(about.body);
+        op["requestBody"]["content"]["application/json"]["example"] = about.example;
+        if !about.static_headers {
+            if let Some(responses) = op["responses"].as_object_mut() {
+                responses.remove("401");
+            }
+        }
+        paths.insert(format!("/callbacks/{kind}/{{token}}"), item);
+    }
 }
 
 fn schemas(doc: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {

@@ -91,4 +91,16 @@ impl gateway_core::ProviderFamily for Incs {
     fn template_limits(&self) -> gateway_core::template::TemplateLimits {
         gateway_core::template::TemplateLimits::INCS
     }
+
+    fn callback_doc(&self) -> gateway_core::CallbackDoc {
+        gateway_core::CallbackDoc {
+            summary: "INCS callbacks: message status, template status/category/quality, new messages.",
+            body: "An INCS callback event, as INCS sends it",
+            example: serde_json::json!({
+                "event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
+                "message_id": "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABEYEkUwMzZEMDc4RURERDlFQzFBNQA=",
+                "message_status": "delivered", "error": null, "received_at": 1774249929}),
+            static_headers: false,
+        }
+    }
 }

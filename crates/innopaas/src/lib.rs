@@ -141,4 +141,18 @@ impl gateway_core::ProviderFamily for Innopaas {
     fn template_limits(&self) -> gateway_core::template::TemplateLimits {
         gateway_core::template::TemplateLimits::INNOPAAS
     }
+
+    fn callback_doc(&self) -> gateway_core::CallbackDoc {
+        gateway_core::CallbackDoc {
+            summary: "InnoPaaS webhooks: message status, inbound messages, template status.",
+            body: "An InnoPaaS webhook envelope `{id, type, eventTime, body}`",
+            example: serde_json::json!({
+                "id": "0b8f7c1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "type": "whatsapp_message_status_updated",
+                "eventTime": "2026-11-21T10:00:01.234Z",
+                "body": {"id": "740512345678901234", "accountName": "demo", "wabaId": "102290129340398", "status": "delivered",
+                    "wamid": "wamid.HBgLODUyNjg0MTUwMjYVAgARGBIyMUQ4RjA5MTY1NUJERjE3NjYA", "sendPhone": "85268411234",
+                    "uid": "01a1fe0f558b750d9b81f3002f1e96ca"}}),
+            static_headers: true,
+        }
+    }
 }

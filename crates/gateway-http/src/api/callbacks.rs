@@ -1,4 +1,5 @@
-//! `POST /callbacks/incs/{token}` and `POST /callbacks/innopaas/{token}`: what providers report.
+//! `POST /callbacks/{provider}/{token}` (`/callbacks/incs/…`, `/callbacks/innopaas/…`): what
+//! providers report.
 //!
 //! The token in the URL picks the account(s) and authenticates (an unknown token is a 404, so the
 //! endpoint reveals nothing); InnoPaaS pushes must also carry the static headers configured for
@@ -7,7 +8,7 @@
 //! is harmless. Malformed or unknown bodies get a 4xx and are counted, never a 5xx; only an
 //! unreachable Redis gets a 503, so that the provider retries.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use gateway_core::event::{CallbackError, CallbackEvent};
 use gateway_core::transport::truncate as cut;
 use gateway_core::validate::FieldErrors;
@@ -133,41 +134,16 @@ async fn handle(
     Ok(HttpResponse::Ok().json(CallbackAck { status: "ok", events: events.len() }))
 }
 
-/// INCS callbacks: message status, template status/category/quality, new messages.
-#[utoipa::path(post, path = "/callbacks/incs/{token}", operation_id = "callbacks.incs", tag = "callbacks",
-    params(("token" = String, Path, description = "The account's configured callback secret")),
-    request_body(content = Object, description = "An INCS callback event, as INCS sends it", example = json!({
-        "event": "message_status_update", "channel_id": 30058, "business_phone": "6281519236680",
-        "message_id": "wamid.HBgNNjI4MTUxOTE0MDMyNxUCABEYEkUwMzZEMDc4RURERDlFQzFBNQA=",
-        "message_status": "delivered", "error": null, "received_at": 1774249929})),
-    responses(
-        (status = 200, description = "Recorded", body = CallbackAck),
-        (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
-    ))]
-#[post("/callbacks/incs/{token}")]
-pub async fn incs(
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    receive(&state, ProviderKind::Incs, &req, &path, payload).await
-}
-
-/// InnoPaaS webhooks: message status, inbound messages, template status.
-#[utoipa::path(post, path = "/callbacks/innopaas/{token}", operation_id = "callbacks.innopaas", tag = "callbacks",
-    params(("token" = String, Path, description = "The account's configured callback secret")),
-    request_body(content = Object, description = "An InnoPaaS webhook envelope `{id, type, eventTime, body}`", example = json!({
-        "id": "0b8f7c1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "type": "whatsapp_message_status_updated",
-        "eventTime": "2026-11-21T10:00:01.234Z",
-        "body": {"id": "740512345678901234", "accountName": "demo", "wabaId": "102290129340398", "status": "delivered",
-            "wamid": "wamid.HBgLODUyNjg0MTUwMjYVAgARGBIyMUQ4RjA5MTY1NUJERjE3NjYA", "sendPhone": "85268411234",
-            "uid": "01a1fe0f558b750d9b81f3002f1e96ca"}})),
+/// A callback on a provider's URL (`/callbacks/incs/{token}`, `/callbacks/innopaas/{token}`, one
+/// per provider in the registry): the token picks the accounts, each account's adapter checks what
+/// else authenticates it, and the provider's family reads the body. The API document lists each
+/// provider's URL with its own body and example (see `openapi.rs`), from this description.
+#[utoipa::path(post, path = "/callbacks/{provider}/{token}", operation_id = "callbacks.receive", tag = "callbacks",
+    params(
+        ("provider" = ProviderKind, Path, description = "The provider"),
+        ("token" = String, Path, description = "The account's configured callback secret"),
+    ),
+    request_body(content = Object, description = "A callback as the provider sends it"),
     responses(
         (status = 200, description = "Recorded", body = CallbackAck),
         (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -178,25 +154,15 @@ pub async fn incs(
         (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
-#[post("/callbacks/innopaas/{token}")]
-pub async fn innopaas(
+pub async fn receive(
+    provider: ProviderKind,
     req: HttpRequest,
-    path: web::Path<String>,
+    token: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    receive(&state, ProviderKind::Innopaas, &req, &path, payload).await
-}
-
-/// A callback on `provider`'s URL: the token picks the accounts, each account's adapter checks
-/// what else authenticates it, and the provider's family reads the body.
-async fn receive(
-    state: &AppState,
-    provider: ProviderKind,
-    req: &HttpRequest,
-    token: &str,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+    let state = state.get_ref();
+    let token = token.as_str();
     let accounts = state.accounts.by_callback_token(provider, token).to_vec();
     if accounts.is_empty() {
         count(state, provider, "unknown", "unknown_token");
@@ -207,6 +173,21 @@ async fn receive(
         count(state, provider, "unknown", "unauthorized");
         return Err(ApiError::Unauthorized);
     }
-    let body = read_body(req, payload, MAX_CALLBACK_BYTES).await?;
+    let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
     handle(state, provider, &accounts, crate::providers::family(provider).parse_callback(&body)).await
+}
+
+/// One route per provider in the registry, so each provider's URL is its own route template (in
+/// metrics and logs as in the API document).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for kind in ProviderKind::ALL {
+        cfg.route(
+            &format!("/callbacks/{kind}/{{token}}"),
+            web::post().to(
+                move |req: HttpRequest, token: web::Path<String>, payload: web::Payload, state: web::Data<AppState>| {
+                    receive(kind, req, token, payload, state)
+                },
+            ),
+        );
+    }
 }
