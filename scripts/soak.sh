@@ -6,7 +6,7 @@
 # at half of it for SOAK_MINUTES (30) one-minute slices, sampling the gateway's RSS and Redis memory
 # each minute, and writes bench/results/<date>-soak.md and .svg. Exits non-zero when a check fails.
 # Knobs: SOAK_MINUTES (30), SOAK_RATE (messages/s; default half the measured full-pipeline rate),
-# SOAK_CALIBRATE (20000 messages for the measurement), SOAK_RETENTION (180 s message retention),
+# SOAK_CALIBRATE (10000 messages for the measurement), SOAK_RETENTION (180 s message retention),
 # SOAK_OUT (bench/results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +16,5 @@ cargo build --release --locked -p gateway-http -p provider-sandbox
 PYTHON=${PYTHON:-python3}
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 exec "$PYTHON" bench/soak.py --bin-dir "$TARGET_DIR/release" \
-  --minutes "${SOAK_MINUTES:-30}" --rate "${SOAK_RATE:-0}" --calibrate "${SOAK_CALIBRATE:-20000}" \
+  --minutes "${SOAK_MINUTES:-30}" --rate "${SOAK_RATE:-0}" --calibrate "${SOAK_CALIBRATE:-10000}" \
   --retention "${SOAK_RETENTION:-180}" --out "${SOAK_OUT:-bench/results}"

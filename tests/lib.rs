@@ -400,15 +400,22 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// A three-node Redis Cluster (no replicas), each node a child process.
+/// A Redis Cluster of three primaries, each node a child process.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
+    /// Three primaries, no replicas.
     pub fn start() -> Self {
+        Self::start_with_replicas(0)
+    }
+
+    /// Three primaries with `replicas` replicas each; a replica takes over 2 s after its primary
+    /// stops answering.
+    pub fn start_with_replicas(replicas: usize) -> Self {
         let mut nodes = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..3 * (1 + replicas) {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
             let child = Command::new(redis_binary())
@@ -432,7 +439,7 @@ impl RedisCluster {
         let status = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -447,13 +454,65 @@ impl RedisCluster {
                     .map(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
                     .unwrap_or(false)
             });
-            if ok {
+            if ok && (replicas == 0 || Self::replicas_in_sync(&nodes) == 3 * replicas) {
                 break;
             }
-            assert!(Instant::now() < deadline, "cluster never reached cluster_state:ok");
+            assert!(Instant::now() < deadline, "cluster never reached cluster_state:ok with its replicas in sync");
             std::thread::sleep(Duration::from_millis(100));
         }
         Self { nodes }
+    }
+
+    /// How many nodes are replicas whose link to their primary is up.
+    fn replicas_in_sync(nodes: &[RedisServer]) -> usize {
+        nodes
+            .iter()
+            .filter(|n| {
+                Command::new("redis-cli")
+                    .args(["-p", &n.port.to_string(), "info", "replication"])
+                    .output()
+                    .map(|o| {
+                        let info = String::from_utf8_lossy(&o.stdout).into_owned();
+                        info.contains("role:slave") && info.contains("master_link_status:up")
+                    })
+                    .unwrap_or(false)
+            })
+            .count()
+    }
+
+    /// The port of the primary that holds `key`'s slot now.
+    pub fn primary_of(&self, key: &str) -> u16 {
+        let any = self.nodes.iter().find(|n| n.child.is_some()).expect("a running node");
+        let out = Command::new("redis-cli")
+            .args(["-p", &any.port.to_string(), "cluster", "keyslot", key])
+            .output()
+            .expect("redis-cli cluster keyslot");
+        let slot: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("a slot number");
+        let out = Command::new("redis-cli")
+            .args(["-p", &any.port.to_string(), "cluster", "nodes"])
+            .output()
+            .expect("redis-cli cluster nodes");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let owns = fields[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => a.parse::<u16>().is_ok_and(|a| a <= slot) && b.parse::<u16>().is_ok_and(|b| slot <= b),
+                None => range.parse::<u16>().is_ok_and(|s| s == slot),
+            });
+            if owns {
+                let addr = fields[1].split('@').next().unwrap_or_default();
+                return addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a node port");
+            }
+        }
+        panic!("no primary holds slot {slot}");
+    }
+
+    /// SIGKILL to the node on `port`, as a crash would.
+    pub fn kill(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("a node on that port");
+        node.kill();
     }
 
     /// Seed URLs, comma-separated, as `redis.url` takes them with `cluster = true`.

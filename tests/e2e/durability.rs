@@ -146,3 +146,88 @@ async fn a_renewed_lease_holds_its_message_and_a_lease_that_moved_on_cannot_be_r
     assert!(!engine.renew("hk-main", &first).await.unwrap(), "a lease that moved on was extended");
     assert!(engine.renew("hk-main", &second).await.unwrap());
 }
+
+/// What one failover run saw.
+struct Failover {
+    accepted: usize,
+    refused: Vec<u16>,
+    lost: usize,
+    after: usize,
+}
+
+/// 3,000 sends on a Redis Cluster of 3 primaries with 1 replica each; the primary holding the
+/// sender's queue is killed with SIGKILL once a third of them reached the provider, and its
+/// replica takes over. Counts the messages that got a 202 and never reached the provider, then
+/// sends 100 more on the promoted replica.
+async fn failover_during_sends(wait_replicas: u32) -> Failover {
+    let mut cluster = gateway_tests::RedisCluster::start_with_replicas(1);
+    let sandbox = TestSandbox::spawn().await;
+    let toml = gateway_tests::gateway_toml(&cluster.url(), &sandbox.url(), "");
+    let toml = set(
+        &toml,
+        "key_prefix = \"gw\"\n",
+        &format!("key_prefix = \"gw\"\ncluster = true\nwait_replicas = {wait_replicas}\nwait_timeout_ms = 500\n"),
+    );
+    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 3000");
+    let toml =
+        set(&toml, "name = \"incs-whatsapp\"\n", "name = \"incs-whatsapp\"\nrate_per_second = 5000\nburst = 100\n");
+    let gw = TestGateway::spawn(&toml).await;
+    let primary = cluster.primary_of("gw:{hk-main}:lease");
+
+    let (client, url) = (gw.client.clone(), gw.base_url.clone());
+    let sending = tokio::spawn(async move { send_texts(&client, &url, "f", 3000, 16).await });
+    let going =
+        eventually(Duration::from_secs(60), || async { (sandbox.requests("incs").await.len() >= 1000).then_some(()) })
+            .await;
+    assert!(going.is_some(), "the sends never got going");
+    cluster.kill(primary);
+    let (accepted, refused) = sending.await.unwrap();
+    assert!(refused.iter().all(|s| *s == 503), "refusals other than 503: {refused:?}");
+
+    let want: HashSet<String> = accepted.iter().map(|(i, _)| format!("f-{i}")).collect();
+    let arrived = eventually(Duration::from_secs(60), || async {
+        let got = texts_received(&sandbox.requests("incs").await);
+        want.iter().all(|t| got.contains_key(t)).then_some(())
+    })
+    .await;
+    let lost = if arrived.is_some() {
+        0
+    } else {
+        let got = texts_received(&sandbox.requests("incs").await);
+        want.iter().filter(|t| !got.contains_key(*t)).count()
+    };
+
+    // The gateway goes on with the promoted replica.
+    let mut after = 0;
+    for i in 0..100 {
+        let body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("after-{i}")});
+        if gw.send(&body).await.status() == 202 {
+            after += 1;
+        }
+    }
+    gw.stop().await;
+    let run = Failover { accepted: accepted.len(), refused, lost, after };
+    eprintln!(
+        "wait_replicas = {wait_replicas}: {} accepted, {} refused with 503, {} lost; {} of 100 accepted after the failover",
+        run.accepted,
+        run.refused.len(),
+        run.lost,
+        run.after
+    );
+    assert!(run.accepted >= 1000, "only {} sends were accepted", run.accepted);
+    run
+}
+
+/// With `wait_replicas = 1`, a 202 means the replica that takes over has the message: none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_replicas_a_primary_failover_loses_no_accepted_message() {
+    let run = failover_during_sends(1).await;
+    assert_eq!(run.lost, 0, "{} messages that got a 202 never reached the provider", run.lost);
+}
+
+/// The same run with `wait_replicas = 0`, which reports what a failover costs without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wait_replicas_a_primary_failover_is_measured() {
+    let run = failover_during_sends(0).await;
+    assert_eq!(run.after, 100, "the gateway did not go on with the promoted replica");
+}

@@ -112,6 +112,20 @@ pub struct RedisConfig {
     /// A Redis Cluster: `url` then lists seed nodes separated by commas.
     #[serde(default)]
     pub cluster: bool,
+    /// Replicas that must confirm an accepted message (Redis `WAIT`) before the API answers 202;
+    /// 0: the primary alone.
+    #[serde(default)]
+    pub wait_replicas: u32,
+    /// How long the API waits for those replicas before it answers 503.
+    #[serde(default = "default_wait_timeout_ms")]
+    pub wait_timeout_ms: u64,
+}
+
+/// The most replicas `wait_replicas` may ask for: beyond it, a typo.
+pub const MAX_WAIT_REPLICAS: u32 = 16;
+
+fn default_wait_timeout_ms() -> u64 {
+    500
 }
 
 fn default_key_prefix() -> String {
@@ -128,6 +142,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("timeout_ms", &self.timeout_ms)
             .field("cluster", &self.cluster)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout_ms", &self.wait_timeout_ms)
             .finish()
     }
 }
@@ -353,6 +369,19 @@ impl Config {
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
             return Err(invalid("redis.key_prefix", "non-empty, without braces or spaces"));
+        }
+        if self.redis.wait_replicas > MAX_WAIT_REPLICAS {
+            return Err(invalid("redis.wait_replicas", format!("at most {MAX_WAIT_REPLICAS}")));
+        }
+        if self.redis.wait_replicas > 0
+            && (self.redis.wait_timeout_ms == 0 || self.redis.wait_timeout_ms >= self.redis.timeout_ms)
+        {
+            // The WAIT must answer within the Redis call's own timeout, or the count of replicas
+            // that confirmed is never read.
+            return Err(invalid(
+                "redis.wait_timeout_ms",
+                format!("at least 1 and less than redis.timeout_ms ({} ms)", self.redis.timeout_ms),
+            ));
         }
         if self.engine.lease_ms < 1000 {
             return Err(invalid("engine.lease_ms", "at least 1000"));
@@ -623,6 +652,29 @@ accounts = ["incs-wa"]
         assert!(empty.contains("at least one delay"), "{empty}");
         let flat = BASE.replace("lease_ms = 12000", "lease_ms = 12000\nretry_schedule_ms = [100, 400, 400]");
         assert!(Config::from_toml(&flat).is_ok(), "a flat tail is a schedule");
+    }
+
+    #[test]
+    fn replicated_durability_settings_are_checked_naming_the_key() {
+        let c = base();
+        assert_eq!((c.redis.wait_replicas, c.redis.wait_timeout_ms), (0, 500));
+        let cases = [
+            ("wait_replicas = 17", "redis.wait_replicas"),
+            ("wait_replicas = 1\nwait_timeout_ms = 0", "redis.wait_timeout_ms"),
+            ("wait_replicas = 1\nwait_timeout_ms = 2000\ntimeout_ms = 2000", "redis.wait_timeout_ms"),
+            ("wait_replicas = -1", "wait_replicas"),
+            ("wait_replicas = \"one\"", "wait_replicas"),
+        ];
+        for (setting, key) in cases {
+            let toml = BASE.replacen("[redis]\n", &format!("[redis]\n{setting}\n"), 1);
+            let err = load_error(&toml);
+            assert!(err.contains(key), "{setting}: {err}");
+        }
+        let toml = BASE.replacen("[redis]\n", "[redis]\nwait_replicas = 1\nwait_timeout_ms = 300\n", 1);
+        let c = Config::from_toml(&toml).expect("valid");
+        assert_eq!((c.redis.wait_replicas, c.redis.wait_timeout_ms), (1, 300));
+        // Without replicas to wait for, the timeout is not used and not judged.
+        assert!(Config::from_toml(&BASE.replacen("[redis]\n", "[redis]\nwait_timeout_ms = 0\n", 1)).is_ok());
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum ApiError {
     /// More requests at once than this process takes; refused before any work was done.
     #[error("the gateway is at capacity; retry shortly")]
     Overloaded,
+    /// `redis.wait_replicas` replicas did not confirm the message in time; it was taken back.
+    #[error("the message store's replicas did not confirm the message in time, so it was not accepted; retry shortly")]
+    NotReplicated,
     #[error("too many requests for this API key; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
@@ -99,6 +102,7 @@ impl ApiError {
             Self::StoreUnavailable => ("store-unavailable", "Service unavailable"),
             Self::StoreFull => ("store-full", "Service unavailable"),
             Self::Overloaded => ("overloaded", "Service unavailable"),
+            Self::NotReplicated => ("not-replicated", "Service unavailable"),
             Self::RateLimited { .. } => ("rate-limited", "Too many requests"),
             Self::Internal => ("internal", "Internal error"),
             Self::ProviderRejected(_) => ("provider-rejected", "The provider refused the request"),
@@ -134,7 +138,9 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::StoreUnavailable | Self::StoreFull | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::StoreFull | Self::Overloaded | Self::NotReplicated => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ProviderRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -147,7 +153,7 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::StoreUnavailable | Self::Overloaded => {
+            Self::StoreUnavailable | Self::Overloaded | Self::NotReplicated => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             // The queue takes longer than a moment to drain.

@@ -301,7 +301,7 @@ impl MessageOut {
             example = json!({"type": "/problems/validation", "title": "Validation failed", "status": 422,
                 "detail": "to: 8 to 15 digits with the country code, got 3",
                 "errors": [{"field": "to", "reason": "8 to 15 digits with the country code, got 3"}]})),
-        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity; retry after `Retry-After`", body = crate::problem::Problem, content_type = "application/problem+json",
+        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity, or (with `redis.wait_replicas`) its replicas did not confirm the message in time; retry after `Retry-After`", body = crate::problem::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[post("/v1/messages")]
@@ -437,6 +437,9 @@ pub async fn accept_request(
             .await?
             .ok_or_else(|| ApiError::from(StoreError::Corrupt(format!("message {id} already exists"))))?,
     };
+    if !state.engine.replicated(&route.sender, &id).await? {
+        take_back(state, &route.sender, &id, n > 0).await?;
+    }
 
     if let Some(l) = state.lanes.get(&lane) {
         l.wake.notify_one();
@@ -449,6 +452,24 @@ pub async fn accept_request(
         body: serde_json::to_string(&out).map_err(|_| ApiError::Internal)?,
         location: Some(format!("/v1/messages/{id}")),
     })
+}
+
+/// A message its replicas did not confirm is cancelled, so that the 503 means what it says:
+/// nothing was accepted, and a retry sends it once. One a worker already took is on its way and
+/// stays accepted (`Ok`).
+async fn take_back(state: &AppState, sender: &str, id: &MessageId, chained: bool) -> Result<(), ApiError> {
+    let raw = id.to_string();
+    if chained {
+        // Closed first, so that the cancel does not hand the chain to its next step.
+        state.engine.fallback_close(sender, &raw, None).await?;
+    }
+    match state.engine.cancel(id).await? {
+        CancelOutcome::TooLate(status) => {
+            tracing::warn!(message_id = %raw, %status, "replicas did not confirm a message a worker already has");
+            Ok(())
+        }
+        CancelOutcome::Cancelled | CancelOutcome::NotFound => Err(ApiError::NotReplicated),
+    }
 }
 
 /// Routes every fallback step now, so a step no configured sender can carry is a 422 naming it.

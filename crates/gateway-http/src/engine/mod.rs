@@ -440,6 +440,8 @@ pub struct Engine {
     scripts: Arc<Scripts>,
     /// Distinguishes this process's lease tokens from other instances'.
     instance: String,
+    /// Replicas that must confirm an accepted message, and how long to wait for them.
+    wait_replicas: Option<(u32, Duration)>,
 }
 
 impl Engine {
@@ -482,6 +484,8 @@ impl Engine {
                 batch_counts: scripts::batch_counts(),
             }),
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            wait_replicas: (redis.wait_replicas > 0)
+                .then(|| (redis.wait_replicas, Duration::from_millis(redis.wait_timeout_ms))),
         })
     }
 
@@ -668,6 +672,45 @@ impl Engine {
             };
             let now = replies.into_iter().last().unwrap_or(Value::Nil);
             Ok(<i64 as redis::FromRedisValue>::from_redis_value(now).map_err(redis::RedisError::from)?)
+        })
+        .await
+    }
+
+    /// Whether the replicas `redis.wait_replicas` asks for hold an accepted message: Redis `WAIT`
+    /// on the node of its record and on the node of its id index (the same on a single Redis),
+    /// over the connection that wrote them, so that it covers those writes. Always true when no
+    /// replica is asked for.
+    ///
+    /// `WAIT` holds the shared connection until it answers, so every call behind it waits as
+    /// long: the price of the setting, paid only by those who turn it on.
+    ///
+    /// # Errors
+    /// [`StoreError`] when Redis is unreachable.
+    pub async fn replicated(&self, sender: &str, id: &MessageId) -> Result<bool, StoreError> {
+        let Some((replicas, timeout)) = self.wait_replicas else { return Ok(true) };
+        let id = id.to_string();
+        let keys = [self.keys(sender).message(&id), self.index_key(&id)];
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis() as u64);
+        self.timed(async {
+            let mut c = self.conn().await?;
+            let confirmed: Vec<i64> = match &mut c {
+                Conn::Single(single) => vec![wait.query_async(single).await?],
+                Conn::Cluster(cluster) => {
+                    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                    let mut out = Vec::with_capacity(keys.len());
+                    for key in &keys {
+                        let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                            key.as_bytes(),
+                            SlotAddr::Master,
+                        )));
+                        let reply = cluster.route_command(wait.clone(), node).await?;
+                        out.push(redis::from_redis_value(reply).map_err(redis::RedisError::from)?);
+                    }
+                    out
+                }
+            };
+            Ok(confirmed.iter().all(|n| *n >= i64::from(replicas)))
         })
         .await
     }
