@@ -5,6 +5,7 @@ mod admission;
 mod bad_input;
 mod callbacks;
 mod capacity;
+mod contract;
 mod durability;
 mod engine;
 mod fallback;
