@@ -27,7 +27,8 @@ pub mod validate;
 pub use message::{Channel, Content, MessageId, OutboundMessage, Priority};
 pub use phone::PhoneNumber;
 pub use provider::{
-    CallbackDoc, ErrorClass, PolledStatus, Provider, ProviderError, ProviderFamily, ProviderKind, RejectScope,
-    SendReceipt, StatusPoll, ThrottleScope, Unsupported,
+    AccountDescription, AccountInfo, BusinessNumber, CallbackDoc, ErrorClass, PolledStatus, Provider, ProviderError,
+    ProviderFamily, ProviderKind, ProviderTemplate, RejectScope, SendReceipt, StatusPoll, TemplateDraft, TemplateError,
+    Templates, ThrottleScope, Unsupported,
 };
 pub use status::{MessageStatus, StatusChange};

@@ -13,6 +13,12 @@ use crate::event::{CallbackError, CallbackEvent, ReportedError};
 use crate::message::{MessageId, OutboundMessage};
 use crate::status::MessageStatus;
 
+mod manage;
+
+pub use manage::{
+    AccountDescription, AccountInfo, BusinessNumber, ProviderTemplate, TemplateDraft, TemplateError, Templates,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
@@ -192,6 +198,17 @@ pub trait Provider: Send + Sync + 'static {
     /// polls the messages of such accounts that heard nothing for a while, since callbacks get
     /// lost; without it, callbacks are all there is.
     fn status_poll(&self) -> Option<&dyn StatusPoll> {
+        None
+    }
+
+    /// Template management, for a provider that keeps message templates.
+    fn templates(&self) -> Option<&dyn Templates> {
+        None
+    }
+
+    /// The account's description (messaging limit tier, quality rating), for a provider that
+    /// gives one.
+    fn account_info(&self) -> Option<&dyn AccountInfo> {
         None
     }
 

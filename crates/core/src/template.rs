@@ -74,6 +74,11 @@ pub mod limits {
 }
 use limits::*;
 
+/// Whole seconds, as providers stamp their times.
+pub fn to_seconds(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
+}
+
 /// What one provider accepts in a WhatsApp template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemplateLimits {

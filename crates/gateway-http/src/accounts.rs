@@ -1,22 +1,21 @@
-//! The configured provider accounts with their concrete adapters, for what goes beyond sending
-//! (status polls, templates, account info, callback authentication).
+//! The configured provider accounts with their adapters, for what goes beyond sending (status
+//! polls, templates, account info, callback authentication).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gateway_core::{Channel, ProviderKind};
+use gateway_core::{Channel, Provider, ProviderKind};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-pub use crate::providers::Adapter;
 
 pub struct Account {
     pub name: String,
     pub provider: ProviderKind,
     pub sender: String,
     pub channel: Channel,
-    pub adapter: Adapter,
+    pub adapter: Arc<dyn Provider>,
     /// The business number callbacks name for this account (INCS `business_phone`, InnoPaaS
     /// `sendNumber`), when configured.
     pub business_phone: Option<String>,

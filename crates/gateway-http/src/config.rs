@@ -629,7 +629,7 @@ accounts = ["incs-wa"]
         let typo = BASE.replace("provider = \"incs\"", "provider = \"incs\"\nrate_per_secnd = 5");
         assert!(load_error(&typo).contains("rate_per_secnd"), "unknown keys are still refused");
         let c = base();
-        assert_eq!(c.accounts[0].provider(), ProviderKind::Incs);
+        assert_eq!(c.accounts[0].provider().as_str(), "incs");
         assert!(matches!(c.accounts[0].settings, ProviderSettings::Incs(_)));
     }
 

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use serde_json::{json, Value};
 
 use gateway_core::validate::limits;
-use gateway_core::{Channel, ProviderKind};
+use gateway_core::Channel;
 
 use crate::api;
 use crate::problem::PROBLEM_JSON;
@@ -247,8 +247,8 @@ fn refine(mut doc: Value) -> Value {
 fn callback_urls(doc: &mut Value) {
     let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) else { return };
     let Some(generic) = paths.remove("/callbacks/{provider}/{token}") else { return };
-    for kind in ProviderKind::ALL {
-        let about = crate::providers::family(kind).callback_doc();
+    for family in crate::providers::families() {
+        let (kind, about) = (family.kind(), family.callback_doc());
         let mut item = generic.clone();
         let op = &mut item["post"];
         op["operationId"] = json!(format!("callbacks.{kind}"));

@@ -22,6 +22,11 @@ pub fn family(kind: ProviderKind) -> &'static dyn ProviderFamily {
     }
 }
 
+/// Every provider the gateway speaks, in [`ProviderKind::ALL`]'s order.
+pub fn families() -> impl Iterator<Item = &'static dyn ProviderFamily> {
+    ProviderKind::ALL.into_iter().map(family)
+}
+
 /// One account's provider and that provider's own settings, as the `provider` key and the table
 /// named after it give them (`provider = "incs"` with `[accounts.incs]`). A `provider` with
 /// another provider's settings cannot be represented.
@@ -153,31 +158,14 @@ impl ProviderSettings {
         &self,
         http: &reqwest::Client,
         webhook_headers: Vec<(String, SecretString)>,
-    ) -> Result<Adapter, SettingsError> {
+    ) -> Result<Arc<dyn Provider>, SettingsError> {
         match self {
             Self::Incs(c) => IncsAccount::new(c.clone(), http.clone())
-                .map(|a| Adapter::Incs(Arc::new(a)))
+                .map(|a| Arc::new(a) as Arc<dyn Provider>)
                 .map_err(|e| SettingsError::new(format!("incs.{}", e.key), e.reason)),
             Self::Innopaas(c) => InnopaasAccount::new(c.clone(), http.clone())
-                .map(|a| Adapter::Innopaas(Arc::new(a.with_webhook_headers(webhook_headers))))
+                .map(|a| Arc::new(a.with_webhook_headers(webhook_headers)) as Arc<dyn Provider>)
                 .map_err(|e| SettingsError::new(format!("innopaas.{}", e.key), e.reason)),
-        }
-    }
-}
-
-/// An account's adapter: the port, and the concrete account for the template capabilities the
-/// port does not cover yet.
-#[derive(Clone)]
-pub enum Adapter {
-    Incs(Arc<IncsAccount>),
-    Innopaas(Arc<InnopaasAccount>),
-}
-
-impl Adapter {
-    pub fn provider(&self) -> Arc<dyn Provider> {
-        match self {
-            Adapter::Incs(a) => a.clone(),
-            Adapter::Innopaas(a) => a.clone(),
         }
     }
 }
@@ -193,6 +181,7 @@ mod tests {
         for kind in ProviderKind::ALL {
             assert_eq!(family(kind).kind(), kind);
         }
+        assert_eq!(families().map(|f| f.kind()).collect::<Vec<_>>(), ProviderKind::ALL);
         assert_eq!(family(ProviderKind::Innopaas).template_limits(), TemplateLimits::INNOPAAS);
         assert_eq!(family(ProviderKind::Incs).template_limits(), TemplateLimits::INCS);
     }

@@ -18,10 +18,9 @@ const POLLS_PER_PASS: usize = 10;
 
 /// One pass over every sender with accounts that can be polled.
 pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
-    let pollable = |a: &&std::sync::Arc<crate::accounts::Account>| a.adapter.provider().status_poll().is_some();
+    let pollable = |a: &&std::sync::Arc<crate::accounts::Account>| a.adapter.status_poll().is_some();
     let mut senders: Vec<&str> = accounts.iter().filter(pollable).map(|a| a.sender.as_str()).collect();
-    let most =
-        accounts.iter().filter_map(|a| a.adapter.provider().status_poll().map(|p| p.max_ids())).max().unwrap_or(0);
+    let most = accounts.iter().filter_map(|a| a.adapter.status_poll().map(|p| p.max_ids())).max().unwrap_or(0);
     senders.sort_unstable();
     senders.dedup();
     for sender in senders {
@@ -38,7 +37,7 @@ pub async fn pass(accounts: &Accounts, reports: &Reports, quiet: Duration) {
         }
         for (lane, items) in by_lane {
             let Some(account) = accounts.get(&lane) else { continue };
-            let provider = account.adapter.provider();
+            let provider = &account.adapter;
             let Some(poll) = provider.status_poll() else { continue };
             for chunk in items.chunks(poll.max_ids().max(1)) {
                 let ids: Vec<&str> = chunk.iter().map(|(_, p)| p.as_str()).collect();

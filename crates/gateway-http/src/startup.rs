@@ -62,7 +62,7 @@ fn build_lanes(config: &Config, accounts: &Accounts) -> Lanes {
             config.engine.circuit_failure_threshold,
             Duration::from_millis(config.engine.circuit_open_ms),
         );
-        lanes.insert(Lane::new(spec, account.adapter.provider(), circuit, cfg.provider_timeout()));
+        lanes.insert(Lane::new(spec, account.adapter.clone(), circuit, cfg.provider_timeout()));
     }
     lanes
 }

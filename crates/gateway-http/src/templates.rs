@@ -169,10 +169,7 @@ pub struct MergedStatus {
     pub status_at: Option<DateTime<Utc>>,
 }
 
-/// Whole seconds, as providers stamp their times.
-pub fn to_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
-}
+pub use gateway_core::template::to_seconds;
 
 #[derive(Clone)]
 pub struct TemplateCache {

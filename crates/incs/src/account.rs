@@ -161,6 +161,14 @@ impl Provider for IncsAccount {
         Some(self)
     }
 
+    fn templates(&self) -> Option<&dyn gateway_core::Templates> {
+        Some(self)
+    }
+
+    fn account_info(&self) -> Option<&dyn gateway_core::AccountInfo> {
+        Some(self)
+    }
+
     fn kind(&self) -> ProviderKind {
         ProviderKind::Incs
     }

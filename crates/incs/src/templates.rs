@@ -24,9 +24,13 @@
 
 use std::time::Instant;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gateway_core::template::{RcsTemplateDraft, TemplateLimits, WhatsAppTemplateDraft};
-use gateway_core::{ErrorClass, ProviderError, RejectScope};
+use gateway_core::{
+    AccountDescription, AccountInfo, Channel, ErrorClass, ProviderError, ProviderTemplate, RejectScope, TemplateDraft,
+    TemplateError, Templates,
+};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -330,4 +334,121 @@ impl IncsAccount {
 /// cannot tell.
 fn created_without_id(http_status: u16) -> ProviderError {
     malformed("a created template without template_id", http_status).with_outcome_unknown()
+}
+
+/// INCS's text, `None` when it leaves it empty.
+fn text(s: &str) -> Option<String> {
+    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+impl From<IncsTemplate> for ProviderTemplate {
+    fn from(t: IncsTemplate) -> Self {
+        Self {
+            language: text(&t.language),
+            category: text(&t.category),
+            kind: None,
+            status: text(&t.status),
+            quality: t.quality,
+            components: Some(t.components),
+            content: None,
+            created_at: t.created_time,
+            updated_at: t.updated_time,
+            status_updated_at: t.status_updated_time,
+            category_updated_at: t.category_updated_time,
+            quality_updated_at: t.quality_updated_time,
+            as_submitted: false,
+            template_id: t.template_id,
+            name: t.name,
+        }
+    }
+}
+
+impl From<IncsRcsTemplate> for ProviderTemplate {
+    fn from(t: IncsRcsTemplate) -> Self {
+        Self {
+            language: None,
+            category: t.category,
+            kind: text(&t.kind),
+            status: text(&t.status),
+            quality: None,
+            components: None,
+            content: Some(t.content),
+            created_at: t.created_time,
+            updated_at: t.updated_time,
+            status_updated_at: t.status_updated_time,
+            category_updated_at: None,
+            quality_updated_at: None,
+            as_submitted: false,
+            template_id: t.template_id,
+            name: t.name,
+        }
+    }
+}
+
+fn all<T: Into<ProviderTemplate>>(page: Vec<T>) -> Vec<ProviderTemplate> {
+    page.into_iter().map(Into::into).collect()
+}
+
+/// WhatsApp and RCS templates, read, created and deleted at INCS.
+#[async_trait]
+impl Templates for IncsAccount {
+    fn keeps(&self, channel: Channel) -> bool {
+        matches!(channel, Channel::Whatsapp | Channel::Rcs)
+    }
+
+    fn readable(&self) -> bool {
+        true
+    }
+
+    async fn create(&self, draft: TemplateDraft<'_>) -> Result<ProviderTemplate, TemplateError> {
+        Ok(match draft {
+            TemplateDraft::Whatsapp(d) => self.create_template(d).await?.into(),
+            TemplateDraft::Rcs(d) => self.create_rcs_template(d).await?.into(),
+        })
+    }
+
+    async fn get(&self, channel: Channel, template_id: &str) -> Result<Option<ProviderTemplate>, TemplateError> {
+        Ok(match channel {
+            Channel::Whatsapp => self.get_template(template_id).await?.map(Into::into),
+            Channel::Rcs => self.get_rcs_template(template_id).await?.map(Into::into),
+            Channel::Viber => None,
+        })
+    }
+
+    async fn list(
+        &self,
+        channel: Channel,
+        after: Option<&str>,
+        count: u32,
+    ) -> Result<Vec<ProviderTemplate>, TemplateError> {
+        Ok(match channel {
+            Channel::Whatsapp => all(self.list_templates(after, count).await?),
+            Channel::Rcs => all(self.list_rcs_templates(after, count).await?),
+            Channel::Viber => Vec::new(),
+        })
+    }
+
+    async fn delete(&self, channel: Channel, template_id: &str) -> Result<bool, TemplateError> {
+        Ok(match channel {
+            Channel::Whatsapp => self.delete_template(template_id).await?,
+            Channel::Rcs => self.delete_rcs_template(template_id).await?,
+            Channel::Viber => false,
+        })
+    }
+}
+
+/// The WABA behind the certification code: INCS's `data` as the details, with the tier and the
+/// rating lifted out of it.
+#[async_trait]
+impl AccountInfo for IncsAccount {
+    async fn describe(&self) -> Result<AccountDescription, ProviderError> {
+        let details = self.account().await?;
+        let text = |k: &str| details.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(AccountDescription {
+            messaging_limit_tier: text("messaging_limit_tier"),
+            quality_rating: text("quality_rating"),
+            details: Some(details),
+            phone_numbers: None,
+        })
+    }
 }

@@ -178,6 +178,14 @@ impl Provider for InnopaasAccount {
         ProviderKind::Innopaas
     }
 
+    fn templates(&self) -> Option<&dyn gateway_core::Templates> {
+        Some(self)
+    }
+
+    fn account_info(&self) -> Option<&dyn gateway_core::AccountInfo> {
+        Some(self)
+    }
+
     /// Builds the send body without sending it: whatever InnoPaaS could not be sent is refused
     /// here, so the API answers 422 (or routes elsewhere) up front.
     fn can_carry(&self, message: &OutboundMessage) -> Result<(), Unsupported> {

@@ -102,6 +102,7 @@ mod account;
 mod classify;
 mod config;
 mod draft;
+mod manage;
 mod template;
 mod webhook;
 mod wire;

@@ -169,7 +169,7 @@ pub async fn receive(
         return Err(ApiError::NotFound("callback endpoint".into()));
     }
     let received: Vec<(&str, &[u8])> = req.headers().iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
-    if !accounts.iter().any(|a| a.adapter.provider().callback_authentic(&received)) {
+    if !accounts.iter().any(|a| a.adapter.callback_authentic(&received)) {
         count(state, provider, "unknown", "unauthorized");
         return Err(ApiError::Unauthorized);
     }
@@ -180,7 +180,7 @@ pub async fn receive(
 /// One route per provider in the registry, so each provider's URL is its own route template (in
 /// metrics and logs as in the API document).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for kind in ProviderKind::ALL {
+    for kind in crate::providers::families().map(|f| f.kind()) {
         cfg.route(
             &format!("/callbacks/{kind}/{{token}}"),
             web::post().to(

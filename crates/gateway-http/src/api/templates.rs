@@ -1,6 +1,9 @@
 //! Template management and account information (DESIGN.md §2): `GET/POST /v1/templates`,
 //! `GET/DELETE /v1/templates/{id}` and `GET /v1/senders/{name}/account`.
 //!
+//! Each provider's templates and account go through its adapter's optional capabilities
+//! ([`gateway_core::Templates`], [`gateway_core::AccountInfo`]); this module holds the HTTP.
+//!
 //! # Decisions
 //! - **Which account.** A sender's templates live with its first account (its preferred one):
 //!   templates are created, listed and read there. WhatsApp templates go to INCS
@@ -9,22 +12,22 @@
 //! - **Ids.** A template's id is `<account>~<provider template id>` (`incs-whatsapp~4166201267033543`):
 //!   stable, readable, and enough to find the template again without a lookup. Account names
 //!   cannot hold `~`, so the first `~` splits it.
-//! - **Reading.** INCS templates are read from INCS and upserted into the template status cache;
-//!   the answer shows the cache's status when it is newer than INCS's (a callback that came after
-//!   INCS last changed it). InnoPaaS has no read or list API, so its templates are read from the
-//!   cache (what was created through the gateway, and what callbacks reported); it has no delete
-//!   API either, so deleting one is a 422.
+//! - **Reading.** A provider that can be read (INCS) is read, and what it says is upserted into the
+//!   template status cache; the answer shows the cache's status when it is newer than the
+//!   provider's (a callback that came after the provider last changed it). A provider without a
+//!   read or list API (InnoPaaS) has its templates read from the cache (what was created through
+//!   the gateway, and what callbacks reported); one without a delete API answers a delete with 422.
 //! - **Listing** walks the senders in configuration order (filtered by `channel` and `sender`),
 //!   each sender's account page by page; `next_cursor` is opaque (it names the sender and the last
 //!   provider id seen) and absent on the last page. A `status` filter applies after reading, so a
 //!   page may hold fewer than `limit` items and still have a `next_cursor`.
 //! - **Creating** validates the draft first (`gateway_core::template`, with the limits of the
 //!   provider that will create it) and answers 422 naming the field; the provider's own refusal is
-//!   a 422 too (`/problems/provider-rejected`). A provider failure is a 502, or a 503 with
-//!   `Retry-After` when it throttled; when a create's outcome is unknown the problem says so.
-//! - **InnoPaaS mapping** (its `template/submit` fields, `actionType` numbers, `phoneArea` and
-//!   `phone`): `gateway_innopaas::TemplateSubmit::from_draft`, whose refusals are 422s naming the
-//!   draft's field.
+//!   a 422 too (`/problems/provider-rejected`), and so is a draft the provider's own shape cannot
+//!   hold (InnoPaaS's mapping, in `gateway_innopaas::TemplateSubmit::from_draft`). A provider
+//!   failure is a 502, or a 503 with `Retry-After` when it throttled; when a create's outcome is
+//!   unknown the problem says so. A provider whose create answers only an id (InnoPaaS) shows the
+//!   draft as submitted, `PENDING`.
 //! - **Account.** `GET /v1/senders/{name}/account` shows the sender's first account (or the one
 //!   named by `?account=`): INCS's `/external/account` map as `details`, or InnoPaaS's phoneInfo
 //!   numbers as `phone_numbers`; `messaging_limit_tier` and `quality_rating` are lifted to the top
@@ -36,15 +39,16 @@ use gateway_core::content::rcs::RcsContent;
 use gateway_core::content::whatsapp::WhatsAppContent;
 use gateway_core::template::{RcsTemplateDraft, WhatsAppTemplateDraft};
 use gateway_core::validate::FieldErrors;
-use gateway_core::{Channel, Content, ErrorClass, ProviderError, ProviderKind, RejectScope};
-use gateway_incs::{IncsAccount, IncsRcsTemplate, IncsTemplate};
-use gateway_innopaas::TemplateSubmit;
+use gateway_core::{
+    Channel, Content, ErrorClass, ProviderError, ProviderKind, ProviderTemplate, RejectScope, TemplateDraft,
+    TemplateError, Templates,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{read_body, AppState};
-use crate::accounts::{Account, Adapter};
+use crate::accounts::Account;
 use crate::auth::Caller;
 use crate::config::{Scope, SenderConfig};
 use crate::problem::{from_json_error, ApiError};
@@ -284,45 +288,33 @@ async fn merged(cache: &TemplateCache, account: &str, snapshot: TemplateSnapshot
     }
 }
 
-fn some(s: &str) -> Option<String> {
-    Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-/// What a provider read says, stamped: the provider's times, else the read's (in whole seconds).
-fn waba_snapshot(t: &IncsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
-    let created = t.created_time.unwrap_or(now);
+/// What a provider's answer says, stamped: the provider's times, else `now` (whole seconds). Only
+/// a provider's own description says what a send must fill in.
+fn snapshot(t: &ProviderTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
+    let created = t.created_at.unwrap_or(now);
+    let variables = match (&t.components, &t.content) {
+        _ if t.as_submitted => None,
+        (Some(components), _) => WhatsAppVariables::from_meta_components(components).map(TemplateVariables::Whatsapp),
+        (None, Some(content)) => Some(TemplateVariables::Rcs(rcs_variables(content))),
+        (None, None) => None,
+    };
     TemplateSnapshot {
         template_id: t.template_id.clone(),
         name: t.name.clone(),
-        language: some(&t.language),
-        status: some(&t.status),
-        status_at: t.status_updated_time.or(t.updated_time).unwrap_or(created),
-        category: some(&t.category),
-        category_at: t.category_updated_time.unwrap_or(created),
-        quality: t.quality.clone(),
-        quality_at: t.quality_updated_time.unwrap_or(created),
-        variables: WhatsAppVariables::from_meta_components(&t.components).map(TemplateVariables::Whatsapp),
-    }
-}
-
-fn rcs_snapshot(t: &IncsRcsTemplate, now: DateTime<Utc>) -> TemplateSnapshot {
-    let created = t.created_time.unwrap_or(now);
-    TemplateSnapshot {
-        template_id: t.template_id.clone(),
-        name: t.name.clone(),
-        language: None,
-        status: some(&t.status),
-        status_at: t.status_updated_time.or(t.updated_time).unwrap_or(created),
+        language: t.language.clone(),
+        status: t.status.clone(),
+        status_at: t.status_updated_at.or(t.updated_at).unwrap_or(created),
         category: t.category.clone(),
-        category_at: created,
-        quality: None,
-        quality_at: created,
-        variables: Some(TemplateVariables::Rcs(rcs_variables(&t.content))),
+        category_at: t.category_updated_at.unwrap_or(created),
+        quality: t.quality.clone(),
+        quality_at: t.quality_updated_at.unwrap_or(created),
+        variables,
     }
 }
 
-async fn waba_out(cache: &TemplateCache, account: &Account, t: IncsTemplate) -> TemplateOut {
-    let merged = merged(cache, &account.name, waba_snapshot(&t, to_seconds(Utc::now()))).await;
+/// A provider's template as the API shows it, after merging it into the cache.
+async fn provider_out(cache: &TemplateCache, account: &Account, t: ProviderTemplate) -> TemplateOut {
+    let merged = merged(cache, &account.name, snapshot(&t, to_seconds(Utc::now()))).await;
     TemplateOut {
         id: template_id(&account.name, &t.template_id),
         sender: account.sender.clone(),
@@ -331,39 +323,16 @@ async fn waba_out(cache: &TemplateCache, account: &Account, t: IncsTemplate) -> 
         channel: account.channel,
         provider_template_id: t.template_id,
         name: t.name,
-        language: some(&t.language),
-        category: some(&t.category),
-        kind: None,
-        status: merged.status.or_else(|| some(&t.status)),
-        quality: t.quality,
-        components: Some(t.components),
-        content: None,
-        created_at: t.created_time,
-        updated_at: t.updated_time.max(merged.status_at),
-        status_updated_at: merged.status_at.or(t.status_updated_time),
-    }
-}
-
-async fn rcs_out(cache: &TemplateCache, account: &Account, t: IncsRcsTemplate) -> TemplateOut {
-    let merged = merged(cache, &account.name, rcs_snapshot(&t, to_seconds(Utc::now()))).await;
-    TemplateOut {
-        id: template_id(&account.name, &t.template_id),
-        sender: account.sender.clone(),
-        account: account.name.clone(),
-        provider: account.provider,
-        channel: account.channel,
-        provider_template_id: t.template_id,
-        name: t.name,
-        language: None,
+        language: t.language,
         category: t.category,
-        kind: some(&t.kind),
-        status: merged.status.or_else(|| some(&t.status)),
-        quality: None,
-        components: None,
-        content: Some(t.content),
-        created_at: t.created_time,
-        updated_at: t.updated_time.max(merged.status_at),
-        status_updated_at: merged.status_at.or(t.status_updated_time),
+        kind: t.kind,
+        status: merged.status.or(t.status),
+        quality: t.quality,
+        components: t.components,
+        content: t.content,
+        created_at: t.created_at,
+        updated_at: t.updated_at.max(merged.status_at),
+        status_updated_at: merged.status_at.or(t.status_updated_at),
     }
 }
 
@@ -389,6 +358,21 @@ fn cached_out(account: &Account, t: CachedTemplate, components: Option<Vec<Value
     }
 }
 
+/// The account's template management, when its provider keeps templates of the account's
+/// channel.
+fn templates_of(account: &Account) -> Option<&dyn Templates> {
+    account.adapter.templates().filter(|t| t.keeps(account.channel))
+}
+
+/// A template call's failure, as the API answers it.
+fn template_error(provider: ProviderKind, e: TemplateError) -> ApiError {
+    match e {
+        TemplateError::Draft(fields) => ApiError::Validation(fields),
+        TemplateError::NotOffered(what) => ApiError::ProviderRejected(what),
+        TemplateError::Provider(e) => provider_error(provider, e),
+    }
+}
+
 /// One page of one account's templates: the templates and how many the provider returned.
 async fn fetch(
     state: &AppState,
@@ -397,31 +381,23 @@ async fn fetch(
     count: u32,
 ) -> Result<(Vec<TemplateOut>, usize, Option<String>), ApiError> {
     let cache = cache(state);
-    match (&account.adapter, account.channel) {
-        (Adapter::Incs(incs), Channel::Whatsapp) => {
-            let page = incs.list_templates(after, count).await.map_err(|e| provider_error(account.provider, e))?;
+    match templates_of(account) {
+        Some(templates) if templates.readable() => {
+            let page =
+                templates.list(account.channel, after, count).await.map_err(|e| template_error(account.provider, e))?;
             let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
             let mut out = Vec::with_capacity(n);
             for t in page {
-                out.push(waba_out(&cache, account, t).await);
+                out.push(provider_out(&cache, account, t).await);
             }
             Ok((out, n, last))
         }
-        (Adapter::Incs(incs), Channel::Rcs) => {
-            let page = incs.list_rcs_templates(after, count).await.map_err(|e| provider_error(account.provider, e))?;
-            let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
-            let mut out = Vec::with_capacity(n);
-            for t in page {
-                out.push(rcs_out(&cache, account, t).await);
-            }
-            Ok((out, n, last))
-        }
-        (Adapter::Innopaas(_), Channel::Whatsapp) => {
+        Some(_) => {
             let page = cache.page(&account.name, after, count as usize).await?;
             let (n, last) = (page.len(), page.last().map(|t| t.template_id.clone()));
             Ok((page.into_iter().map(|t| cached_out(account, t, None)).collect(), n, last))
         }
-        _ => Ok((Vec::new(), 0, None)),
+        None => Ok((Vec::new(), 0, None)),
     }
 }
 
@@ -452,11 +428,11 @@ pub async fn describe_once(state: &AppState, lanes: &[String], content: &Content
             return Ok(());
         }
     }
-    let incs = lanes
+    let readable = lanes
         .iter()
         .filter_map(|l| state.accounts.get(l))
-        .find(|a| matches!(a.adapter, Adapter::Incs(_)) && a.channel == channel);
-    let Some(account) = incs else { return Ok(()) };
+        .find(|a| a.channel == channel && templates_of(a).is_some_and(|t| t.readable()));
+    let Some(account) = readable else { return Ok(()) };
     if cache.recently_looked_up(&account.name, name).await? {
         return Ok(());
     }
@@ -648,67 +624,26 @@ pub async fn create(
         return Err(invalid("channel", format!("sender `{}` is a {} sender", sender.name, sender.channel)));
     }
     let account = template_account(&state, sender).ok_or(ApiError::Internal)?;
+    let Some(templates) = templates_of(account) else {
+        return Err(invalid("channel", format!("{} has no {channel} templates", account.provider)));
+    };
     let rest = Value::Object(fields);
-    let cache = cache(&state);
-    let out = match (channel, &account.adapter) {
-        (Channel::Whatsapp, adapter) => {
+    let created = match channel {
+        Channel::Rcs => {
+            let draft: RcsTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
+            draft.validate().map_err(ApiError::Validation)?;
+            templates.create(TemplateDraft::Rcs(&draft)).await
+        }
+        _ => {
             let draft: WhatsAppTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
             draft
                 .validate(&crate::providers::family(account.provider).template_limits())
                 .map_err(ApiError::Validation)?;
-            match adapter {
-                Adapter::Incs(incs) => {
-                    let t = incs.create_template(&draft).await.map_err(|e| provider_error(account.provider, e))?;
-                    waba_out(&cache, account, t).await
-                }
-                Adapter::Innopaas(inno) => {
-                    let submit = TemplateSubmit::from_draft(&draft).map_err(ApiError::Validation)?;
-                    let id = inno.submit_template(&submit).await.map_err(|e| provider_error(account.provider, e))?;
-                    let now = to_seconds(Utc::now());
-                    let snapshot = TemplateSnapshot {
-                        template_id: id.clone(),
-                        name: draft.name.clone(),
-                        language: Some(draft.language.clone()),
-                        status: Some("PENDING".into()),
-                        status_at: now,
-                        category: Some(draft.category.as_str().into()),
-                        category_at: now,
-                        quality: None,
-                        quality_at: now,
-                        variables: None,
-                    };
-                    let merged = merged(&cache, &account.name, snapshot).await;
-                    let components = draft.components.iter().filter_map(|c| serde_json::to_value(c).ok()).collect();
-                    TemplateOut {
-                        id: template_id(&account.name, &id),
-                        sender: account.sender.clone(),
-                        account: account.name.clone(),
-                        provider: account.provider,
-                        channel,
-                        provider_template_id: id,
-                        name: draft.name,
-                        language: Some(draft.language),
-                        category: Some(draft.category.as_str().into()),
-                        kind: None,
-                        status: merged.status,
-                        quality: None,
-                        components: Some(components),
-                        content: None,
-                        created_at: Some(now),
-                        updated_at: merged.status_at,
-                        status_updated_at: merged.status_at,
-                    }
-                }
-            }
+            templates.create(TemplateDraft::Whatsapp(&draft)).await
         }
-        (Channel::Rcs, Adapter::Incs(incs)) => {
-            let draft: RcsTemplateDraft = serde_path_to_error::deserialize(rest).map_err(from_json_error)?;
-            draft.validate().map_err(ApiError::Validation)?;
-            let t = incs.create_rcs_template(&draft).await.map_err(|e| provider_error(account.provider, e))?;
-            rcs_out(&cache, account, t).await
-        }
-        (_, _) => return Err(invalid("channel", format!("{} has no {channel} templates", account.provider))),
     };
+    let created = created.map_err(|e| template_error(account.provider, e))?;
+    let out = provider_out(&cache(&state), account, created).await;
     tracing::info!(template = %out.id, name = %out.name, "template created");
     Ok(HttpResponse::Created().insert_header(("Location", format!("/v1/templates/{}", out.id))).json(out))
 }
@@ -740,24 +675,16 @@ pub async fn get(
     let (account, provider_id) = parse_id(&state, &raw)?;
     let not_found = || ApiError::NotFound(format!("template `{raw}`"));
     let cache = cache(&state);
-    let out = match (&account.adapter, account.channel) {
-        (Adapter::Incs(incs), Channel::Whatsapp) => {
-            match incs.get_template(&provider_id).await.map_err(|e| provider_error(account.provider, e))? {
-                Some(t) => waba_out(&cache, account, t).await,
-                None => return Err(forget(&cache, account, &provider_id, not_found()).await),
-            }
+    let Some(templates) = templates_of(account) else { return Err(not_found()) };
+    let out = if templates.readable() {
+        let read = templates.get(account.channel, &provider_id).await;
+        match read.map_err(|e| template_error(account.provider, e))? {
+            Some(t) => provider_out(&cache, account, t).await,
+            None => return Err(forget(&cache, account, &provider_id, not_found()).await),
         }
-        (Adapter::Incs(incs), Channel::Rcs) => {
-            match incs.get_rcs_template(&provider_id).await.map_err(|e| provider_error(account.provider, e))? {
-                Some(t) => rcs_out(&cache, account, t).await,
-                None => return Err(forget(&cache, account, &provider_id, not_found()).await),
-            }
-        }
-        (Adapter::Innopaas(_), Channel::Whatsapp) => {
-            let t = cache.by_id(&account.name, &provider_id).await?.ok_or_else(not_found)?;
-            cached_out(account, t, None)
-        }
-        _ => return Err(not_found()),
+    } else {
+        let t = cache.by_id(&account.name, &provider_id).await?.ok_or_else(not_found)?;
+        cached_out(account, t, None)
     };
     Ok(HttpResponse::Ok().json(out))
 }
@@ -794,20 +721,9 @@ pub async fn remove(
     let raw = path.into_inner();
     let (account, provider_id) = parse_id(&state, &raw)?;
     let not_found = || ApiError::NotFound(format!("template `{raw}`"));
-    let incs: &IncsAccount = match &account.adapter {
-        Adapter::Incs(incs) => incs,
-        Adapter::Innopaas(_) => {
-            return Err(ApiError::ProviderRejected(
-                "InnoPaaS offers no template deletion; delete it in its console".into(),
-            ))
-        }
-    };
-    let deleted = match account.channel {
-        Channel::Whatsapp => incs.delete_template(&provider_id).await,
-        Channel::Rcs => incs.delete_rcs_template(&provider_id).await,
-        Channel::Viber => return Err(not_found()),
-    }
-    .map_err(|e| provider_error(account.provider, e))?;
+    let Some(templates) = templates_of(account) else { return Err(not_found()) };
+    let deleted =
+        templates.delete(account.channel, &provider_id).await.map_err(|e| template_error(account.provider, e))?;
     let cache = cache(&state);
     if !deleted {
         return Err(forget(&cache, account, &provider_id, not_found()).await);
@@ -853,49 +769,30 @@ pub async fn sender_account(
         None => sender.accounts.first().ok_or(ApiError::Internal)?,
     };
     let account = state.accounts.get(account_name).ok_or(ApiError::Internal)?;
-    let out = match &account.adapter {
-        Adapter::Incs(incs) => {
-            let details = incs.account().await.map_err(|e| provider_error(account.provider, e))?;
-            let text = |k: &str| details.get(k).and_then(Value::as_str).map(str::to_owned);
-            SenderAccountOut {
-                sender: name.clone(),
-                account: account.name.clone(),
-                provider: account.provider,
-                messaging_limit_tier: text("messaging_limit_tier"),
-                quality_rating: text("quality_rating"),
-                details: Some(details),
-                phone_numbers: None,
-            }
-        }
-        Adapter::Innopaas(inno) => {
-            let phones = inno.phone_info().await.map_err(|e| provider_error(account.provider, e))?;
-            let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-            let ours = phones
-                .iter()
-                .find(|p| p.display_phone_number.as_deref().is_some_and(|d| digits(d) == inno.config().send_number))
-                .or_else(|| phones.first());
-            SenderAccountOut {
-                sender: name.clone(),
-                account: account.name.clone(),
-                provider: account.provider,
-                messaging_limit_tier: ours.and_then(|p| p.message_limit.clone()),
-                quality_rating: ours.and_then(|p| p.quality_rating.clone()),
-                details: None,
-                phone_numbers: Some(
-                    phones
-                        .into_iter()
-                        .map(|p| PhoneNumberOut {
-                            id: p.id,
-                            display_phone_number: p.display_phone_number,
-                            verified_name: p.verified_name,
-                            status: p.status,
-                            quality_rating: p.quality_rating,
-                            messaging_limit_tier: p.message_limit,
-                        })
-                        .collect(),
-                ),
-            }
-        }
+    let Some(info) = account.adapter.account_info() else {
+        return Err(ApiError::NotFound(format!("a description of account `{}`", account.name)));
+    };
+    let about = info.describe().await.map_err(|e| provider_error(account.provider, e))?;
+    let out = SenderAccountOut {
+        sender: name,
+        account: account.name.clone(),
+        provider: account.provider,
+        messaging_limit_tier: about.messaging_limit_tier,
+        quality_rating: about.quality_rating,
+        details: about.details,
+        phone_numbers: about.phone_numbers.map(|numbers| {
+            numbers
+                .into_iter()
+                .map(|p| PhoneNumberOut {
+                    id: p.id,
+                    display_phone_number: p.display_phone_number,
+                    verified_name: p.verified_name,
+                    status: p.status,
+                    quality_rating: p.quality_rating,
+                    messaging_limit_tier: p.messaging_limit_tier,
+                })
+                .collect()
+        }),
     };
     Ok(HttpResponse::Ok().json(out))
 }
@@ -907,10 +804,11 @@ mod tests {
 
     #[test]
     fn provider_failures_map_to_statuses() {
+        let incs = || "incs".parse::<ProviderKind>().unwrap();
         use actix_web::ResponseError;
         use std::time::Duration;
         let status = |e: ProviderError| {
-            let api = provider_error(ProviderKind::Incs, e);
+            let api = provider_error(incs(), e);
             let res = api.error_response();
             (api.status_code().as_u16(), res.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned()))
         };
@@ -927,7 +825,7 @@ mod tests {
         );
         assert_eq!(status(throttled), (503, Some("7".into())));
         assert_eq!(status(ProviderError::transient("Server Error")), (502, None));
-        let unknown = provider_error(ProviderKind::Incs, ProviderError::transient("timeout").with_outcome_unknown());
+        let unknown = provider_error(incs(), ProviderError::transient("timeout").with_outcome_unknown());
         assert!(unknown.to_string().contains("may have been created"), "{unknown}");
     }
 
