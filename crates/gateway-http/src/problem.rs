@@ -27,6 +27,45 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// The refusals every endpoint that needs an API key may answer before its handler runs (401,
+/// 403 for the scope it needs, 429), for the API document: one type per scope.
+macro_rules! refusals {
+    ($name:ident, $forbidden:tt) => {
+        #[derive(utoipa::IntoResponses)]
+        pub enum $name {
+            #[response(
+                status = 401,
+                description = "Missing or unknown API key",
+                content_type = "application/problem+json"
+            )]
+            Unauthenticated(Problem),
+            #[response(status = 403, description = $forbidden, content_type = "application/problem+json")]
+            Forbidden(Problem),
+            #[response(
+                status = 429,
+                description = "Too many requests for this API key",
+                content_type = "application/problem+json"
+            )]
+            TooManyRequests(Problem),
+        }
+    };
+}
+
+refusals!(ReadRefusals, "The key lacks the `read` scope");
+refusals!(SendRefusals, "The key lacks the `send` scope");
+refusals!(AdminRefusals, "The key lacks the `admin` scope");
+
+/// A 503 for an endpoint that needs the message store, for the API document.
+#[derive(utoipa::IntoResponses)]
+pub enum StoreRefusal {
+    #[response(
+        status = 503,
+        description = "The message store is unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]

@@ -44,17 +44,9 @@ pub struct InnopaasAccount {
     webhook_headers: Vec<(String, SecretString)>,
 }
 
-/// One phone number of the WABA, as `account/phoneInfo` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhoneInfo {
-    pub id: String,
-    pub display_phone_number: Option<String>,
-    pub verified_name: Option<String>,
-    pub status: Option<String>,
-    pub quality_rating: Option<String>,
-    /// Meta's messaging limit tier, e.g. `TIER_250`.
-    pub message_limit: Option<String>,
-}
+/// One phone number of the WABA, as `account/phoneInfo` reports it (`messageLimit` is
+/// `messaging_limit_tier`).
+pub type PhoneInfo = gateway_core::BusinessNumber;
 
 impl InnopaasAccount {
     /// Validates the configuration and builds the account. The client is shared; the per-request
@@ -231,7 +223,7 @@ fn phone_info(entry: Value) -> Option<PhoneInfo> {
             verified_name: e.verified_name,
             status: e.status,
             quality_rating: e.quality_rating,
-            message_limit: e.message_limit,
+            messaging_limit_tier: e.message_limit,
         }),
         Err(e) => {
             tracing::warn!(error = %e, "skipping an unreadable InnoPaaS phoneInfo entry");

@@ -5,8 +5,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use gateway_core::template::to_seconds;
 use gateway_core::{
-    AccountDescription, AccountInfo, BusinessNumber, Channel, ProviderError, ProviderTemplate, TemplateDraft,
-    TemplateError, Templates,
+    AccountDescription, AccountInfo, Channel, ProviderError, ProviderTemplate, TemplateDraft, TemplateError, Templates,
 };
 
 use crate::account::InnopaasAccount;
@@ -59,22 +58,10 @@ impl AccountInfo for InnopaasAccount {
             .find(|p| p.display_phone_number.as_deref().is_some_and(|d| digits(d) == self.config().send_number))
             .or_else(|| phones.first());
         Ok(AccountDescription {
-            messaging_limit_tier: ours.and_then(|p| p.message_limit.clone()),
+            messaging_limit_tier: ours.and_then(|p| p.messaging_limit_tier.clone()),
             quality_rating: ours.and_then(|p| p.quality_rating.clone()),
             details: None,
-            phone_numbers: Some(
-                phones
-                    .into_iter()
-                    .map(|p| BusinessNumber {
-                        id: p.id,
-                        display_phone_number: p.display_phone_number,
-                        verified_name: p.verified_name,
-                        status: p.status,
-                        quality_rating: p.quality_rating,
-                        messaging_limit_tier: p.message_limit,
-                    })
-                    .collect(),
-            ),
+            phone_numbers: Some(phones),
         })
     }
 }

@@ -168,15 +168,12 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
     responses(
         (status = 200, description = "One result per item, in request order", body = BatchOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the batch size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a batch, empty, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::problem::SendRefusals,
     ))]
 #[post("/v1/messages/batch")]
 pub async fn send_batch(
@@ -292,12 +289,8 @@ fn all_counts(found: &BTreeMap<String, u64>) -> BTreeMap<&'static str, u64> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The campaign", body = BatchStatusOut),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/batches/{id}")]
 pub async fn get_batch(
@@ -332,12 +325,8 @@ pub async fn get_batch(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "What was cancelled", body = BatchCancelOut),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = Problem, content_type = "application/problem+json"),
+        crate::problem::SendRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/batches/{id}/cancel")]
 pub async fn cancel_batch(

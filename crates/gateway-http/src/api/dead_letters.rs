@@ -40,18 +40,23 @@ fn parse_id(raw: &str) -> Result<MessageId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(format!("dead letter `{raw}`")))
 }
 
+/// A dead-letter listing's `limit` (message or event dead letters): 1 to 500, default 50.
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("limit", "1 to 500")));
+    }
+    Ok(limit)
+}
+
 /// List dead letters, newest first.
 #[utoipa::path(get, path = "/v1/dead-letters", operation_id = "v1.dead_letters.list", tag = "dead letters",
     params(DeadLetterQuery),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown sender or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/dead-letters")]
 pub async fn list(
@@ -60,10 +65,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Read)?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("limit", "1 to 500")));
-    }
+    let limit = page_limit(query.limit)?;
     let senders: Vec<&str> = match &query.sender {
         Some(s) if state.senders.iter().any(|c| &c.name == s) => vec![s.as_str()],
         Some(s) => {
@@ -95,12 +97,8 @@ pub async fn list(
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Queued again", body = MessageOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/dead-letters/{id}/replay")]
 pub async fn replay(
@@ -127,12 +125,8 @@ pub async fn replay(
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Dropped"),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[delete("/v1/dead-letters/{id}")]
 pub async fn drop(

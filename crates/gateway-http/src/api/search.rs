@@ -151,12 +151,8 @@ fn query(state: &AppState, req: &HttpRequest) -> Result<SearchQuery, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "A page of messages, newest first", body = MessagePage),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/messages")]
 pub async fn search(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

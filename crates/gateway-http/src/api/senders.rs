@@ -69,11 +69,7 @@ pub struct SenderList {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Senders", body = SenderList),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/senders")]
 pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -134,15 +130,11 @@ fn configured<'a>(state: &'a AppState, name: &str) -> Result<&'a crate::config::
     responses(
         (status = 200, description = "The paused sender", body = SenderOut),
         (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such sender", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `reason`", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/senders/{name}/pause")]
 pub async fn pause(
@@ -183,12 +175,8 @@ pub async fn pause(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The sender", body = SenderOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such sender", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/senders/{name}/resume")]
 pub async fn resume(

@@ -117,11 +117,7 @@ pub struct EventDeadLetterQuery {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Subscriptions", body = SubscriptionList),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/subscriptions")]
 pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -142,12 +138,8 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Enabled (also when it was not disabled)", body = SubscriptionOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No subscription has this name", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/subscriptions/{subscription}/enable")]
 pub async fn enable(
@@ -172,12 +164,8 @@ pub async fn enable(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Event dead letters", body = EventDeadLetterList),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown subscription or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[get("/v1/event-dead-letters")]
 pub async fn dead_letters(
@@ -186,10 +174,7 @@ pub async fn dead_letters(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single("limit", "1 to 500")));
-    }
+    let limit = super::dead_letters::page_limit(query.limit)?;
     if let Some(s) = query.subscription.as_deref().filter(|s| !state.events.names().iter().any(|n| n == s)) {
         return Err(ApiError::Validation(gateway_core::validate::FieldErrors::single(
             "subscription",
@@ -207,13 +192,9 @@ pub async fn dead_letters(
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Queued for delivery again", body = EventDeadLetterOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not an event dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its subscription is disabled: enable it first", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The message store is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
     ))]
 #[post("/v1/event-dead-letters/{id}/replay")]
 pub async fn replay(

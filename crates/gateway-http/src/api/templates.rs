@@ -479,12 +479,10 @@ fn template_account<'a>(state: &'a AppState, sender: &SenderConfig) -> Option<&'
     security(("api_key" = [])),
     responses(
         (status = 200, description = "One page of templates", body = TemplateList),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A bad filter, cursor or limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals,
     ))]
 #[get("/v1/templates")]
 pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -574,15 +572,13 @@ pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
         (status = 201, description = "Created; the provider reviews it", body = TemplateOut,
             headers(("Location" = String, description = "The template's URL"))),
         (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed (the field is named), or the provider refused the template", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed; when its outcome is unknown the detail says so", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::problem::AdminRefusals,
     ))]
 #[post("/v1/templates")]
 pub async fn create(
@@ -657,12 +653,10 @@ pub async fn create(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The template", body = TemplateOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals,
     ))]
 #[get("/v1/templates/{id}")]
 pub async fn get(
@@ -703,13 +697,11 @@ async fn forget(cache: &TemplateCache, account: &Account, provider_id: &str, e: 
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Deleted at the provider"),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `admin` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The provider refused, or offers no deletion (InnoPaaS)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::AdminRefusals,
     ))]
 #[delete("/v1/templates/{id}")]
 pub async fn remove(
@@ -742,12 +734,10 @@ pub async fn remove(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The account as the provider reports it", body = SenderAccountOut),
-        (status = 401, description = "Missing or unknown API key", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the `read` scope", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such sender, or the account is not one of its", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many requests for this API key", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
+        crate::problem::ReadRefusals,
     ))]
 #[get("/v1/senders/{name}/account")]
 pub async fn sender_account(

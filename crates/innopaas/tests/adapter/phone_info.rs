@@ -40,7 +40,7 @@ async fn phone_info_lists_the_numbers_of_the_waba() {
                 verified_name: Some("Lucky Shrub".into()),
                 status: Some("CONNECTED".into()),
                 quality_rating: Some("GREEN".into()),
-                message_limit: Some("TIER_250".into()),
+                messaging_limit_tier: Some("TIER_250".into()),
             },
             PhoneInfo {
                 id: "110200345501443".into(),
@@ -48,7 +48,7 @@ async fn phone_info_lists_the_numbers_of_the_waba() {
                 verified_name: None,
                 status: None,
                 quality_rating: None,
-                message_limit: None,
+                messaging_limit_tier: None,
             },
         ]
     );
