@@ -178,6 +178,58 @@ scopes = ["read"]
     )
 }
 
+/// A gateway configuration as a TOML value, changed by key rather than by editing its text: a
+/// change aimed at a table that is not there fails the test instead of silently doing nothing, and
+/// a misspelt key fails the gateway's own validation (it refuses unknown keys).
+#[derive(Debug, Clone)]
+pub struct ConfigToml(toml::Table);
+
+impl ConfigToml {
+    pub fn parse(text: &str) -> Self {
+        Self(text.parse().unwrap_or_else(|e| panic!("test config: {e}")))
+    }
+
+    /// Sets `key` in the table at `path`: a top-level table (`"engine"`), or the entry of an
+    /// array of tables with that `name` (`"accounts.incs-rcs"`, `"senders.hk-main"`).
+    #[must_use]
+    pub fn set(mut self, path: &str, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.table(path).insert(key.to_owned(), value.into());
+        self
+    }
+
+    fn table(&mut self, path: &str) -> &mut toml::Table {
+        let (head, name) = path.split_once('.').map_or((path, None), |(h, n)| (h, Some(n)));
+        let entry = self.0.get_mut(head).unwrap_or_else(|| panic!("test config has no `{head}`"));
+        match (entry, name) {
+            (toml::Value::Table(table), None) => table,
+            (toml::Value::Array(items), Some(name)) => items
+                .iter_mut()
+                .find_map(|item| match item {
+                    toml::Value::Table(t) if t.get("name").and_then(toml::Value::as_str) == Some(name) => Some(t),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("test config has no {head} entry named `{name}`")),
+            _ => panic!("test config: `{path}` is not a table"),
+        }
+    }
+
+    /// Listening on a known port (for a sandbox that calls back).
+    #[must_use]
+    pub fn listen(self, port: u16) -> Self {
+        self.set("server", "listen", format!("127.0.0.1:{port}"))
+    }
+
+    /// The configuration as a file's text, for a gateway process.
+    pub fn text(&self) -> String {
+        toml::to_string(&self.0).unwrap_or_else(|e| panic!("test config: {e}"))
+    }
+
+    /// The configuration parsed and validated, for a gateway in this process.
+    pub fn config(&self) -> gateway_http::Config {
+        gateway_http::Config::from_toml(&self.text()).unwrap_or_else(|e| panic!("test config: {e}"))
+    }
+}
+
 /// A gateway running in this process.
 pub struct TestGateway {
     pub base_url: String,
@@ -213,6 +265,11 @@ impl TestGateway {
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST /v1/messages: {e}"))
+    }
+
+    /// The gateway's Prometheus exposition.
+    pub async fn metrics(&self) -> String {
+        self.client.get(format!("{}/metrics", self.base_url)).send().await.unwrap().text().await.unwrap()
     }
 
     pub async fn get_message(&self, id: &str) -> Value {
@@ -330,7 +387,7 @@ impl GatewayProcess {
 
     /// Starts `gateway --config <toml>` on `port` with extra environment variables.
     pub async fn spawn_with(toml: &str, port: u16, env: &[(&str, &str)]) -> Self {
-        let toml = toml.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+        let toml = ConfigToml::parse(toml).listen(port).text();
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
         let child = Command::new(gateway_binary())
@@ -392,6 +449,14 @@ impl Drop for GatewayProcess {
 }
 
 /// The sum of a metric's samples in Prometheus text (0 when absent).
+/// The sum of the samples of `name` whose labels contain `labels` (e.g. `outcome="retried"`).
+pub fn metric_sample(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{')) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 pub fn metric_value(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -546,16 +611,19 @@ impl TestRedis {
     }
     /// The same, parsed, for a test to change fields of.
     pub fn gateway_config(&self, sandbox_url: &str, extra: &str) -> gateway_http::Config {
-        gateway_http::Config::from_toml(&self.gateway_toml(sandbox_url, extra))
-            .unwrap_or_else(|e| panic!("test config: {e}"))
+        self.config(sandbox_url, extra).config()
     }
     /// A gateway configuration for this Redis.
     pub fn gateway_toml(&self, sandbox_url: &str, extra: &str) -> String {
-        let toml = gateway_toml(&self.url(), sandbox_url, extra);
+        self.config(sandbox_url, extra).text()
+    }
+    /// The same as a value, for a test to change keys of.
+    pub fn config(&self, sandbox_url: &str, extra: &str) -> ConfigToml {
+        let config = ConfigToml::parse(&gateway_toml(&self.url(), sandbox_url, extra));
         if self.is_cluster() {
-            toml.replace("key_prefix = \"gw\"", "key_prefix = \"gw\"\ncluster = true")
+            config.set("redis", "cluster", true)
         } else {
-            toml
+            config
         }
     }
     /// A plain client connection (for checks the API does not expose, like lease sets).

@@ -16,10 +16,6 @@ fn status_callback(pmid: &str) -> Value {
         "message_id": pmid, "message_status": "delivered", "error": null, "received_at": chrono::Utc::now().timestamp()})
 }
 
-async fn metrics(gw: &TestGateway) -> String {
-    gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap()
-}
-
 fn shed(text: &str, reason: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with("gateway_requests_shed_total{") && l.contains(&format!("reason=\"{reason}\"")))
@@ -114,7 +110,7 @@ async fn a_nearly_full_redis_refuses_new_sends_but_not_callbacks_and_loses_nothi
     for i in 0..20 {
         assert_eq!(callback(&gw, &format!("wamid.while-full-{i}")).await, 200);
     }
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     assert!(shed(&m, "memory_guard") >= 2.0, "refusals counted");
     assert_eq!(metric_value(&m, "gateway_memory_guard_engaged"), 1.0);
 
@@ -140,7 +136,7 @@ async fn a_nearly_full_redis_refuses_new_sends_but_not_callbacks_and_loses_nothi
     let stats: String = r.query(redis::cmd("INFO").arg("errorstats")).await;
     assert!(!stats.contains("errorstat_OOM"), "Redis refused writes: {stats}");
     // The sandbox's own callbacks (sent, delivered, read of every message) were all taken.
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     let refused_callbacks: f64 = m
         .lines()
         .filter(|l| l.starts_with("gateway_http_requests_total{") && l.contains("/callbacks/incs/{token}"))
@@ -200,7 +196,7 @@ async fn a_burst_beyond_the_api_budget_is_shed_and_callbacks_are_still_taken() {
         "callbacks refused: {:?}",
         callbacks.iter().filter(|s| **s != 200).count()
     );
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     assert_eq!(shed(&m, "api_busy") as usize, shed_sends.len(), "shed sends counted");
     assert_eq!(shed(&m, "callbacks_busy"), 0.0);
     gw.stop().await;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gateway_tests::{eventually, free_port, TestGateway, TestRedis, TestSandbox, API_KEY};
+use gateway_tests::{eventually, free_port, metric_sample, TestGateway, TestRedis, TestSandbox, API_KEY};
 use provider_sandbox::SandboxConfig;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
@@ -25,9 +25,7 @@ retry_schedule_ms = [100, 200, 300, 400, 400, 400, 400, 400, 400, 400, 400, 400,
 
 /// A gateway on a known port, so the sandbox can be told where to send its callbacks.
 async fn gateway_on(port: u16, redis: &TestRedis, sandbox_url: &str, extra: &str) -> TestGateway {
-    let toml = redis
-        .gateway_toml(sandbox_url, extra)
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = redis.config(sandbox_url, extra).listen(port).text();
     TestGateway::spawn(&toml).await
 }
 
@@ -257,10 +255,8 @@ async fn inbound_messages_open_the_window_and_map_replies() {
     let sandbox = TestSandbox::spawn().await;
     let toml_extra = subscription(&sandbox.url());
     let gw = {
-        let toml = redis.gateway_toml(&sandbox.url(), &toml_extra).replace(
-            "default = true\naccounts = [\"incs-whatsapp\"]",
-            "default = true\naccounts = [\"incs-whatsapp\"]\nenforce_session_window = true",
-        );
+        let toml =
+            redis.config(&sandbox.url(), &toml_extra).set("senders.hk-main", "enforce_session_window", true).text();
         TestGateway::spawn(&toml).await
     };
     let user = "6281519140327";
@@ -317,8 +313,12 @@ async fn a_subscriber_that_is_down_gets_its_events_later_in_order() {
     for id in &ids {
         gw.wait_for_status(id, "read", Duration::from_secs(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // Now the subscriber comes up.
+    // Deliveries fail while nobody listens; once one has been retried, the subscriber comes up.
+    let retried = eventually(Duration::from_secs(5), || async {
+        let text = gw.metrics().await;
+        (metric_sample(&text, "gateway_webhook_deliveries_total", "outcome=\"retried\"") >= 1.0).then_some(())
+    });
+    retried.await.expect("a failed delivery was retried");
     let sink = TestSandbox::spawn_with(SandboxConfig {
         listen: format!("127.0.0.1:{sink_port}").parse().unwrap(),
         ..Default::default()
@@ -351,8 +351,10 @@ async fn silent_messages_are_reconciled_by_polling() {
     })
     .await;
     let toml = redis
-        .gateway_toml(&sandbox.url(), "")
-        .replace("[engine]", "[engine]\nreconcile_after_secs = 1\nreconcile_interval_ms = 200");
+        .config(&sandbox.url(), "")
+        .set("engine", "reconcile_after_secs", 1)
+        .set("engine", "reconcile_interval_ms", 200)
+        .text();
     let gw = TestGateway::spawn(&toml).await;
     let res = gw.send(&json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "quiet"})).await;
     let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();

@@ -19,10 +19,6 @@ fn text(body: &str) -> Value {
     json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": body})
 }
 
-async fn metrics(gw: &TestGateway) -> String {
-    gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap()
-}
-
 /// Every key matching `pattern` (SCAN, so a large keyspace is walked in steps).
 async fn keys(redis: &mut RedisClient, pattern: &str) -> Vec<String> {
     let mut cursor = 0u64;
@@ -135,10 +131,10 @@ async fn unknown_status_reports_stay_within_the_buffer_cap_while_sends_go_on() {
     let index_bytes: u64 = r.query(redis::cmd("MEMORY").arg("USAGE").arg("gw:{pmbuf}:ix")).await;
     let list_bytes: u64 = r.query(redis::cmd("MEMORY").arg("USAGE").arg(&lists[0])).await;
     eprintln!("buffer memory: index {index_bytes} bytes, one id's list {list_bytes} bytes");
-    let dropped = metric_value(&metrics(&gw).await, "gateway_early_reports_dropped_total");
+    let dropped = metric_value(&gw.metrics().await, "gateway_early_reports_dropped_total");
     assert_eq!(dropped as usize, n.saturating_sub(CAP), "drops counted");
     let sampled = eventually(Duration::from_secs(5), || async {
-        let v = metric_value(&metrics(&gw).await, "gateway_early_reports_buffered");
+        let v = metric_value(&gw.metrics().await, "gateway_early_reports_buffered");
         (v as usize == CAP.min(n)).then_some(v)
     })
     .await;
@@ -181,7 +177,7 @@ async fn one_unknown_id_keeps_only_its_newest_reports() {
     let mut r = redis.client().await;
     let len: u64 = r.query(redis::cmd("LLEN").arg(format!("gw:{{pmbuf}}:incs:{pmid}"))).await;
     assert_eq!(len, 16, "reports kept for one id");
-    assert_eq!(metric_value(&metrics(&gw).await, "gateway_early_reports_dropped_total"), 24.0);
+    assert_eq!(metric_value(&gw.metrics().await, "gateway_early_reports_dropped_total"), 24.0);
     let ttl = pttl(&mut r, &format!("gw:{{pmbuf}}:incs:{pmid}")).await;
     assert!(ttl > 3_500_000 && ttl <= 3_600_000, "a buffered report lasts 1 h: {ttl} ms");
     gw.stop().await;

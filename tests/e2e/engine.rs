@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use gateway_tests::{
-    eventually, send_texts, texts_received, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY, INCS_CODE,
+    eventually, quiet_period, send_texts, texts_received, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY,
+    INCS_CODE,
 };
 use serde_json::{json, Value};
 
@@ -55,8 +56,10 @@ async fn retries_dead_letters_and_replay(redis: TestRedis) {
     let sandbox = TestSandbox::spawn().await;
     let gw = TestGateway::spawn(
         &redis
-            .gateway_toml(&sandbox.url(), "")
-            .replace("[engine]", "[engine]\ndead_letter_cap = 3\ncircuit_failure_threshold = 1000"),
+            .config(&sandbox.url(), "")
+            .set("engine", "dead_letter_cap", 3)
+            .set("engine", "circuit_failure_threshold", 1000)
+            .text(),
     )
     .await;
     sandbox.fault(json!({"provider": "incs", "status": 500})).await;
@@ -207,7 +210,7 @@ async fn one_idempotency_key_makes_one_message(redis: TestRedis) {
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    quiet_period(Duration::from_millis(300), "a repeated Idempotency-Key must not send again").await;
     let sent = texts_received(&sandbox.requests("incs").await);
     assert_eq!(sent.get("idempotent"), Some(&1), "one provider send");
     gw.stop().await;
@@ -224,7 +227,7 @@ async fn send_at_waits_and_cancel_stops(redis: TestRedis) {
     cancelled["send_at"] = json!(at.to_rfc3339());
     let cancel_id = id_of(gw.send(&cancelled).await).await;
 
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    quiet_period(Duration::from_millis(800), "a scheduled message must not go before its send_at").await;
     assert_eq!(gw.get_message(&id).await["status"], "queued");
     let res = gw
         .client
@@ -240,7 +243,7 @@ async fn send_at_waits_and_cancel_stops(redis: TestRedis) {
     let reqs = sandbox.requests("incs").await;
     let scheduled_req = reqs.iter().find(|r| r["body"]["text"] == "scheduled").unwrap();
     assert!(received_at(scheduled_req) >= at.fixed_offset() - chrono::Duration::milliseconds(5), "sent before send_at");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet_period(Duration::from_millis(500), "a cancelled message must never be sent").await;
     assert!(!texts_received(&sandbox.requests("incs").await).contains_key("cancelled"), "a cancelled message was sent");
     assert_eq!(gw.get_message(&cancel_id).await["status"], "cancelled");
     let res =
@@ -326,10 +329,12 @@ on_single_and_cluster!(
 // ---- process-level scenarios ----
 
 fn fast_toml(redis: &TestRedis, sandbox_url: &str) -> String {
-    redis.gateway_toml(sandbox_url, "").replace("lease_ms = 11000", "lease_ms = 3000").replace(
-        "provider = \"incs\"\ncallback_token",
-        "provider = \"incs\"\nrate_per_second = 5000\nburst = 100\ncallback_token",
-    )
+    redis
+        .config(sandbox_url, "")
+        .set("engine", "lease_ms", 3000)
+        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
+        .set("accounts.incs-whatsapp", "burst", 100)
+        .text()
 }
 
 async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
@@ -447,18 +452,28 @@ async fn redis_kill_9_loses_no_accepted_message() {
 async fn two_processes_share_one_lane_rate() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let toml = redis.gateway_toml(&sandbox.url(), "").replace(
-        "provider = \"incs\"\ncallback_token",
-        "provider = \"incs\"\nrate_per_second = 50\nburst = 5\ncallback_token",
-    );
+    let toml = redis
+        .config(&sandbox.url(), "")
+        .set("accounts.incs-whatsapp", "rate_per_second", 50)
+        .set("accounts.incs-whatsapp", "burst", 5)
+        .text();
     let a = GatewayProcess::spawn(&toml).await;
     let b = GatewayProcess::spawn(&toml).await;
     let (ok_a, _) = send_texts(&a.client, &a.base_url, "a", 350, 8).await;
     let (ok_b, _) = send_texts(&b.client, &b.base_url, "b", 350, 8).await;
     assert_eq!(ok_a.len() + ok_b.len(), 700);
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    let mut times: Vec<DateTime<FixedOffset>> = sandbox.requests("incs").await.iter().map(received_at).collect();
-    times.sort();
+    // Measured over the first ten seconds of sending (700 at 50/s take fourteen).
+    let span = |times: &[DateTime<FixedOffset>]| match (times.first(), times.last()) {
+        (Some(a), Some(b)) => *b - *a,
+        _ => chrono::Duration::zero(),
+    };
+    let times = eventually(Duration::from_secs(40), || async {
+        let mut times: Vec<DateTime<FixedOffset>> = sandbox.requests("incs").await.iter().map(received_at).collect();
+        times.sort();
+        (span(&times) > chrono::Duration::seconds(10) || times.len() >= 700).then_some(times)
+    })
+    .await
+    .expect("ten seconds of sends");
     let start = times[0];
     let mut worst = 0;
     for (i, t) in times.iter().enumerate() {
@@ -480,10 +495,7 @@ async fn memory_returns_to_its_start_after_retention() {
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
-    let config = gateway_http::Config::from_toml(
-        &redis.gateway_toml("http://127.0.0.1:9", "").replace("retention_secs = 3600", "retention_secs = 1"),
-    )
-    .unwrap();
+    let config = redis.config("http://127.0.0.1:9", "").set("engine", "retention_secs", 1).config();
     let engine = Engine::new(&config.redis, &config.engine).unwrap();
     let lane = LaneSpec {
         sender: "hk-main".into(),

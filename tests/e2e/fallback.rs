@@ -32,9 +32,7 @@ async fn setup() -> (TestRedis, TestSandbox, TestGateway) {
 async fn setup_on(redis: TestRedis) -> (TestRedis, TestSandbox, TestGateway) {
     let port = free_port();
     let sandbox = sandbox_calling_back(port).await;
-    let toml = redis
-        .gateway_toml(&sandbox.url(), &events_to(&sandbox.url()))
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = redis.config(&sandbox.url(), &events_to(&sandbox.url())).listen(port).text();
     let gw = TestGateway::spawn(&toml).await;
     (redis, sandbox, gw)
 }

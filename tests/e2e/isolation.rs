@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gateway_tests::{
-    eventually, free_port, metric_value, texts_received, RedisClient, TestGateway, TestRedis, TestSandbox, API_KEY,
-    READ_ONLY_KEY,
+    eventually, free_port, metric_sample, metric_value, texts_received, RedisClient, TestGateway, TestRedis,
+    TestSandbox, API_KEY, READ_ONLY_KEY,
 };
 use provider_sandbox::SandboxConfig;
 use serde_json::{json, Value};
@@ -28,15 +28,14 @@ fn subscription(sink: &str, extra: &str) -> String {
 
 async fn gateway_on(port: u16, redis: &TestRedis, sandbox_url: &str, extra: &str) -> TestGateway {
     let toml = redis
-        .gateway_toml(sandbox_url, extra)
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""))
+        .config(sandbox_url, extra)
+        .listen(port)
         // Every dropped event stays a dead letter, so that each one can be accounted for.
-        .replace("idle_poll_ms = 50\n", "idle_poll_ms = 50\ndead_letter_cap = 1000000\n")
+        .set("engine", "dead_letter_cap", 1_000_000)
         // The lane's rate is not what this test is about.
-        .replace(
-            "name = \"incs-whatsapp\"\nprovider = \"incs\"\n",
-            "name = \"incs-whatsapp\"\nprovider = \"incs\"\nrate_per_second = 5000\nburst = 500\n",
-        );
+        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
+        .set("accounts.incs-whatsapp", "burst", 500)
+        .text();
     TestGateway::spawn(&toml).await
 }
 
@@ -64,18 +63,6 @@ async fn received(sink: &TestSandbox) -> Vec<Value> {
     let raw: Vec<Value> =
         sink.client.get(format!("{}/_sandbox/webhooks", sink.url())).send().await.unwrap().json().await.unwrap();
     raw.iter().map(|d| serde_json::from_str(d["raw_body"].as_str().unwrap()).unwrap()).collect()
-}
-
-async fn metrics(gw: &TestGateway) -> String {
-    gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap()
-}
-
-/// A sample of one labelled series.
-fn series(text: &str, name: &str, labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 async fn pending(redis: &mut RedisClient) -> u64 {
@@ -173,12 +160,12 @@ async fn a_subscriber_down_during_a_flood_costs_a_bounded_backlog_and_gets_the_n
     // when nothing has moved for five seconds, and the count of refused callbacks says why.
     let mut last = (0.0, Instant::now());
     loop {
-        let text = metrics(&gw).await;
-        let read = series(&text, "gateway_status_transitions_total", "status=\"read\"");
+        let text = gw.metrics().await;
+        let read = metric_sample(&text, "gateway_status_transitions_total", "status=\"read\"");
         if read as usize >= n {
             break;
         }
-        let refused = series(&text, "gateway_http_requests_total", "status=\"503\"");
+        let refused = metric_sample(&text, "gateway_http_requests_total", "status=\"503\"");
         if read > last.0 {
             last = (read, Instant::now());
         } else if refused > 0.0 && last.1.elapsed() > Duration::from_secs(5) {
@@ -216,7 +203,7 @@ async fn a_subscriber_down_during_a_flood_costs_a_bounded_backlog_and_gets_the_n
     }
     let info: String = r.query(redis::cmd("INFO").arg("memory")).await;
     let used_peak = info.lines().find_map(|l| l.strip_prefix("used_memory_peak:")).unwrap_or("?").trim().to_owned();
-    let text = metrics(&gw).await;
+    let text = gw.metrics().await;
     // At most four per message (submitted, sent, delivered, read): a `delivered` that arrives
     // after `read` only joins the history. The gateway's own count says what was queued.
     let total = metric_value(&text, "gateway_events_queued_total") as u64;
@@ -240,12 +227,12 @@ async fn a_subscriber_down_during_a_flood_costs_a_bounded_backlog_and_gets_the_n
     // An event whose queueing answer timed out under load is queued but not counted.
     let held = dead + waiting + in_flight;
     assert!(held >= total && held <= 4 * n as u64, "every event is either waiting or dead-lettered: {held} of {total}");
-    let dropped = series(&text, "gateway_event_dead_letters_total", "reason=\"max_pending\"") as u64;
+    let dropped = metric_sample(&text, "gateway_event_dead_letters_total", "reason=\"max_pending\"") as u64;
     assert!(
         dropped <= dead && dropped + (held - total) >= dead,
         "every dead-lettered event is counted: {dropped} of {dead}"
     );
-    assert_eq!(series(&text, "gateway_event_dead_letters_total", "reason=\"retries_exhausted\""), 0.0);
+    assert_eq!(metric_sample(&text, "gateway_event_dead_letters_total", "reason=\"retries_exhausted\""), 0.0);
     eprintln!(
         "flood: {n} messages accepted in {accepted_in:?}, flood over after {flood_took:?}; {total} events, \
          backlog peak {peak} (cap {MAX_PENDING}), {backlog} waiting in {backlog_bytes} bytes ({} bytes/event), \
@@ -354,7 +341,7 @@ async fn a_subscription_failing_too_long_is_disabled_until_enabled() {
     .await
     .expect("the subscription is disabled after failing for 2 s");
     assert!(disabled["items"][0]["disabled_at"].is_string(), "{disabled}");
-    let text_metrics = metrics(&gw).await;
+    let text_metrics = gw.metrics().await;
     assert_eq!(metric_value(&text_metrics, "gateway_subscription_disabled"), 1.0);
     let mut r = redis.client().await;
     let drained = eventually(Duration::from_secs(5), || async {
@@ -383,7 +370,7 @@ async fn a_subscription_failing_too_long_is_disabled_until_enabled() {
     .await;
     assert!(all_dead.is_some(), "the second message's events were dead-lettered too");
     assert!(
-        series(&metrics(&gw).await, "gateway_event_dead_letters_total", "reason=\"disabled\"") >= 4.0,
+        metric_sample(&gw.metrics().await, "gateway_event_dead_letters_total", "reason=\"disabled\"") >= 4.0,
         "and counted"
     );
 
@@ -405,6 +392,6 @@ async fn a_subscription_failing_too_long_is_disabled_until_enabled() {
     let (status, _) =
         admin_post(&gw, &format!("/v1/event-dead-letters/{}/replay", list["items"][0]["id"].as_str().unwrap())).await;
     assert_eq!(status, 202);
-    assert_eq!(metric_value(&metrics(&gw).await, "gateway_subscription_disabled"), 0.0);
+    assert_eq!(metric_value(&gw.metrics().await, "gateway_subscription_disabled"), 0.0);
     gw.stop().await;
 }

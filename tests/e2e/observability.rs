@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gateway_tests::{
-    eventually, free_port, gateway_binary, gateway_toml, metric_value, RedisServer, TestGateway, TestSandbox, API_KEY,
-    INCS_CODE,
+    eventually, free_port, gateway_binary, gateway_toml, metric_value, ConfigToml, RedisServer, TestGateway,
+    TestSandbox, API_KEY, INCS_CODE,
 };
 use provider_sandbox::SandboxConfig;
 use serde_json::{json, Value};
@@ -97,8 +97,7 @@ async fn logs_carry_request_and_attempt_spans_and_no_secret() {
         "\n[[subscriptions]]\nname = \"sink\"\nurl = \"{}/_sandbox/webhooks\"\nevents = [\"*\"]\nsecret = \"{WEBHOOK_SECRET}\"\n",
         sandbox.url()
     );
-    let toml = gateway_toml(&redis.url(), &sandbox.url(), &subscription)
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = ConfigToml::parse(&gateway_toml(&redis.url(), &sandbox.url(), &subscription)).listen(port).text();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, toml).unwrap();
@@ -433,14 +432,12 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
     })
     .await;
     // The RCS lane at 1 message/s so that a few RCS sends hit its rate; queues sampled often.
-    let toml = gateway_toml(&redis.url(), &sandbox.url(), "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""))
-        .replace("idle_poll_ms = 50", "idle_poll_ms = 50\nsample_interval_ms = 100")
-        .replace(
-            "name = \"incs-rcs\"\nprovider = \"incs\"",
-            "name = \"incs-rcs\"\nprovider = \"incs\"\nrate_per_second = 1\nburst = 1",
-        );
-    assert!(toml.contains("sample_interval_ms = 100") && toml.contains("burst = 1"), "test config not rewritten");
+    let toml = ConfigToml::parse(&gateway_toml(&redis.url(), &sandbox.url(), ""))
+        .listen(port)
+        .set("engine", "sample_interval_ms", 100)
+        .set("accounts.incs-rcs", "rate_per_second", 1)
+        .set("accounts.incs-rcs", "burst", 1)
+        .text();
     let gw = TestGateway::spawn(&toml).await;
     let accepted = |res: reqwest::Response| async move {
         assert_eq!(res.status(), 202);
@@ -476,9 +473,22 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
     let _ = gw.client.post(format!("{}/callbacks/incs/{CALLBACK_TOKEN}", gw.base_url)).body("{}").send().await.unwrap();
     let _ = gw.client.get(format!("{}/v1/messages/{ok}/nothing-here", gw.base_url)).send().await.unwrap();
 
-    // Let the sampler see the final queues.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let metrics = gw.client.get(format!("{}/metrics", gw.base_url)).send().await.unwrap().text().await.unwrap();
+    // The queue sampler runs on its own clock: wait for a sample that has every family.
+    let complete = |metrics: &str| {
+        FAMILIES.iter().all(|(family, labels)| {
+            !samples(metrics, family).is_empty()
+                && labels.iter().all(|label| !label_values(metrics, family, label).is_empty())
+        })
+    };
+    let sampled = eventually(Duration::from_secs(5), || async {
+        let text = gw.metrics().await;
+        complete(&text).then_some(text)
+    });
+    // Past the deadline, the assertions below name what is missing.
+    let metrics = match sampled.await {
+        Some(text) => text,
+        None => gw.metrics().await,
+    };
     for (family, labels) in FAMILIES {
         assert!(!samples(&metrics, family).is_empty(), "{family} has no sample:\n{metrics}");
         for label in *labels {

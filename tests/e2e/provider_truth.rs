@@ -15,8 +15,7 @@ const NO_RETRY_QUIET_PERIOD: Duration = Duration::from_millis(1200);
 
 /// Waits out a period in which something must NOT happen; `why` names it.
 async fn quiet_period(why: &str) {
-    eprintln!("quiet period of {NO_RETRY_QUIET_PERIOD:?}: {why}");
-    tokio::time::sleep(NO_RETRY_QUIET_PERIOD).await;
+    gateway_tests::quiet_period(NO_RETRY_QUIET_PERIOD, why).await;
 }
 
 fn subscription(sink: &str) -> String {
@@ -329,7 +328,7 @@ accounts = ["incs-first", "incs-backup"]
         code = gateway_tests::INCS_CODE
     );
     // One retry step: the second transient report finds the first account out of attempts.
-    let toml = redis.gateway_toml(&url, &extra).replace("retry_schedule_ms = [100, 200]", "retry_schedule_ms = [100]");
+    let toml = redis.config(&url, &extra).set("engine", "retry_schedule_ms", vec![100]).text();
     let gw = TestGateway::spawn(&toml).await;
     let id = accepted(
         &gw,
@@ -640,15 +639,10 @@ async fn the_24_hour_window_applies_to_rcs_when_enforced() {
     let sandbox = TestSandbox::spawn().await;
     // The RCS account behind the same callback URL as the WhatsApp one, as in the sandbox config.
     let toml = redis
-        .gateway_toml(&sandbox.url(), "")
-        .replace(
-            "default = true\naccounts = [\"incs-rcs\"]",
-            "default = true\naccounts = [\"incs-rcs\"]\nenforce_session_window = true",
-        )
-        .replace(
-            "name = \"incs-rcs\"\nprovider = \"incs\"\n",
-            "name = \"incs-rcs\"\nprovider = \"incs\"\ncallback_token = \"sandbox-incs-callback\"\n",
-        );
+        .config(&sandbox.url(), "")
+        .set("senders.rcs-main", "enforce_session_window", true)
+        .set("accounts.incs-rcs", "callback_token", "sandbox-incs-callback")
+        .text();
     let gw = TestGateway::spawn(&toml).await;
     let user = "6281234567890";
     let text = json!({"channel": "rcs", "to": user, "type": "text", "text": "hi"});
@@ -737,9 +731,7 @@ async fn called_back(redis: &TestRedis, events: bool) -> (TestSandbox, TestGatew
     let port = gateway_tests::free_port();
     let sandbox = gateway_tests::sandbox_calling_back(port).await;
     let extra = if events { subscription(&sandbox.url()) } else { String::new() };
-    let toml = redis
-        .gateway_toml(&sandbox.url(), &extra)
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = redis.config(&sandbox.url(), &extra).listen(port).text();
     (sandbox, TestGateway::spawn(&toml).await)
 }
 

@@ -436,9 +436,7 @@ async fn reviewing_sandbox(port: u16, review: Duration) -> TestSandbox {
 }
 
 async fn gateway_on(port: u16, redis: &TestRedis, sandbox: &TestSandbox) -> TestGateway {
-    let toml = redis
-        .gateway_toml(&sandbox.url(), "")
-        .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
+    let toml = redis.config(&sandbox.url(), "").listen(port).text();
     TestGateway::spawn(&toml).await
 }
 

@@ -5,17 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use gateway_tests::{eventually, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY, READ_ONLY_KEY};
+use gateway_tests::{
+    eventually, quiet_period, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY, READ_ONLY_KEY,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
-
-/// Waits out `period` to show that something does NOT happen in it; `why` names what.
-async fn quiet_period(period: Duration, why: &str) {
-    eprintln!("quiet period of {period:?}: {why}");
-    tokio::time::sleep(period).await;
-}
 
 fn at(v: &Value) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).unwrap()
@@ -31,10 +27,11 @@ fn toml_at(redis: &TestRedis, sandbox_url: &str, rate: u32) -> String {
     let sink = format!(
         "\n[[subscriptions]]\nname = \"sink\"\nurl = \"{sandbox_url}/_sandbox/webhooks\"\nevents = [\"*\"]\nsecret = \"{SECRET}\"\n"
     );
-    redis.gateway_toml(sandbox_url, &sink).replace(
-        "provider = \"incs\"\ncallback_token",
-        &format!("provider = \"incs\"\nrate_per_second = {rate}\nburst = 5\ncallback_token"),
-    )
+    redis
+        .config(sandbox_url, &sink)
+        .set("accounts.incs-whatsapp", "rate_per_second", i64::from(rate))
+        .set("accounts.incs-whatsapp", "burst", 5)
+        .text()
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Option<&Value>) -> (u16, Value) {
@@ -452,10 +449,9 @@ async fn search_finds_messages_among_100_000() {
 
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let toml = redis.gateway_toml(&sandbox.url(), "").replace("[engine]", "[engine]\ndispatch = false");
-    let config = gateway_http::Config::from_toml(&toml).unwrap();
+    let config = redis.config(&sandbox.url(), "").set("engine", "dispatch", false).config();
     let engine = Engine::new(&config.redis, &config.engine).unwrap();
-    let gw = TestGateway::spawn(&toml).await;
+    let gw = TestGateway::spawn_config(config).await;
     let campaign = MessageId::new().to_string();
     let special = "85298765432";
 
