@@ -189,8 +189,9 @@ impl ConfigToml {
         Self(text.parse().unwrap_or_else(|e| panic!("test config: {e}")))
     }
 
-    /// Sets `key` in the table at `path`: a top-level table (`"engine"`), or the entry of an
-    /// array of tables with that `name` (`"accounts.incs-rcs"`, `"senders.hk-main"`).
+    /// Sets `key` in the table at `path`: dotted keys from the top, where a key naming an array
+    /// of tables is followed by the `name` of one entry (`"engine"`, `"accounts.incs-rcs"`,
+    /// `"accounts.incs-rcs.incs"`, `"senders.hk-main"`).
     #[must_use]
     pub fn set(mut self, path: &str, key: &str, value: impl Into<toml::Value>) -> Self {
         self.table(path).insert(key.to_owned(), value.into());
@@ -198,19 +199,27 @@ impl ConfigToml {
     }
 
     fn table(&mut self, path: &str) -> &mut toml::Table {
-        let (head, name) = path.split_once('.').map_or((path, None), |(h, n)| (h, Some(n)));
-        let entry = self.0.get_mut(head).unwrap_or_else(|| panic!("test config has no `{head}`"));
-        match (entry, name) {
-            (toml::Value::Table(table), None) => table,
-            (toml::Value::Array(items), Some(name)) => items
-                .iter_mut()
-                .find_map(|item| match item {
-                    toml::Value::Table(t) if t.get("name").and_then(toml::Value::as_str) == Some(name) => Some(t),
-                    _ => None,
-                })
-                .unwrap_or_else(|| panic!("test config has no {head} entry named `{name}`")),
-            _ => panic!("test config: `{path}` is not a table"),
+        let mut table = &mut self.0;
+        let mut segments = path.split('.');
+        while let Some(key) = segments.next() {
+            table = match table.get_mut(key) {
+                Some(toml::Value::Table(t)) => t,
+                Some(toml::Value::Array(items)) => {
+                    let name = segments.next().unwrap_or_else(|| panic!("`{path}`: which `{key}` entry?"));
+                    items
+                        .iter_mut()
+                        .find_map(|item| match item {
+                            toml::Value::Table(t) if t.get("name").and_then(toml::Value::as_str) == Some(name) => {
+                                Some(t)
+                            }
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| panic!("test config has no {key} entry named `{name}`"))
+                }
+                _ => panic!("test config has no table `{key}` in `{path}`"),
+            };
         }
+        table
     }
 
     /// Listening on a known port (for a sandbox that calls back).

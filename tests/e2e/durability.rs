@@ -4,24 +4,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use gateway_tests::{eventually, metric_value, send_texts, texts_received, TestGateway, TestRedis, TestSandbox};
+use gateway_tests::{
+    eventually, metric_value, send_texts, texts_received, ConfigToml, TestGateway, TestRedis, TestSandbox,
+};
 use serde_json::{json, Value};
-
-/// `toml` with `from` replaced by `to`; fails when `from` is not there, so a drifted anchor cannot
-/// silently leave a setting unchanged.
-fn set(toml: &str, from: &str, to: &str) -> String {
-    assert!(toml.contains(from), "the test configuration has no `{from}`");
-    toml.replacen(from, to, 1)
-}
 
 /// Every account of the test configuration with a provider timeout of `ms` (the lease must
 /// outlast the slowest).
-fn provider_timeouts(toml: &str, ms: u64) -> String {
-    let mut toml = toml.to_owned();
-    for _ in 0..3 {
-        toml = set(&toml, "timeout_ms = 2000\nchannels", &format!("timeout_ms = {ms}\nchannels"));
-    }
-    toml
+fn provider_timeouts(config: ConfigToml, ms: i64) -> ConfigToml {
+    ["incs-whatsapp", "incs-viber", "incs-rcs"]
+        .into_iter()
+        .fold(config, |config, account| config.set(&format!("accounts.{account}.incs"), "timeout_ms", ms))
 }
 
 async fn metric(gw: &TestGateway, name: &str) -> f64 {
@@ -39,12 +32,14 @@ async fn a_provider_answering_after_its_timeout_gets_each_message_at_most_twice(
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
     sandbox.fault(json!({"provider": "incs", "delay_ms": 1500})).await;
-    let toml = provider_timeouts(&redis.gateway_toml(&sandbox.url(), ""), 1000);
-    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 2000\nconcurrency_per_lane = 100");
-    // Timeouts are outages to the circuit breaker; an open circuit only delays this test.
-    let toml = set(&toml, "[engine]", "[engine]\ncircuit_failure_threshold = 100000");
-    let toml =
-        set(&toml, "name = \"incs-whatsapp\"\n", "name = \"incs-whatsapp\"\nrate_per_second = 200\nburst = 100\n");
+    let toml = provider_timeouts(redis.config(&sandbox.url(), ""), 1000)
+        .set("engine", "lease_ms", 2000)
+        .set("engine", "concurrency_per_lane", 100)
+        // Timeouts are outages to the circuit breaker; an open circuit only delays this test.
+        .set("engine", "circuit_failure_threshold", 100_000)
+        .set("accounts.incs-whatsapp", "rate_per_second", 200)
+        .set("accounts.incs-whatsapp", "burst", 100)
+        .text();
     let gw = TestGateway::spawn(&toml).await;
 
     let (accepted, refused) = send_texts(&gw.client, &gw.base_url, "slow", MESSAGES, 8).await;
@@ -102,9 +97,8 @@ async fn a_renewed_lease_holds_its_message_and_a_lease_that_moved_on_cannot_be_r
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
-    let toml = provider_timeouts(&redis.gateway_toml("http://127.0.0.1:9", ""), 500);
-    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 1500");
-    let config = gateway_http::Config::from_toml(&toml).unwrap();
+    let config =
+        provider_timeouts(redis.config("http://127.0.0.1:9", ""), 500).set("engine", "lease_ms", 1500).config();
     let engine = Engine::new(&config.redis, &config.engine).unwrap();
     let lane = LaneSpec { sender: "hk-main".into(), lane: "incs-whatsapp".into(), rate_per_second: 1000, burst: 10 };
     let request: gateway_core::request::SendRequest =
@@ -162,15 +156,14 @@ struct Failover {
 async fn failover_during_sends(wait_replicas: u32) -> Failover {
     let mut cluster = gateway_tests::RedisCluster::start_with_replicas(1);
     let sandbox = TestSandbox::spawn().await;
-    let toml = gateway_tests::gateway_toml(&cluster.url(), &sandbox.url(), "");
-    let toml = set(
-        &toml,
-        "key_prefix = \"gw\"\n",
-        &format!("key_prefix = \"gw\"\ncluster = true\nwait_replicas = {wait_replicas}\nwait_timeout_ms = 500\n"),
-    );
-    let toml = set(&toml, "lease_ms = 11000", "lease_ms = 3000");
-    let toml =
-        set(&toml, "name = \"incs-whatsapp\"\n", "name = \"incs-whatsapp\"\nrate_per_second = 5000\nburst = 100\n");
+    let toml = ConfigToml::parse(&gateway_tests::gateway_toml(&cluster.url(), &sandbox.url(), ""))
+        .set("redis", "cluster", true)
+        .set("redis", "wait_replicas", i64::from(wait_replicas))
+        .set("redis", "wait_timeout_ms", 500)
+        .set("engine", "lease_ms", 3000)
+        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
+        .set("accounts.incs-whatsapp", "burst", 100)
+        .text();
     let gw = TestGateway::spawn(&toml).await;
     let primary = cluster.primary_of("gw:{hk-main}:lease");
 
