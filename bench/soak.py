@@ -75,6 +75,33 @@ def total(m, name, *must):
     return sum(v for k, v in m.items() if k.split("{")[0] == name and all(x in k for x in must))
 
 
+def callback_outcomes(m):
+    """`gateway_callbacks_total` by its `outcome` label."""
+    out = {}
+    for k, v in m.items():
+        if k.startswith("gateway_callbacks_total{") and v:
+            outcome = k.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = out.get(outcome, 0) + int(v)
+    return out
+
+
+def callbacks_refused(m):
+    """Callback answers the provider sees as a failure (not 2xx, so it sends the callback again), by
+    status, from the gateway's own HTTP metric."""
+    out = {}
+    for k, v in m.items():
+        if k.startswith("gateway_http_requests_total{") and 'route="/callbacks/' in k and v:
+            status = k.split('status="', 1)[1].split('"', 1)[0]
+            if not status.startswith("2"):
+                out[status] = out.get(status, 0) + int(v)
+    return out
+
+
+def delta(end, start):
+    """end − start for two {label: count} maps, keeping the labels that moved."""
+    return {k: v - start.get(k, 0) for k, v in sorted(end.items()) if v - start.get(k, 0)}
+
+
 def server_errors(m):
     """5xx answers by route, from the gateway's own HTTP metric."""
     out = {}
@@ -182,7 +209,9 @@ def gateway_config(a, sandbox, gw_port, redis_port):
         ("http://127.0.0.1:8090", sandbox),
         ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{gw_port}"'),
         ('url = "redis://127.0.0.1:6379"', f'url = "redis://127.0.0.1:{redis_port}"'),
-        ("retention_secs = 604800", f"retention_secs = {a.retention}"),
+        # The load client's Idempotency-Key records too: kept 24 h by default, they would grow for
+        # the whole run.
+        ("retention_secs = 604800", f"retention_secs = {a.retention}\nidempotency_retention_secs = {a.retention}"),
         # The gateway's default; `make run`'s 1 s is short for a machine shared with other work.
         ("key_prefix = \"gw\"\ntimeout_ms = 1000", "key_prefix = \"gw\"\ntimeout_ms = 2000"),
         ('name = "incs-whatsapp"\nprovider = "incs"\nrate_per_second = 80\nburst = 10',
@@ -197,8 +226,10 @@ def gateway_config(a, sandbox, gw_port, redis_port):
 
 
 def bench_load(a, url, extra):
+    # Like a real caller, each send carries its own Idempotency-Key and is sent again with it when a
+    # try gets no HTTP answer (a transport error), up to 3 more times.
     cmd = [str(a.bin_dir / "bench-load"), "--url", url, "--body", BODY,
-           "--header", f"Authorization: Bearer {API_KEY}", *extra]
+           "--header", f"Authorization: Bearer {API_KEY}", "--retry-transport", "3", *extra]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"bench-load failed: {out.stderr}")
@@ -220,7 +251,8 @@ def state(s):
         "provider_sends": counts["requests"].get(SEND_PATH, 0),
         "queued": total(m, "gateway_queue_depth"),
         "dead_letters": total(m, "gateway_dead_letters_total"),
-        "callbacks_refused": total(m, "gateway_callbacks_total") - total(m, "gateway_callbacks_total", 'outcome="ok"'),
+        "callback_outcomes": callback_outcomes(m),
+        "callbacks_refused": callbacks_refused(m),
         "possible_duplicates": total(m, "gateway_possible_duplicates_total"),
         "server_errors": server_errors(m),
     }
@@ -263,11 +295,13 @@ def soak(a, s, rate, raw):
     samples = []
     start = state(s)
     t0 = time.monotonic()
-    statuses = {}
+    statuses, tries = {}, {"transport_errors": 0, "retried": 0}
     for minute in range(1, a.minutes + 1):
         r = bench_load(a, s.gw + "/v1/messages", ["--rate", f"{rate:.1f}", "--duration", "60"])
         for k, v in r["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
+        for k in tries:
+            tries[k] += r[k]
         st = state(s)
         sample = {
             "minute": minute,
@@ -276,6 +310,7 @@ def soak(a, s, rate, raw):
             "redis_used": s.redis.used_memory(),
             "load": loadavg(),
             "statuses": r["statuses"],
+            "transport_errors": r["transport_errors"],
             "achieved_rate": r["achieved_rate"],
             "p99_ms": r["p99_ms"],
             "in_flight": st["accepted"] - st["read"],
@@ -283,14 +318,14 @@ def soak(a, s, rate, raw):
             "queued": st["queued"],
         }
         samples.append(sample)
-        raw.write_text(json.dumps({"start": start, "samples": samples, "statuses": statuses}))
+        raw.write_text(json.dumps({"start": start, "samples": samples, "statuses": statuses, "tries": tries}))
         print(f"minute {minute}: rss {sample['rss_kib'] / 1024:.1f} MiB, redis {sample['redis_used'] / 2**20:.1f} MiB, "
               f"load {sample['load'][0]:.2f}, statuses {r['statuses']}, not yet read {sample['in_flight']:.0f}, "
               f"event backlog {sample['event_backlog']:.0f}", flush=True)
         # The sandbox's logs would grow with every request; its totals are kept.
         http("DELETE", s.sandbox + "/_sandbox/requests")
         http("DELETE", s.sandbox + "/_sandbox/webhooks")
-    return start, samples, statuses
+    return start, samples, statuses, tries
 
 
 def flat(samples, key):
@@ -338,11 +373,16 @@ def svg(samples, path):
     path.write_text("\n".join(out) + "\n")
 
 
-def report(a, cal, rate, start, samples, statuses, end, drain_ok, drain_s, out_md, out_svg):
+def report(a, cal, rate, start, samples, statuses, tries, end, drain_ok, drain_s, out_md, out_svg):
     cal_rate, cal_s, cal_n, events_per_msg, cal_load = cal
+    # Tries without an HTTP answer are not statuses: they are counted apart, and a send none of
+    # whose tries got an answer keeps the status `0`.
     accepted_202 = statuses.get("202", 0)
     non_202 = {k: v for k, v in statuses.items() if k != "202"}
-    five_xx = {k: v for k, v in statuses.items() if k.startswith("5") or k == "0"}
+    five_xx = {k: v for k, v in statuses.items() if k.startswith("5")}
+    unanswered = statuses.get("0", 0)
+    outcomes = delta(end.get("callback_outcomes", {}), start.get("callback_outcomes", {}))
+    refused = delta(end.get("callbacks_refused", {}), start.get("callbacks_refused", {}))
     sends = end["provider_sends"] - start["provider_sends"]
     read = end["read"] - start["read"]
     submitted = end["submitted"] - start["submitted"]
@@ -356,9 +396,11 @@ def report(a, cal, rate, start, samples, statuses, end, drain_ok, drain_s, out_m
     checks = {
         "gateway RSS flat (end within 10 % of the 5-minute mark)": abs(rss[2]) <= 0.10,
         "Redis memory flat (end within 10 % of the 5-minute mark)": abs(red[2]) <= 0.10,
-        "no 5xx (client answers and the gateway's own count)": not five_xx and not gw_errors,
+        "no 5xx (HTTP answers seen by the client, and the gateway's own count)": not five_xx and not gw_errors,
+        "every send answered (a try without an HTTP answer is sent again with its Idempotency-Key, "
+        "up to 3 times)": unanswered == 0,
         "no lost message (every 202 reached the provider)": drain_ok and lost == 0 and sends >= accepted_202,
-        "every callback taken, every message `read`": end["callbacks_refused"] - start["callbacks_refused"] == 0
+        "every callback taken (no non-2xx answer on a callback route), every message `read`": not refused
         and not_read == 0,
     }
     L = []
@@ -370,7 +412,8 @@ def report(a, cal, rate, start, samples, statuses, end, drain_ok, drain_s, out_m
       "the gateway runs `deploy/config/sandbox.toml` (2 HTTP workers, one event subscription of 4 partitions "
       f"getting every event) with the WhatsApp lane's and the API key's rates raised above the load, `redis.timeout_ms` "
       f"at the gateway's default 2000 (the file's 1000 is for a quiet laptop) and message "
-      f"records kept {a.retention} s after they end (`engine.retention_secs`), so Redis holds a steady window of them.")
+      f"records kept {a.retention} s after they end (`engine.retention_secs`), as are the load client's "
+      f"`Idempotency-Key` records (`engine.idempotency_retention_secs`), so Redis holds a steady window of them.")
     w("")
     w("## Result")
     w("")
@@ -382,15 +425,23 @@ def report(a, cal, rate, start, samples, statuses, end, drain_ok, drain_s, out_m
     w(f"- Full-pipeline rate, measured first on this machine: {cal_rate:.0f} messages/s ({cal_n:,} sent by a closed loop "
       f"of 16, {cal_s:.1f} s until the last was `read` and its events delivered; {events_per_msg:.2f} events per message). "
       f"Soak rate: **{rate:.0f}/s**" + (" (set by `SOAK_RATE`)." if a.rate else " (half)."))
-    w(f"- Sent {sum(statuses.values()):,} requests: {accepted_202:,} answered 202; other answers: {non_202 or 'none'}; "
+    w(f"- Sent {sum(statuses.values()):,} requests: {accepted_202:,} answered 202; other final answers: "
+      f"{non_202 or 'none'} (`0`: no try got an HTTP answer: {unanswered}); "
       f"5xx counted by the gateway: {gw_errors or 'none'}.")
+    if tries is not None:
+        w(f"- Transport errors (tries that got no HTTP answer, seen by the load client): {tries['transport_errors']}; "
+          f"sends tried more than once: {tries['retried']}.")
     w(f"- After the load, everything drained in {drain_s:.1f} s: {read:,.0f} messages reached `read`, {submitted:,.0f} "
       f"`submitted` ({not_read:,} never `read`); the sandbox received {sends:,} sends (possible duplicates counted: "
       f"{end['possible_duplicates'] - start['possible_duplicates']:.0f}); lost: **{lost}**; message dead letters: "
       f"{end['dead_letters'] - start['dead_letters']:.0f}; events delivered {end['webhooks'] - start['webhooks']:,} of "
       f"{end['events_queued'] - start['events_queued']:,.0f} queued (event dead letters: "
-      f"{end['event_dead_letters'] - start['event_dead_letters']:.0f}); callbacks refused: "
-      f"{end['callbacks_refused'] - start['callbacks_refused']:.0f}.")
+      f"{end['event_dead_letters'] - start['event_dead_letters']:.0f}).")
+    w(f"- Callbacks by outcome (`gateway_callbacks_total`): {outcomes or 'none'}; refused (a non-2xx answer on a "
+      f"callback route, `gateway_http_requests_total`): {refused or 'none'}. Only a non-2xx answer is a refusal: "
+      "`ok`, `buffered` (a report that came before the send's answer was recorded, kept until it is), "
+      "`duplicate`, `stale`, `history_only`, `retried` and `unknown_message` are answered 200; `store_unavailable` "
+      "is answered 503, and `malformed`, `unknown_event`, `unknown_number`, `unknown_token` and `unauthorized` 4xx.")
     w(f"- Gateway RSS: {rss[0] / 1024:.1f} MiB at the 5-minute mark, {rss[1] / 1024:.1f} MiB at the end ({rss[2]:+.1%}).")
     w(f"- Redis `used_memory`: {red[0] / 2**20:.1f} MiB at the 5-minute mark, {red[1] / 2**20:.1f} MiB at the end ({red[2]:+.1%}).")
     w(f"- Load average (1 min) over the run: {min(loads):.2f} to {max(loads):.2f}, median "
@@ -400,14 +451,16 @@ def report(a, cal, rate, start, samples, statuses, end, drain_ok, drain_s, out_m
     w("")
     w("## Per minute")
     w("")
-    w("| minute | gateway RSS MiB | Redis used_memory MiB | load 1/5/15 | rate/s | p99 ms | answers | not yet `read` | event backlog |")
-    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    w("| minute | gateway RSS MiB | Redis used_memory MiB | load 1/5/15 | rate/s | p99 ms | answers | transport errors | not yet `read` | event backlog |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for x in samples:
         w(f"| {x['minute']} | {x['rss_kib'] / 1024:.1f} | {x['redis_used'] / 2**20:.1f} | "
           f"{'/'.join(f'{v:.2f}' for v in x['load'])} | {x['achieved_rate']:.0f} | {x['p99_ms']:.1f} | "
-          f"{json.dumps(x['statuses'])} | {x['in_flight']:.0f} | {x['event_backlog']:.0f} |")
+          f"{json.dumps(x['statuses'])} | {x.get('transport_errors', '')} | {x['in_flight']:.0f} | {x['event_backlog']:.0f} |")
     w("")
-    w("`not yet read` is what the gateway accepted and had not yet seen `read` (callbacks come 600 ms after the send), "
+    w("`answers` are each send's final answer; `transport errors` the tries of the minute that got no HTTP answer "
+      "(each sent again with its Idempotency-Key). "
+      "`not yet read` is what the gateway accepted and had not yet seen `read` (callbacks come 600 ms after the send), "
       "`event backlog` the subscription's waiting events, both when the minute ended.")
     out_md.write_text("\n".join(L) + "\n")
     return all(checks.values())
@@ -433,8 +486,8 @@ def main():
         a.minutes = len(m["samples"])
         out_md, out_svg = a.report_from.with_suffix(".md"), a.report_from.with_suffix(".svg")
         svg(m["samples"], out_svg)
-        passed = report(a, m["cal"], m["rate"], m["start"], m["samples"], m["statuses"], m["end"], m["drained"],
-                        m["drain_s"], out_md, out_svg)
+        passed = report(a, m["cal"], m["rate"], m["start"], m["samples"], m["statuses"], m.get("tries"), m["end"],
+                        m["drained"], m["drain_s"], out_md, out_svg)
         print(out_md.read_text())
         return 0 if passed else 1
     raw = a.tmp / f"{stamp}-soak.json"
@@ -444,7 +497,7 @@ def main():
         cal = calibrate(a, s)
         rate = a.rate or cal[0] / 2
         print(f"full pipeline: {cal[0]:.0f} messages/s; soaking {a.minutes} min at {rate:.0f}/s", flush=True)
-        start, samples, statuses = soak(a, s, rate, raw)
+        start, samples, statuses, tries = soak(a, s, rate, raw)
         t = time.monotonic()
         ok, end = drained(s, start["submitted"] + statuses.get("202", 0), 600)
         drain_s = time.monotonic() - t
@@ -453,10 +506,10 @@ def main():
         end = state(s)
         cal = list(cal[:4]) + [None]
         raw.write_text(json.dumps({"cal": cal, "rate": rate, "start": start, "samples": samples, "statuses": statuses,
-                                   "end": end, "drained": ok, "drain_s": drain_s}))
+                                   "tries": tries, "end": end, "drained": ok, "drain_s": drain_s}))
         print(f"measurements saved in {raw}", flush=True)
         svg(samples, out_svg)
-        passed = report(a, cal, rate, start, samples, statuses, end, ok, drain_s, out_md, out_svg)
+        passed = report(a, cal, rate, start, samples, statuses, tries, end, ok, drain_s, out_md, out_svg)
         print(out_md.read_text())
         print(f"wrote {out_md} and {out_svg}")
         return 0 if passed else 1

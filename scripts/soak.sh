@@ -7,14 +7,18 @@
 # each minute, and writes bench/results/<date>-soak.md and .svg. Exits non-zero when a check fails.
 # Knobs: SOAK_MINUTES (30), SOAK_RATE (messages/s; default half the measured full-pipeline rate),
 # SOAK_CALIBRATE (10000 messages for the measurement), SOAK_RETENTION (180 s message retention),
-# SOAK_OUT (bench/results).
+# SOAK_OUT (bench/results), BIN_DIR (release binaries already built there, e.g. a copy that later
+# builds cannot replace mid-run: no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-deps.sh
-cargo build --release --locked -p gateway-http -p provider-sandbox
 PYTHON=${PYTHON:-python3}
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-exec "$PYTHON" bench/soak.py --bin-dir "$TARGET_DIR/release" \
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --locked -p gateway-http -p provider-sandbox
+  TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  BIN_DIR="$TARGET_DIR/release"
+fi
+exec "$PYTHON" bench/soak.py --bin-dir "$BIN_DIR" \
   --minutes "${SOAK_MINUTES:-30}" --rate "${SOAK_RATE:-0}" --calibrate "${SOAK_CALIBRATE:-10000}" \
   --retention "${SOAK_RETENTION:-180}" --out "${SOAK_OUT:-bench/results}"

@@ -155,6 +155,8 @@ pub struct EngineConfig {
     pub lease_ms: u64,
     /// How long a message record is kept after its last change once it is with the provider or final.
     pub retention_secs: u64,
+    /// How long an `Idempotency-Key` keeps its answer (a retry within it gets the same answer).
+    pub idempotency_retention_secs: u64,
     /// Delays before each retry of a transient failure; one entry per retry, jittered by ±20 %.
     /// After the last one the message fails. Never empty, never decreasing.
     pub retry_schedule_ms: RetrySchedule,
@@ -206,6 +208,7 @@ impl Default for EngineConfig {
         Self {
             lease_ms: 30_000,
             retention_secs: 7 * 24 * 3600,
+            idempotency_retention_secs: 24 * 3600,
             retry_schedule_ms: RetrySchedule::default(),
             concurrency_per_lane: 32,
             idle_poll_ms: 200,
@@ -391,6 +394,9 @@ impl Config {
         }
         if self.engine.idle_poll_ms == 0 {
             return Err(invalid("engine.idle_poll_ms", "at least 1"));
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.engine.idempotency_retention_secs) {
+            return Err(invalid("engine.idempotency_retention_secs", "60 to 2592000 (30 days)"));
         }
         if self.engine.dead_letter_cap == 0 {
             return Err(invalid("engine.dead_letter_cap", "at least 1"));
@@ -703,10 +709,13 @@ accounts = ["incs-wa"]
     fn capacity_bounds_out_of_range_are_refused_naming_the_key() {
         assert_eq!(base().engine.report_buffer_cap, 10_000);
         type Change = fn(&mut Config);
-        let cases: [(Change, &str); 3] = [
+        assert_eq!(base().engine.idempotency_retention_secs, 86_400);
+        let cases: [(Change, &str); 5] = [
             (|c| c.engine.report_buffer_cap = 0, "engine.report_buffer_cap"),
             (|c| c.engine.report_buffer_cap = 10_000_001, "engine.report_buffer_cap"),
             (|c| c.admission.memory_guard = 1.5, "admission.memory_guard"),
+            (|c| c.engine.idempotency_retention_secs = 59, "engine.idempotency_retention_secs"),
+            (|c| c.engine.idempotency_retention_secs = 2_592_001, "engine.idempotency_retention_secs"),
         ];
         for (change, key) in cases {
             let mut c = base();

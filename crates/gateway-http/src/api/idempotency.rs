@@ -1,4 +1,5 @@
-//! `Idempotency-Key` (DESIGN.md §3.4): scoped to the API key, kept 24 h. The same key with the same
+//! `Idempotency-Key` (DESIGN.md §3.4): scoped to the API key, kept `engine.idempotency_retention_secs`
+//! (24 h). The same key with the same
 //! body gets the original response again (`Idempotent-Replayed: true`); with another body, 422;
 //! while the first request is still being processed, 409. The key is claimed atomically in Redis,
 //! so concurrent duplicates never both proceed.
@@ -15,8 +16,6 @@ use crate::problem::ApiError;
 
 pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
-/// How long a key keeps its response.
-pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How long a key stays claimed by a request that never finishes (a crashed process): after that
 /// a retry may proceed.
 pub const PROCESSING_TTL: Duration = Duration::from_secs(60);
@@ -123,7 +122,7 @@ pub async fn finish(engine: &Engine, api_key: &str, key: &str, fp: &str, outcome
         Some(s) => {
             let record =
                 IdempotencyRecord::Done { fingerprint: fp.to_owned(), status: s.status.as_u16(), body: s.body.clone() };
-            engine.idempotency_complete(api_key, key, &record, RETENTION).await
+            engine.idempotency_complete(api_key, key, &record, engine.idempotency_retention()).await
         }
         None => engine.idempotency_abandon(api_key, key).await,
     };

@@ -27,7 +27,7 @@
 //! | `P:pm:<provider>:<provider id>` | string | the provider's message id → `sender\nid` (an alias such as INCS's chat id: `sender\nid\nthe attempt's provider id`), to apply callbacks |
 //! | `P:{pmbuf}:<provider>:<provider id>` | list | status reports that came before the send's answer was recorded: the newest 16 per id, 1 h after the last |
 //! | `P:{pmbuf}:ix` | zset | buffer key → its last write (ms): at most `engine.report_buffer_cap` ids, the oldest deleted beyond it |
-//! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (24 h) |
+//! | `P:idem:<api key>:<sha256>` | string | an `Idempotency-Key`'s state and stored response (`engine.idempotency_retention_secs`, 24 h) |
 //!
 //! # Why this shape
 //! - A lease set with fencing tokens, not `BLMOVE` to a processing list: a worker that dies leaves a
@@ -432,6 +432,7 @@ pub struct Engine {
     prefix: String,
     timeout: Duration,
     retention: Duration,
+    idempotency_retention: Duration,
     lease: Duration,
     dead_letter_cap: usize,
     report_buffer_cap: usize,
@@ -457,6 +458,7 @@ impl Engine {
             prefix: redis.key_prefix.clone(),
             timeout,
             retention: Duration::from_secs(engine.retention_secs),
+            idempotency_retention: Duration::from_secs(engine.idempotency_retention_secs),
             lease: Duration::from_millis(engine.lease_ms),
             dead_letter_cap: engine.dead_letter_cap,
             report_buffer_cap: engine.report_buffer_cap,
@@ -507,6 +509,11 @@ impl Engine {
         f: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         self.timed(f).await
+    }
+
+    /// How long an `Idempotency-Key` keeps its answer (`engine.idempotency_retention_secs`).
+    pub fn idempotency_retention(&self) -> Duration {
+        self.idempotency_retention
     }
 
     /// The configured key prefix (`gw`).

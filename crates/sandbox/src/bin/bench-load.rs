@@ -6,8 +6,15 @@
 //!   (no coordinated omission).
 //! - `--count N --concurrency C`: exactly N requests, C in flight (filling a queue).
 //!
-//! Prints one JSON summary line on stdout; `--latencies-out FILE` writes `<latency µs> <status>` per
-//! request (status 0: transport error).
+//! `--retry-transport N` makes it behave like a careful caller: every request carries its own
+//! `Idempotency-Key`, and a try that gets no HTTP answer (a transport error: refused, reset, timed
+//! out) is sent again with the same key, up to N more times (as is a 409 "still in progress" that
+//! answers such a retry). Latency then runs to the last try's answer.
+//!
+//! Prints one JSON summary line on stdout: `statuses` by each request's final answer (`0`: every try
+//! failed at transport level), `transport_errors` (tries without an answer, retried or not) and
+//! `retried` (requests sent more than once). `--latencies-out FILE` writes `<latency µs> <status>`
+//! per request.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -48,10 +55,24 @@ struct Cli {
     timeout_secs: u64,
     #[arg(long)]
     latencies_out: Option<std::path::PathBuf>,
+    /// Retries of a try that got no HTTP answer, with the request's own `Idempotency-Key` (0: no
+    /// key, no retry).
+    #[arg(long, default_value_t = 0)]
+    retry_transport: u32,
 }
 
-/// One answered (or failed) request: latency in µs and HTTP status (0: transport error).
-type Sample = (u64, u16);
+/// One request: latency in µs and its [`Outcome`].
+type Sample = (u64, Outcome);
+
+/// What one request came to.
+#[derive(Clone, Copy)]
+struct Outcome {
+    /// The last try's HTTP status; 0 when no try got an answer.
+    status: u16,
+    /// Tries that got no HTTP answer.
+    unanswered: u32,
+    tries: u32,
+}
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
@@ -73,8 +94,12 @@ fn headers(cli: &Cli) -> Result<HeaderMap, String> {
     Ok(map)
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &str) -> u16 {
-    match client.post(url).body(body.to_owned()).send().await {
+async fn post_once(client: &reqwest::Client, url: &str, body: &str, key: Option<&str>) -> u16 {
+    let mut request = client.post(url).body(body.to_owned());
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             // Read the body so the connection goes back to the pool.
@@ -82,6 +107,35 @@ async fn post(client: &reqwest::Client, url: &str, body: &str) -> u16 {
             status
         }
         Err(_) => 0,
+    }
+}
+
+/// How a request is sent: once, or with its own idempotency key and up to `retries` more tries.
+#[derive(Clone)]
+struct Sender {
+    client: reqwest::Client,
+    url: Arc<str>,
+    body: Arc<str>,
+    retries: u32,
+    /// Unique to this run, so keys never meet a record of an earlier run.
+    run: Arc<str>,
+}
+
+impl Sender {
+    async fn post(&self, request: u64) -> Outcome {
+        let key = (self.retries > 0).then(|| format!("{}-{request}", self.run));
+        let mut outcome = Outcome { status: 0, unanswered: 0, tries: 0 };
+        loop {
+            outcome.status = post_once(&self.client, &self.url, &self.body, key.as_deref()).await;
+            outcome.tries += 1;
+            outcome.unanswered += u32::from(outcome.status == 0);
+            // A 409 answers a retry whose first try is still being handled: wait and ask again.
+            let again = outcome.status == 0 || (outcome.status == 409 && outcome.unanswered > 0);
+            if !again || outcome.tries > self.retries {
+                return outcome;
+            }
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(outcome.tries))).await;
+        }
     }
 }
 
@@ -108,8 +162,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let url: Arc<str> = cli.url.clone().into();
-    let body: Arc<str> = cli.body.clone().into();
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let sender = Sender {
+        client,
+        url: cli.url.clone().into(),
+        body: cli.body.clone().into(),
+        retries: cli.retry_transport,
+        run: format!("bench-load-{}-{}", run.as_nanos(), std::process::id()).into(),
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
     let start = Instant::now();
 
@@ -121,10 +181,10 @@ async fn main() -> std::process::ExitCode {
                 let due = start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
                 let Ok(permit) = limit.clone().acquire_owned().await else { break };
-                let (client, url, body, tx) = (client.clone(), url.clone(), body.clone(), tx.clone());
+                let (sender, tx) = (sender.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let status = post(&client, &url, &body).await;
-                    let _ = tx.send((due.elapsed().as_micros() as u64, status));
+                    let outcome = sender.post(i).await;
+                    let _ = tx.send((due.elapsed().as_micros() as u64, outcome));
                     drop(permit);
                 });
             }
@@ -133,13 +193,16 @@ async fn main() -> std::process::ExitCode {
         (None, _, Some(count), Some(concurrency)) if concurrency > 0 => {
             let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
             for _ in 0..concurrency {
-                let (client, url, body, tx, next) =
-                    (client.clone(), url.clone(), body.clone(), tx.clone(), next.clone());
+                let (sender, tx, next) = (sender.clone(), tx.clone(), next.clone());
                 tokio::spawn(async move {
-                    while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
                         let sent = Instant::now();
-                        let status = post(&client, &url, &body).await;
-                        let _ = tx.send((sent.elapsed().as_micros() as u64, status));
+                        let outcome = sender.post(i).await;
+                        let _ = tx.send((sent.elapsed().as_micros() as u64, outcome));
                     }
                 });
             }
@@ -161,8 +224,8 @@ async fn main() -> std::process::ExitCode {
     if let Some(path) = &cli.latencies_out {
         let written = std::fs::File::create(path).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);
-            for (us, status) in &samples {
-                writeln!(w, "{us} {status}")?;
+            for (us, outcome) in &samples {
+                writeln!(w, "{us} {}", outcome.status)?;
             }
             w.flush()
         });
@@ -173,9 +236,11 @@ async fn main() -> std::process::ExitCode {
     }
 
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, status) in &samples {
-        *statuses.entry(status.to_string()).or_default() += 1;
+    for (_, outcome) in &samples {
+        *statuses.entry(outcome.status.to_string()).or_default() += 1;
     }
+    let transport_errors: u64 = samples.iter().map(|(_, o)| u64::from(o.unanswered)).sum();
+    let retried = samples.iter().filter(|(_, o)| o.tries > 1).count();
     let mut latencies: Vec<u64> = samples.iter().map(|(us, _)| *us).collect();
     latencies.sort_unstable();
     let ms = |us: u64| us as f64 / 1000.0;
@@ -183,6 +248,8 @@ async fn main() -> std::process::ExitCode {
         "mode": mode,
         "requests": samples.len(),
         "statuses": statuses,
+        "transport_errors": transport_errors,
+        "retried": retried,
         "elapsed_s": elapsed,
         "achieved_rate": samples.len() as f64 / elapsed,
         "p50_ms": ms(percentile(&latencies, 50.0)),
