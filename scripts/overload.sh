@@ -53,20 +53,29 @@ run() {
     local ok refused_gw refused_sb failed_sb shed
     ok=$(( $(metric 'gateway_http_requests_total{method="POST",route="/callbacks/incs/{token}",status="200"}') - before_cb ))
     refused_gw=$(curl -fsS "$GW/metrics" | awk 'index($0, "gateway_http_requests_total{method=\"POST\",route=\"/callbacks/incs/{token}\"") == 1 && $0 !~ /status="200"/ { s += $NF } END { printf "%d\n", s }')
+    # The refused callbacks by status, and every callback by its outcome: what refused them.
+    local cb_statuses cb_outcomes
+    cb_statuses=$(curl -fsS "$GW/metrics" | grep '^gateway_http_requests_total{method="POST",route="/callbacks/incs/{token}"' \
+      | grep -v 'status="200"' | sed -e 's/.*status="\([0-9]*\)"} /\1: /' | tr '\n' ' ')
+    cb_outcomes=$(curl -fsS "$GW/metrics" | grep '^gateway_callbacks_total{' | awk '$NF > 0' \
+      | sed -e 's/.*event="\([a-z_]*\)",outcome="\([a-z_]*\)"} /\1 \2: /' | tr '\n' ' ')
     refused_sb=$(grep -c 'callback refused' "$TMP/sandbox.log" || true)
     failed_sb=$(grep -c 'callback not delivered' "$TMP/sandbox.log" || true)
     shed=$(curl -fsS "$GW/metrics" | grep '^gateway_requests_shed_total' | tr '\n' ' ')
-    python3 - "$TMP/client.json" "$name" "$ok" "$refused_gw" "$refused_sb" "$failed_sb" "$shed" >>"$REPORT" <<'PY'
+    python3 - "$TMP/client.json" "$name" "$ok" "$refused_gw" "$refused_sb" "$failed_sb" "$shed" "$cb_statuses" \
+      "$cb_outcomes" >>"$REPORT" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-name, ok, refused_gw, refused_sb, failed_sb, shed = sys.argv[2:8]
+name, ok, refused_gw, refused_sb, failed_sb, shed, cb_statuses, cb_outcomes = sys.argv[2:10]
 r, a = c["refused"], c["accepted"]
 print(f"## {name}\n")
 print(f"- {c['connections']} connections for {c['seconds']:.1f} s: {c['requests']} sends, by status {c['by_status']}")
 print(f"- refused sends (429/503): {r['count']}, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms, without Retry-After: {r['without_retry_after']}")
 print(f"- accepted sends (202): {a['count']}, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms, max {a['max_ms']:.1f} ms")
 print(f"- 5xx other than 503: {c['other_5xx']}; connection errors: {c['connection_errors']}")
-print(f"- provider callbacks during and after the load: {ok} answered 200; refused by the gateway (non-200): {refused_gw}; the sandbox saw {refused_sb} refused and {failed_sb} not delivered")
+print(f"- provider callbacks during and after the load: {ok} answered 200; refused by the gateway (non-200): {refused_gw}"
+      f" (by status: {cb_statuses.strip() or 'none'}); the sandbox saw {refused_sb} refused and {failed_sb} not delivered")
+print(f"- callbacks by event and outcome (`gateway_callbacks_total`): {cb_outcomes.strip() or 'none'}")
 print(f"- shed by admission: `{shed.strip()}`")
 met = r["p99_ms"] < 50 and r["without_retry_after"] == 0 and c["other_5xx"] == 0 and int(refused_gw) == 0 and int(refused_sb) == 0 and int(failed_sb) == 0
 print(f"- **{'met' if met else 'NOT met'}**: 0 callbacks refused, refused sends under 50 ms at p99 with Retry-After, no 5xx but 503\n")

@@ -201,3 +201,87 @@ async fn a_burst_beyond_the_api_budget_is_shed_and_callbacks_are_still_taken() {
     assert_eq!(shed(&m, "callbacks_busy"), 0.0);
     gw.stop().await;
 }
+
+/// The API's budget full (its one place held by a send whose body never comes): a key over its
+/// own rate still hears 429, its own fault, checked before the budget and without Redis; a key
+/// within its rate hears 503 `overloaded`; provider callbacks, with a budget and Redis connections
+/// of their own, are all answered 200. Once the place is free, sends are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_still_get_200() {
+    use tokio::io::AsyncWriteExt;
+    const SLOW_KEY: &str = "one-a-second-test-key";
+    let redis = TestRedis::single();
+    let sandbox = gateway_tests::TestSandbox::spawn().await;
+    let mut config = redis.gateway_config(&sandbox.url(), "");
+    config.admission.max_in_flight = 1;
+    config.admission.max_wait_ms = 0;
+    config.api_keys[0].rate_per_second = 100_000;
+    let mut slow = config.api_keys[0].clone();
+    slow.name = "one-a-second".into();
+    slow.sha256 = gateway_http::auth::hash_key(SLOW_KEY).into();
+    slow.rate_per_second = 1;
+    config.api_keys.push(slow);
+    let gw = TestGateway::spawn_config(config).await;
+
+    // A send that takes the one place and keeps it: its body is announced and never sent.
+    let addr = gw.base_url.trim_start_matches("http://").to_owned();
+    let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    holder.write_all(head.as_bytes()).await.unwrap();
+    let busy = eventually(Duration::from_secs(10), || async {
+        let answer = send(&gw, "within its rate").await;
+        (answer.0 == 503).then_some(answer)
+    })
+    .await
+    .expect("the API budget never filled");
+    assert_eq!(busy.1.as_deref(), Some("1"), "Retry-After");
+    assert_eq!(busy.2["type"], "/problems/overloaded", "{}", busy.2);
+
+    let body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "over its rate"});
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(SLOW_KEY).json(&body);
+        let res = res.send().await.unwrap();
+        let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        answers.push((res.status().as_u16(), retry_after, res.json::<Value>().await.unwrap_or(Value::Null)));
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    // Its burst (twice its rate of 1/s) lets at most 2 in a second; those meet the full budget.
+    assert!(statuses.iter().all(|s| *s == 429 || *s == 503), "{statuses:?}");
+    let limited: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert!(limited.len() >= 3, "a key over its rate got 503 instead of 429: {statuses:?}");
+    for (_, retry_after, body) in &limited {
+        assert!(retry_after.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()), "Retry-After {retry_after:?}");
+        assert_eq!(body["type"], "/problems/rate-limited", "{body}");
+    }
+
+    let callbacks = futures::stream::iter(0..50)
+        .map(|i| {
+            let gw = &gw;
+            async move { callback(gw, &format!("wamid.full-{i}")).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(callbacks.iter().all(|s| *s == 200), "callbacks: {callbacks:?}");
+
+    let m = metrics(&gw).await;
+    let shed_sends = 1 + statuses.iter().filter(|s| **s == 503).count();
+    assert!(shed(&m, "api_busy") as usize >= shed_sends, "shed sends counted");
+    assert_eq!(shed(&m, "callbacks_busy"), 0.0);
+    let rate_limited: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("gateway_api_rate_limited_total{") && l.contains("\"one-a-second\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(rate_limited as usize, limited.len(), "429s counted");
+
+    drop(holder);
+    eventually(Duration::from_secs(10), || async { (send(&gw, "after the holder left").await.0 == 202).then_some(()) })
+        .await
+        .expect("sends were not taken again once the place was free");
+    gw.stop().await;
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
 
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
@@ -77,30 +77,49 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// The caller of a request, once its key was found and its rate checked (at most once a request):
+/// the admission middleware does it before the request takes a place in the instance's budget,
+/// so that a caller over its own rate hears 429 rather than the instance's 503.
+#[derive(Clone)]
+struct Admitted(Caller);
+
+/// Finds the request's key and takes one request from its rate. `Ok(None)`: no key, or an unknown
+/// one (the handler answers 401).
+///
+/// # Errors
+/// 429 when the key is over its rate (counted).
+pub fn admit(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
+    if let Some(Admitted(caller)) = req.extensions().get::<Admitted>() {
+        return Ok(Some(caller.clone()));
+    }
+    let keys = req.app_data::<web::Data<ApiKeys>>();
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let caller = match (keys, presented) {
+        (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p).cloned(),
+        _ => None,
+    };
+    let Some(caller) = caller else { return Ok(None) };
+    if let Err(not_until) = caller.limiter.check() {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        if let Some(m) = req.app_data::<web::Data<crate::api::AppState>>() {
+            m.metrics.api_rate_limited.with_label_values(&[caller.name.as_str()]).inc();
+        }
+        return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });
+    }
+    req.extensions_mut().insert(Admitted(caller.clone()));
+    Ok(Some(caller))
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let keys = req.app_data::<web::Data<ApiKeys>>();
-        let presented = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
-        let caller = match (keys, presented) {
-            (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p).cloned(),
-            _ => None,
-        };
-        let Some(caller) = caller else { return ready(Err(ApiError::Unauthorized)) };
-        if let Err(not_until) = caller.limiter.check() {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            if let Some(m) = req.app_data::<web::Data<crate::api::AppState>>() {
-                m.metrics.api_rate_limited.with_label_values(&[caller.name.as_str()]).inc();
-            }
-            return ready(Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 }));
-        }
-        ready(Ok(caller))
+        ready(admit(req).and_then(|caller| caller.ok_or(ApiError::Unauthorized)))
     }
 }

@@ -33,11 +33,25 @@ pub enum StartError {
 
 pub struct Application {
     port: u16,
+    /// Stopped last, once the server has answered its last callback.
+    callbacks: CallbackRuntime,
     server: Server,
     dispatcher: Option<Dispatcher>,
     event_loops: Option<tokio_util::task::TaskTracker>,
     sampler_stop: CancellationToken,
     grace: Duration,
+}
+
+/// The callbacks' thread (see `AppState::callbacks`). Shut down without blocking, so that it may
+/// end inside another runtime (tests run the gateway in theirs).
+struct CallbackRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for CallbackRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 fn http_client() -> Result<reqwest::Client, StartError> {
@@ -78,8 +92,23 @@ impl Application {
         // shutdown, and the delivery workers must still record their last outcomes then.
         let engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
         let worker_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
-        // Callbacks get a connection of their own, so they never queue behind the API's calls.
+        // Callbacks get a connection of their own, so they never queue behind the API's calls, and
+        // a thread of their own that drives it (the connection's task runs where it was made).
         let callback_engine = Engine::new(&config.redis, &config.engine).map_err(StartError::Config)?;
+        let callbacks = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("callbacks")
+            .enable_all()
+            .build()
+            .map_err(|e| StartError::Config(format!("callbacks thread: {e}")))?;
+        {
+            let engine = callback_engine.clone();
+            callbacks.spawn(async move {
+                if let Err(e) = engine.ping().await {
+                    debug!(error = %e, "Redis not reachable yet for callbacks");
+                }
+            });
+        }
         let admission = Arc::new(crate::admission::Admission::new(&config.admission));
         let http = http_client()?;
         let accounts = Arc::new(Accounts::build(&config, &http).map_err(StartError::Config)?);
@@ -139,6 +168,7 @@ impl Application {
             templates: crate::templates::TemplateCache::new(engine.clone()),
             events: events.with_engine(engine.clone()),
             admission: admission.clone(),
+            callbacks: callbacks.handle().clone(),
         });
         let keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let addr = config.server.listen;
@@ -204,7 +234,10 @@ impl Application {
                             span.record("otel.status_code", "ERROR");
                         }
                         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-                        if status.is_server_error() {
+                        // A shed request is counted (`gateway_requests_shed_total`), not logged one
+                        // by one: under overload, a line per refusal would be work per refusal.
+                        let shed = res.response().extensions().contains::<Shed>();
+                        if status.is_server_error() && !shed {
                             warn!(status = status.as_u16(), latency_ms, "request failed");
                         } else {
                             debug!(status = status.as_u16(), latency_ms, "request");
@@ -285,7 +318,15 @@ impl Application {
             (None, None)
         };
         info!(port, "gateway listening");
-        Ok(Self { port, server, dispatcher, event_loops, sampler_stop, grace })
+        Ok(Self {
+            port,
+            callbacks: CallbackRuntime(Some(callbacks)),
+            server,
+            dispatcher,
+            event_loops,
+            sampler_stop,
+            grace,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -312,13 +353,20 @@ impl Application {
         if let Some(loops) = self.event_loops {
             let _ = tokio::time::timeout(self.grace, loops.wait()).await;
         }
+        // Callbacks still being applied were answered before the server stopped.
+        drop(self.callbacks);
         info!("gateway stopped");
         result
     }
 }
 
+/// Marks a response as a request shed by admission.
+struct Shed;
+
 /// Holds a place in the request's budget (API or callbacks) while it is handled; beyond the
-/// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done.
+/// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done. An
+/// API request's key is checked against its own rate first (no Redis), so a caller over it gets
+/// 429 whether or not the instance is busy.
 async fn admit(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -329,9 +377,16 @@ async fn admit(
     let (Some(budget), Some(state)) = (budget, state) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
+    if budget == crate::admission::Budget::Api {
+        if let Err(refusal) = crate::auth::admit(req.request()) {
+            return Ok(req.into_response(refusal.error_response()));
+        }
+    }
     let Some(_place) = state.admission.enter(budget).await else {
         state.metrics.requests_shed.with_label_values(&[budget.shed_reason()]).inc();
-        return Ok(req.into_response(ApiError::Overloaded.error_response()));
+        let mut refusal = ApiError::Overloaded.error_response();
+        refusal.extensions_mut().insert(Shed);
+        return Ok(req.into_response(refusal));
     };
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }

@@ -14,6 +14,7 @@ use gateway_core::transport::truncate as cut;
 use gateway_core::validate::FieldErrors;
 use gateway_core::{Channel, ProviderKind};
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::{read_body, AppState};
@@ -70,12 +71,13 @@ fn unknown_number(state: &AppState, provider: ProviderKind, kind: &str, named: &
     ))
 }
 
+/// Applies a callback's events; how many there were.
 async fn handle(
     state: &AppState,
     provider: ProviderKind,
     accounts: &[std::sync::Arc<Account>],
     parsed: Result<Vec<CallbackEvent>, CallbackError>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<usize, ApiError> {
     let events = match parsed {
         Ok(events) => events,
         Err(CallbackError::Malformed(why)) => {
@@ -131,7 +133,7 @@ async fn handle(
             }
         }
     }
-    Ok(HttpResponse::Ok().json(CallbackAck { status: "ok", events: events.len() }))
+    Ok(events.len())
 }
 
 /// A callback on a provider's URL (`/callbacks/incs/{token}`, `/callbacks/innopaas/{token}`, one
@@ -161,7 +163,8 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let state = state.get_ref();
+    let state_data = state;
+    let state = state_data.get_ref();
     let token = token.as_str();
     let accounts = state.accounts.by_callback_token(provider, token).to_vec();
     if accounts.is_empty() {
@@ -174,7 +177,14 @@ pub async fn receive(
         return Err(ApiError::Unauthorized);
     }
     let body = read_body(&req, payload, MAX_CALLBACK_BYTES).await?;
-    handle(state, provider, &accounts, crate::providers::family(provider).parse_callback(&body)).await
+    let parsed = crate::providers::family(provider).parse_callback(&body);
+    let owned = state_data.clone();
+    let span = tracing::Span::current();
+    let applied = state
+        .callbacks
+        .spawn(async move { handle(owned.get_ref(), provider, &accounts, parsed).await }.instrument(span));
+    let events = applied.await.map_err(|_| ApiError::Internal)??;
+    Ok(HttpResponse::Ok().json(CallbackAck { status: "ok", events }))
 }
 
 /// One route per provider in the registry, so each provider's URL is its own route template (in

@@ -41,6 +41,9 @@ pub struct AppState {
     pub events: crate::events::Events,
     /// Budgets of requests in flight and the Redis memory guard.
     pub admission: Arc<crate::admission::Admission>,
+    /// Where callbacks are applied: a thread of their own, which also drives their Redis
+    /// connection, so a flood of API requests on the HTTP workers does not delay their replies.
+    pub callbacks: tokio::runtime::Handle,
 }
 
 impl AppState {
