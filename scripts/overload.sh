@@ -7,7 +7,8 @@
 # What it checks is the promise of admission control: no callback refused, every refused send
 # answered fast (p99) with Retry-After, and no 5xx other than 503.
 # Knobs: OVERLOAD_CONNECTIONS (1000), OVERLOAD_SECS (10), OVERLOAD_SETTLE (15 s for the sandbox's
-# last callbacks after the load), BIN_DIR (release binaries there: no build).
+# last callbacks after the load), BIN_DIR (release binaries there: no build), OVERLOAD_MAX_IN_FLIGHT
+# (the API budget, `admission.max_in_flight`; default: as deploy/config/sandbox.toml has it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/stack.sh
@@ -41,6 +42,9 @@ run() {
   local toml
   toml=$(mktemp)
   cp deploy/config/sandbox.toml "$toml"
+  if [ -n "${OVERLOAD_MAX_IN_FLIGHT:-}" ]; then
+    sed -i -e "s/^max_in_flight = .*/max_in_flight = $OVERLOAD_MAX_IN_FLIGHT/" "$toml"
+  fi
   eval "$config_edit"
   (
     start_stack_with "$toml"
@@ -95,7 +99,11 @@ start_stack_with() {
   echo "# Overload: $CONNECTIONS connections on POST /v1/messages for $SECS s ($STAMP UTC)"
   echo
   echo "Release build, \`make overload\` (scripts/overload.sh), on $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "The client (bench's \`overload\`, one process, same machine) times each send from request to response."
+  echo "API budget (\`admission.max_in_flight\`): ${OVERLOAD_MAX_IN_FLIGHT:-$(sed -n 's/^max_in_flight = //p' deploy/config/sandbox.toml)}."
+  echo "The client (\`tests/bin/overload.rs\`, one process on the same 2 cores as the gateway, the sandbox and Redis) times"
+  echo "each send from its hand-over to the HTTP client to the arrival of the answer's status and headers. That time includes"
+  echo "the client's own wait for a CPU and for its connection, the kernel's socket queues and the gateway's event loop"
+  echo "reaching the request, not only the gateway's handling of it."
   echo
 } >"$REPORT"
 run "dev key as configured (1,000 sends/s)" ':'

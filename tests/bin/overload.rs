@@ -65,8 +65,12 @@ async fn main() {
                     let body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text",
                         "text": format!("overload {c}-{n}")});
                     n += 1;
+                    let request = client.post(&url).bearer_auth(&key).json(&body);
+                    // From the hand-over to the HTTP client to the answer's status line and
+                    // headers (what a caller acts on); the body is read after the clock stops.
                     let sent = Instant::now();
-                    let res = client.post(&url).bearer_auth(&key).json(&body).send().await;
+                    let res = request.send().await;
+                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let (status, retry_after) = match res {
                         Ok(r) => {
                             let retry_after = r.headers().contains_key("retry-after");
@@ -76,7 +80,6 @@ async fn main() {
                         }
                         Err(_) => (0, false),
                     };
-                    let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                     out.push(Outcome { status, micros, retry_after });
                 }
                 out
