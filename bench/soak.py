@@ -383,6 +383,7 @@ def report(a, cal, rate, start, samples, statuses, tries, end, drain_ok, drain_s
     unanswered = statuses.get("0", 0)
     outcomes = delta(end.get("callback_outcomes", {}), start.get("callback_outcomes", {}))
     refused = delta(end.get("callbacks_refused", {}), start.get("callbacks_refused", {}))
+    sandbox_failed = end.get("sandbox_callbacks", {}).get("not_delivered", 0)
     sends = end["provider_sends"] - start["provider_sends"]
     read = end["read"] - start["read"]
     submitted = end["submitted"] - start["submitted"]
@@ -400,8 +401,8 @@ def report(a, cal, rate, start, samples, statuses, tries, end, drain_ok, drain_s
         "every send answered (a try without an HTTP answer is sent again with its Idempotency-Key, "
         "up to 3 times)": unanswered == 0,
         "no lost message (every 202 reached the provider)": drain_ok and lost == 0 and sends >= accepted_202,
-        "every callback taken (no non-2xx answer on a callback route), every message `read`": not refused
-        and not_read == 0,
+        "every callback taken (no non-2xx answer on a callback route, none the sandbox could not deliver), "
+        "every message `read`": not refused and not sandbox_failed and not_read == 0,
     }
     L = []
     w = L.append
@@ -438,7 +439,8 @@ def report(a, cal, rate, start, samples, statuses, tries, end, drain_ok, drain_s
       f"{end['events_queued'] - start['events_queued']:,.0f} queued (event dead letters: "
       f"{end['event_dead_letters'] - start['event_dead_letters']:.0f}).")
     w(f"- Callbacks by outcome (`gateway_callbacks_total`): {outcomes or 'none'}; refused (a non-2xx answer on a "
-      f"callback route, `gateway_http_requests_total`): {refused or 'none'}. Only a non-2xx answer is a refusal: "
+      f"callback route, `gateway_http_requests_total`): {refused or 'none'}; the sandbox's own count: "
+      f"{end.get('sandbox_callbacks', 'not taken in this run')} (`not_delivered`: no HTTP answer). Only a non-2xx answer is a refusal: "
       "`ok`, `buffered` (a report that came before the send's answer was recorded, kept until it is), "
       "`duplicate`, `stale`, `history_only`, `retried` and `unknown_message` are answered 200; `store_unavailable` "
       "is answered 503, and `malformed`, `unknown_event`, `unknown_number`, `unknown_token` and `unauthorized` 4xx.")
@@ -504,6 +506,10 @@ def main():
         # A last look once everything is quiet: late duplicates or errors would show here.
         time.sleep(2)
         end = state(s)
+        # What the provider saw: callbacks it got a non-2xx for, or no HTTP answer at all.
+        log = (s.tmp / "sandbox.log").read_text(errors="replace")
+        end["sandbox_callbacks"] = {"refused": log.count("callback refused"),
+                                    "not_delivered": log.count("callback not delivered")}
         cal = list(cal[:4]) + [None]
         raw.write_text(json.dumps({"cal": cal, "rate": rate, "start": start, "samples": samples, "statuses": statuses,
                                    "tries": tries, "end": end, "drained": ok, "drain_s": drain_s}))
