@@ -208,7 +208,7 @@ async fn a_burst_beyond_the_api_budget_is_shed_and_callbacks_are_still_taken() {
 /// of their own, are all answered 200. Once the place is free, sends are taken again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_still_get_200() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const SLOW_KEY: &str = "one-a-second-test-key";
     let redis = TestRedis::single();
     let sandbox = gateway_tests::TestSandbox::spawn().await;
@@ -225,15 +225,24 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
 
     // A send that takes the one place and keeps it: its body is announced and never sent.
     let addr = gw.base_url.trim_start_matches("http://").to_owned();
-    let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
         "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {API_KEY}\r\n\
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
     );
-    holder.write_all(head.as_bytes()).await.unwrap();
-    let busy = eventually(Duration::from_secs(10), || async {
+    // The probe may reach the place before the holder does (then the holder is refused, or waits
+    // behind it): a fresh holder each time, until the probe is the one refused.
+    let (holder, busy) = eventually(Duration::from_secs(10), || async {
+        let mut holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        holder.write_all(head.as_bytes()).await.unwrap();
         let answer = send(&gw, "within its rate").await;
-        (answer.0 == 503).then_some(answer)
+        if answer.0 != 503 {
+            return None;
+        }
+        // Refused because this holder has the place, not an earlier one that has not let go yet:
+        // a holder that was itself refused has its answer waiting.
+        let mut byte = [0u8; 1];
+        let answered = tokio::time::timeout(Duration::from_millis(200), holder.read(&mut byte)).await.is_ok();
+        (!answered).then_some((holder, answer))
     })
     .await
     .expect("the API budget never filled");
