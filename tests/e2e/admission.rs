@@ -277,7 +277,7 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
         .await;
     assert!(callbacks.iter().all(|s| *s == 200), "callbacks: {callbacks:?}");
 
-    let m = metrics(&gw).await;
+    let m = gw.metrics().await;
     let shed_sends = 1 + statuses.iter().filter(|s| **s == 503).count();
     assert!(shed(&m, "api_busy") as usize >= shed_sends, "shed sends counted");
     assert_eq!(shed(&m, "callbacks_busy"), 0.0);
