@@ -52,7 +52,7 @@ API_KEY = "sandbox-dev-key"
 INCS_CODE = "af92196e-0d07-3c1d-a631-a71c5a1b0001"
 GATEWAY_BODY = json.dumps({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "Hello from make bench"})
 INCS_BODY = json.dumps({"to": "85268411234", "type": "text", "text": "Hello from make bench"})
-TARGETS = {"s3_s0": 0.25, "s3_s0_must": 0.15, "s3_p1": 3.0, "s2_s0": 0.40, "accept_p99_ms": 10.0, "a2s_p99_ms": 25.0, "mem_bytes": 2048}
+TARGETS = {"idle_cmds": 100, "claim_growth": 0.20, "s3_s0": 0.25, "s3_s0_must": 0.15, "s3_p1": 3.0, "s2_s0": 0.40, "accept_p99_ms": 10.0, "a2s_p99_ms": 25.0, "mem_bytes": 2048}
 CLK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
@@ -203,8 +203,8 @@ def bench_load(args, url, body, headers, extra):
 # ---------------------------------------------------------------------------------------------
 # HTTP and Redis helpers
 
-def http(method, url, timeout=30):
-    req = urllib.request.Request(url, method=method)
+def http(method, url, timeout=30, body=None, headers=None):
+    req = urllib.request.Request(url, method=method, data=body, headers=headers or {})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.status, r.read()
 
@@ -341,8 +341,9 @@ class Service:
 class Gateway(Service):
     name, pid_file, health = "gateway", "gateway.pid", "/health/ready"
 
-    def __init__(self, args, dispatch, tag):
+    def __init__(self, args, dispatch, tag, config=None, env=None):
         self.args, self.dispatch, self.tag = args, dispatch, tag
+        self.config, self.env = config or args.gateway_config, env or {}
         self.proc = None
         self.base = f"http://127.0.0.1:{args.gateway_port}"
 
@@ -350,9 +351,9 @@ class Gateway(Service):
         a = self.args
         env = dict(os.environ, RUST_LOG="warn", GATEWAY__SERVER__LISTEN=f"127.0.0.1:{a.gateway_port}",
                    GATEWAY__REDIS__URL=f"redis://127.0.0.1:{a.redis_port}",
-                   GATEWAY__ENGINE__DISPATCH="true" if self.dispatch else "false")
+                   GATEWAY__ENGINE__DISPATCH="true" if self.dispatch else "false", **self.env)
         (a.tmp / f"gateway-{self.tag}.log").unlink(missing_ok=True)
-        return self.start([str(a.bin_dir / "gateway"), "--config", str(a.gateway_config)], env,
+        return self.start([str(a.bin_dir / "gateway"), "--config", str(self.config)], env,
                           f"gateway-{self.tag}.log")
 
     def metrics(self):
@@ -671,6 +672,128 @@ class Bench:
                 "rate": r["achieved_rate"], "cpu": win,
                 "ok": left["ready"] == n + 1 and r["statuses"].get("202", 0) == n}
 
+    def idle(self):
+        """Idle cost with `idle_accounts` configured accounts (one sender each) and nothing queued: Redis
+        commands per second (every command, those run inside scripts included, from `INFO
+        commandstats`), Redis and gateway CPU, over a window after a warm-up; once with the lanes
+        polling every `idle_poll_ms` (wake-ups ignored: `idle_max_ms = idle_poll_ms`), once as
+        configured by default (wake-ups, idle lanes backing off to `idle_max_ms`)."""
+        a, n = self.a, self.a.idle_accounts
+        base = Path(a.gateway_config).read_text()
+        head, rest = base.split("[[accounts]]", 1)
+        account = "[[accounts]]" + rest.split("[[senders]]", 1)[0]
+        parts = [head]
+        for i in range(n):
+            parts.append(account.replace('name = "incs-whatsapp"', f'name = "idle-{i:04d}"'))
+            parts.append(f'[[senders]]\nname = "idle-s{i:04d}"\nchannel = "whatsapp"\n'
+                         f'{"default = true" if i == 0 else ""}\naccounts = ["idle-{i:04d}"]\n\n')
+        config = a.tmp / "gateway-idle.toml"
+        config.write_text("".join(parts))
+        out = {"accounts": n, "runs": []}
+        for label, env, warmup, window in (
+                ("polling every idle_poll_ms (200 ms)", {"GATEWAY__ENGINE__IDLE_MAX_MS": "200"}, 10, 10),
+                ("wake-ups (defaults: idle_poll_ms 200, idle_max_ms 30000)", {}, a.idle_warmup, a.idle_window)):
+            self.store.flush()
+            with Gateway(a, dispatch=True, tag="idle", config=config, env=env) as gw:
+                time.sleep(warmup)
+                s0 = self.store.command_stats()
+                cpu = CpuWindow({"gateway": gw.pid, "redis": a.redis_pid})
+                time.sleep(window)
+                win = cpu.close()
+                s1 = self.store.command_stats()
+            calls = {k: v["calls"] - s0.get(k, {"calls": 0})["calls"] for k, v in s1.items()
+                     if k not in ("info", "config|resetstat")}
+            calls = {k: c for k, c in calls.items() if c > 0}
+            el = win["elapsed_s"]
+            r = {"label": label, "warmup_s": warmup, "window_s": el,
+                 "commands_per_s": sum(calls.values()) / el,
+                 "top": sorted(((k, c / el) for k, c in calls.items()), key=lambda kv: -kv[1])[:8],
+                 "gateway_cores": win["cpu_s"]["gateway"] / el, "redis_cores": win["cpu_s"]["redis"] / el,
+                 "other_cores": win["other_cores"]}
+            out["runs"].append(r)
+            log(f"idle, {n} accounts, {label}: {r['commands_per_s']:,.0f} Redis commands/s, gateway "
+                f"{100 * r['gateway_cores']:.1f} % of a core, Redis {100 * r['redis_cores']:.1f} %")
+        self.store.flush()
+        return out
+
+    def claim_cost(self):
+        """Cost of the engine's claim (bench-claim: 5 rounds of `--claims` claims of up to 16 messages each,
+        one after another, nothing sent) with 1,000 messages queued, with 1,000,000, and with 1,000,000
+        queued plus 100,000 delayed (scheduled an hour ahead). The records are copies of one the API stored, written
+        with pipelined HSET/LPUSH/ZADD (no AOF meanwhile); Redis's own time per claim is the EVALSHA time
+        from `INFO commandstats` around the claims."""
+        a = self.a
+        r = self.store.r
+        self.store.flush()
+        with Gateway(a, dispatch=False, tag="claim"):
+            st, body = http("POST", f"http://127.0.0.1:{a.gateway_port}/v1/messages", timeout=10,
+                            body=GATEWAY_BODY.encode(), headers={"Authorization": f"Bearer {API_KEY}",
+                                                                 "Content-Type": "application/json"})
+        if st != 202:
+            raise RuntimeError(f"claim cost: the template message was refused ({st})")
+        template = r.hgetall(next(r.scan_iter(f"{self.store.tag}:m:*")))
+        ready, delay = f"{self.store.tag}:q:{LANE}", f"{self.store.tag}:delay"
+        r.config_set("appendonly", "no")
+
+        def fill(start, count, delayed):
+            due = self.store.now_ms() + 3_600_000
+            for lo in range(start, start + count, 5000):
+                ids = [f"bench{i:010d}" for i in range(lo, min(start + count, lo + 5000))]
+                pipe = r.pipeline(transaction=False)
+                for i in ids:
+                    pipe.hset(f"{self.store.tag}:m:{i}", mapping=template)
+                if delayed:
+                    pipe.zadd(delay, {i: due for i in ids})
+                else:
+                    pipe.lpush(ready, *ids)
+                pipe.execute()
+
+        out = {"claims": a.claims, "rounds": 5, "max": 16, "runs": []}
+        try:
+            self.store.flush()
+            plan = (("1,000 queued", 1000, 0), ("1,000,000 queued", 1_000_000, 0),
+                    ("1,000,000 queued + 100,000 delayed", 1_000_000, 100_000))
+            made = 0
+            for label, queued, delayed in plan:
+                t0 = time.monotonic()
+                lat, got, usec, calls, commands = [], 0, 0, 0, 0
+                if queued > r.llen(ready) + 10_000:
+                    self.store.flush()
+                for _ in range(out["rounds"]):
+                    # The earlier rounds' leases would expire meanwhile and be taken back by a claim.
+                    r.delete(f"{self.store.tag}:lease")
+                    # Topped up to the state's depth (the claims of the round before took some).
+                    top_up = queued - r.llen(ready)
+                    fill(made, top_up, False)
+                    made += top_up
+                    top_up = delayed - r.zcard(delay)
+                    fill(made, top_up, True)
+                    made += top_up
+                    # Lets Redis finish rehashing its key table after a large fill.
+                    time.sleep(2)
+                    res = json.loads(subprocess.run(
+                        [str(a.bin_dir / "bench-claim"), "--config", str(a.gateway_config), "--sender", SENDER,
+                         "--lane", LANE, "--claims", str(a.claims), "--max", "16"],
+                        env=dict(os.environ, GATEWAY__REDIS__URL=f"redis://127.0.0.1:{a.redis_port}"),
+                        capture_output=True, text=True, check=True).stdout)
+                    lat += res["latency_us"]
+                    got += sum(res["claimed"])
+                    usec += res["evalsha"]["usec"]
+                    calls += res["evalsha"]["calls"]
+                    commands += res["commands"]
+                lat.sort()
+                run = {"label": label, "ready": queued, "delayed": r.zcard(delay), "s": time.monotonic() - t0,
+                       "claimed": got, "redis_us_per_claim": usec / max(1, calls),
+                       "redis_us_per_msg": usec / max(1, got), "commands_per_claim": commands / max(1, calls),
+                       "p50_us": pct(lat, 50), "p99_us": pct(lat, 99)}
+                out["runs"].append(run)
+                log(f"claim cost, {label}: {run['redis_us_per_claim']:.0f} µs of Redis per claim "
+                    f"({run['redis_us_per_msg']:.1f} per message), latency p50 {run['p50_us']:.0f} µs")
+        finally:
+            self.store.flush()
+            r.config_set("appendonly", "yes")
+        return out
+
     def urgency(self):
         """Memory per queued message with the search and campaign indexes, and search latency, with
         100,000 messages stored."""
@@ -851,7 +974,75 @@ def write_urgency_report(a, facts, u, started):
     return path
 
 
-def write_report(a, facts, runs, lat, mem, prof, started, finished):
+def idle_claim_targets(idle, claim):
+    """Target rows for the idle and claim-cost figures (none for a figure that was not measured)."""
+    out = []
+    if idle and idle["runs"]:
+        r = idle["runs"][-1]
+        out.append((f"Idle Redis commands/s with {idle['accounts']:,} accounts (wake-ups, defaults)",
+                    f"{r['commands_per_s']:,.0f}", "< 100", r["commands_per_s"] < TARGETS["idle_cmds"]))
+    if claim and len(claim["runs"]) >= 2:
+        small, big = claim["runs"][0], claim["runs"][1]
+        growth = big["redis_us_per_claim"] / small["redis_us_per_claim"] - 1
+        out.append(("Claim cost (Redis µs per claim) at 1,000,000 queued vs 1,000",
+                    f"{growth:+.0%}", "within 20 %", abs(growth) <= TARGETS["claim_growth"]))
+    return out
+
+
+def idle_claim_lines(idle, claim):
+    """The report's sections on idle cost and claim cost."""
+    L = []
+    w = L.append
+    if idle:
+        w(f"## Idle cost with {idle['accounts']:,} accounts")
+        w("")
+        w(f"A gateway with {idle['accounts']:,} INCS accounts (one sender each), nothing queued, no event "
+          "subscriptions. Commands/s counts every Redis command, including those run inside the engine's scripts "
+          "(`INFO commandstats` delta over the window); CPU from `/proc/<pid>/stat`. The first row makes every "
+          "idle lane look for work every `idle_poll_ms` as before wake-ups (`GATEWAY__ENGINE__IDLE_MAX_MS=200`); "
+          "the second is the default: idle lanes wait for a wake-up, looking again after at most `idle_max_ms`.")
+        w("")
+        w("| lanes | warm-up | window | Redis commands/s | gateway CPU | Redis CPU | other cores | top commands /s |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for r in idle["runs"]:
+            top = ", ".join(f"{k} {v:,.0f}" for k, v in r["top"][:6])
+            w(f"| {r['label']} | {r['warmup_s']} s | {r['window_s']:.0f} s | {r['commands_per_s']:,.0f} | "
+              f"{100 * r['gateway_cores']:.1f} % | {100 * r['redis_cores']:.1f} % | {r['other_cores']:.2f} | {top} |")
+        w("")
+    if claim:
+        w("## Claim cost with a deep queue")
+        w("")
+        w(f"`bench-claim` runs the engine's claim {claim['claims']} times for up to {claim['max']} messages "
+          f"each, one after another, in {claim.get('rounds', 1)} rounds per state, on the bench lane of a Redis "
+          "filled with copies of a record the API stored (pipelined writes, AOF off while filling; the ready list "
+          "topped up to the state's depth before each round, then 2 s for Redis to finish rehashing). Redis µs: "
+          "the EVALSHA time inside Redis (`INFO commandstats` around each round); latency: each claim's round "
+          "trip seen by the client. The claimed messages stay leased: nothing is sent.")
+        w("")
+        w("| state | ready | delayed | claimed | Redis µs per claim | Redis µs per message | commands per claim | latency p50 | p99 |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in claim["runs"]:
+            w(f"| {r['label']} | {r['ready']:,} | {r['delayed']:,} | {r['claimed']:,} | {r['redis_us_per_claim']:.0f} | "
+              f"{r['redis_us_per_msg']:.1f} | {r['commands_per_claim']:.1f} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs |")
+        w("")
+    return L
+
+
+def write_idle_claim_report(a, facts, idle, claim, started):
+    path = a.out / f"{a.stem}-idle-claim.md"
+    L = [f"# `make bench` idle and claim cost: {started:%Y-%m-%d %H:%M}", "",
+         f"Commit `{facts['commit']}`{' (with uncommitted changes)' if facts['dirty'] else ''}, release build. "
+         f"Machine: {facts['nproc']} CPUs ({facts['cpu_model']}); load average at start {facts['loadavg_start']}.", ""]
+    L += idle_claim_lines(idle, claim)
+    L += ["| target | measured | wanted | |", "| --- | ---: | ---: | --- |"]
+    for name, val, want, ok in idle_claim_targets(idle, claim):
+        L.append(f"| {name} | {val} | {want} | {'met' if ok else '**missed**'} |")
+    L += ["", "## Command", "", "```sh", "BENCH_ONLY=idle-claim make bench", "```"]
+    path.write_text("\n".join(L) + "\n")
+    return path
+
+
+def write_report(a, facts, runs, lat, mem, prof, started, finished, idle=None, claim=None):
     by = {s: [r for r in runs if r["scenario"] == s] for s in SCENARIOS}
     rates = {s: [r["rate"] for r in by[s]] for s in SCENARIOS}
     m = {s: med(rates[s]) for s in SCENARIOS}
@@ -871,7 +1062,7 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
         ("accept p99 at 50 % of S3", f"{med(acc_p99):.2f} ms", "<= 10 ms", med(acc_p99) <= TARGETS["accept_p99_ms"]),
         ("accept-to-submitted p99 at 50 % of S3", f"{med(a2s_p99):.1f} ms", "<= 25 ms", med(a2s_p99) <= TARGETS["a2s_p99_ms"]),
         ("Redis memory per queued text message", f"{mem['per_msg']:.0f} B", "<= 2048 B", mem["per_msg"] <= TARGETS["mem_bytes"]),
-    ]
+    ] + idle_claim_targets(idle, claim)
     checked = [r for r in runs if "checks" in r] + lat
     all_ok = all(r["checks"]["ok"] for r in checked) and mem["ok"]
 
@@ -1011,6 +1202,8 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished):
       f"{bd['history_field_bytes']} B), id index key {bd['index_key']} B; the ready list holds "
       f"{bd['ready_list_total'] / max(1, mem['queued']):.0f} B per id.")
     w("")
+    for line in idle_claim_lines(idle, claim):
+        w(line)
     w("## Zero lost, fully drained")
     w("")
     w("Accepted = 202s the load generator received; records = messages stored in Redis (a request cut off "
@@ -1295,7 +1488,7 @@ def render_again(a):
     finished = dt.datetime.fromisoformat(raw["finished"]) if "finished" in raw else started
     a.out.mkdir(parents=True, exist_ok=True)
     report, _, _, m = write_report(a, raw["facts"], raw["runs"], raw["latency"], raw["memory"], raw["profile"],
-                                   started, finished)
+                                   started, finished, raw.get("idle"), raw.get("claim"))
     png = chart(a, raw["runs"], raw["latency"], m, started)
     log(f"wrote {report} and {png}")
     return 0
@@ -1323,8 +1516,13 @@ def main():
     p.add_argument("--quiet-wait", type=float, default=20.0, help="seconds to wait for other load to drop before a run")
     p.add_argument("--quiet-threshold", type=float, default=0.3, help="cores of other load considered quiet")
     p.add_argument("--notes", help="a markdown file appended to the report's analysis")
-    p.add_argument("--only", default="all", choices=["all", "urgency"],
-                   help="urgency: only the search latency and index memory figures")
+    p.add_argument("--only", default="all", choices=["all", "urgency", "idle-claim"],
+                   help="urgency: only the search latency and index memory figures; idle-claim: only the idle "
+                        "and claim cost figures")
+    p.add_argument("--idle-accounts", type=int, default=1000)
+    p.add_argument("--idle-warmup", type=int, default=60, help="seconds before the idle window (lanes back off)")
+    p.add_argument("--idle-window", type=int, default=60)
+    p.add_argument("--claims", type=int, default=60, help="claims per claim-cost measurement")
     p.add_argument("--urgency-n", type=int, default=100_000)
     p.add_argument("--search-queries", type=int, default=300)
     a = p.parse_args()
@@ -1353,6 +1551,14 @@ def main():
         path = write_urgency_report(a, facts, u, started)
         log(f"wrote {path}")
         return 0 if u["ok"] else 1
+    if a.only == "idle-claim":
+        try:
+            idle = b.idle()
+            claim = b.claim_cost()
+        finally:
+            b.close()
+        log(f"wrote {write_idle_claim_report(a, facts, idle, claim, started)}")
+        return 0
     runs = []
     try:
         for rnd in range(1, a.rounds + 1):
@@ -1382,6 +1588,8 @@ def main():
         u = b.urgency()
         log(f"urgency: {u['per_msg']:.0f} B per queued message with the indexes; wrote "
             f"{write_urgency_report(a, facts, u, started)}")
+        idle = b.idle()
+        claim = b.claim_cost()
         prof = None
         if perf_works():
             log("profiling the gateway and Redis during one more S3 run (perf)")
@@ -1394,10 +1602,11 @@ def main():
     finished = dt.datetime.now()
     facts["loadavg_end"] = loadavg()
     raw = {"facts": facts, "runs": runs, "latency": lat, "memory": mem, "profile": prof, "stem": a.stem,
+           "idle": idle, "claim": claim,
            "started": started.isoformat(), "finished": finished.isoformat(),
            "settings": {k: getattr(a, k) for k in ("rounds", "duration", "connections", "threads", "memory_n")}}
     (a.tmp / "last-run.json").write_text(json.dumps(raw, default=str))
-    report, ratios, targets, m = write_report(a, facts, runs, lat, mem, prof, started, finished)
+    report, ratios, targets, m = write_report(a, facts, runs, lat, mem, prof, started, finished, idle, claim)
     png = chart(a, runs, lat, m, started)
     log(f"wrote {report} and {png}")
     for name, val, want, ok in targets:

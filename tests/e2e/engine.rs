@@ -296,6 +296,36 @@ async fn a_429_pauses_only_its_lane(redis: TestRedis) {
     gw.stop().await;
 }
 
+/// With the idle poll far beyond the test's deadlines, only the engine's wake-ups bring a lane
+/// to its work: a new message, a scheduled one at its time, a retry after its delay.
+async fn idle_lanes_are_woken_for_their_work(redis: TestRedis) {
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(
+        &redis
+            .gateway_toml(&sandbox.url(), "")
+            .replace("idle_poll_ms = 50", "idle_poll_ms = 60000\nidle_max_ms = 60000"),
+    )
+    .await;
+    gateway_tests::quiet_period(Duration::from_millis(500), "the lanes have made their first look and sleep").await;
+    let id = id_of(gw.send(&text("woken")).await).await;
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(5)).await;
+
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let mut scheduled = text("scheduled");
+    scheduled["send_at"] = json!(at.to_rfc3339());
+    let id = id_of(gw.send(&scheduled).await).await;
+    gw.wait_for_status(&id, "submitted", Duration::from_secs(6)).await;
+    let reqs = sandbox.requests("incs").await;
+    let sent = reqs.iter().find(|r| r["body"]["text"] == "scheduled").unwrap();
+    assert!(received_at(sent) >= at.fixed_offset() - chrono::Duration::milliseconds(5), "sent before send_at");
+
+    sandbox.fault(json!({"provider": "incs", "status": 500, "count": 1})).await;
+    let id = id_of(gw.send(&text("retried")).await).await;
+    let record = gw.wait_for_status(&id, "submitted", Duration::from_secs(5)).await;
+    assert_eq!(record["attempts"].as_array().map(Vec::len), Some(2), "one failed attempt, then the retry: {record}");
+    gw.stop().await;
+}
+
 macro_rules! on_single_and_cluster {
     ($($name:ident),* $(,)?) => {
         mod single {
@@ -318,6 +348,7 @@ macro_rules! on_single_and_cluster {
 }
 
 on_single_and_cluster!(
+    idle_lanes_are_woken_for_their_work,
     retries_dead_letters_and_replay,
     one_idempotency_key_makes_one_message,
     send_at_waits_and_cancel_stops,

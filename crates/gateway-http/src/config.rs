@@ -162,8 +162,13 @@ pub struct EngineConfig {
     pub retry_schedule_ms: RetrySchedule,
     /// Provider calls in flight per lane and process.
     pub concurrency_per_lane: usize,
-    /// How often an idle worker looks for work queued by other instances, in milliseconds.
+    /// How often an idle worker looks for work queued by other instances, in milliseconds; while
+    /// this process hears the engine's wake-ups (`<prefix>:wake`), the first wait of an idle lane,
+    /// doubled on each look that finds nothing, up to `idle_max_ms`.
     pub idle_poll_ms: u64,
+    /// The longest an idle lane waits between looks for work while wake-ups are heard: the safety
+    /// net for a lost wake-up, which then costs this much latency at most.
+    pub idle_max_ms: u64,
     /// Whether this process runs delivery workers (an API-only process does not).
     pub dispatch: bool,
     /// Dead letters kept per sender; beyond it the oldest are dropped.
@@ -212,6 +217,7 @@ impl Default for EngineConfig {
             retry_schedule_ms: RetrySchedule::default(),
             concurrency_per_lane: 32,
             idle_poll_ms: 200,
+            idle_max_ms: 30_000,
             dispatch: true,
             dead_letter_cap: 10_000,
             report_buffer_cap: 10_000,
@@ -397,6 +403,9 @@ impl Config {
         }
         if !(60..=30 * 24 * 3600).contains(&self.engine.idempotency_retention_secs) {
             return Err(invalid("engine.idempotency_retention_secs", "60 to 2592000 (30 days)"));
+        }
+        if !(self.engine.idle_poll_ms..=3_600_000).contains(&self.engine.idle_max_ms) {
+            return Err(invalid("engine.idle_max_ms", "from engine.idle_poll_ms to 3600000"));
         }
         if self.engine.dead_letter_cap == 0 {
             return Err(invalid("engine.dead_letter_cap", "at least 1"));
@@ -723,5 +732,19 @@ accounts = ["incs-wa"]
             let err = c.validate().expect_err("refused").to_string();
             assert!(err.starts_with(&format!("configuration key `{key}`")), "{err}");
         }
+    }
+
+    #[test]
+    fn an_idle_wait_shorter_than_the_poll_or_over_an_hour_is_refused_naming_the_key() {
+        assert_eq!(base().engine.idle_max_ms, 30_000);
+        for (poll, max) in [(200, 199), (200, 3_600_001)] {
+            let mut c = base();
+            (c.engine.idle_poll_ms, c.engine.idle_max_ms) = (poll, max);
+            let err = c.validate().expect_err("refused").to_string();
+            assert!(err.starts_with("configuration key `engine.idle_max_ms`"), "{poll}/{max}: {err}");
+        }
+        let mut c = base();
+        (c.engine.idle_poll_ms, c.engine.idle_max_ms) = (500, 500);
+        assert!(c.validate().is_ok(), "a wait equal to the poll is the poll alone");
     }
 }

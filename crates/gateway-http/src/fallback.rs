@@ -9,7 +9,7 @@
 //! on a chain send each step once.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
@@ -229,13 +229,25 @@ impl Chains {
         Ok(())
     }
 
-    /// Checks due chains of every sender until `stop`.
-    pub fn spawn_timer(self, senders: Vec<String>, stop: CancellationToken) {
+    /// Checks due chains of every sender until `stop`: a sender is looked at when its earliest
+    /// timer is due, when a wake-up says a timer was set, and at least every `idle_max` (every
+    /// tick while wake-ups are not heard).
+    pub fn spawn_timer(self, senders: Vec<String>, wake: TimerWake, stop: CancellationToken) {
         tokio::spawn(async move {
+            let mut next_at = vec![Instant::now(); senders.len()];
             loop {
-                for sender in &senders {
-                    match self.engine.fallback_due(sender, 256, DUE_LEASE).await {
-                        Ok(ids) if !ids.is_empty() => {
+                let (all, rung) = wake.bells.take();
+                let live = wake.state.live();
+                for (sender, next) in senders.iter().zip(next_at.iter_mut()) {
+                    let now = Instant::now();
+                    if all || !live || rung.contains(sender) {
+                        *next = now;
+                    }
+                    if *next > now {
+                        continue;
+                    }
+                    *next = match self.engine.fallback_due(sender, 256, DUE_LEASE).await {
+                        Ok((ids, _)) if !ids.is_empty() => {
                             futures::stream::iter(ids)
                                 .for_each_concurrent(CONCURRENT_CHECKS, |id| {
                                     let this = &self;
@@ -246,10 +258,14 @@ impl Chains {
                                     }
                                 })
                                 .await;
+                            now
                         }
-                        Ok(_) => {}
-                        Err(e) => debug!(error = %e, sender, "fallback timers unreadable"),
-                    }
+                        Ok((_, due_in)) => now + due_in.map_or(wake.idle_max, |d| d.min(wake.idle_max)),
+                        Err(e) => {
+                            debug!(error = %e, sender, "fallback timers unreadable");
+                            now
+                        }
+                    };
                 }
                 tokio::select! {
                     () = tokio::time::sleep(TICK) => {},
@@ -258,4 +274,12 @@ impl Chains {
             }
         });
     }
+}
+
+/// What tells the fallback timer loop to look at a sender before its earliest timer.
+pub struct TimerWake {
+    pub state: crate::engine::wake::WakeState,
+    pub bells: crate::engine::wake::ChainBells,
+    /// The longest a sender goes unchecked while wake-ups are heard.
+    pub idle_max: Duration,
 }

@@ -296,16 +296,37 @@ impl Application {
             Duration::from_millis(config.admission.memory_sample_ms),
             sampler_stop.clone(),
         );
+        // Wake-ups are heard by a process that dispatches, until its workers have stopped (the
+        // sampler's stop comes after them); without them, nothing idle waits long.
+        let wake = crate::engine::wake::WakeState::default();
+        let chain_bells = crate::engine::wake::ChainBells::default();
         sampler::spawn(
             worker_engine.clone(),
             lanes.clone(),
             metrics.clone(),
-            Duration::from_millis(config.engine.sample_interval_ms),
+            (Duration::from_millis(config.engine.sample_interval_ms), Duration::from_millis(config.engine.idle_max_ms)),
+            wake.clone(),
             sampler_stop.clone(),
         );
         let (dispatcher, event_loops) = if config.engine.dispatch {
             let loops = events.start(Duration::from_millis(config.engine.idle_poll_ms), sampler_stop.clone());
-            worker_chains.spawn_timer(config.senders.iter().map(|s| s.name.clone()).collect(), sampler_stop.clone());
+            tokio::spawn(crate::engine::wake::subscribe(
+                worker_engine.wake_clients(),
+                worker_engine.wake_channel(),
+                lanes.clone(),
+                chain_bells.clone(),
+                wake.clone(),
+                sampler_stop.clone(),
+            ));
+            worker_chains.spawn_timer(
+                config.senders.iter().map(|s| s.name.clone()).collect(),
+                crate::fallback::TimerWake {
+                    state: wake.clone(),
+                    bells: chain_bells,
+                    idle_max: Duration::from_millis(config.engine.idle_max_ms),
+                },
+                sampler_stop.clone(),
+            );
             crate::reconcile::spawn(
                 accounts.clone(),
                 worker_reports.clone(),
@@ -313,7 +334,10 @@ impl Application {
                 Duration::from_millis(config.engine.reconcile_interval_ms),
                 sampler_stop.clone(),
             );
-            (Some(Dispatcher::start(worker_engine, lanes, config.engine.clone(), metrics, worker_reports)), Some(loops))
+            (
+                Some(Dispatcher::start(worker_engine, lanes, config.engine.clone(), metrics, worker_reports, wake)),
+                Some(loops),
+            )
         } else {
             (None, None)
         };

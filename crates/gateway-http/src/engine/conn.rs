@@ -28,6 +28,8 @@ enum Target {
 #[derive(Clone)]
 pub struct RedisPool {
     target: Target,
+    /// The node URLs it was given, for clients of single nodes (wake-up subscriptions).
+    seeds: Vec<String>,
     shared: Arc<Mutex<Option<Conn>>>,
 }
 
@@ -58,7 +60,7 @@ impl RedisPool {
                 AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
             Target::Single(client, config)
         };
-        Ok(Self { target, shared: Arc::new(Mutex::new(None)) })
+        Ok(Self { target, seeds: urls.to_vec(), shared: Arc::new(Mutex::new(None)) })
     }
 
     fn cached(&self) -> Option<Conn> {
@@ -82,6 +84,15 @@ impl RedisPool {
         };
         *self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Clients for a subscription to the engine's wake-ups: the Redis itself, or each seed node of
+    /// a cluster, any of which hears every `PUBLISH` of the cluster (it is broadcast on the bus).
+    pub fn subscriber_clients(&self) -> Vec<Client> {
+        match &self.target {
+            Target::Single(client, _) => vec![client.clone()],
+            Target::Cluster(_) => self.seeds.iter().filter_map(|u| Client::open(u.as_str()).ok()).collect(),
+        }
     }
 
     /// Drops the shared connection after a failed call, so the next call reconnects.

@@ -97,25 +97,39 @@ impl Engine {
         Ok((now != 0).then_some(now))
     }
 
-    /// Chains of a sender whose timer is due; each is leased for `lease`.
+    /// Chains of a sender whose timer is due, each leased for `lease`, and how long until the
+    /// earliest timer left is due (`None`: no chain waits).
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn fallback_due(&self, sender: &str, max: usize, lease: Duration) -> Result<Vec<String>, StoreError> {
+    pub async fn fallback_due(
+        &self,
+        sender: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(Vec<String>, Option<Duration>), StoreError> {
         let keys = self.keys(sender);
-        self.timed(async {
-            let mut c = self.conn().await?;
-            Ok(self
-                .scripts
-                .chain
-                .due
-                .key(keys.fallback_wait())
-                .arg(max)
-                .arg(lease.as_millis() as u64)
-                .invoke_async(&mut c)
-                .await?)
-        })
-        .await
+        let reply: Vec<Value> = self
+            .timed(async {
+                let mut c = self.conn().await?;
+                Ok(self
+                    .scripts
+                    .chain
+                    .due
+                    .key(keys.fallback_wait())
+                    .arg(max)
+                    .arg(lease.as_millis() as u64)
+                    .invoke_async(&mut c)
+                    .await?)
+            })
+            .await?;
+        let mut it = reply.into_iter();
+        let next = match it.next() {
+            Some(Value::Int(ms)) => u64::try_from(ms).ok().map(Duration::from_millis),
+            other => return Err(StoreError::Corrupt(format!("unexpected fallback_due answer {other:?}"))),
+        };
+        let ids = it.map(redis::from_redis_value::<String>).collect::<Result<Vec<_>, _>>();
+        Ok((ids.map_err(|e| StoreError::Corrupt(e.to_string()))?, next))
     }
 
     /// The chain as its first message holds it (`None`: gone).

@@ -64,6 +64,7 @@ pub mod record;
 pub mod sampler;
 mod scripts;
 pub mod subscription;
+pub mod wake;
 pub mod worker;
 
 use std::sync::Arc;
@@ -519,6 +520,16 @@ impl Engine {
     /// The configured key prefix (`gw`).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The channel the scripts publish wake-ups on (see [`wake`]).
+    pub fn wake_channel(&self) -> String {
+        format!("{}:wake", self.prefix)
+    }
+
+    /// Clients that can subscribe to the wake-ups.
+    pub fn wake_clients(&self) -> Vec<redis::Client> {
+        self.pool.subscriber_clients()
     }
 
     pub fn keys(&self, sender: &str) -> SenderKeys {
@@ -1535,6 +1546,9 @@ impl Engine {
                 .ignore()
                 .query_async(&mut c)
                 .await?;
+            // Every instance looks at the sender again (its lanes stop, its gauges show the pause).
+            let _: i64 =
+                redis::cmd("PUBLISH").arg(self.wake_channel()).arg(format!("*{sender}")).query_async(&mut c).await?;
             Ok(())
         })
         .await?;
@@ -1548,7 +1562,11 @@ impl Engine {
     pub async fn resume(&self, sender: &str) -> Result<bool, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
-            let n: u64 = c.del(self.keys(sender).hold()).await?;
+            // The sender's lanes may sleep long while held: they are woken to look again.
+            let mut pipe = redis::pipe();
+            pipe.del(self.keys(sender).hold()).publish(self.wake_channel(), format!("*{sender}"));
+            let deleted = c.in_order(&pipe).await?.into_iter().next().unwrap_or(Value::Nil);
+            let n: u64 = redis::from_redis_value(deleted).map_err(redis::RedisError::from)?;
             Ok(n == 1)
         })
         .await

@@ -1,9 +1,15 @@
 //! Samples queue depths, lane pauses, circuit states and Redis health into the metrics, so
 //! dashboards and alerts see the queues even when nothing moves.
+//!
+//! While wake-ups are heard, a sender none of whose lanes was woken since its last sample or found
+//! messages waiting at its last look is sampled again only after `engine.idle_max_ms`: its queues
+//! are empty and have not moved (as far as any wake-up says), and a thousand idle senders would
+//! otherwise cost thousands of reads a second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -32,8 +38,34 @@ pub fn circuit_value(state: CircuitState) -> i64 {
     }
 }
 
-/// One sample of everything.
-pub async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics) {
+/// When idle senders are sampled again, and when each sender was last.
+struct Idle {
+    wake: super::wake::WakeState,
+    every: Duration,
+    last: HashMap<String, Instant>,
+}
+
+impl Idle {
+    /// Whether the sender's queues need a look: always, unless wake-ups are heard and none of its
+    /// lanes was woken or had messages waiting since its last sample within `every`.
+    fn due(&mut self, lanes: &Lanes, sender: &str, names: &[String]) -> bool {
+        // Every lane's mark is taken, so each touch counts once.
+        let touched = names.iter().filter_map(|n| lanes.get(n)).fold(false, |any, lane| {
+            let touched = lane.touched.swap(false, Ordering::Relaxed) || lane.waiting.load(Ordering::Relaxed);
+            touched || any
+        });
+        let now = Instant::now();
+        let stale = self.last.get(sender).is_none_or(|at| now.duration_since(*at) >= self.every);
+        if touched || stale || !self.wake.live() {
+            self.last.insert(sender.to_owned(), now);
+            return true;
+        }
+        false
+    }
+}
+
+/// One sample of everything (of idle senders, see [`Idle`]).
+async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics, idle: &mut Idle) {
     let up = engine.ping().await.is_ok();
     metrics.redis_up.set(i64::from(up));
     for lane in lanes.iter() {
@@ -46,6 +78,9 @@ pub async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics) {
         metrics.early_reports_buffered.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
     for (sender, names) in lanes_by_sender(lanes) {
+        if !idle.due(lanes, &sender, &names) {
+            continue;
+        }
         let Ok(depth) = engine.depth(&sender, &names).await else { continue };
         for (lane, ready) in &depth.ready {
             metrics.queue_depth.with_label_values(&[lane.as_str(), "ready"]).set(*ready as i64);
@@ -69,10 +104,19 @@ pub async fn sample(engine: &Engine, lanes: &Lanes, metrics: &Metrics) {
     }
 }
 
-pub fn spawn(engine: Engine, lanes: Arc<Lanes>, metrics: Metrics, every: Duration, stop: CancellationToken) {
+/// Samples every `every` until `stop`; idle senders every `idle_every` while `wake` is live.
+pub fn spawn(
+    engine: Engine,
+    lanes: Arc<Lanes>,
+    metrics: Metrics,
+    (every, idle_every): (Duration, Duration),
+    wake: super::wake::WakeState,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
+        let mut idle = Idle { wake, every: idle_every, last: HashMap::new() };
         loop {
-            sample(&engine, &lanes, &metrics).await;
+            sample(&engine, &lanes, &metrics, &mut idle).await;
             tokio::select! {
                 () = tokio::time::sleep(every) => {},
                 () = stop.cancelled() => break,

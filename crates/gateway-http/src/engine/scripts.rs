@@ -24,6 +24,17 @@ local function append(key, field, item)
     redis.call('HSET', key, field, item)
   end
 end
+-- Tells every instance that a lane may have work now, or a due time sooner than it knew: an idle
+-- lane's workers sleep long and count on this (`<prefix>:wake`, the lane's name as the message;
+-- PUBLISH reaches every node of a cluster). `key` is any key of the sender.
+local function wake(key, lane)
+  redis.call('PUBLISH', string.match(key, '^(.-):{') .. ':wake', lane)
+end
+-- The same for the sender's fallback timers (`!<sender>`): a chain's check is due sooner.
+local function wake_chains(key)
+  local prefix, sender = string.match(key, '^(.-):{(.-)}')
+  redis.call('PUBLISH', prefix .. ':wake', '!' .. sender)
+end
 -- A worker acts on a message only while its claim token holds the lease; then the lease ends.
 local function fenced(key, lease, id, token)
   if redis.call('HGET', key, 'token') ~= token then return false end
@@ -140,14 +151,17 @@ end
 history(KEYS[1], 'queued', now, ARGV[13])
 if due > now then
   redis.call('ZADD', KEYS[3], due, ARGV[1])
-else
-  redis.call('LPUSH', KEYS[2], ARGV[1])
+  wake(KEYS[1], ARGV[3])
+elseif redis.call('LPUSH', KEYS[2], ARGV[1]) == 1 then
+  -- A list that held work has a worker on it already (or one is told by the push that filled it).
+  wake(KEYS[1], ARGV[3])
 end
 if ARGV[10] ~= '' then
   redis.call('HSET', KEYS[1], 'chain', ARGV[10])
   if tonumber(ARGV[11]) > 0 then
     redis.call('HSET', KEYS[1], 'fbn', ARGV[11], 'fbcur', 0)
     redis.call('ZADD', KEYS[6], math.max(due, now) + tonumber(ARGV[12]), ARGV[1])
+    wake_chains(KEYS[1])
   end
 end
 return now
@@ -171,6 +185,9 @@ return now
 /// ARGV: lane, lease ms, max, token prefix, message key prefix, ready key prefix,
 ///       emission interval ms (1000 / rate), burst (messages), weights high, normal, bulk,
 ///       retention ms.
+/// With nothing ready and nothing due it returns at once (the idle lane's look for work, a few
+/// reads).
+///
 /// Returns `{wait_ms, reason, n_expired, expired id..., id, token, body, attempt, redeliver,
 /// class, id, ...}`; `wait_ms` is how long the worker may sleep before there may be work again
 /// (0: claim again at once; -1: nothing known) and `reason` why: 0 more work may be ready, 1 the
@@ -178,6 +195,20 @@ return now
 pub fn claim() -> Script {
     script(
         r#"
+-- The idle case in a few reads: nothing ready and nothing due (delays, leases, validity) answers
+-- how long until something is due, without the sweeps below.
+if redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[6]) == 0 and redis.call('LLEN', KEYS[7]) == 0 then
+  local w, due_now = -1, false
+  for _, k in ipairs({KEYS[3], KEYS[2], KEYS[9]}) do
+    local d = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if d[2] then
+      local dw = tonumber(d[2]) - now
+      if dw <= 0 then due_now = true end
+      if w < 0 or dw < w then w = dw end
+    end
+  end
+  if not due_now then return {w, 3, 0} end
+end
 local msg_prefix, ready_prefix = ARGV[5], ARGV[6]
 local retention = tonumber(ARGV[12])
 local expired_ids = {}
@@ -195,6 +226,14 @@ local function past_validity(v)
   return v and tonumber(v) <= now
 end
 
+-- Other lanes of the sender that this claim gave work to: their workers are woken.
+local woken = {}
+local function wake_other(lane)
+  if lane ~= ARGV[1] and not woken[lane] then
+    woken[lane] = true
+    wake(KEYS[3], lane)
+  end
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 512)
 for i = #due, 1, -1 do
   local id = due[i]
@@ -202,7 +241,10 @@ for i = #due, 1, -1 do
   local mk = msg_prefix .. id
   local lane = redis.call('HGET', mk, 'lane')
   local st = redis.call('HGET', mk, 'status')
-  if lane and st == 'queued' then redis.call('RPUSH', ready_of(ready_prefix, mk, lane), id) end
+  if lane and st == 'queued' then
+    redis.call('RPUSH', ready_of(ready_prefix, mk, lane), id)
+    wake_other(lane)
+  end
 end
 local leases = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 512)
 for i = #leases, 1, -1 do
@@ -215,6 +257,7 @@ for i = #leases, 1, -1 do
     redis.call('HSET', mk, 'redeliver', 1, 'updated', now)
     redis.call('HDEL', mk, 'token')
     redis.call('RPUSH', ready_of(ready_prefix, mk, lane), id)
+    wake_other(lane)
   end
 end
 local ended = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 512)
@@ -408,6 +451,7 @@ if ARGV[7] == '1' then redis.call('HSET', KEYS[1], 'redeliver', 1) end
 set_status(KEYS[1], 'queued')
 redis.call('HSET', KEYS[1], 'error', ARGV[3], 'updated', now)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
+wake(KEYS[1], redis.call('HGET', KEYS[1], 'lane'))
 return 1
 "#,
     )
@@ -432,6 +476,7 @@ local pause = tonumber(ARGV[4])
 if redis.call('PTTL', KEYS[4]) < pause then
   redis.call('SET', KEYS[4], now + pause, 'PX', pause)
 end
+wake(KEYS[1], redis.call('HGET', KEYS[1], 'lane'))
 return 1
 "#,
     )
@@ -463,6 +508,7 @@ if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
 set_status(KEYS[1], 'queued')
 redis.call('HSET', KEYS[1], 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
+wake(KEYS[1], redis.call('HGET', KEYS[1], 'lane'))
 return 1
 "#,
     )
@@ -507,6 +553,7 @@ redis.call('HSET', KEYS[1], 'attempt', 0, 'updated', now)
 redis.call('HDEL', KEYS[1], 'error', 'redeliver')
 history(KEYS[1], 'queued', now, 'replay')
 redis.call('RPUSH', ready_of(ARGV[2], KEYS[1], lane), ARGV[1])
+wake(KEYS[1], lane)
 return 1
 "#,
     )
@@ -555,6 +602,7 @@ if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[5]) end
 set_status(KEYS[1], 'queued')
 redis.call('HSET', KEYS[1], 'lane', ARGV[3], 'attempt', 0, 'updated', now)
 redis.call('RPUSH', KEYS[3], ARGV[1])
+wake(KEYS[1], ARGV[3])
 return 1
 "#,
     )
@@ -649,6 +697,7 @@ else
   redis.call('HSET', KEYS[1], 'lane', ARGV[7], 'attempt', 0)
   redis.call('RPUSH', ready_of(ARGV[10], KEYS[1], ARGV[7]), ARGV[9])
 end
+wake(KEYS[1], redis.call('HGET', KEYS[1], 'lane'))
 return mode
 "#,
     )
@@ -749,12 +798,19 @@ return out
 /// Takes the chains whose timer is due, and sets each one's timer `lease` ms ahead: an instance
 /// that dies while checking one leaves it to be checked again then.
 ///
-/// KEYS: fallback wait set. ARGV: max, lease ms. Returns the first messages' ids.
+/// KEYS: fallback wait set. ARGV: max, lease ms. Returns `{ms until the earliest timer left
+/// (-1: none), first message id...}`.
 pub fn fallback_due() -> Script {
     script(
         r#"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id) end
+-- Other instances check these again when this one's lease on them ends, should it die.
+if #ids > 0 then wake_chains(KEYS[1]) end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local next_ms = -1
+if first[2] then next_ms = math.max(0, tonumber(first[2]) - now) end
+table.insert(ids, 1, next_ms)
 return ids
 "#,
     )
@@ -779,6 +835,7 @@ local nxt = cur + 1
 if nxt > tonumber(f[3] or '0') then return 0 end
 redis.call('HSET', KEYS[1], 'fbcur', nxt, 'fb' .. nxt, ARGV[3], 'fbr' .. nxt, ARGV[4], 'fbho', 1, 'updated', now)
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
+wake_chains(KEYS[2])
 return 1
 "#,
     )
@@ -802,6 +859,7 @@ if f[3] == '1' then
 end
 if tonumber(ARGV[3]) > 0 then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+  wake_chains(KEYS[2])
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
@@ -870,6 +928,7 @@ if not f[3] or f[2] == '1' or tonumber(ARGV[3]) < 0 then
 end
 if tonumber(f[1] or '0') ~= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+wake_chains(KEYS[2])
 return 1
 "#,
     )
