@@ -178,6 +178,16 @@ scopes = ["read"]
     )
 }
 
+/// The secret of the tests' event subscriptions (the sandbox's dev secret).
+pub const WEBHOOK_SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
+
+/// An event subscription `sink` to the sandbox at `sink_url`, for `events`, with `more` settings
+/// (TOML lines) of its own: to pass as `extra` to a test configuration.
+pub fn sink_subscription(sink_url: &str, events: &[&str], more: &str) -> String {
+    let events = events.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    format!("\n[[subscriptions]]\nname = \"sink\"\nurl = \"{sink_url}/_sandbox/webhooks\"\nevents = [{events}]\nsecret = \"{WEBHOOK_SECRET}\"\n{more}\n")
+}
+
 /// A gateway configuration as a TOML value, changed by key rather than by editing its text: a
 /// change aimed at a table that is not there fails the test instead of silently doing nothing, and
 /// a misspelt key fails the gateway's own validation (it refuses unknown keys).
@@ -222,6 +232,13 @@ impl ConfigToml {
         table
     }
 
+    /// An account's lane rate and burst.
+    #[must_use]
+    pub fn lane_rate(self, account: &str, rate_per_second: i64, burst: i64) -> Self {
+        let path = format!("accounts.{account}");
+        self.set(&path, "rate_per_second", rate_per_second).set(&path, "burst", burst)
+    }
+
     /// Listening on a known port (for a sandbox that calls back).
     #[must_use]
     pub fn listen(self, port: u16) -> Self {
@@ -237,6 +254,14 @@ impl ConfigToml {
     pub fn config(&self) -> gateway_http::Config {
         gateway_http::Config::from_toml(&self.text()).unwrap_or_else(|e| panic!("test config: {e}"))
     }
+}
+
+/// A gateway in this process with the test configuration, on a Redis and a sandbox of its own.
+pub async fn gateway_with_sandbox() -> (TestRedis, TestSandbox, TestGateway) {
+    let redis = TestRedis::single();
+    let sandbox = TestSandbox::spawn().await;
+    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    (redis, sandbox, gw)
 }
 
 /// A gateway running in this process.
@@ -270,6 +295,18 @@ impl TestGateway {
         self.client
             .post(format!("{}/v1/messages", self.base_url))
             .bearer_auth(API_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /v1/messages: {e}"))
+    }
+
+    /// `POST /v1/messages` with an `Idempotency-Key`.
+    pub async fn send_idempotent(&self, body: &Value, key: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/messages", self.base_url))
+            .bearer_auth(API_KEY)
+            .header("Idempotency-Key", key)
             .json(body)
             .send()
             .await
@@ -721,13 +758,49 @@ pub fn texts_received(requests: &[Value]) -> std::collections::HashMap<String, u
 /// A sandbox whose INCS callbacks go to a gateway on `gateway_port` (started after it), with
 /// `sent`/`delivered`/`read` at 100/250/400 ms.
 pub async fn sandbox_calling_back(gateway_port: u16) -> TestSandbox {
+    sandbox_calling_back_after(gateway_port, [100, 250, 400]).await
+}
+
+/// The same, with INCS's `sent`, `delivered` and `read` reports these many milliseconds after
+/// each send.
+pub async fn sandbox_calling_back_after(gateway_port: u16, delays_ms: [u64; 3]) -> TestSandbox {
     TestSandbox::spawn_with(provider_sandbox::SandboxConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         incs_callback_url: Some(format!("http://127.0.0.1:{gateway_port}/callbacks/incs/sandbox-incs-callback")),
-        incs_callback_delays: [Duration::from_millis(100), Duration::from_millis(250), Duration::from_millis(400)],
+        incs_callback_delays: delays_ms.map(Duration::from_millis),
         ..Default::default()
     })
     .await
+}
+
+/// A webhook delivery the sandbox's sink recorded, its Standard Webhooks signature verified with
+/// [`WEBHOOK_SECRET`]: the event.
+pub fn verified_webhook(delivery: &Value) -> Value {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut headers = HeaderMap::new();
+    for (k, v) in delivery["headers"].as_object().unwrap() {
+        headers
+            .insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v.as_str().unwrap()).unwrap());
+    }
+    let raw = delivery["raw_body"].as_str().unwrap();
+    let webhook = standardwebhooks::Webhook::new(WEBHOOK_SECRET).unwrap();
+    webhook.verify(raw.as_bytes(), &headers).unwrap_or_else(|e| panic!("signature does not verify: {e:?}"));
+    serde_json::from_str(raw).unwrap()
+}
+
+/// A message as the engine stores it, for sender `hk-main` on its WhatsApp lane.
+pub fn stored_on_hk_main(
+    id: gateway_core::MessageId,
+    message: gateway_core::OutboundMessage,
+) -> gateway_http::engine::record::StoredMessageV1 {
+    gateway_http::engine::record::StoredMessageV1 {
+        id,
+        sender: "hk-main".into(),
+        lanes: vec!["incs-whatsapp".into()],
+        message,
+        fallback: Vec::new(),
+        chain: None,
+    }
 }
 
 impl TestSandbox {

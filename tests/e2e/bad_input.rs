@@ -32,9 +32,7 @@ fn buttons(n: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_problem_details_naming_the_field() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let long = |n: usize| "x".repeat(n);
     let mut cases = vec![
@@ -193,9 +191,7 @@ async fn bad_requests_get_problem_details_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn size_media_type_and_keys_are_enforced() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let url = format!("{}/v1/messages", gw.base_url);
     let ok_body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "hi"});
 

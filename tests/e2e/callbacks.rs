@@ -4,23 +4,12 @@ use std::time::Duration;
 
 use gateway_tests::{eventually, free_port, metric_sample, TestGateway, TestRedis, TestSandbox, API_KEY};
 use provider_sandbox::SandboxConfig;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
-
 fn subscription(sink: &str) -> String {
-    format!(
-        r#"
-[[subscriptions]]
-name = "sink"
-url = "{sink}/_sandbox/webhooks"
-events = ["*"]
-secret = "{SECRET}"
-partitions = 2
-retry_schedule_ms = [100, 200, 300, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]
-"#
-    )
+    let schedule =
+        "retry_schedule_ms = [100, 200, 300, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]";
+    gateway_tests::sink_subscription(sink, &["*"], &format!("partitions = 2\n{schedule}"))
 }
 
 /// A gateway on a known port, so the sandbox can be told where to send its callbacks.
@@ -30,13 +19,7 @@ async fn gateway_on(port: u16, redis: &TestRedis, sandbox_url: &str, extra: &str
 }
 
 async fn sandbox_calling(port: u16) -> TestSandbox {
-    TestSandbox::spawn_with(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        incs_callback_url: Some(format!("http://127.0.0.1:{port}/callbacks/incs/sandbox-incs-callback")),
-        incs_callback_delays: [Duration::from_millis(100), Duration::from_millis(250), Duration::from_millis(400)],
-        ..Default::default()
-    })
-    .await
+    gateway_tests::sandbox_calling_back(port).await
 }
 
 async fn webhooks(sandbox: &TestSandbox) -> Vec<Value> {
@@ -44,15 +27,7 @@ async fn webhooks(sandbox: &TestSandbox) -> Vec<Value> {
 }
 
 fn verify(delivery: &Value) -> Value {
-    let mut headers = HeaderMap::new();
-    for (k, v) in delivery["headers"].as_object().unwrap() {
-        headers
-            .insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v.as_str().unwrap()).unwrap());
-    }
-    let raw = delivery["raw_body"].as_str().unwrap();
-    let webhook = standardwebhooks::Webhook::new(SECRET).unwrap();
-    webhook.verify(raw.as_bytes(), &headers).unwrap_or_else(|e| panic!("signature does not verify: {e:?}"));
-    serde_json::from_str(raw).unwrap()
+    gateway_tests::verified_webhook(delivery)
 }
 
 async fn post_callback(gw: &TestGateway, path: &str, body: &Value) -> u16 {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway_tests::{eventually, metric_value, RedisClient, TestGateway, TestRedis, TestSandbox, API_KEY};
+use gateway_tests::{eventually, metric_value, RedisClient, TestGateway, TestRedis, TestSandbox};
 use serde_json::{json, Value};
 
 const INCS_CALLBACK: &str = "/callbacks/incs/sandbox-incs-callback";
@@ -166,9 +166,7 @@ async fn unknown_status_reports_stay_within_the_buffer_cap_while_sends_go_on() {
 /// One provider id reported over and over keeps only its newest reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_unknown_id_keeps_only_its_newest_reports() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let pmid = "wamid.repeated";
     for _ in 0..40 {
         let res = gw.client.post(format!("{}{INCS_CALLBACK}", gw.base_url)).json(&status_callback(pmid, "sent"));
@@ -192,15 +190,7 @@ async fn idempotency_records_and_search_indexes_expire() {
     let config = redis.gateway_config(&sandbox.url(), "");
     let retention_ms = i64::try_from(config.engine.retention_secs * 1000).unwrap();
     let gw = TestGateway::spawn_config(config).await;
-    let res = gw
-        .client
-        .post(format!("{}/v1/messages", gw.base_url))
-        .bearer_auth(API_KEY)
-        .header("Idempotency-Key", "capacity-1")
-        .json(&text("kept for a day"))
-        .send()
-        .await
-        .unwrap();
+    let res = gw.send_idempotent(&text("kept for a day"), "capacity-1").await;
     assert_eq!(res.status(), 202);
     let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     gw.wait_for_status(&id, "submitted", Duration::from_secs(10)).await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gateway_core::request::SendRequest;
 use gateway_core::{MessageId, MessageStatus};
-use gateway_http::engine::record::{AttemptRecord, ErrorRecord, StoredMessage, StoredMessageV1};
+use gateway_http::engine::record::{AttemptRecord, ErrorRecord, StoredMessage};
 use gateway_http::engine::{CancelOutcome, Claimed, Engine, IdleReason, LaneSpec};
 use gateway_tests::{eventually, quiet_period, TestRedis};
 use serde_json::json;
@@ -36,14 +36,8 @@ async fn accept(engine: &Engine, text: &str) -> MessageId {
         serde_json::from_value(json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": text}))
             .unwrap();
     let id = MessageId::new();
-    let body = StoredMessage::V1(StoredMessageV1 {
-        id,
-        sender: SENDER.into(),
-        lanes: vec![LANE.into()],
-        message: request.into_message(chrono::Utc::now()).unwrap(),
-        fallback: Vec::new(),
-        chain: None,
-    });
+    let body =
+        StoredMessage::V1(gateway_tests::stored_on_hk_main(id, request.into_message(chrono::Utc::now()).unwrap()));
     engine.accept(&id, SENDER, LANE, &body, 0).await.unwrap();
     id
 }

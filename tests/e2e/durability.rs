@@ -37,8 +37,7 @@ async fn a_provider_answering_after_its_timeout_gets_each_message_at_most_twice(
         .set("engine", "concurrency_per_lane", 100)
         // Timeouts are outages to the circuit breaker; an open circuit only delays this test.
         .set("engine", "circuit_failure_threshold", 100_000)
-        .set("accounts.incs-whatsapp", "rate_per_second", 200)
-        .set("accounts.incs-whatsapp", "burst", 100)
+        .lane_rate("incs-whatsapp", 200, 100)
         .text();
     let gw = TestGateway::spawn(&toml).await;
 
@@ -93,7 +92,7 @@ async fn a_provider_answering_after_its_timeout_gets_each_message_at_most_twice(
 /// first claim can no longer extend it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_lease_holds_its_message_and_a_lease_that_moved_on_cannot_be_renewed() {
-    use gateway_http::engine::record::{StoredMessage, StoredMessageV1};
+    use gateway_http::engine::record::StoredMessage;
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
@@ -105,14 +104,8 @@ async fn a_renewed_lease_holds_its_message_and_a_lease_that_moved_on_cannot_be_r
         serde_json::from_value(json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "held"}))
             .unwrap();
     let id = gateway_core::MessageId::new();
-    let body = StoredMessage::V1(StoredMessageV1 {
-        id,
-        sender: "hk-main".into(),
-        lanes: vec!["incs-whatsapp".into()],
-        message: request.into_message(chrono::Utc::now()).unwrap(),
-        fallback: Vec::new(),
-        chain: None,
-    });
+    let body =
+        StoredMessage::V1(gateway_tests::stored_on_hk_main(id, request.into_message(chrono::Utc::now()).unwrap()));
     engine.accept(&id, "hk-main", "incs-whatsapp", &body, 0).await.unwrap();
     let mut first = engine.claim(&lane, 10).await.unwrap().items;
     assert_eq!(first.len(), 1);
@@ -161,8 +154,7 @@ async fn failover_during_sends(wait_replicas: u32) -> Failover {
         .set("redis", "wait_replicas", i64::from(wait_replicas))
         .set("redis", "wait_timeout_ms", 500)
         .set("engine", "lease_ms", 3000)
-        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
-        .set("accounts.incs-whatsapp", "burst", 100)
+        .lane_rate("incs-whatsapp", 5000, 100)
         .text();
     let gw = TestGateway::spawn(&toml).await;
     let primary = cluster.primary_of("gw:{hk-main}:lease");

@@ -184,28 +184,12 @@ async fn one_idempotency_key_makes_one_message(redis: TestRedis) {
     gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
 
     // Now done: the same key and body replay the original answer.
-    let res = gw
-        .client
-        .post(format!("{}/v1/messages", gw.base_url))
-        .bearer_auth(API_KEY)
-        .header("Idempotency-Key", "order-A-1001")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = gw.send_idempotent(&body, "order-A-1001").await;
     assert_eq!(res.status(), 202);
     assert_eq!(res.headers()["idempotent-replayed"], "true");
     assert_eq!(res.json::<Value>().await.unwrap()["id"], id.as_str());
     // Another body with the same key: 422 naming the header.
-    let res = gw
-        .client
-        .post(format!("{}/v1/messages", gw.base_url))
-        .bearer_auth(API_KEY)
-        .header("Idempotency-Key", "order-A-1001")
-        .json(&text("other"))
-        .send()
-        .await
-        .unwrap();
+    let res = gw.send_idempotent(&text("other"), "order-A-1001").await;
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
@@ -360,12 +344,7 @@ on_single_and_cluster!(
 // ---- process-level scenarios ----
 
 fn fast_toml(redis: &TestRedis, sandbox_url: &str) -> String {
-    redis
-        .config(sandbox_url, "")
-        .set("engine", "lease_ms", 3000)
-        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
-        .set("accounts.incs-whatsapp", "burst", 100)
-        .text()
+    redis.config(sandbox_url, "").set("engine", "lease_ms", 3000).lane_rate("incs-whatsapp", 5000, 100).text()
 }
 
 async fn kill_9_during_5000_sends_loses_nothing(redis: TestRedis) {
@@ -483,11 +462,7 @@ async fn redis_kill_9_loses_no_accepted_message() {
 async fn two_processes_share_one_lane_rate() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let toml = redis
-        .config(&sandbox.url(), "")
-        .set("accounts.incs-whatsapp", "rate_per_second", 50)
-        .set("accounts.incs-whatsapp", "burst", 5)
-        .text();
+    let toml = redis.config(&sandbox.url(), "").lane_rate("incs-whatsapp", 50, 5).text();
     let a = GatewayProcess::spawn(&toml).await;
     let b = GatewayProcess::spawn(&toml).await;
     let (ok_a, _) = send_texts(&a.client, &a.base_url, "a", 350, 8).await;
@@ -522,7 +497,7 @@ async fn two_processes_share_one_lane_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_returns_to_its_start_after_retention() {
     use gateway_core::request::SendRequest;
-    use gateway_http::engine::record::{AttemptRecord, StoredMessage, StoredMessageV1};
+    use gateway_http::engine::record::{AttemptRecord, StoredMessage};
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
@@ -561,14 +536,7 @@ async fn memory_returns_to_its_start_after_retention() {
                 tasks.push(tokio::spawn(async move {
                     for _ in (t..n).step_by(32) {
                         let id = gateway_core::MessageId::new();
-                        let body = StoredMessage::V1(StoredMessageV1 {
-                            id,
-                            sender: "hk-main".into(),
-                            lanes: vec!["incs-whatsapp".into()],
-                            message: message.clone(),
-                            fallback: Vec::new(),
-                            chain: None,
-                        });
+                        let body = StoredMessage::V1(gateway_tests::stored_on_hk_main(id, message.clone()));
                         engine.accept(&id, "hk-main", "incs-whatsapp", &body, 0).await.unwrap();
                     }
                 }));

@@ -13,15 +13,7 @@ const VIBER: &str = "/external/messages/viber";
 const RCS: &str = "/external/messages/rcs";
 
 fn events_to(sandbox_url: &str) -> String {
-    format!(
-        r#"
-[[subscriptions]]
-name = "sink"
-url = "{sandbox_url}/_sandbox/webhooks"
-events = ["message.fallback", "message.status"]
-secret = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA=="
-"#
-    )
+    gateway_tests::sink_subscription(sandbox_url, &["message.fallback", "message.status"], "")
 }
 
 /// A gateway on a free port with a sandbox calling it back, and events going to the sandbox.
@@ -196,16 +188,7 @@ async fn a_silent_step_is_followed_after_its_wait_down_to_rcs() {
 async fn a_message_delivered_within_the_wait_sends_no_fallback_and_replays_are_one_chain() {
     let (_redis, sandbox, gw) = setup().await;
     let body = chain("85268410003", json!([{"channel": "viber", "type": "text", "text": "x", "after_seconds": 2}]));
-    let send = || async {
-        gw.client
-            .post(format!("{}/v1/messages", gw.base_url))
-            .bearer_auth(API_KEY)
-            .header("Idempotency-Key", "chain-1")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    };
+    let send = || gw.send_idempotent(&body, "chain-1");
     let first: Value = send().await.json().await.unwrap();
     let id = first["id"].as_str().unwrap().to_owned();
     let delivered = gw.wait_for_status(&id, "delivered", Duration::from_secs(5)).await;

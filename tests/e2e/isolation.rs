@@ -13,16 +13,16 @@ use gateway_tests::{
 use provider_sandbox::SandboxConfig;
 use serde_json::{json, Value};
 
-const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
 const STATUSES: [&str; 4] = ["submitted", "sent", "delivered", "read"];
 
 /// A subscription to `sink` with a quick, long retry schedule: while the sink is down nothing
 /// runs out of attempts, and once it is back the partitions retry within half a second.
 fn subscription(sink: &str, extra: &str) -> String {
     let schedule = vec!["500"; 400].join(", ");
-    format!(
-        "\n[[subscriptions]]\nname = \"sink\"\nurl = \"{sink}/_sandbox/webhooks\"\nevents = [\"*\"]\nsecret = \
-         \"{SECRET}\"\npartitions = 2\nretry_schedule_ms = [{schedule}]\n{extra}\n"
+    gateway_tests::sink_subscription(
+        sink,
+        &["*"],
+        &format!("partitions = 2\nretry_schedule_ms = [{schedule}]\n{extra}"),
     )
 }
 
@@ -33,21 +33,14 @@ async fn gateway_on(port: u16, redis: &TestRedis, sandbox_url: &str, extra: &str
         // Every dropped event stays a dead letter, so that each one can be accounted for.
         .set("engine", "dead_letter_cap", 1_000_000)
         // The lane's rate is not what this test is about.
-        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
-        .set("accounts.incs-whatsapp", "burst", 500)
+        .lane_rate("incs-whatsapp", 5000, 500)
         .text();
     TestGateway::spawn(&toml).await
 }
 
 async fn sandbox_calling(port: u16) -> TestSandbox {
-    TestSandbox::spawn_with(SandboxConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        incs_callback_url: Some(format!("http://127.0.0.1:{port}/callbacks/incs/sandbox-incs-callback")),
-        // Far enough apart that a loaded machine does not reorder a message's reports.
-        incs_callback_delays: [Duration::from_millis(300), Duration::from_millis(600), Duration::from_millis(900)],
-        ..Default::default()
-    })
-    .await
+    // Far enough apart that a loaded machine does not reorder a message's reports.
+    gateway_tests::sandbox_calling_back_after(port, [300, 600, 900]).await
 }
 
 async fn sink_on(port: u16) -> TestSandbox {

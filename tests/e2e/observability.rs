@@ -13,13 +13,10 @@ use provider_sandbox::SandboxConfig;
 use serde_json::{json, Value};
 
 const CALLBACK_TOKEN: &str = "sandbox-incs-callback";
-const WEBHOOK_SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
+use gateway_tests::WEBHOOK_SECRET;
 
-async fn gateway() -> (RedisServer, TestSandbox, TestGateway) {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
-    (redis, sandbox, gw)
+async fn gateway() -> (gateway_tests::TestRedis, TestSandbox, TestGateway) {
+    gateway_tests::gateway_with_sandbox().await
 }
 
 fn request_id_of(res: &reqwest::Response) -> Option<String> {
@@ -93,10 +90,7 @@ async fn logs_carry_request_and_attempt_spans_and_no_secret() {
         ..Default::default()
     })
     .await;
-    let subscription = format!(
-        "\n[[subscriptions]]\nname = \"sink\"\nurl = \"{}/_sandbox/webhooks\"\nevents = [\"*\"]\nsecret = \"{WEBHOOK_SECRET}\"\n",
-        sandbox.url()
-    );
+    let subscription = gateway_tests::sink_subscription(&sandbox.url(), &["*"], "");
     let toml = ConfigToml::parse(&gateway_toml(&redis.url(), &sandbox.url(), &subscription)).listen(port).text();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
@@ -435,8 +429,7 @@ async fn every_design_metric_family_is_exported_with_route_templates() {
     let toml = ConfigToml::parse(&gateway_toml(&redis.url(), &sandbox.url(), ""))
         .listen(port)
         .set("engine", "sample_interval_ms", 100)
-        .set("accounts.incs-rcs", "rate_per_second", 1)
-        .set("accounts.incs-rcs", "burst", 1)
+        .lane_rate("incs-rcs", 1, 1)
         .text();
     let gw = TestGateway::spawn(&toml).await;
     let accepted = |res: reqwest::Response| async move {

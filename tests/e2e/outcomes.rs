@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gateway_tests::{gateway_toml, RedisServer, TestGateway, TestSandbox};
+use gateway_tests::TestGateway;
 use serde_json::{json, Value};
 
 async fn send_text(gw: &TestGateway) -> String {
@@ -13,9 +13,7 @@ async fn send_text(gw: &TestGateway) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_rejection_fails_the_message_with_the_error() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     // The document's failure example: HTTP 200 with an error envelope.
     sandbox
         .fault(json!({"provider": "incs", "status": 200, "count": 1, "body": {"status": "error", "code": 10002,
@@ -34,9 +32,7 @@ async fn a_permanent_rejection_fails_the_message_with_the_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_failure_is_retried_then_submitted() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     sandbox.fault(json!({"provider": "incs", "status": 500, "count": 1})).await;
     let id = send_text(&gw).await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
@@ -48,9 +44,7 @@ async fn a_transient_failure_is_retried_then_submitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_run_out_and_the_message_fails() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     sandbox.fault(json!({"provider": "incs", "status": 500})).await;
     let id = send_text(&gw).await;
     // Schedule [100, 200] ms: three attempts, then failed.
@@ -63,9 +57,7 @@ async fn retries_run_out_and_the_message_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_pauses_the_lane_without_spending_an_attempt() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     sandbox.fault(json!({"provider": "incs", "status": 429, "retry_after": 1, "count": 1})).await;
     let id = send_text(&gw).await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(4)).await;

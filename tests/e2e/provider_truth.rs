@@ -7,8 +7,6 @@ use std::time::Duration;
 use gateway_tests::{eventually, TestGateway, TestRedis, TestSandbox};
 use serde_json::{json, Value};
 
-const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
-
 /// How long a test watches for a retry that must not happen: several times the test retry
 /// schedule (100 ms, 200 ms) plus the workers' idle poll (50 ms).
 const NO_RETRY_QUIET_PERIOD: Duration = Duration::from_millis(1200);
@@ -19,15 +17,7 @@ async fn quiet_period(why: &str) {
 }
 
 fn subscription(sink: &str) -> String {
-    format!(
-        r#"
-[[subscriptions]]
-name = "sink"
-url = "{sink}/_sandbox/webhooks"
-events = ["*"]
-secret = "{SECRET}"
-"#
-    )
+    gateway_tests::sink_subscription(sink, &["*"], "")
 }
 
 async fn events_of(sandbox: &TestSandbox, kind: &str) -> Vec<Value> {
@@ -254,9 +244,7 @@ async fn sent_twice(gw: &TestGateway, to: &str, linked_before: Option<u64>) -> (
 /// message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_events_about_a_superseded_attempt_are_stale() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let path = "/callbacks/incs/sandbox-incs-callback";
     let unmoved = |m: &Value| {
         let statuses: Vec<String> = history(m).into_iter().map(|(s, _)| s).collect();
@@ -460,9 +448,7 @@ async fn callbacks_behind_one_url_go_to_the_number_they_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viber_message_is_delivered_by_incs_chat_events_alone() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let path = "/callbacks/incs/sandbox-incs-callback";
     let id = accepted(&gw, json!({"channel": "viber", "to": "85268411234", "type": "text", "text": "hi"})).await;
     let m = gw.wait_for_status(&id, "submitted", Duration::from_secs(3)).await;
@@ -495,9 +481,7 @@ async fn sends_to_incs(sandbox: &TestSandbox) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn template_sends_are_checked_against_the_template_and_take_meta_language_objects() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     // The INCS document's example: a body with two variables. Creating it caches its shape.
     let create = json!({"sender": "hk-main", "channel": "whatsapp", "name": "test_api_2", "language": "en_US",
         "category": "MARKETING", "components": [
@@ -663,9 +647,7 @@ async fn the_24_hour_window_applies_to_rcs_when_enforced() {
 /// strict sandbox as Meta would behind INCS, and the message fails for good with Meta's code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_refuses_unknown_templates_and_wrong_parameter_counts_like_meta() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let text = |t: &str| json!({"type": "text", "text": t});
     let cases = [
         (json!({"name": "no_such_template"}), "132001"),
@@ -839,9 +821,7 @@ async fn callbacks_the_sandbox_emits_on_request_move_messages_through_the_gatewa
 /// to INCS, and not looked for again on the next send.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_the_gateway_never_read_is_fetched_once_and_checked() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     // Made at INCS directly, not through the gateway.
     let draft = json!({"name": "console_made", "language": "en_US", "category": "UTILITY", "components": [
         {"type": "BODY", "text": "Order {{1}} ships on {{2}}.", "example": {"body_text": [["A-1", "Monday"]]}}]});

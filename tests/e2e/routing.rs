@@ -245,11 +245,7 @@ async fn account_errors_fail_over_but_content_errors_do_not() {
 async fn a_batch_of_1000_with_one_bad_item() {
     let redis = TestRedis::single();
     let sandbox = TestSandbox::spawn().await;
-    let toml = redis
-        .config(&sandbox.url(), "")
-        .set("accounts.incs-whatsapp", "rate_per_second", 5000)
-        .set("accounts.incs-whatsapp", "burst", 100)
-        .text();
+    let toml = redis.config(&sandbox.url(), "").lane_rate("incs-whatsapp", 5000, 100).text();
     let gw = TestGateway::spawn(&toml).await;
     let mut messages: Vec<Value> = (0..1000)
         .map(|i| json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("batch-{i}"), "idempotency_key": format!("b-{i}")}))

@@ -1,15 +1,13 @@
 use std::time::Duration;
 
-use gateway_tests::{gateway_toml, RedisServer, TestGateway, TestSandbox, INCS_CODE};
+use gateway_tests::INCS_CODE;
 use serde_json::{json, Value};
 
 /// The README's example: accepted, submitted within a second with the sandbox's id, and the INCS
 /// request carries the certification code and exactly the documented body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_text_reaches_incs_and_is_submitted() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let res = gw.send(&json!({"channel": "whatsapp", "to": "+85268411234", "type": "text", "text": "Hello"})).await;
     assert_eq!(res.status(), 202);
@@ -41,9 +39,7 @@ async fn a_text_reaches_incs_and_is_submitted() {
 /// Each channel goes to its own INCS path, and the body is the document's shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viber_and_rcs_go_to_their_paths() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let otp = json!({"code": "123456", "language": "en", "code_expiration_minutes": 3});
     let viber = gw.send(&json!({"channel": "viber", "to": "85268411234", "type": "otp", "otp": otp})).await;
@@ -71,9 +67,7 @@ async fn viber_and_rcs_go_to_their_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_docs_are_served() {
-    let redis = RedisServer::start();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&gateway_toml(&redis.url(), &sandbox.url(), "")).await;
+    let (_redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let get = |p: &str| gw.client.get(format!("{}{p}", gw.base_url)).send();
     assert_eq!(get("/health/live").await.unwrap().status(), 200);
     let ready = get("/health/ready").await.unwrap();

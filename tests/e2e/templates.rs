@@ -104,9 +104,7 @@ fn call_of(method: &str, path: &str, query: &str) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_templates_are_created_listed_read_and_deleted_at_incs() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let (status, created) = post(&gw, &incs_example()).await;
     assert_eq!(status, 201, "{created}");
@@ -156,9 +154,7 @@ async fn whatsapp_templates_are_created_listed_read_and_deleted_at_incs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rcs_richcard_template_goes_to_the_rcs_template_api() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let (status, created) = post(&gw, &richcard()).await;
     assert_eq!(status, 201, "{created}");
@@ -194,9 +190,7 @@ async fn an_rcs_richcard_template_goes_to_the_rcs_template_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_template_is_a_422_naming_the_field_and_reaches_no_provider() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
 
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut v = incs_example();
@@ -253,9 +247,7 @@ async fn an_invalid_template_is_a_422_naming_the_field_and_reaches_no_provider()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_pages_across_senders_with_a_cursor() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, _sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let mut expected = Vec::new();
     for name in ["first_one", "second_one", "third_one"] {
         let mut t = incs_example();
@@ -291,9 +283,7 @@ async fn listing_pages_across_senders_with_a_cursor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_account_shows_the_incs_account_and_its_tier() {
-    let redis = TestRedis::single();
-    let sandbox = TestSandbox::spawn().await;
-    let gw = TestGateway::spawn(&redis.gateway_toml(&sandbox.url(), "")).await;
+    let (_redis, sandbox, gw) = gateway_tests::gateway_with_sandbox().await;
     let (status, account) = get(&gw, "/v1/senders/hk-main/account").await;
     assert_eq!(status, 200, "{account}");
     assert_eq!((account["sender"].as_str(), account["account"].as_str()), (Some("hk-main"), Some("incs-whatsapp")));

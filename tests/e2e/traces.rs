@@ -15,7 +15,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CALLBACK_TOKEN: &str = "sandbox-incs-callback";
-const WEBHOOK_SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
+use gateway_tests::WEBHOOK_SECRET;
 
 #[derive(Debug, Clone)]
 struct Exported {
@@ -159,9 +159,9 @@ async fn one_message_is_one_trace_from_request_to_provider_to_webhooks() {
     let port = free_port();
     let sandbox = sandbox_calling_back(port).await;
     let extra = format!(
-        "\n[tracing]\notlp_endpoint = \"{}\"\nservice_name = \"gateway-under-test\"\n\n[[subscriptions]]\nname = \"sink\"\nurl = \"{}/_sandbox/webhooks\"\nevents = [\"message.status\"]\nsecret = \"{WEBHOOK_SECRET}\"\n",
+        "\n[tracing]\notlp_endpoint = \"{}\"\nservice_name = \"gateway-under-test\"\n{}",
         receiver.uri(),
-        sandbox.url()
+        gateway_tests::sink_subscription(&sandbox.url(), &["message.status"], "")
     );
     let toml = gateway_toml(&redis.url(), &sandbox.url(), &extra);
     // Export every 100 ms rather than the default 5 s, so the test does not wait on batching.

@@ -8,10 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use gateway_tests::{
     eventually, quiet_period, GatewayProcess, TestGateway, TestRedis, TestSandbox, API_KEY, READ_ONLY_KEY,
 };
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
-
-const SECRET: &str = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldA==";
 
 fn at(v: &Value) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).unwrap()
@@ -24,14 +21,8 @@ fn text(t: &str) -> Value {
 /// The WhatsApp account limited to `rate` messages/s (burst 5), and an event subscription to the
 /// sandbox's webhook sink.
 fn toml_at(redis: &TestRedis, sandbox_url: &str, rate: u32) -> String {
-    let sink = format!(
-        "\n[[subscriptions]]\nname = \"sink\"\nurl = \"{sandbox_url}/_sandbox/webhooks\"\nevents = [\"*\"]\nsecret = \"{SECRET}\"\n"
-    );
-    redis
-        .config(sandbox_url, &sink)
-        .set("accounts.incs-whatsapp", "rate_per_second", i64::from(rate))
-        .set("accounts.incs-whatsapp", "burst", 5)
-        .text()
+    let sink = gateway_tests::sink_subscription(sandbox_url, &["*"], "");
+    redis.config(sandbox_url, &sink).lane_rate("incs-whatsapp", i64::from(rate), 5).text()
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Option<&Value>) -> (u16, Value) {
@@ -177,15 +168,7 @@ async fn high_overtakes_a_bulk_backlog_and_bulk_keeps_its_share() {
 }
 
 fn verify(delivery: &Value) -> Value {
-    let mut headers = HeaderMap::new();
-    for (k, v) in delivery["headers"].as_object().unwrap() {
-        headers
-            .insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v.as_str().unwrap()).unwrap());
-    }
-    let raw = delivery["raw_body"].as_str().unwrap();
-    let webhook = standardwebhooks::Webhook::new(SECRET).unwrap();
-    webhook.verify(raw.as_bytes(), &headers).unwrap_or_else(|e| panic!("signature does not verify: {e:?}"));
-    serde_json::from_str(raw).unwrap()
+    gateway_tests::verified_webhook(delivery)
 }
 
 /// A message with `ttl_seconds: 2` on a paused sender ends `expired` after 2 s without reaching
@@ -444,7 +427,7 @@ async fn bad_urgency_input_is_a_4xx_naming_the_field() {
 async fn search_finds_messages_among_100_000() {
     use gateway_core::request::SendRequest;
     use gateway_core::{MessageId, Priority};
-    use gateway_http::engine::record::{AttemptRecord, StoredMessage, StoredMessageV1, StoredMessageV2};
+    use gateway_http::engine::record::{AttemptRecord, StoredMessage, StoredMessageV2};
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
@@ -470,14 +453,7 @@ async fn search_finds_messages_among_100_000() {
                 .unwrap();
                 let id = MessageId::new();
                 let body = StoredMessage::V2(StoredMessageV2 {
-                    base: StoredMessageV1 {
-                        id,
-                        sender: "hk-main".into(),
-                        lanes: vec!["incs-whatsapp".into()],
-                        message: request.into_message(chrono::Utc::now()).unwrap(),
-                        fallback: Vec::new(),
-                        chain: None,
-                    },
+                    base: gateway_tests::stored_on_hk_main(id, request.into_message(chrono::Utc::now()).unwrap()),
                     priority: Priority::Bulk,
                     ttl_seconds: None,
                     batch_id: (50_000..50_500).contains(&i).then(|| campaign.clone()),
