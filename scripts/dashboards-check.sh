@@ -73,15 +73,7 @@ alert_tests=$(grep -c 'alertname:' "$PROM_DIR/alerts.test.yml")
 alert_firing_cases=$(grep -c 'exp_labels:' "$PROM_DIR/alerts.test.yml")
 
 # ------------------------------------------------------------------------------------- build
-if [ -n "${BIN_DIR:-}" ]; then
-  say "using the binaries in $BIN_DIR (BIN_DIR set: no build)"
-  bin=$BIN_DIR
-else
-  say "building gateway and provider-sandbox"
-  cargo build -q --locked -p gateway-http -p provider-sandbox
-  bin="${CARGO_TARGET_DIR:-target}/debug"
-fi
-[ -x "$bin/gateway" ] && [ -x "$bin/provider-sandbox" ] || die "binaries not found in $bin"
+find_binaries
 
 # ------------------------------------------------------------------------------------- processes
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/dashboards-check.XXXXXX")

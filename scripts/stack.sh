@@ -57,10 +57,11 @@ wait_until() {
   die "timed out after ${secs}s waiting for $what"
 }
 
-# start_stack [extra gateway env assignments...]
-start_stack() {
-  scripts/ensure-deps.sh
+# find_binaries: sets $bin to the folder holding gateway and provider-sandbox: $BIN_DIR when set
+# (prebuilt, e.g. a release build), else a debug build made now.
+find_binaries() {
   if [ -n "${BIN_DIR:-}" ]; then
+    say "using the binaries in $BIN_DIR (BIN_DIR set: no build)"
     bin=$BIN_DIR
   else
     say "building gateway and provider-sandbox"
@@ -68,6 +69,12 @@ start_stack() {
     bin="${CARGO_TARGET_DIR:-target}/debug"
   fi
   [ -x "$bin/gateway" ] && [ -x "$bin/provider-sandbox" ] || die "binaries not found in $bin"
+}
+
+# start_stack [extra gateway env assignments...]
+start_stack() {
+  scripts/ensure-deps.sh
+  find_binaries
 
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/gateway-stack.XXXXXX")
   trap stack_cleanup INT TERM EXIT
