@@ -5,6 +5,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
 
 use serde_json::{json, Value};
 
@@ -79,35 +80,7 @@ impl Modify for ProblemHeaders {
 Every accepted message is stored durably before the 202, sent at least once, retried on transient \
 failures and never sent faster than the provider allows. Errors are RFC 9457 problem details.",
     ),
-    paths(
-        api::messages::send,
-        api::batch::send_batch,
-        api::batch::get_batch,
-        api::batch::cancel_batch,
-        api::search::search,
-        api::messages::get,
-        api::messages::cancel,
-        api::dead_letters::list,
-        api::dead_letters::replay,
-        api::dead_letters::drop,
-        api::subscriptions::list,
-        api::subscriptions::enable,
-        api::subscriptions::dead_letters,
-        api::subscriptions::replay,
-        api::senders::list,
-        api::senders::pause,
-        api::senders::resume,
-        api::templates::sender_account,
-        api::templates::list,
-        api::templates::create,
-        api::templates::get,
-        api::templates::remove,
-        api::callbacks::receive,
-        api::health::live,
-        api::health::ready,
-        crate::startup::metrics_endpoint,
-    ),
-    modifiers(&ApiKeyAuth, &ProblemHeaders),
+    modifiers(&ApiKeyAuth),
     tags(
         (name = "messages", description = "Send messages and follow their status"),
         (name = "dead letters", description = "Messages that used up their retries"),
@@ -127,7 +100,16 @@ pub struct ApiDoc;
 /// # Errors
 /// When utoipa's document does not serialize (it always does; the tests show it).
 pub fn spec() -> Result<Value, serde_json::Error> {
-    serde_json::to_value(ApiDoc::openapi()).map(refine)
+    serde_json::to_value(document()).map(refine)
+}
+
+/// [`ApiDoc`] with the operations of the route table ([`api::routes`]), the one actix serves.
+fn document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) =
+        actix_web::App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(api::routes).split_for_parts();
+    // It reads the operations, so it comes after them.
+    ProblemHeaders.modify(&mut doc);
+    doc
 }
 
 /// The document as this deployment serves it at `/openapi.json`: where a value must name a
@@ -716,6 +698,44 @@ mod tests {
             .collect();
         for (from, _, _, to, _, _) in LINKS {
             assert!(ids.contains(from) && ids.contains(to), "link {from} -> {to} names an unknown operation");
+        }
+    }
+
+    /// The document is built from the route table; this shows that actix, given the same table,
+    /// serves exactly the operations it lists: a request for any documented path, with any method,
+    /// reaches a handler exactly when the document has an operation for that method whose path
+    /// matches it (`GET /v1/messages/batch` is `GET /v1/messages/{id}`).
+    #[actix_web::test]
+    async fn the_route_table_serves_what_the_document_lists() {
+        use actix_web::http::{Method, StatusCode};
+        use actix_web::{test, web, App, HttpResponse};
+        let app = test::init_service(
+            App::new()
+                .into_utoipa_app()
+                .configure(api::routes)
+                .into_app()
+                .default_service(web::to(|| async { HttpResponse::ImATeapot().finish() })),
+        )
+        .await;
+        let doc = refined();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.keys().filter(|p| p.starts_with("/v1/")).count() >= 15, "{:?}", paths.keys());
+        for path in paths.keys() {
+            let concrete: String = path
+                .split('/')
+                .map(|segment| if segment.starts_with('{') { "x" } else { segment })
+                .collect::<Vec<_>>()
+                .join("/");
+            for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
+                let request =
+                    test::TestRequest::default().method(Method::from_bytes(method.as_bytes()).unwrap()).uri(&concrete);
+                let served = test::call_service(&app, request.to_request()).await.status() != StatusCode::IM_A_TEAPOT;
+                let documented = paths.iter().any(|(other, item)| {
+                    item.get(method.to_ascii_lowercase()).is_some()
+                        && actix_web::dev::ResourceDef::new(other.as_str()).is_match(&concrete)
+                });
+                assert_eq!(served, documented, "{method} {concrete}: served {served}, documented {documented}");
+            }
         }
     }
 

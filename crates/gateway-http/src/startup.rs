@@ -7,10 +7,11 @@ use std::time::Duration;
 use crate::accounts::Accounts;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::HeaderValue;
-use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use actix_web::{get, web, App, HttpResponse, HttpServer, ResponseError};
 use futures::future::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
+use utoipa_actix_web::AppExt;
 
 use crate::api::{self, AppState};
 use crate::auth::ApiKeys;
@@ -246,32 +247,11 @@ impl Application {
                     }
                     .instrument(span)
                 })
-                .service(api::batch::send_batch)
-                .service(api::batch::get_batch)
-                .service(api::batch::cancel_batch)
-                .service(api::messages::send)
-                .service(api::search::search)
-                .service(api::messages::get)
-                .service(api::messages::cancel)
-                .service(api::dead_letters::list)
-                .service(api::dead_letters::replay)
-                .service(api::dead_letters::drop)
-                .service(api::subscriptions::list)
-                .service(api::subscriptions::enable)
-                .service(api::subscriptions::dead_letters)
-                .service(api::subscriptions::replay)
-                .service(api::senders::list)
-                .service(api::senders::pause)
-                .service(api::senders::resume)
-                .service(api::templates::sender_account)
-                .service(api::templates::list)
-                .service(api::templates::create)
-                .service(api::templates::get)
-                .service(api::templates::remove)
-                .configure(api::callbacks::routes)
-                .service(api::health::live)
-                .service(api::health::ready)
-                .route("/metrics", web::get().to(metrics_endpoint))
+                // Every documented route, from the table the API document is built from; after
+                // it, the documentation itself, which the document does not list.
+                .into_utoipa_app()
+                .configure(api::routes)
+                .into_app()
                 .service(
                     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                         .external_urls_from_iter_unchecked([("/openapi.json", spec.clone())]),
@@ -422,6 +402,7 @@ async fn admit(
     responses((status = 200, description = "Every `gateway_*` metric family", body = String,
         content_type = "text/plain; version=0.0.4",
         example = "# HELP gateway_messages_accepted_total Messages accepted (202) by channel and type\n# TYPE gateway_messages_accepted_total counter\ngateway_messages_accepted_total{channel=\"whatsapp\",type=\"text\"} 42\n")))]
+#[get("/metrics")]
 pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

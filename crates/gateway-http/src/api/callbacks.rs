@@ -8,7 +8,8 @@
 //! is harmless. Malformed or unknown bodies get a 4xx and are counted, never a 5xx; only an
 //! unreachable Redis gets a 503, so that the provider retries.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::{AppService, HttpServiceFactory};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use gateway_core::event::{CallbackError, CallbackEvent};
 use gateway_core::transport::truncate as cut;
 use gateway_core::validate::FieldErrors;
@@ -141,6 +142,7 @@ async fn handle(
 /// else authenticates it, and the provider's family reads the body. The API document lists each
 /// provider's URL with its own body and example (see `openapi.rs`), from this description.
 #[utoipa::path(post, path = "/callbacks/{provider}/{token}", operation_id = "callbacks.receive", tag = "callbacks",
+    impl_for = Receivers,
     params(
         ("provider" = ProviderKind, Path, description = "The provider"),
         ("token" = String, Path, description = "The account's configured callback secret"),
@@ -187,17 +189,18 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(CallbackAck { status: "ok", events }))
 }
 
-/// One route per provider in the registry, so each provider's URL is its own route template (in
-/// metrics and logs as in the API document).
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    for kind in crate::providers::families().map(|f| f.kind()) {
-        cfg.route(
-            &format!("/callbacks/{kind}/{{token}}"),
-            web::post().to(
-                move |req: HttpRequest, token: web::Path<String>, payload: web::Payload, state: web::Data<AppState>| {
-                    receive(kind, req, token, payload, state)
-                },
-            ),
-        );
+/// The callback URLs: one route per provider in the registry, so each provider's URL is its own
+/// route template (in metrics and logs as in the API document), documented by [`receive`] as one
+/// operation that the document writes out per provider.
+pub struct Receivers;
+
+impl HttpServiceFactory for Receivers {
+    fn register(self, config: &mut AppService) {
+        for kind in crate::providers::families().map(|f| f.kind()) {
+            web::resource(format!("/callbacks/{kind}/{{token}}"))
+                .guard(guard::Post())
+                .to(move |req, token, payload, state| receive(kind, req, token, payload, state))
+                .register(config);
+        }
     }
 }

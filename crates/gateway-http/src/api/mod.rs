@@ -15,12 +15,46 @@ use std::sync::Arc;
 
 use actix_web::web;
 use futures::StreamExt;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::engine::worker::Lanes;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
 use crate::problem::ApiError;
 use crate::routing::Router;
+
+/// The route table: every endpoint, registered once, for actix and for the API document alike
+/// (`openapi::spec` builds the document from it). A handler here is its route and its operation at
+/// once (`#[utoipa::path]` beside the route macro); one without `#[utoipa::path]` does not compile
+/// here. Where paths overlap, a literal path comes before a template that also matches it.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(batch::send_batch)
+        .service(batch::get_batch)
+        .service(batch::cancel_batch)
+        .service(messages::send)
+        .service(search::search)
+        .service(messages::get)
+        .service(messages::cancel)
+        .service(dead_letters::list)
+        .service(dead_letters::replay)
+        .service(dead_letters::drop)
+        .service(subscriptions::list)
+        .service(subscriptions::enable)
+        .service(subscriptions::dead_letters)
+        .service(subscriptions::replay)
+        .service(senders::list)
+        .service(senders::pause)
+        .service(senders::resume)
+        .service(templates::sender_account)
+        .service(templates::list)
+        .service(templates::create)
+        .service(templates::get)
+        .service(templates::remove)
+        .service(callbacks::Receivers)
+        .service(health::live)
+        .service(health::ready)
+        .service(crate::startup::metrics_endpoint);
+}
 
 /// What every handler can reach.
 pub struct AppState {
