@@ -32,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::engine::record::{AttemptRecord, ErrorRecord};
-use crate::engine::subscription::{Bounds, Failing, Health, Trimmed};
+use crate::engine::record::ErrorRecord;
+use crate::engine::subscription::{Bounds, EventQueue, Failing, Health, Trimmed};
 use crate::engine::{Engine, LaneSpec, StoreError};
 use crate::metrics::Metrics;
 
@@ -179,6 +179,18 @@ enum EventJob {
     },
 }
 
+/// One delivery to a subscriber, as the event's record keeps it among its attempts.
+#[derive(Debug, Serialize)]
+struct DeliveryAttempt {
+    n: u32,
+    subscription: String,
+    at: chrono::DateTime<Utc>,
+    /// `delivered`, `failed` or `unreadable`.
+    outcome: &'static str,
+    http_status: Option<u16>,
+    latency_ms: u64,
+}
+
 struct Partition {
     spec: LaneSpec,
     wake: Notify,
@@ -189,8 +201,8 @@ struct Subscription {
     policy: RetryPolicy,
     webhook: standardwebhooks::Webhook,
     partitions: Vec<Arc<Partition>>,
-    /// `ev:<name>`: the hash tag of its partitions.
-    sender: String,
+    /// Where its partitions' events wait.
+    queue: EventQueue,
     /// Events each partition keeps (its share of `max_pending`).
     keep: u64,
     /// As last read from Redis (or decided here): deliveries stop, events are dead-lettered.
@@ -342,7 +354,7 @@ impl Events {
                 .map(|k| {
                     Arc::new(Partition {
                         spec: LaneSpec {
-                            sender: format!("ev:{}", c.name),
+                            sender: EventQueue::of(&c.name).tag().to_owned(),
                             lane: format!("p{k}"),
                             rate_per_second: 100_000,
                             burst: 1000,
@@ -359,7 +371,7 @@ impl Events {
             metrics.subscription_disabled.with_label_values(&[c.name.as_str()]).set(0);
             metrics.event_backlog.with_label_values(&[c.name.as_str()]).set(0);
             subs.push(Subscription {
-                sender: format!("ev:{}", c.name),
+                queue: EventQueue::of(&c.name),
                 keep: share(c.max_pending, c.partitions),
                 disabled: AtomicBool::new(false),
                 policy: c.retry_policy(),
@@ -418,7 +430,7 @@ impl Events {
             let (over_count, over_age) = (sub.over_count(), DropReason::MaxAge.error());
             let trimmed = self
                 .engine
-                .accept_event(&job_id, &p.spec.sender, &p.spec.lane, &body, &sub.bounds(&over_count, &over_age))
+                .accept_event(&job_id, &sub.queue, &p.spec.lane, &body, &sub.bounds(&over_count, &over_age))
                 .await?;
             self.metrics.events_queued.with_label_values(&[sub.config.name.as_str()]).inc();
             self.count_dropped(sub, trimmed);
@@ -446,7 +458,7 @@ impl Events {
     /// Dead-letters what a partition holds beyond its bounds (everything, while disabled).
     async fn bound(&self, sub: &Subscription, p: &Partition) -> Result<u64, StoreError> {
         let (over_count, over_age) = (sub.over_count(), DropReason::MaxAge.error());
-        let trimmed = self.engine.trim_backlog(&sub.sender, &p.spec.lane, &sub.bounds(&over_count, &over_age)).await?;
+        let trimmed = self.engine.trim_backlog(&sub.queue, &p.spec.lane, &sub.bounds(&over_count, &over_age)).await?;
         self.count_dropped(sub, trimmed);
         Ok(trimmed.over_count + trimmed.over_age)
     }
@@ -482,8 +494,8 @@ impl Events {
     /// [`StoreError`] when Redis is unreachable.
     pub async fn state(&self, name: &str) -> Result<Option<SubscriptionState>, StoreError> {
         let Some(sub) = self.find(name) else { return Ok(None) };
-        let health = self.engine.subscription_health(&sub.sender).await?;
-        let pending = self.engine.backlog(&sub.sender, &sub.lanes()).await?;
+        let health = self.engine.subscription_health(&sub.queue).await?;
+        let pending = self.engine.backlog(&sub.queue, &sub.lanes()).await?;
         Ok(Some(SubscriptionState {
             name: sub.config.name.clone(),
             health,
@@ -501,7 +513,7 @@ impl Events {
     /// [`StoreError`] when Redis is unreachable.
     pub async fn enable(&self, name: &str) -> Result<bool, StoreError> {
         let Some(sub) = self.find(name) else { return Ok(false) };
-        self.engine.enable_subscription(&sub.sender).await?;
+        self.engine.enable_subscription(&sub.queue).await?;
         if sub.disabled.swap(false, atomic::Ordering::Relaxed) {
             info!(subscription = %name, "subscription enabled");
         }
@@ -519,7 +531,7 @@ impl Events {
     pub async fn dead_letters(&self, name: Option<&str>, limit: usize) -> Result<Vec<EventDeadLetter>, StoreError> {
         let mut out = Vec::new();
         for sub in self.subs.iter().filter(|s| name.is_none_or(|n| n == s.config.name)) {
-            for d in self.engine.event_dead_letters(&sub.sender, limit).await? {
+            for d in self.engine.event_dead_letters(&sub.queue, limit).await? {
                 out.push(Self::dead_letter_of(sub, d));
             }
         }
@@ -557,11 +569,11 @@ impl Events {
     /// [`ReplayError`]: not a dead letter, its subscription disabled, or Redis unreachable.
     pub async fn replay(&self, id: &str) -> Result<EventDeadLetter, ReplayError> {
         for sub in self.subs.iter() {
-            let Some(d) = self.engine.event_dead_letter(&sub.sender, id).await? else { continue };
-            if sub.is_disabled() || self.engine.subscription_health(&sub.sender).await?.disabled_at_ms.is_some() {
+            let Some(d) = self.engine.event_dead_letter(&sub.queue, id).await? else { continue };
+            if sub.is_disabled() || self.engine.subscription_health(&sub.queue).await?.disabled_at_ms.is_some() {
                 return Err(ReplayError::Disabled(sub.config.name.clone()));
             }
-            let Some(lane) = self.engine.replay_event(&sub.sender, id).await? else { continue };
+            let Some(lane) = self.engine.replay_event(&sub.queue, id).await? else { continue };
             if let Some(p) = sub.partitions.iter().find(|p| p.spec.lane == lane) {
                 p.wake.notify_one();
             }
@@ -601,9 +613,9 @@ impl Events {
         let mut enabled_at_start = false;
         while !stop.is_cancelled() {
             if !enabled_at_start {
-                enabled_at_start = self.engine.enable_subscription(&sub.sender).await.is_ok();
+                enabled_at_start = self.engine.enable_subscription(&sub.queue).await.is_ok();
             }
-            match self.engine.subscription_health(&sub.sender).await {
+            match self.engine.subscription_health(&sub.queue).await {
                 Ok(h) => {
                     let disabled = h.disabled_at_ms.is_some();
                     let was = sub.disabled.swap(disabled, atomic::Ordering::Relaxed);
@@ -622,7 +634,7 @@ impl Events {
                 }
                 Err(e) => debug!(error = %e, "subscription state unavailable"),
             }
-            if let Ok(n) = self.engine.backlog(&sub.sender, &sub.lanes()).await {
+            if let Ok(n) = self.engine.backlog(&sub.queue, &sub.lanes()).await {
                 self.metrics.event_backlog.with_label_values(&[name]).set(i64::try_from(n).unwrap_or(i64::MAX));
             }
             tokio::select! { () = tokio::time::sleep(HEALTH_INTERVAL) => {}, () = stop.cancelled() => break }
@@ -735,7 +747,7 @@ impl Events {
         let attempt = self.attempt(sub, &claim, if ok { "delivered" } else { "failed" }, status, latency);
         let outcome = if ok {
             self.metrics.webhook_deliveries.with_label_values(&["delivered"]).inc();
-            self.engine.event_delivered(sender, &claim).await
+            self.engine.event_delivered(&sub.queue, &claim).await
         } else {
             self.failed_delivery(sub, p, claim, &attempt, &event_id, &kind, status).await
         };
@@ -752,7 +764,7 @@ impl Events {
         sub: &Subscription,
         p: &Partition,
         claim: crate::engine::Claimed,
-        attempt: &AttemptRecord,
+        attempt: &DeliveryAttempt,
         event_id: &str,
         kind: &str,
         status: Option<u16>,
@@ -760,7 +772,7 @@ impl Events {
         let sender = p.spec.sender.as_str();
         let name = sub.config.name.as_str();
         let failing =
-            self.engine.subscription_failing(sender, Duration::from_secs(sub.config.disable_after_secs)).await?;
+            self.engine.subscription_failing(&sub.queue, Duration::from_secs(sub.config.disable_after_secs)).await?;
         // Disabled now, or already by another instance: this event joins the dead letters with
         // the rest of the backlog.
         if matches!(failing, Failing::DisabledNow | Failing::AlreadyDisabled) {
@@ -807,18 +819,16 @@ impl Events {
         &self,
         sub: &Subscription,
         claim: &crate::engine::Claimed,
-        outcome: &str,
+        outcome: &'static str,
         status: Option<u16>,
         latency: Duration,
-    ) -> AttemptRecord {
-        AttemptRecord {
+    ) -> DeliveryAttempt {
+        DeliveryAttempt {
             n: claim.attempt + 1,
-            provider: "webhook".into(),
-            account: sub.config.name.clone(),
+            subscription: sub.config.name.clone(),
             at: Utc::now(),
-            outcome: outcome.to_owned(),
+            outcome,
             http_status: status,
-            provider_code: None,
             latency_ms: latency.as_millis() as u64,
         }
     }

@@ -856,9 +856,9 @@ impl Engine {
         .await
     }
 
-    /// Event deliveries live under `ev:` tags and have no id index.
+    /// Events have no id index (see [`subscription::EventQueue`]).
     fn indexless(&self, sender: &str) -> bool {
-        sender.starts_with("ev:")
+        subscription::EventQueue::holds(sender)
     }
 
     fn provider_id_key(&self, provider: &str, pmid: &str) -> String {
@@ -977,7 +977,8 @@ impl Engine {
             let reopened = match outcome.as_str() {
                 "retry" => Reopened::Retry,
                 "failover" => Reopened::Failover,
-                _ => Reopened::NotApplicable,
+                "skip" => Reopened::NotApplicable,
+                other => return Err(unknown_answer("reopen", other)),
             };
             if reopened != Reopened::NotApplicable {
                 // Queued again: the id index must outlive the wait, as for any queued message.
@@ -1084,7 +1085,8 @@ impl Engine {
                 "history" => ReportOutcome::HistoryOnly,
                 "stale" => ReportOutcome::Stale,
                 "duplicate" => ReportOutcome::Duplicate,
-                _ => ReportOutcome::Missing,
+                "missing" => ReportOutcome::Missing,
+                other => return Err(unknown_answer("apply_report", other)),
             })
         })
         .await
@@ -1134,7 +1136,8 @@ impl Engine {
         .await
     }
 
-    /// Records a final failure; `dead_letter` when retries were exhausted.
+    /// Records a final failure; `dead_letter` when retries were exhausted. `attempt` joins the
+    /// record's attempts: a message's [`AttemptRecord`], or an event's delivery.
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
@@ -1143,7 +1146,7 @@ impl Engine {
         sender: &str,
         claim: &Claimed,
         error: &ErrorRecord,
-        attempt: &AttemptRecord,
+        attempt: &impl serde::Serialize,
         dead_letter: bool,
         source: &str,
     ) -> Result<bool, StoreError> {
@@ -1226,7 +1229,7 @@ impl Engine {
         sender: &str,
         lane: &str,
         claim: &Claimed,
-        attempt: &AttemptRecord,
+        attempt: &impl serde::Serialize,
         pause: Duration,
         spend: bool,
     ) -> Result<bool, StoreError> {
@@ -1403,7 +1406,8 @@ impl Engine {
                     let st = String::from_utf8_lossy(st).parse().map_err(StoreError::Corrupt)?;
                     Ok(CancelOutcome::TooLate(st))
                 }
-                _ => Ok(CancelOutcome::NotFound),
+                [Value::Int(0)] => Ok(CancelOutcome::NotFound),
+                other => Err(StoreError::Corrupt(format!("unexpected cancel answer {other:?}"))),
             }
         })
         .await
@@ -1994,6 +1998,12 @@ fn pairs(flat: &[Value]) -> Result<std::collections::BTreeMap<String, u64>, Stor
     Ok(out)
 }
 
+/// A script answered something its reader does not know: the two are out of step (a script from
+/// another version of the gateway, say). Failing loudly beats guessing an outcome.
+fn unknown_answer(script: &str, answer: &str) -> StoreError {
+    StoreError::Corrupt(format!("{script} answered {answer:?}"))
+}
+
 fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
     let text = value_text;
     let mut it = values.iter();
@@ -2004,14 +2014,17 @@ fn parse_claim(values: Vec<Value>) -> Result<ClaimBatch, StoreError> {
         Some(other) => return Err(StoreError::Corrupt(format!("unexpected claim header {other:?}"))),
     };
     let idle = match it.next() {
+        Some(Value::Int(0)) => IdleReason::None,
         Some(Value::Int(1)) => IdleReason::Paused,
         Some(Value::Int(2)) => IdleReason::RateLimited,
         Some(Value::Int(3)) => IdleReason::Empty,
-        _ => IdleReason::None,
+        other => return Err(StoreError::Corrupt(format!("unexpected claim idle reason {other:?}"))),
     };
     let n_expired = match it.next() {
-        Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
-        _ => 0,
+        Some(Value::Int(n)) => {
+            usize::try_from(*n).map_err(|_| StoreError::Corrupt(format!("claim expired count {n}")))?
+        }
+        other => return Err(StoreError::Corrupt(format!("unexpected claim expired count {other:?}"))),
     };
     let expired = it.by_ref().take(n_expired).map(text).collect::<Result<Vec<_>, _>>()?;
     let rest: Vec<&Value> = it.collect();

@@ -19,6 +19,33 @@ use redis::{AsyncCommands, Script, Value};
 use super::scripts::script;
 use super::{json, Claimed, Engine, ErrorRecord, StoreError};
 
+/// The key tag of a subscription's events, `ev:<subscription>`.
+///
+/// Events borrow the lane machinery of messages (claim, lease, retry, dead letters: one
+/// implementation of at-least-once), but they are not messages: no id index, no provider, no
+/// status to report. This type is how the engine tells them apart; the `ev:` prefix is written
+/// and read only here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQueue(String);
+
+impl EventQueue {
+    const PREFIX: &'static str = "ev:";
+
+    pub fn of(subscription: &str) -> Self {
+        Self(format!("{}{subscription}", Self::PREFIX))
+    }
+
+    /// The tag the lane operations take (as a sender's name for messages).
+    pub fn tag(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a lane tag holds events rather than messages.
+    pub(super) fn holds(tag: &str) -> bool {
+        tag.starts_with(Self::PREFIX)
+    }
+}
+
 struct Scripts {
     accept: Script,
     trim: Script,
@@ -192,8 +219,8 @@ pub struct EventDeadLetter {
 }
 
 impl Engine {
-    fn health_key(&self, sender: &str) -> String {
-        format!("{}:health", self.keys(sender).tag)
+    fn health_key(&self, queue: &EventQueue) -> String {
+        format!("{}:health", self.keys(queue.tag()).tag)
     }
 
     /// Stores and queues an event in a partition, and dead-letters what the partition then holds
@@ -204,12 +231,12 @@ impl Engine {
     pub async fn accept_event(
         &self,
         id: &str,
-        sender: &str,
+        queue: &EventQueue,
         lane: &str,
         body: &str,
         bounds: &Bounds<'_>,
     ) -> Result<Trimmed, StoreError> {
-        let keys = self.keys(sender);
+        let keys = self.keys(queue.tag());
         let (over_count, over_age) = (json(bounds.over_count)?, json(bounds.over_age)?);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -243,8 +270,13 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn trim_backlog(&self, sender: &str, lane: &str, bounds: &Bounds<'_>) -> Result<Trimmed, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn trim_backlog(
+        &self,
+        queue: &EventQueue,
+        lane: &str,
+        bounds: &Bounds<'_>,
+    ) -> Result<Trimmed, StoreError> {
+        let keys = self.keys(queue.tag());
         let (over_count, over_age) = (json(bounds.over_count)?, json(bounds.over_age)?);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -271,15 +303,15 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`]; `Ok(false)` when the lease was lost.
-    pub async fn event_delivered(&self, sender: &str, claim: &Claimed) -> Result<bool, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn event_delivered(&self, queue: &EventQueue, claim: &Claimed) -> Result<bool, StoreError> {
+        let keys = self.keys(queue.tag());
         self.timed(async {
             let mut c = self.conn().await?;
             let ok: i64 = SCRIPTS
                 .delivered
                 .key(keys.message(&claim.id))
                 .key(keys.lease())
-                .key(self.health_key(sender))
+                .key(self.health_key(queue))
                 .arg(&claim.id)
                 .arg(&claim.token)
                 .invoke_async(&mut c)
@@ -293,12 +325,16 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn subscription_failing(&self, sender: &str, disable_after: Duration) -> Result<Failing, StoreError> {
+    pub async fn subscription_failing(
+        &self,
+        queue: &EventQueue,
+        disable_after: Duration,
+    ) -> Result<Failing, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
             let (since, state): (i64, i64) = SCRIPTS
                 .failing
-                .key(self.health_key(sender))
+                .key(self.health_key(queue))
                 .arg(disable_after.as_millis() as u64)
                 .invoke_async(&mut c)
                 .await?;
@@ -315,11 +351,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn subscription_health(&self, sender: &str) -> Result<Health, StoreError> {
+    pub async fn subscription_health(&self, queue: &EventQueue) -> Result<Health, StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
             let (since, disabled): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
-                .arg(self.health_key(sender))
+                .arg(self.health_key(queue))
                 .arg("failing_since")
                 .arg("disabled_at")
                 .query_async(&mut c)
@@ -333,10 +369,10 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn enable_subscription(&self, sender: &str) -> Result<(), StoreError> {
+    pub async fn enable_subscription(&self, queue: &EventQueue) -> Result<(), StoreError> {
         self.timed(async {
             let mut c = self.conn().await?;
-            let () = c.del(self.health_key(sender)).await?;
+            let () = c.del(self.health_key(queue)).await?;
             Ok(())
         })
         .await
@@ -346,8 +382,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn backlog(&self, sender: &str, lanes: &[String]) -> Result<u64, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn backlog(&self, queue: &EventQueue, lanes: &[String]) -> Result<u64, StoreError> {
+        let keys = self.keys(queue.tag());
         self.timed(async {
             let mut c = self.conn().await?;
             let mut n = 0u64;
@@ -364,15 +400,19 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or a record cannot be read.
-    pub async fn event_dead_letters(&self, sender: &str, limit: usize) -> Result<Vec<EventDeadLetter>, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn event_dead_letters(
+        &self,
+        queue: &EventQueue,
+        limit: usize,
+    ) -> Result<Vec<EventDeadLetter>, StoreError> {
+        let keys = self.keys(queue.tag());
         self.timed(async {
             let mut c = self.conn().await?;
             let ids: Vec<(String, f64)> =
                 c.zrevrange_withscores(keys.dead_letters(), 0, limit.saturating_sub(1) as isize).await?;
             let mut out = Vec::with_capacity(ids.len());
             for (id, at) in ids {
-                if let Some(d) = self.read_event(&mut c, sender, &id, at as i64).await? {
+                if let Some(d) = self.read_event(&mut c, queue.tag(), &id, at as i64).await? {
                     out.push(d);
                 }
             }
@@ -385,13 +425,13 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable or the record cannot be read.
-    pub async fn event_dead_letter(&self, sender: &str, id: &str) -> Result<Option<EventDeadLetter>, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn event_dead_letter(&self, queue: &EventQueue, id: &str) -> Result<Option<EventDeadLetter>, StoreError> {
+        let keys = self.keys(queue.tag());
         self.timed(async {
             let mut c = self.conn().await?;
             let at: Option<f64> = c.zscore(keys.dead_letters(), id).await?;
             match at {
-                Some(at) => self.read_event(&mut c, sender, id, at as i64).await,
+                Some(at) => self.read_event(&mut c, queue.tag(), id, at as i64).await,
                 None => Ok(None),
             }
         })
@@ -437,8 +477,8 @@ impl Engine {
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
-    pub async fn replay_event(&self, sender: &str, id: &str) -> Result<Option<String>, StoreError> {
-        let keys = self.keys(sender);
+    pub async fn replay_event(&self, queue: &EventQueue, id: &str) -> Result<Option<String>, StoreError> {
+        let keys = self.keys(queue.tag());
         self.timed(async {
             let mut c = self.conn().await?;
             let ok: i64 = self
