@@ -218,7 +218,7 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
     config.api_keys[0].rate_per_second = 100_000;
     let mut slow = config.api_keys[0].clone();
     slow.name = "one-a-second".into();
-    slow.sha256 = gateway_http::auth::hash_key(SLOW_KEY).into();
+    slow.sha256 = gateway_http::http::auth::hash_key(SLOW_KEY).into();
     slow.rate_per_second = 1;
     config.api_keys.push(slow);
     let gw = TestGateway::spawn_config(config).await;

@@ -516,7 +516,7 @@ async fn the_cache_keeps_the_callback_status_over_a_stale_provider_read() {
 async fn the_template_cache_orders_changes_and_refuses_unusable_templates() {
     use gateway_core::event::{TemplateChange, TemplateReport};
     use gateway_core::ProviderKind;
-    use gateway_http::templates::{TemplateCache, TemplateSnapshot};
+    use gateway_http::inbound::templates::{TemplateCache, TemplateSnapshot};
 
     let redis = TestRedis::single();
     let config = gateway_http::Config::from_toml(&redis.gateway_toml("http://127.0.0.1:9", "")).unwrap();
@@ -587,7 +587,7 @@ async fn the_template_cache_orders_changes_and_refuses_unusable_templates() {
     assert_eq!(cache.refuses("acct", "unknown", None).await.unwrap(), None);
     assert_eq!(cache.refuses("other-acct", "welcome", None).await.unwrap(), None, "accounts are apart");
 
-    let ids = |page: Vec<gateway_http::templates::CachedTemplate>| {
+    let ids = |page: Vec<gateway_http::inbound::templates::CachedTemplate>| {
         page.into_iter().map(|t| t.template_id).collect::<Vec<_>>()
     };
     assert_eq!(ids(cache.page("acct", None, 2).await.unwrap()), ["1", "2"]);

@@ -45,13 +45,13 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Internal consumers of events (DESIGN.md §5).
     #[serde(default)]
-    pub subscriptions: Vec<crate::events::SubscriptionConfig>,
+    pub subscriptions: Vec<crate::delivery::events::SubscriptionConfig>,
     /// OpenTelemetry export (off unless an endpoint is given).
     #[serde(default)]
     pub tracing: crate::telemetry::TracingConfig,
     /// Requests in flight and the Redis memory guard (see `admission`).
     #[serde(default)]
-    pub admission: crate::admission::AdmissionConfig,
+    pub admission: crate::http::admission::AdmissionConfig,
 }
 
 /// A routing rule: when every given condition matches, try these accounts in this order. Accounts

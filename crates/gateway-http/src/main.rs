@@ -20,7 +20,7 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.print_openapi {
-        match gateway_http::openapi::spec().and_then(|s| serde_json::to_string_pretty(&s)) {
+        match gateway_http::http::openapi::spec().and_then(|s| serde_json::to_string_pretty(&s)) {
             Ok(s) => {
                 println!("{s}");
                 return ExitCode::SUCCESS;

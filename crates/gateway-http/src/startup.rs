@@ -13,15 +13,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 use utoipa_actix_web::AppExt;
 
-use crate::api::{self, AppState};
-use crate::auth::ApiKeys;
 use crate::config::Config;
-use crate::engine::circuit::CircuitBreaker;
-use crate::engine::worker::{Dispatcher, Lane, Lanes};
-use crate::engine::{sampler, Engine, LaneSpec};
+use crate::delivery::circuit::CircuitBreaker;
+use crate::delivery::sampler;
+use crate::delivery::worker::{Dispatcher, Lane, Lanes};
+use crate::engine::{Engine, LaneSpec};
+use crate::http::api::{self, AppState};
+use crate::http::auth::ApiKeys;
+use crate::http::problem::ApiError;
+use crate::http::routing::Router;
 use crate::metrics::Metrics;
-use crate::problem::ApiError;
-use crate::routing::Router;
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +111,7 @@ impl Application {
                 }
             });
         }
-        let admission = Arc::new(crate::admission::Admission::new(&config.admission));
+        let admission = Arc::new(crate::http::admission::Admission::new(&config.admission));
         let http = http_client()?;
         let accounts = Arc::new(Accounts::build(&config, &http).map_err(StartError::Config)?);
         let lanes = Arc::new(build_lanes(&config, &accounts));
@@ -127,29 +128,30 @@ impl Application {
             .collect();
         let key_names: Vec<String> = config.api_keys.iter().map(|k| k.name.clone()).collect();
         metrics.initialise(&known_lanes, &key_names);
-        let events = crate::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
-            .map_err(StartError::Config)?;
-        let worker_chains = crate::fallback::Chains {
+        let events =
+            crate::delivery::events::Events::new(worker_engine.clone(), &config.subscriptions, metrics.clone())
+                .map_err(StartError::Config)?;
+        let worker_chains = crate::delivery::fallback::Chains {
             engine: worker_engine.clone(),
             events: events.clone(),
             metrics: metrics.clone(),
             lanes: lanes.clone(),
         };
-        let api_chains = crate::fallback::Chains {
+        let api_chains = crate::delivery::fallback::Chains {
             engine: callback_engine.clone(),
             events: events.with_engine(callback_engine.clone()),
             metrics: metrics.clone(),
             lanes: lanes.clone(),
         };
         let policy = std::sync::Arc::new(config.engine.retry_policy());
-        let worker_reports = crate::reports::Reports {
+        let worker_reports = crate::inbound::reports::Reports {
             engine: worker_engine.clone(),
             events: events.clone(),
             metrics: metrics.clone(),
             chains: worker_chains.clone(),
             policy: policy.clone(),
         };
-        let api_reports = crate::reports::Reports {
+        let api_reports = crate::inbound::reports::Reports {
             engine: callback_engine.clone(),
             events: events.with_engine(callback_engine.clone()),
             metrics: metrics.clone(),
@@ -166,7 +168,7 @@ impl Application {
             accounts: accounts.clone(),
             reports: api_reports,
             senders: config.senders.clone(),
-            templates: crate::templates::TemplateCache::new(engine.clone()),
+            templates: crate::inbound::templates::TemplateCache::new(engine.clone()),
             events: events.with_engine(engine.clone()),
             admission: admission.clone(),
             callbacks: callbacks.handle().clone(),
@@ -179,9 +181,9 @@ impl Application {
             listener.local_addr().map_err(|source| StartError::Listen { addr: addr.to_string(), source })?.port();
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         let http_metrics = metrics.clone();
-        let spec = crate::openapi::spec().map_err(|e| StartError::Config(format!("openapi: {e}")))?;
-        let spec = crate::openapi::for_deployment(spec, &config);
-        let methods = Arc::new(crate::openapi::MethodTable::new(&spec));
+        let spec = crate::http::openapi::spec().map_err(|e| StartError::Config(format!("openapi: {e}")))?;
+        let spec = crate::http::openapi::for_deployment(spec, &config);
+        let methods = Arc::new(crate::http::openapi::MethodTable::new(&spec));
         metrics.initialise_routes(&spec);
 
         let server = HttpServer::new(move || {
@@ -269,7 +271,7 @@ impl Application {
         .run();
 
         let sampler_stop = CancellationToken::new();
-        crate::admission::spawn_memory_sampler(
+        crate::http::admission::spawn_memory_sampler(
             worker_engine.clone(),
             admission,
             metrics.clone(),
@@ -278,8 +280,8 @@ impl Application {
         );
         // Wake-ups are heard by a process that dispatches, until its workers have stopped (the
         // sampler's stop comes after them); without them, nothing idle waits long.
-        let wake = crate::engine::wake::WakeState::default();
-        let chain_bells = crate::engine::wake::ChainBells::default();
+        let wake = crate::delivery::wake::WakeState::default();
+        let chain_bells = crate::delivery::wake::ChainBells::default();
         sampler::spawn(
             worker_engine.clone(),
             lanes.clone(),
@@ -290,7 +292,7 @@ impl Application {
         );
         let (dispatcher, event_loops) = if config.engine.dispatch {
             let loops = events.start(Duration::from_millis(config.engine.idle_poll_ms), sampler_stop.clone());
-            tokio::spawn(crate::engine::wake::subscribe(
+            tokio::spawn(crate::delivery::wake::subscribe(
                 worker_engine.wake_clients(),
                 worker_engine.wake_channel(),
                 lanes.clone(),
@@ -300,14 +302,14 @@ impl Application {
             ));
             worker_chains.spawn_timer(
                 config.senders.iter().map(|s| s.name.clone()).collect(),
-                crate::fallback::TimerWake {
+                crate::delivery::fallback::TimerWake {
                     state: wake.clone(),
                     bells: chain_bells,
                     idle_max: Duration::from_millis(config.engine.idle_max_ms),
                 },
                 sampler_stop.clone(),
             );
-            crate::reconcile::spawn(
+            crate::inbound::reconcile::spawn(
                 accounts.clone(),
                 worker_reports.clone(),
                 Duration::from_secs(config.engine.reconcile_after_secs),
@@ -376,13 +378,13 @@ async fn admit(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
     use actix_web::dev::ServiceResponse;
-    let budget = crate::admission::Budget::of(req.path());
+    let budget = crate::http::admission::Budget::of(req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (Some(budget), Some(state)) = (budget, state) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    if budget == crate::admission::Budget::Api {
-        if let Err(refusal) = crate::auth::admit(req.request()) {
+    if budget == crate::http::admission::Budget::Api {
+        if let Err(refusal) = crate::http::auth::admit(req.request()) {
             return Ok(req.into_response(refusal.error_response()));
         }
     }

@@ -57,15 +57,11 @@
 //!   sender (`P:{S}:b:<id>`), so cancelling is one atomic script per sender and no claim can take a
 //!   member once that script has run.
 
-pub mod circuit;
 mod conn;
 pub mod fallback;
 pub mod record;
-pub mod sampler;
 mod scripts;
 pub mod subscription;
-pub mod wake;
-pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -522,7 +518,7 @@ impl Engine {
         &self.prefix
     }
 
-    /// The channel the scripts publish wake-ups on (see [`wake`]).
+    /// The channel the scripts publish wake-ups on (heard by `delivery::wake`).
     pub fn wake_channel(&self) -> String {
         format!("{}:wake", self.prefix)
     }

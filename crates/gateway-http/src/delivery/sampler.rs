@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::circuit::CircuitState;
 use super::worker::Lanes;
-use super::Engine;
+use crate::engine::Engine;
 use crate::metrics::{Metrics, CIRCUIT_CLOSED, CIRCUIT_HALF_OPEN, CIRCUIT_OPEN};
 
 /// Lanes grouped by sender, in a stable order.

@@ -9,10 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::messages::MessageOut;
 use super::AppState;
-use crate::auth::Caller;
 use crate::config::Scope;
 use crate::engine::record::ms_to_time;
-use crate::problem::ApiError;
+use crate::http::auth::Caller;
+use crate::http::problem::ApiError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -55,8 +55,8 @@ pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Dead letters", body = DeadLetterList),
-        (status = 422, description = "Unknown sender or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        (status = 422, description = "Unknown sender or bad limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/dead-letters")]
 pub async fn list(
@@ -97,8 +97,8 @@ pub async fn list(
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Queued again", body = MessageOut),
-        (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "Not a dead letter", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/dead-letters/{id}/replay")]
 pub async fn replay(
@@ -125,8 +125,8 @@ pub async fn replay(
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Dropped"),
-        (status = 404, description = "Not a dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "Not a dead letter", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[delete("/v1/dead-letters/{id}")]
 pub async fn drop(

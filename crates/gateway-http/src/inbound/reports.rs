@@ -12,10 +12,10 @@ use gateway_core::{ErrorClass, MessageId, MessageStatus, ProviderError, Provider
 use redis::AsyncCommands;
 use serde_json::json;
 
+use crate::delivery::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
+use crate::delivery::fallback::Chains;
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
 use crate::engine::{Engine, ProviderIdOwner, Reopen, Reopened, ReportOutcome, StoreError};
-use crate::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
-use crate::fallback::Chains;
 use crate::metrics::Metrics;
 
 /// The WhatsApp customer-service window.

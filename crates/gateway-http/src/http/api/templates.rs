@@ -49,10 +49,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{read_body, AppState};
 use crate::accounts::Account;
-use crate::auth::Caller;
 use crate::config::{Scope, SenderConfig};
-use crate::problem::{from_json_error, ApiError};
-use crate::templates::{to_seconds, CachedTemplate, MergedStatus, TemplateCache, TemplateSnapshot, TemplateVariables};
+use crate::http::auth::Caller;
+use crate::http::problem::{from_json_error, ApiError};
+use crate::inbound::templates::{
+    to_seconds, CachedTemplate, MergedStatus, TemplateCache, TemplateSnapshot, TemplateVariables,
+};
 use gateway_core::template::variables::{rcs_variables, WhatsAppVariables};
 
 /// Separates the account from the provider's template id in a template id.
@@ -479,10 +481,10 @@ fn template_account<'a>(state: &'a AppState, sender: &SenderConfig) -> Option<&'
     security(("api_key" = [])),
     responses(
         (status = 200, description = "One page of templates", body = TemplateList),
-        (status = 422, description = "A bad filter, cursor or limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals,
+        (status = 422, description = "A bad filter, cursor or limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::ReadRefusals,
     ))]
 #[get("/v1/templates")]
 pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -571,14 +573,14 @@ pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
     responses(
         (status = 201, description = "Created; the provider reviews it", body = TemplateOut,
             headers(("Location" = String, description = "The template's URL"))),
-        (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Validation failed (the field is named), or the provider refused the template", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The provider failed; when its outcome is unknown the detail says so", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json",
+        (status = 400, description = "Malformed JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed (the field is named), or the provider refused the template", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed; when its outcome is unknown the detail says so", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::http::problem::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        crate::problem::AdminRefusals,
+        crate::http::problem::AdminRefusals,
     ))]
 #[post("/v1/templates")]
 pub async fn create(
@@ -653,10 +655,10 @@ pub async fn create(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The template", body = TemplateOut),
-        (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals,
+        (status = 404, description = "No such template", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us, or the template cache is unavailable", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::ReadRefusals,
     ))]
 #[get("/v1/templates/{id}")]
 pub async fn get(
@@ -697,11 +699,11 @@ async fn forget(cache: &TemplateCache, account: &Account, provider_id: &str, e: 
     security(("api_key" = [])),
     responses(
         (status = 204, description = "Deleted at the provider"),
-        (status = 404, description = "No such template", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The provider refused, or offers no deletion (InnoPaaS)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals,
+        (status = 404, description = "No such template", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The provider refused, or offers no deletion (InnoPaaS)", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals,
     ))]
 #[delete("/v1/templates/{id}")]
 pub async fn remove(
@@ -734,10 +736,10 @@ pub async fn remove(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The account as the provider reports it", body = SenderAccountOut),
-        (status = 404, description = "No such sender, or the account is not one of its", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The provider failed", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The provider throttled us", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals,
+        (status = 404, description = "No such sender, or the account is not one of its", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The provider failed", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider throttled us", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::ReadRefusals,
     ))]
 #[get("/v1/senders/{name}/account")]
 pub async fn sender_account(

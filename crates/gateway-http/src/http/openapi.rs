@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use gateway_core::validate::limits;
 use gateway_core::Channel;
 
-use crate::api;
-use crate::problem::PROBLEM_JSON;
+use crate::http::api;
+use crate::http::problem::PROBLEM_JSON;
 
 struct ApiKeyAuth;
 
@@ -209,7 +209,7 @@ fn refine(mut doc: Value) -> Value {
     }
     if let Some(messages) = doc.pointer_mut("/components/schemas/BatchIn/properties/messages") {
         messages["minItems"] = json!(1);
-        messages["maxItems"] = json!(crate::api::batch::MAX_BATCH);
+        messages["maxItems"] = json!(crate::http::api::batch::MAX_BATCH);
         messages["items"] = json!({ "type": "object",
             "description": "A send request (`SendRequest`), optionally with `idempotency_key`; judged on its own, with its result in `results`." });
     }
@@ -569,8 +569,8 @@ fn query_problems(doc: &mut Value) {
         let mut has_query = false;
         for p in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
             has_query |= p["in"] == "query";
-            if p["name"] == crate::api::idempotency::HEADER {
-                p["schema"] = json!({ "type": "string", "minLength": 1, "maxLength": crate::api::idempotency::MAX_KEY_LEN,
+            if p["name"] == crate::http::api::idempotency::HEADER {
+                p["schema"] = json!({ "type": "string", "minLength": 1, "maxLength": crate::http::api::idempotency::MAX_KEY_LEN,
                     "pattern": "^[!-~]+$" });
             }
         }
@@ -579,7 +579,7 @@ fn query_problems(doc: &mut Value) {
             responses.insert(
                 "422".into(),
                 json!({ "description": "A query parameter is malformed, repeated or out of range",
-                    "content": { crate::problem::PROBLEM_JSON: { "schema": reference("Problem") } } }),
+                    "content": { crate::http::problem::PROBLEM_JSON: { "schema": reference("Problem") } } }),
             );
         }
     }

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use super::{read_body, AppState};
 use crate::accounts::Account;
-use crate::problem::ApiError;
+use crate::http::problem::ApiError;
 
 /// Callback bodies above this are refused.
 const MAX_CALLBACK_BYTES: usize = 1024 * 1024;
@@ -150,13 +150,13 @@ async fn handle(
     request_body(content = Object, description = "A callback as the provider sends it"),
     responses(
         (status = 200, description = "Recorded", body = CallbackAck),
-        (status = 400, description = "Malformed body", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "The static headers do not match", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown token", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not recorded; send it again", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The static headers do not match", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, or a number this URL does not serve", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded; send it again", body = crate::http::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn receive(
     provider: ProviderKind,

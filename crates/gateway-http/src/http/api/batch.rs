@@ -17,9 +17,9 @@ use utoipa::ToSchema;
 use super::idempotency::{self, Begin, Stored};
 use super::messages::{accept_request, MessageOut};
 use super::{read_body, AppState};
-use crate::auth::Caller;
 use crate::config::Scope;
-use crate::problem::{from_json_error, ApiError, Problem};
+use crate::http::auth::Caller;
+use crate::http::problem::{from_json_error, ApiError, Problem};
 
 pub const MAX_BATCH: usize = 1000;
 /// Items processed at once: enough to hide Redis round trips, few enough to keep order cheap.
@@ -125,8 +125,8 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
         Ok(r) => r,
         Err(e) => {
             let path = e.path().to_string();
-            let message = crate::problem::strip_position(&e.into_inner().to_string());
-            let field = crate::problem::field_of(&path, &message);
+            let message = crate::http::problem::strip_position(&e.into_inner().to_string());
+            let field = crate::http::problem::field_of(&path, &message);
             return error_out(index, &ApiError::Validation(FieldErrors::single(&field, message)));
         }
     };
@@ -173,7 +173,7 @@ async fn one(state: &AppState, caller: &Caller, batch: &Campaign, index: usize, 
         (status = 422, description = "Not a batch, empty, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity; retry after `Retry-After`", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        crate::problem::SendRefusals,
+        crate::http::problem::SendRefusals,
     ))]
 #[post("/v1/messages/batch")]
 pub async fn send_batch(
@@ -290,7 +290,7 @@ fn all_counts(found: &BTreeMap<String, u64>) -> BTreeMap<&'static str, u64> {
     responses(
         (status = 200, description = "The campaign", body = BatchStatusOut),
         (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/batches/{id}")]
 pub async fn get_batch(
@@ -326,7 +326,7 @@ pub async fn get_batch(
     responses(
         (status = 200, description = "What was cancelled", body = BatchCancelOut),
         (status = 404, description = "No such batch (or its retention ended)", body = Problem, content_type = "application/problem+json"),
-        crate::problem::SendRefusals, crate::problem::StoreRefusal,
+        crate::http::problem::SendRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/batches/{id}/cancel")]
 pub async fn cancel_batch(

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use crate::auth::Caller;
 use crate::config::Scope;
+use crate::delivery::events::{DropReason, EventDeadLetter, ReplayError, SubscriptionState};
 use crate::engine::record::ms_to_time;
-use crate::events::{DropReason, EventDeadLetter, ReplayError, SubscriptionState};
-use crate::problem::ApiError;
+use crate::http::auth::Caller;
+use crate::http::problem::ApiError;
 
 /// A subscription and its delivery state.
 #[derive(Debug, Serialize, ToSchema)]
@@ -117,7 +117,7 @@ pub struct EventDeadLetterQuery {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Subscriptions", body = SubscriptionList),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/subscriptions")]
 pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -138,8 +138,8 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Enabled (also when it was not disabled)", body = SubscriptionOut),
-        (status = 404, description = "No subscription has this name", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "No subscription has this name", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/subscriptions/{subscription}/enable")]
 pub async fn enable(
@@ -164,8 +164,8 @@ pub async fn enable(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Event dead letters", body = EventDeadLetterList),
-        (status = 422, description = "Unknown subscription or bad limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 422, description = "Unknown subscription or bad limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/event-dead-letters")]
 pub async fn dead_letters(
@@ -192,9 +192,9 @@ pub async fn dead_letters(
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Queued for delivery again", body = EventDeadLetterOut),
-        (status = 404, description = "Not an event dead letter", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Its subscription is disabled: enable it first", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "Not an event dead letter", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its subscription is disabled: enable it first", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/event-dead-letters/{id}/replay")]
 pub async fn replay(

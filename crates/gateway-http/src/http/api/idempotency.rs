@@ -12,7 +12,7 @@ use gateway_core::validate::FieldErrors;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{Engine, IdempotencyRecord};
-use crate::problem::ApiError;
+use crate::http::problem::ApiError;
 
 pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "Idempotent-Replayed";
@@ -52,7 +52,8 @@ pub struct Stored {
 impl Stored {
     pub fn into_response(self, replayed: bool) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
-        let content_type = if self.status.is_success() { "application/json" } else { crate::problem::PROBLEM_JSON };
+        let content_type =
+            if self.status.is_success() { "application/json" } else { crate::http::problem::PROBLEM_JSON };
         res.content_type(content_type);
         if let Some(l) = self.location {
             res.insert_header((actix_web::http::header::LOCATION, l));

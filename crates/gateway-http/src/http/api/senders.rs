@@ -8,9 +8,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{read_body, AppState};
-use crate::auth::Caller;
 use crate::config::Scope;
-use crate::problem::ApiError;
+use crate::http::auth::Caller;
+use crate::http::problem::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SenderOut {
@@ -69,7 +69,7 @@ pub struct SenderList {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Senders", body = SenderList),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/senders")]
 pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -129,12 +129,12 @@ fn configured<'a>(state: &'a AppState, name: &str) -> Result<&'a crate::config::
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The paused sender", body = SenderOut),
-        (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such sender", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad `reason`", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 400, description = "Malformed JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such sender", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `reason`", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/senders/{name}/pause")]
 pub async fn pause(
@@ -153,7 +153,7 @@ pub async fn pause(
     } else {
         let mut de = serde_json::Deserializer::from_slice(&body);
         let input: Option<PauseIn> =
-            serde_path_to_error::deserialize(&mut de).map_err(crate::problem::from_json_error)?;
+            serde_path_to_error::deserialize(&mut de).map_err(crate::http::problem::from_json_error)?;
         de.end().map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         input.unwrap_or_default()
     };
@@ -175,8 +175,8 @@ pub async fn pause(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The sender", body = SenderOut),
-        (status = 404, description = "No such sender", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::AdminRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "No such sender", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::AdminRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/senders/{name}/resume")]
 pub async fn resume(

@@ -15,14 +15,14 @@ use utoipa::ToSchema;
 
 use super::idempotency::{self, Begin, Stored};
 use super::{read_body, AppState};
-use crate::auth::Caller;
 use crate::config::Scope;
 use crate::engine::record::{
     ms_to_time, AttemptRecord, ChainLink, ChainState, ErrorRecord, MessageRecord, StoredMessage, StoredMessageV1,
     StoredMessageV2, StoredStep,
 };
 use crate::engine::{CancelOutcome, StoreError};
-use crate::problem::{from_json_error, ApiError};
+use crate::http::auth::Caller;
+use crate::http::problem::{from_json_error, ApiError};
 
 /// A message and everything known about it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -289,17 +289,17 @@ impl MessageOut {
     responses(
         (status = 202, description = "Accepted and stored; it will be sent", body = MessageOut,
             headers(("Location" = String, description = "The message's URL"))),
-        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over the size limit", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Validation failed, or no provider can carry the message", body = crate::problem::Problem, content_type = "application/problem+json",
+        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the size limit", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed, or no provider can carry the message", body = crate::http::problem::Problem, content_type = "application/problem+json",
             example = json!({"type": "/problems/validation", "title": "Validation failed", "status": 422,
                 "detail": "to: 8 to 15 digits with the country code, got 3",
                 "errors": [{"field": "to", "reason": "8 to 15 digits with the country code, got 3"}]})),
-        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity, or (with `redis.wait_replicas`) its replicas did not confirm the message in time; retry after `Retry-After`", body = crate::problem::Problem, content_type = "application/problem+json",
+        (status = 503, description = "Nothing was accepted: the message store is unavailable, nearly full (the memory guard), or this instance is at capacity, or (with `redis.wait_replicas`) its replicas did not confirm the message in time; retry after `Retry-After`", body = crate::http::problem::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        crate::problem::SendRefusals,
+        crate::http::problem::SendRefusals,
     ))]
 #[post("/v1/messages")]
 pub async fn send(
@@ -513,8 +513,8 @@ async fn accept(state: &AppState, body: &[u8]) -> Result<Stored, ApiError> {
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The message", body = MessageOut),
-        (status = 404, description = "No such message (or its retention ended)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "No such message (or its retention ended)", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/messages/{id}")]
 pub async fn get(
@@ -539,9 +539,9 @@ pub async fn get(
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Cancelled; it will not be sent. For the first message of a fallback chain, also when the message itself is already with the provider: its steps not yet sent are then skipped (and a step still queued is cancelled)", body = MessageOut),
-        (status = 404, description = "No such message", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too late: the message is being sent, was sent, or is final", body = crate::problem::Problem, content_type = "application/problem+json"),
-        crate::problem::SendRefusals, crate::problem::StoreRefusal,
+        (status = 404, description = "No such message", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late: the message is being sent, was sent, or is final", body = crate::http::problem::Problem, content_type = "application/problem+json"),
+        crate::http::problem::SendRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[post("/v1/messages/{id}/cancel")]
 pub async fn cancel(

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ApiKeyConfig, Scope};
-use crate::problem::ApiError;
+use crate::http::problem::ApiError;
 
 #[derive(Clone)]
 pub struct Caller {
@@ -106,7 +106,7 @@ pub fn admit(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let Some(caller) = caller else { return Ok(None) };
     if let Err(not_until) = caller.limiter.check() {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        if let Some(m) = req.app_data::<web::Data<crate::api::AppState>>() {
+        if let Some(m) = req.app_data::<web::Data<crate::http::api::AppState>>() {
             m.metrics.api_rate_limited.with_label_values(&[caller.name.as_str()]).inc();
         }
         return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });

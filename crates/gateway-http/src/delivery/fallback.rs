@@ -18,11 +18,11 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::delivery::events::{Events, MESSAGE_FALLBACK};
+use crate::delivery::worker::Lanes;
 use crate::engine::fallback::ChainView;
 use crate::engine::record::{ChainLink, StoredMessage, StoredMessageV1, StoredMessageV2};
-use crate::engine::worker::Lanes;
 use crate::engine::{Engine, StoreError};
-use crate::events::{Events, MESSAGE_FALLBACK};
 use crate::metrics::Metrics;
 
 /// How long a pending hand-off waits before the timer loop finishes it (an instance died in it).
@@ -278,8 +278,8 @@ impl Chains {
 
 /// What tells the fallback timer loop to look at a sender before its earliest timer.
 pub struct TimerWake {
-    pub state: crate::engine::wake::WakeState,
-    pub bells: crate::engine::wake::ChainBells,
+    pub state: crate::delivery::wake::WakeState,
+    pub bells: crate::delivery::wake::ChainBells,
     /// The longest a sender goes unchecked while wake-ups are heard.
     pub idle_max: Duration,
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::accounts::Accounts;
-use crate::reports::Reports;
+use crate::inbound::reports::Reports;
 
 /// Ids read per sender and pass, as many polls' worth.
 const POLLS_PER_PASS: usize = 10;

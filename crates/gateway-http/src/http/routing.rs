@@ -14,8 +14,8 @@ use gateway_core::validate::{FieldErrors, Path};
 use gateway_core::{Channel, OutboundMessage};
 
 use crate::config::{Config, RouteConfig};
-use crate::engine::worker::Lanes;
-use crate::problem::ApiError;
+use crate::delivery::worker::Lanes;
+use crate::http::problem::ApiError;
 
 #[derive(Debug, Clone)]
 struct SenderRoute {

@@ -17,11 +17,11 @@ use actix_web::web;
 use futures::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::engine::worker::Lanes;
+use crate::delivery::worker::Lanes;
 use crate::engine::Engine;
+use crate::http::problem::ApiError;
+use crate::http::routing::Router;
 use crate::metrics::Metrics;
-use crate::problem::ApiError;
-use crate::routing::Router;
 
 /// The route table: every endpoint, registered once, for actix and for the API document alike
 /// (`openapi::spec` builds the document from it). A handler here is its route and its operation at
@@ -67,14 +67,14 @@ pub struct AppState {
     /// Every account with its concrete adapter (templates, account info, callbacks).
     pub accounts: Arc<crate::accounts::Accounts>,
     /// Applies what providers report (over this pool).
-    pub reports: crate::reports::Reports,
+    pub reports: crate::inbound::reports::Reports,
     pub senders: Vec<crate::config::SenderConfig>,
     /// The template status cache (template API, template callbacks, send-time refusals).
-    pub templates: crate::templates::TemplateCache,
+    pub templates: crate::inbound::templates::TemplateCache,
     /// Event subscriptions (over this pool): their state and dead letters.
-    pub events: crate::events::Events,
+    pub events: crate::delivery::events::Events,
     /// Budgets of requests in flight and the Redis memory guard.
-    pub admission: Arc<crate::admission::Admission>,
+    pub admission: Arc<crate::http::admission::Admission>,
     /// Where callbacks are applied: a thread of their own, which also drives their Redis
     /// connection, so a flood of API requests on the HTTP workers does not delay their replies.
     pub callbacks: tokio::runtime::Handle,

@@ -10,10 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::messages::MessageOut;
 use super::AppState;
-use crate::auth::Caller;
 use crate::config::Scope;
 use crate::engine::{SearchPosition, SearchQuery};
-use crate::problem::{ApiError, Problem};
+use crate::http::auth::Caller;
+use crate::http::problem::{ApiError, Problem};
 
 pub const MAX_LIMIT: usize = 200;
 const DEFAULT_LIMIT: usize = 50;
@@ -152,7 +152,7 @@ fn query(state: &AppState, req: &HttpRequest) -> Result<SearchQuery, ApiError> {
     responses(
         (status = 200, description = "A page of messages, newest first", body = MessagePage),
         (status = 422, description = "A bad parameter (named in `errors`)", body = Problem, content_type = "application/problem+json"),
-        crate::problem::ReadRefusals, crate::problem::StoreRefusal,
+        crate::http::problem::ReadRefusals, crate::http::problem::StoreRefusal,
     ))]
 #[get("/v1/messages")]
 pub async fn search(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -22,9 +22,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info_span, warn, Instrument};
 
 use super::circuit::{Admission, CircuitBreaker, CircuitState};
-use super::record::{AttemptRecord, ErrorRecord, StoredMessage};
-use super::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::config::EngineConfig;
+use crate::engine::record::{AttemptRecord, ErrorRecord, StoredMessage};
+use crate::engine::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::metrics::Metrics;
 
 /// The most a single claim takes, whatever the free concurrency.
@@ -84,7 +84,7 @@ impl Lanes {
 #[derive(Clone)]
 struct Ctx {
     engine: Engine,
-    reports: crate::reports::Reports,
+    reports: crate::inbound::reports::Reports,
     lanes: Arc<Lanes>,
     config: Arc<EngineConfig>,
     policy: Arc<RetryPolicy>,
@@ -108,7 +108,7 @@ impl Dispatcher {
         lanes: Arc<Lanes>,
         config: EngineConfig,
         metrics: Metrics,
-        reports: crate::reports::Reports,
+        reports: crate::inbound::reports::Reports,
         wake: super::wake::WakeState,
     ) -> Self {
         let shutdown = CancellationToken::new();
@@ -506,7 +506,7 @@ async fn deliver_leased(ctx: &Ctx, lane: &Lane, claim: &Claimed, stored: &Stored
                     ctx.reports.apply_buffered(sender, &claim.id, buffered, None).await;
                 }
                 debug!(provider_message_id = %receipt.provider_message_id, "submitted");
-                Ok::<bool, super::StoreError>(ok)
+                Ok::<bool, crate::engine::StoreError>(ok)
             }
             Err(e) => {
                 let err = error_record(&e);
