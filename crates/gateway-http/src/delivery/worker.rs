@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use gateway_core::retry::{Attempt, Decision, RetryPolicy, Route, Source, JITTER, LEASE_MARGIN};
-use gateway_core::{ErrorClass, MessageStatus, Provider, ProviderError};
+use gateway_core::{ErrorClass, MessageId, MessageStatus, Provider, ProviderError};
 use governor::{DefaultDirectRateLimiter, Quota};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
@@ -23,7 +23,7 @@ use tracing::{debug, error, info_span, warn, Instrument};
 
 use super::circuit::{Admission, CircuitBreaker, CircuitState};
 use crate::config::EngineConfig;
-use crate::engine::record::{AttemptRecord, ErrorRecord, StoredMessage};
+use crate::engine::record::{AttemptRecord, ChainLink, ErrorRecord, StoredMessage};
 use crate::engine::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::metrics::Metrics;
 
@@ -81,10 +81,22 @@ impl Lanes {
     }
 }
 
+/// What the workers tell the rest of the gateway when they move a message. Implemented by
+/// `inbound::reports::Reports` and handed in by `startup`, so delivery does not depend on inbound.
+#[async_trait::async_trait]
+pub trait StatusNews: Send + Sync {
+    /// The engine moved the message itself (submitted, failed, expired): `message.status`.
+    async fn engine_status(&self, id: &MessageId, status: MessageStatus, previous: MessageStatus);
+    /// A message of a fallback chain reached `status`, which may move the chain on.
+    async fn chain_moved(&self, id: &str, chain: Option<&ChainLink>, status: MessageStatus);
+    /// Status reports that came before the send's answer was recorded, applied now.
+    async fn apply_buffered(&self, sender: &str, id: &str, items: Vec<String>, attempt: Option<&str>);
+}
+
 #[derive(Clone)]
 struct Ctx {
     engine: Engine,
-    reports: crate::inbound::reports::Reports,
+    reports: Arc<dyn StatusNews>,
     lanes: Arc<Lanes>,
     config: Arc<EngineConfig>,
     policy: Arc<RetryPolicy>,
@@ -108,7 +120,7 @@ impl Dispatcher {
         lanes: Arc<Lanes>,
         config: EngineConfig,
         metrics: Metrics,
-        reports: crate::inbound::reports::Reports,
+        reports: impl StatusNews + 'static,
         wake: super::wake::WakeState,
     ) -> Self {
         let shutdown = CancellationToken::new();
@@ -117,7 +129,7 @@ impl Dispatcher {
         let ctx = Ctx {
             wake,
             engine,
-            reports,
+            reports: Arc::new(reports),
             lanes: lanes.clone(),
             policy: Arc::new(config.retry_policy()),
             config: Arc::new(config),
@@ -252,7 +264,7 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
 async fn report_expired(ctx: &Ctx, ids: &[String]) {
     for id in ids {
         ctx.metrics.transitions.with_label_values(&["expired"]).inc();
-        let Ok(parsed) = id.parse::<gateway_core::MessageId>() else { continue };
+        let Ok(parsed) = id.parse::<MessageId>() else { continue };
         ctx.reports.engine_status(&parsed, MessageStatus::Expired, MessageStatus::Queued).await;
         match ctx.engine.get(&parsed).await {
             Ok(Some(record)) => {

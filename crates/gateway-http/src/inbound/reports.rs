@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::delivery::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
 use crate::delivery::fallback::Chains;
+use crate::delivery::worker::StatusNews;
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};
 use crate::engine::{Engine, ProviderIdOwner, Reopen, Reopened, ReportOutcome, StoreError};
 use crate::metrics::Metrics;
@@ -373,6 +374,19 @@ impl Reports {
                 Ok(c.exists(&key).await?)
             })
             .await
+    }
+}
+
+#[async_trait::async_trait]
+impl StatusNews for Reports {
+    async fn engine_status(&self, id: &MessageId, status: MessageStatus, previous: MessageStatus) {
+        Reports::engine_status(self, id, status, previous).await;
+    }
+    async fn chain_moved(&self, id: &str, chain: Option<&ChainLink>, status: MessageStatus) {
+        Reports::chain_moved(self, id, chain, status).await;
+    }
+    async fn apply_buffered(&self, sender: &str, id: &str, items: Vec<String>, attempt: Option<&str>) {
+        Reports::apply_buffered(self, sender, id, items, attempt).await;
     }
 }
 
