@@ -45,13 +45,13 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Internal consumers of events (DESIGN.md §5).
     #[serde(default)]
-    pub subscriptions: Vec<crate::delivery::events::SubscriptionConfig>,
+    pub subscriptions: Vec<SubscriptionConfig>,
     /// OpenTelemetry export (off unless an endpoint is given).
     #[serde(default)]
     pub tracing: crate::telemetry::TracingConfig,
     /// Requests in flight and the Redis memory guard (see `admission`).
     #[serde(default)]
-    pub admission: crate::http::admission::AdmissionConfig,
+    pub admission: AdmissionConfig,
 }
 
 /// A routing rule: when every given condition matches, try these accounts in this order. Accounts
@@ -331,6 +331,187 @@ pub struct SenderConfig {
     /// The validity of this sender's messages that give no `ttl_seconds` (1 s to 30 days).
     #[serde(default)]
     pub default_ttl_seconds: Option<u32>,
+}
+
+// The event types a subscription can ask for (`subscriptions[].events`).
+pub const MESSAGE_STATUS: &str = "message.status";
+pub const MESSAGE_INBOUND: &str = "message.inbound";
+pub const TEMPLATE_STATUS: &str = "template.status";
+/// A fallback step was triggered (sent because the step before it did not reach the person).
+pub const MESSAGE_FALLBACK: &str = "message.fallback";
+pub const EVENT_TYPES: [&str; 4] = [MESSAGE_STATUS, MESSAGE_INBOUND, TEMPLATE_STATUS, MESSAGE_FALLBACK];
+
+/// A consumer of events.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionConfig {
+    pub name: String,
+    pub url: String,
+    /// Event types to deliver; `*` for all.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    /// The Standard Webhooks signing secret, `whsec_<base64>`.
+    pub secret: SecretString,
+    /// Deliveries in flight at once (each partition keeps its events in order).
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Delays before each retry of a failed delivery; after the last one it is dead-lettered.
+    /// Never empty, never decreasing.
+    #[serde(default = "default_schedule")]
+    pub retry_schedule_ms: RetrySchedule,
+    /// Most events waiting for delivery (shared evenly by the partitions); beyond it the oldest
+    /// are dead-lettered.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: u64,
+    /// Events waiting longer than this are dead-lettered.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+    /// A subscription whose deliveries all failed for this long is disabled.
+    #[serde(default = "default_disable_after_secs")]
+    pub disable_after_secs: u64,
+}
+
+impl std::fmt::Debug for SubscriptionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("partitions", &self.partitions)
+            .field("max_pending", &self.max_pending)
+            .field("max_age_secs", &self.max_age_secs)
+            .field("disable_after_secs", &self.disable_after_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_partitions() -> u32 {
+    4
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+/// The message schedule and a last try after half an hour more: a subscriber down for a deploy
+/// loses nothing.
+fn default_schedule() -> RetrySchedule {
+    RetrySchedule::from_millis(&[1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000]).unwrap_or_default()
+}
+fn default_max_pending() -> u64 {
+    100_000
+}
+fn default_max_age_secs() -> u64 {
+    24 * 3600
+}
+fn default_disable_after_secs() -> u64 {
+    24 * 3600
+}
+impl SubscriptionConfig {
+    /// # Errors
+    /// A `(key, reason)` for the first bad setting.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, r: &str| Err((k.to_owned(), r.to_owned()));
+        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return bad("name", "letters, digits, '-' and '_' only");
+        }
+        match url::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return bad("url", "an absolute http(s) URL"),
+        }
+        if let Some(e) = self.events.iter().find(|e| e.as_str() != "*" && !EVENT_TYPES.contains(&e.as_str())) {
+            return Err((
+                "events".into(),
+                format!("unknown event type `{e}` (one of {}, or *)", EVENT_TYPES.join(", ")),
+            ));
+        }
+        if standardwebhooks::Webhook::new(self.secret.expose_secret()).is_err() {
+            return bad("secret", "a Standard Webhooks secret, `whsec_` and base64");
+        }
+        if !(1..=64).contains(&self.partitions) {
+            return bad("partitions", "1 to 64");
+        }
+        if self.max_pending < u64::from(self.partitions) || self.max_pending > 100_000_000 {
+            return bad("max_pending", "at least `partitions` (each partition keeps its share), at most 100000000");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.max_age_secs) {
+            return bad("max_age_secs", "1 to 2592000 (30 days)");
+        }
+        if !(1..=30 * 24 * 3600).contains(&self.disable_after_secs) {
+            return bad("disable_after_secs", "1 to 2592000 (30 days)");
+        }
+        Ok(())
+    }
+
+    /// A failed delivery keeps the head of its partition, so events of one message stay in order.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy { schedule: self.retry_schedule_ms.clone(), ordering: Ordering::InOrder }
+    }
+
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == kind)
+    }
+}
+
+/// `[admission]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    /// API requests (`/v1/...`) handled at once by one process.
+    pub max_in_flight: usize,
+    /// How long a request beyond its budget waits for a place before it is refused, in ms.
+    pub max_wait_ms: u64,
+    /// Provider callbacks handled at once by one process: a budget of their own.
+    pub callbacks_max_in_flight: usize,
+    /// How long a callback beyond its budget waits for a place, in ms: longer than a send, since
+    /// a provider may not send a refused callback again.
+    pub callbacks_max_wait_ms: u64,
+    /// New sends are refused while Redis's `used_memory` is above this fraction of `maxmemory`.
+    pub memory_guard: f64,
+    /// How often Redis's memory is sampled, in ms.
+    pub memory_sample_ms: u64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            max_wait_ms: 10,
+            callbacks_max_in_flight: 1024,
+            callbacks_max_wait_ms: 1000,
+            memory_guard: 0.9,
+            memory_sample_ms: 1000,
+        }
+    }
+}
+
+impl AdmissionConfig {
+    /// # Errors
+    /// `(key, reason)` of the first setting out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(1..=100_000).contains(&self.max_in_flight) {
+            return Err(("max_in_flight", "1 to 100000"));
+        }
+        if self.max_wait_ms > 10_000 {
+            return Err(("max_wait_ms", "0 to 10000"));
+        }
+        if !(1..=100_000).contains(&self.callbacks_max_in_flight) {
+            return Err(("callbacks_max_in_flight", "1 to 100000"));
+        }
+        if self.callbacks_max_wait_ms > 30_000 {
+            return Err(("callbacks_max_wait_ms", "0 to 30000"));
+        }
+        if !(self.memory_guard > 0.0 && self.memory_guard <= 1.0) {
+            return Err(("memory_guard", "a fraction above 0 and at most 1"));
+        }
+        if !(100..=60_000).contains(&self.memory_sample_ms) {
+            return Err(("memory_sample_ms", "100 to 60000"));
+        }
+        Ok(())
+    }
 }
 
 impl Config {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::accounts::Accounts;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::HeaderValue;
-use actix_web::{get, web, App, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use futures::future::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -395,16 +395,4 @@ async fn admit(
         return Ok(req.into_response(refusal));
     };
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
-}
-
-/// Prometheus metrics of this instance, in the text exposition format.
-///
-/// Unauthenticated, like the health checks: expose it to the scraper's network only.
-#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
-    responses((status = 200, description = "Every `gateway_*` metric family", body = String,
-        content_type = "text/plain; version=0.0.4",
-        example = "# HELP gateway_messages_accepted_total Messages accepted (202) by channel and type\n# TYPE gateway_messages_accepted_total counter\ngateway_messages_accepted_total{channel=\"whatsapp\",type=\"text\"} 42\n")))]
-#[get("/metrics")]
-pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

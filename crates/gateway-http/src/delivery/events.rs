@@ -23,146 +23,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use gateway_core::retry::{Attempt, Decision, Ordering, RetryPolicy, RetrySchedule, Route, Source};
+use gateway_core::retry::{Attempt, Decision, RetryPolicy, Route, Source};
 use gateway_core::ProviderError;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
 
+use crate::config::SubscriptionConfig;
 use crate::engine::record::ErrorRecord;
 use crate::engine::subscription::{Bounds, EventQueue, Failing, Health, Trimmed};
 use crate::engine::{Engine, LaneSpec, StoreError};
 use crate::metrics::Metrics;
 
-pub const MESSAGE_STATUS: &str = "message.status";
-pub const MESSAGE_INBOUND: &str = "message.inbound";
-pub const TEMPLATE_STATUS: &str = "template.status";
-/// A fallback step was triggered (sent because the step before it did not reach the person).
-pub const MESSAGE_FALLBACK: &str = "message.fallback";
-pub const EVENT_TYPES: [&str; 4] = [MESSAGE_STATUS, MESSAGE_INBOUND, TEMPLATE_STATUS, MESSAGE_FALLBACK];
-
-/// A consumer of events.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionConfig {
-    pub name: String,
-    pub url: String,
-    /// Event types to deliver; `*` for all.
-    #[serde(default = "all_events")]
-    pub events: Vec<String>,
-    /// The Standard Webhooks signing secret, `whsec_<base64>`.
-    pub secret: SecretString,
-    /// Deliveries in flight at once (each partition keeps its events in order).
-    #[serde(default = "default_partitions")]
-    pub partitions: u32,
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Delays before each retry of a failed delivery; after the last one it is dead-lettered.
-    /// Never empty, never decreasing.
-    #[serde(default = "default_schedule")]
-    pub retry_schedule_ms: RetrySchedule,
-    /// Most events waiting for delivery (shared evenly by the partitions); beyond it the oldest
-    /// are dead-lettered.
-    #[serde(default = "default_max_pending")]
-    pub max_pending: u64,
-    /// Events waiting longer than this are dead-lettered.
-    #[serde(default = "default_max_age_secs")]
-    pub max_age_secs: u64,
-    /// A subscription whose deliveries all failed for this long is disabled.
-    #[serde(default = "default_disable_after_secs")]
-    pub disable_after_secs: u64,
-}
-
-impl std::fmt::Debug for SubscriptionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubscriptionConfig")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("events", &self.events)
-            .field("partitions", &self.partitions)
-            .field("max_pending", &self.max_pending)
-            .field("max_age_secs", &self.max_age_secs)
-            .field("disable_after_secs", &self.disable_after_secs)
-            .finish_non_exhaustive()
-    }
-}
-
-fn all_events() -> Vec<String> {
-    vec!["*".into()]
-}
-fn default_partitions() -> u32 {
-    4
-}
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-/// The message schedule and a last try after half an hour more: a subscriber down for a deploy
-/// loses nothing.
-fn default_schedule() -> RetrySchedule {
-    RetrySchedule::from_millis(&[1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000]).unwrap_or_default()
-}
-fn default_max_pending() -> u64 {
-    100_000
-}
-fn default_max_age_secs() -> u64 {
-    24 * 3600
-}
-fn default_disable_after_secs() -> u64 {
-    24 * 3600
-}
 /// Most events one call dead-letters, so that no script blocks Redis for long.
 const TRIM_BUDGET: u64 = 1000;
 /// How often each instance reads a subscription's shared failure state.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
-
-impl SubscriptionConfig {
-    /// # Errors
-    /// A `(key, reason)` for the first bad setting.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |k: &str, r: &str| Err((k.to_owned(), r.to_owned()));
-        if self.name.is_empty() || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return bad("name", "letters, digits, '-' and '_' only");
-        }
-        match url::Url::parse(&self.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return bad("url", "an absolute http(s) URL"),
-        }
-        if let Some(e) = self.events.iter().find(|e| e.as_str() != "*" && !EVENT_TYPES.contains(&e.as_str())) {
-            return Err((
-                "events".into(),
-                format!("unknown event type `{e}` (one of {}, or *)", EVENT_TYPES.join(", ")),
-            ));
-        }
-        if standardwebhooks::Webhook::new(self.secret.expose_secret()).is_err() {
-            return bad("secret", "a Standard Webhooks secret, `whsec_` and base64");
-        }
-        if !(1..=64).contains(&self.partitions) {
-            return bad("partitions", "1 to 64");
-        }
-        if self.max_pending < u64::from(self.partitions) || self.max_pending > 100_000_000 {
-            return bad("max_pending", "at least `partitions` (each partition keeps its share), at most 100000000");
-        }
-        if !(1..=30 * 24 * 3600).contains(&self.max_age_secs) {
-            return bad("max_age_secs", "1 to 2592000 (30 days)");
-        }
-        if !(1..=30 * 24 * 3600).contains(&self.disable_after_secs) {
-            return bad("disable_after_secs", "1 to 2592000 (30 days)");
-        }
-        Ok(())
-    }
-
-    /// A failed delivery keeps the head of its partition, so events of one message stay in order.
-    fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy { schedule: self.retry_schedule_ms.clone(), ordering: Ordering::InOrder }
-    }
-
-    fn wants(&self, kind: &str) -> bool {
-        self.events.iter().any(|e| e == "*" || e == kind)
-    }
-}
 
 /// What a delivery job holds.
 #[derive(Debug, Serialize, Deserialize)]

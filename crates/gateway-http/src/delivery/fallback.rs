@@ -18,7 +18,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::delivery::events::{Events, MESSAGE_FALLBACK};
+use crate::config::MESSAGE_FALLBACK;
+use crate::delivery::events::Events;
 use crate::delivery::worker::Lanes;
 use crate::engine::fallback::ChainView;
 use crate::engine::record::{ChainLink, StoredMessage, StoredMessageV1, StoredMessageV2};

@@ -21,70 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::AdmissionConfig;
 use crate::engine::Engine;
 use crate::metrics::Metrics;
-
-/// `[admission]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdmissionConfig {
-    /// API requests (`/v1/...`) handled at once by one process.
-    pub max_in_flight: usize,
-    /// How long a request beyond its budget waits for a place before it is refused, in ms.
-    pub max_wait_ms: u64,
-    /// Provider callbacks handled at once by one process: a budget of their own.
-    pub callbacks_max_in_flight: usize,
-    /// How long a callback beyond its budget waits for a place, in ms: longer than a send, since
-    /// a provider may not send a refused callback again.
-    pub callbacks_max_wait_ms: u64,
-    /// New sends are refused while Redis's `used_memory` is above this fraction of `maxmemory`.
-    pub memory_guard: f64,
-    /// How often Redis's memory is sampled, in ms.
-    pub memory_sample_ms: u64,
-}
-
-impl Default for AdmissionConfig {
-    fn default() -> Self {
-        Self {
-            max_in_flight: 256,
-            max_wait_ms: 10,
-            callbacks_max_in_flight: 1024,
-            callbacks_max_wait_ms: 1000,
-            memory_guard: 0.9,
-            memory_sample_ms: 1000,
-        }
-    }
-}
-
-impl AdmissionConfig {
-    /// # Errors
-    /// `(key, reason)` of the first setting out of range.
-    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
-        if !(1..=100_000).contains(&self.max_in_flight) {
-            return Err(("max_in_flight", "1 to 100000"));
-        }
-        if self.max_wait_ms > 10_000 {
-            return Err(("max_wait_ms", "0 to 10000"));
-        }
-        if !(1..=100_000).contains(&self.callbacks_max_in_flight) {
-            return Err(("callbacks_max_in_flight", "1 to 100000"));
-        }
-        if self.callbacks_max_wait_ms > 30_000 {
-            return Err(("callbacks_max_wait_ms", "0 to 30000"));
-        }
-        if !(self.memory_guard > 0.0 && self.memory_guard <= 1.0) {
-            return Err(("memory_guard", "a fraction above 0 and at most 1"));
-        }
-        if !(100..=60_000).contains(&self.memory_sample_ms) {
-            return Err(("memory_sample_ms", "100 to 60000"));
-        }
-        Ok(())
-    }
-}
 
 /// Which budget a request draws on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use gateway_core::{ErrorClass, MessageId, MessageStatus, ProviderError, Provider
 use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::delivery::events::{Events, MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
+use crate::config::{MESSAGE_INBOUND, MESSAGE_STATUS, TEMPLATE_STATUS};
+use crate::delivery::events::Events;
 use crate::delivery::fallback::Chains;
 use crate::delivery::worker::StatusNews;
 use crate::engine::record::{ChainLink, ErrorRecord, MessageRecord};

@@ -1,4 +1,4 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the metrics scrape.
 
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
@@ -76,4 +76,16 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(Readiness { status: "not_ready", redis: "down", memory, accounts })
         }
     }
+}
+
+/// Prometheus metrics of this instance, in the text exposition format.
+///
+/// Unauthenticated, like the health checks: expose it to the scraper's network only.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health",
+    responses((status = 200, description = "Every `gateway_*` metric family", body = String,
+        content_type = "text/plain; version=0.0.4",
+        example = "# HELP gateway_messages_accepted_total Messages accepted (202) by channel and type\n# TYPE gateway_messages_accepted_total counter\ngateway_messages_accepted_total{channel=\"whatsapp\",type=\"text\"} 42\n")))]
+#[get("/metrics")]
+pub async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -53,7 +53,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(callbacks::Receivers)
         .service(health::live)
         .service(health::ready)
-        .service(crate::startup::metrics_endpoint);
+        .service(health::metrics_endpoint);
 }
 
 /// What every handler can reach.
