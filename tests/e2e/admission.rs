@@ -23,6 +23,17 @@ fn shed(text: &str, reason: &str) -> f64 {
         .sum()
 }
 
+/// A second API key, allowed one send a second (a burst of two).
+const SLOW_KEY: &str = "one-a-second-test-key";
+
+fn add_slow_key(config: &mut gateway_http::Config) {
+    let mut slow = config.api_keys[0].clone();
+    slow.name = "one-a-second".into();
+    slow.sha256 = gateway_http::http::auth::hash_key(SLOW_KEY).into();
+    slow.rate_per_second = 1;
+    config.api_keys.push(slow);
+}
+
 /// A send's answer: its status, `Retry-After` and body.
 type Answer = (u16, Option<String>, Value);
 
@@ -209,18 +220,13 @@ async fn a_burst_beyond_the_api_budget_is_shed_and_callbacks_are_still_taken() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_still_get_200() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    const SLOW_KEY: &str = "one-a-second-test-key";
     let redis = TestRedis::single();
     let sandbox = gateway_tests::TestSandbox::spawn().await;
     let mut config = redis.gateway_config(&sandbox.url(), "");
     config.admission.max_in_flight = 1;
     config.admission.max_wait_ms = 0;
     config.api_keys[0].rate_per_second = 100_000;
-    let mut slow = config.api_keys[0].clone();
-    slow.name = "one-a-second".into();
-    slow.sha256 = gateway_http::http::auth::hash_key(SLOW_KEY).into();
-    slow.rate_per_second = 1;
-    config.api_keys.push(slow);
+    add_slow_key(&mut config);
     let gw = TestGateway::spawn_config(config).await;
 
     // A send that takes the one place and keeps it: its body is announced and never sent.
@@ -293,4 +299,71 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
         .await
         .expect("sends were not taken again once the place was free");
     gw.stop().await;
+}
+
+/// One HTTP/1.1 answer read off a raw connection: its status and whether the server said it closes
+/// the connection; `None` when the connection ended first.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> Option<(u16, bool)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let closes = head.lines().any(|l| l.trim() == "connection: close");
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((status, closes))
+}
+
+/// A send refused before its body was read (here for its key's rate) leaves the connection open
+/// for the caller's next request. Under overload refusals come by the thousand, and a new
+/// connection for each would cost the caller and the gateway more than the refusal itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_send_leaves_its_connection_open() {
+    use tokio::io::AsyncWriteExt;
+    let redis = TestRedis::single();
+    let sandbox = gateway_tests::TestSandbox::spawn().await;
+    let mut config = redis.gateway_config(&sandbox.url(), "");
+    add_slow_key(&mut config);
+    let gw = TestGateway::spawn_config(config).await;
+
+    let addr = gw.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let body =
+            json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": format!("same connection {i}")})
+                .to_string();
+        let request = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {SLOW_KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut stream).await;
+        assert!(answer.is_some(), "request {i} got no answer on the connection; answers before it: {answers:?}");
+        answers.push(answer.unwrap_or_default());
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    // Its burst lets at most 2 in; the rest are refused for the rate, on the same connection.
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 4, "{statuses:?}");
+    assert!(answers.iter().all(|a| !a.1), "an answer closed the connection: {answers:?}");
 }

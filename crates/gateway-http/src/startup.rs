@@ -189,6 +189,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let m = http_metrics.clone();
             let methods = methods.clone();
+            let unrouted = methods.clone();
             App::new()
                 .app_data(state.clone())
                 .app_data(keys.clone())
@@ -215,7 +216,7 @@ impl Application {
                     telemetry::continue_request_trace(&span, req.headers());
                     let started = std::time::Instant::now();
                     let m = m.clone();
-                    let fut = match methods.refuses(req.method().as_str(), req.path()) {
+                    let fut = match methods.refuses_literal(req.method().as_str(), req.path()) {
                         None => Either::Left(span.in_scope(|| srv.call(req))),
                         Some(allow) => {
                             let refusal = ApiError::MethodNotAllowed { allow }.error_response();
@@ -262,7 +263,16 @@ impl Application {
                     "/docs",
                     web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),
                 )
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route".into())) }))
+                // Nothing routed it: 405 with `Allow` when the path is documented with other
+                // methods (RFC 9110 §15.5.6), else 404. Paths with parameters are matched only
+                // here, so a routed request does not pay for matching every path of the table.
+                .default_service(web::to(move |req: actix_web::HttpRequest| {
+                    let refusal = match unrouted.refuses(req.method().as_str(), req.path()) {
+                        Some(allow) => ApiError::MethodNotAllowed { allow },
+                        None => ApiError::NotFound("route".into()),
+                    };
+                    std::future::ready(Err::<HttpResponse, _>(refusal))
+                }))
         })
         .workers(config.server.workers)
         .shutdown_timeout(config.server.shutdown_grace_secs)
@@ -373,8 +383,31 @@ struct Shed;
 /// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done. An
 /// API request's key is checked against its own rate first (no Redis), so a caller over it gets
 /// 429 whether or not the instance is busy.
+/// How long a refusal waits for the rest of the refused request's body.
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
+
+/// Reads and drops the refused request's body (up to `limit` bytes, for up to [`DRAIN_WAIT`]), so
+/// that the connection stays open for the caller's next request: actix closes a connection whose
+/// request body was left unread, and a caller refused thousands of times a second would then pay
+/// for a new connection on every refusal, and so would the gateway.
+async fn drain_body(req: &mut actix_web::dev::ServiceRequest, limit: usize) {
+    use actix_web::HttpMessage;
+    use futures::StreamExt;
+    let mut payload = req.take_payload();
+    let read = async {
+        let mut n = 0usize;
+        while let Some(Ok(chunk)) = payload.next().await {
+            n += chunk.len();
+            if n > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_WAIT, read).await;
+}
+
 async fn admit(
-    req: actix_web::dev::ServiceRequest,
+    mut req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
     use actix_web::dev::ServiceResponse;
@@ -385,11 +418,13 @@ async fn admit(
     };
     if budget == crate::http::admission::Budget::Api {
         if let Err(refusal) = crate::http::auth::admit(req.request()) {
+            drain_body(&mut req, state.max_batch_body_bytes).await;
             return Ok(req.into_response(refusal.error_response()));
         }
     }
     let Some(_place) = state.admission.enter(budget).await else {
         state.metrics.requests_shed.with_label_values(&[budget.shed_reason()]).inc();
+        drain_body(&mut req, state.max_batch_body_bytes).await;
         let mut refusal = ApiError::Overloaded.error_response();
         refusal.extensions_mut().insert(Shed);
         return Ok(req.into_response(refusal));

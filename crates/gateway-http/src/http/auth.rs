@@ -5,7 +5,7 @@ use std::future::{ready, Ready};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota};
 
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
@@ -105,7 +105,9 @@ pub fn admit(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     };
     let Some(caller) = caller else { return Ok(None) };
     if let Err(not_until) = caller.limiter.check() {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        // The limiter's own clock: a new `DefaultClock` asks the CPU what it has (`cpuid`), which
+        // in a virtual machine costs a trap to the hypervisor on every refusal.
+        let wait = not_until.wait_time_from(caller.limiter.clock().now());
         if let Some(m) = req.app_data::<web::Data<crate::http::api::AppState>>() {
             m.metrics.api_rate_limited.with_label_values(&[caller.name.as_str()]).inc();
         }

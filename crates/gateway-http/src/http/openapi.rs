@@ -159,7 +159,11 @@ pub fn for_deployment(mut doc: Value, config: &crate::config::Config) -> Value {
 
 /// The methods each documented path takes, so that a request for a path with the wrong method
 /// gets 405 with `Allow` (RFC 9110 §15.5.6) rather than a 404.
-pub struct MethodTable(Vec<(actix_web::dev::ResourceDef, String)>);
+pub struct MethodTable {
+    table: Vec<(actix_web::dev::ResourceDef, String)>,
+    /// The paths without parameters, for a lookup with no pattern matching.
+    literal: std::collections::HashMap<String, String>,
+}
 
 impl MethodTable {
     /// From the spec's paths, plus the documentation routes it does not describe.
@@ -177,7 +181,19 @@ impl MethodTable {
         for path in ["/openapi.json", "/docs", "/docs/{_:.*}"] {
             table.push((actix_web::dev::ResourceDef::new(path), "GET".to_owned()));
         }
-        Self(table)
+        let literal = table
+            .iter()
+            .filter_map(|(def, allow)| Some((def.pattern().filter(|p| !p.contains('{'))?.to_owned(), allow.clone())))
+            .collect();
+        Self { table, literal }
+    }
+
+    /// [`Self::refuses`] for a path without parameters only (`None` for any other): a lookup,
+    /// cheap enough for every request. It must come before routing, since the router would give
+    /// `GET /v1/messages/batch` to `GET /v1/messages/{id}`.
+    pub fn refuses_literal(&self, method: &str, path: &str) -> Option<String> {
+        let allow = self.literal.get(path)?;
+        (!allow.split(", ").any(|m| m == method)).then(|| allow.clone())
     }
 
     /// The `Allow` value when the path is documented but not with this method. A literal path
@@ -185,7 +201,7 @@ impl MethodTable {
     /// it does in the router.
     pub fn refuses(&self, method: &str, path: &str) -> Option<String> {
         let matching: Vec<&(actix_web::dev::ResourceDef, String)> =
-            self.0.iter().filter(|(def, _)| def.is_match(path)).collect();
+            self.table.iter().filter(|(def, _)| def.is_match(path)).collect();
         let (_, allow) = matching.iter().find(|(def, _)| def.pattern() == Some(path)).or(matching.first())?;
         (!allow.split(", ").any(|m| m == method)).then(|| allow.clone())
     }
