@@ -192,19 +192,24 @@ impl MethodTable {
     /// cheap enough for every request. It must come before routing, since the router would give
     /// `GET /v1/messages/batch` to `GET /v1/messages/{id}`.
     pub fn refuses_literal(&self, method: &str, path: &str) -> Option<String> {
-        let allow = self.literal.get(path)?;
-        (!allow.split(", ").any(|m| m == method)).then(|| allow.clone())
+        refusal(self.literal.get(path)?, method)
     }
 
     /// The `Allow` value when the path is documented but not with this method. A literal path
     /// (`/v1/messages/batch`) wins over a template that also matches it (`/v1/messages/{id}`), as
     /// it does in the router.
     pub fn refuses(&self, method: &str, path: &str) -> Option<String> {
-        let matching: Vec<&(actix_web::dev::ResourceDef, String)> =
-            self.table.iter().filter(|(def, _)| def.is_match(path)).collect();
-        let (_, allow) = matching.iter().find(|(def, _)| def.pattern() == Some(path)).or(matching.first())?;
-        (!allow.split(", ").any(|m| m == method)).then(|| allow.clone())
+        let allow = match self.literal.get(path) {
+            Some(allow) => allow,
+            None => &self.table.iter().find(|(def, _)| def.is_match(path))?.1,
+        };
+        refusal(allow, method)
     }
+}
+
+/// `allow` when it does not list `method`.
+fn refusal(allow: &str, method: &str) -> Option<String> {
+    (!allow.split(", ").any(|m| m == method)).then(|| allow.to_owned())
 }
 
 /// What the derives cannot say, written into the document so that it says what validation says:
