@@ -100,10 +100,11 @@ start_stack_with() {
   echo
   echo "Release build, \`make overload\` (scripts/overload.sh), on $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "API budget (\`admission.max_in_flight\`): ${OVERLOAD_MAX_IN_FLIGHT:-$(sed -n 's/^max_in_flight = //p' deploy/config/sandbox.toml)}."
-  echo "The client (\`tests/bin/overload.rs\`, one process on the same 2 cores as the gateway, the sandbox and Redis) times"
-  echo "each send from its hand-over to the HTTP client to the arrival of the answer's status and headers. That time includes"
-  echo "the client's own wait for a CPU and for its connection, the kernel's socket queues and the gateway's event loop"
-  echo "reaching the request, not only the gateway's handling of it."
+  echo "The client (\`tests/bin/overload.rs\`, one process on the same 2 cores as the gateway, the sandbox and Redis) opens"
+  echo "every connection first, then sends on each one request after another (one single-threaded runtime per core, each"
+  echo "with its share of the connections, as \`wrk\` does), and times each send from its hand-over to the connection to the"
+  echo "arrival of the answer's status and headers. That time includes the client's own wait for a CPU, the kernel's"
+  echo "socket queues and the gateway's event loop reaching the request, not only the gateway's handling of it."
   echo
 } >"$REPORT"
 run "dev key as configured (1,000 sends/s)" ':'

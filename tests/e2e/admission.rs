@@ -257,9 +257,12 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
 
     let body = json!({"channel": "whatsapp", "to": "85268411234", "type": "text", "text": "over its rate"});
     let mut answers = Vec::new();
-    for _ in 0..6 {
+    for i in 0..6 {
         let res = gw.client.post(format!("{}/v1/messages", gw.base_url)).bearer_auth(SLOW_KEY).json(&body);
-        let res = res.send().await.unwrap();
+        let res = res.header("x-request-id", format!("over-its-rate-{i}")).send().await.unwrap();
+        // A refusal is answered before any span or handler, and still names the request.
+        let request_id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok());
+        assert_eq!(request_id, Some(format!("over-its-rate-{i}").as_str()), "the refusal's request id");
         let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         answers.push((res.status().as_u16(), retry_after, res.json::<Value>().await.unwrap_or(Value::Null)));
     }
@@ -293,6 +296,16 @@ async fn with_the_api_budget_full_a_key_over_its_rate_gets_429_and_callbacks_sti
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(rate_limited as usize, limited.len(), "429s counted");
+    // Refusals are answers like any other in the request metrics, under their route.
+    let answered = |status: &str| {
+        m.lines()
+            .filter(|l| l.starts_with("gateway_http_requests_total{"))
+            .filter(|l| l.contains("route=\"/v1/messages\"") && l.contains(&format!("status=\"{status}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as usize
+    };
+    assert_eq!(answered("429"), limited.len(), "429s in gateway_http_requests_total");
+    assert!(answered("503") >= shed_sends, "503s in gateway_http_requests_total");
 
     drop(holder);
     eventually(Duration::from_secs(10), || async { (send(&gw, "after the holder left").await.0 == 202).then_some(()) })

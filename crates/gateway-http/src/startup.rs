@@ -197,8 +197,7 @@ impl Application {
                     ApiError::Validation(gateway_core::validate::FieldErrors::single("query", e.to_string())).into()
                 }))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::NotFound(e.to_string()).into()))
-                // Inside the request span and metrics, so refusals are logged and counted.
-                .wrap(actix_web::middleware::from_fn(admit))
+                .app_data(web::Data::from(methods.clone()))
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
                     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
@@ -238,10 +237,7 @@ impl Application {
                             span.record("otel.status_code", "ERROR");
                         }
                         let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-                        // A shed request is counted (`gateway_requests_shed_total`), not logged one
-                        // by one: under overload, a line per refusal would be work per refusal.
-                        let shed = res.response().extensions().contains::<Shed>();
-                        if status.is_server_error() && !shed {
+                        if status.is_server_error() {
                             warn!(status = status.as_u16(), latency_ms, "request failed");
                         } else {
                             debug!(status = status.as_u16(), latency_ms, "request");
@@ -250,6 +246,10 @@ impl Application {
                     }
                     .instrument(span)
                 })
+                // Outermost: a request refused by admission gets no span, no routing and no
+                // handler, only its answer and its count, so that a refusal stays cheap when
+                // thousands a second are refused.
+                .wrap(actix_web::middleware::from_fn(admit))
                 // Every documented route, from the table the API document is built from; after
                 // it, the documentation itself, which the document does not list.
                 .into_utoipa_app()
@@ -376,13 +376,6 @@ impl Application {
     }
 }
 
-/// Marks a response as a request shed by admission.
-struct Shed;
-
-/// Holds a place in the request's budget (API or callbacks) while it is handled; beyond the
-/// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done. An
-/// API request's key is checked against its own rate first (no Redis), so a caller over it gets
-/// 429 whether or not the instance is busy.
 /// How long a refusal waits for the rest of the refused request's body.
 const DRAIN_WAIT: Duration = Duration::from_millis(50);
 
@@ -403,11 +396,19 @@ async fn drain_body(req: &mut actix_web::dev::ServiceRequest, limit: usize) {
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_WAIT, read).await;
+    // Most bodies came with their head: read without arming a timer, which is a cost per refusal.
+    let mut read = std::pin::pin!(read);
+    if futures::FutureExt::now_or_never(&mut read).is_none() {
+        let _ = tokio::time::timeout(DRAIN_WAIT, read).await;
+    }
 }
 
+/// Holds a place in the request's budget (API or callbacks) while it is handled; beyond the
+/// budget, after at most `admission.max_wait_ms`, a 503 with `Retry-After` and no work done. An
+/// API request's key is checked against its own rate first (no Redis), so a caller over it gets
+/// 429 whether or not the instance is busy.
 async fn admit(
-    mut req: actix_web::dev::ServiceRequest,
+    req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
     use actix_web::dev::ServiceResponse;
@@ -416,18 +417,41 @@ async fn admit(
     let (Some(budget), Some(state)) = (budget, state) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
+    let started = std::time::Instant::now();
     if budget == crate::http::admission::Budget::Api {
         if let Err(refusal) = crate::http::auth::admit(req.request()) {
-            drain_body(&mut req, state.max_batch_body_bytes).await;
-            return Ok(req.into_response(refusal.error_response()));
+            return Ok(refuse(req, &refusal, &state, started).await);
         }
     }
     let Some(_place) = state.admission.enter(budget).await else {
         state.metrics.requests_shed.with_label_values(&[budget.shed_reason()]).inc();
-        drain_body(&mut req, state.max_batch_body_bytes).await;
-        let mut refusal = ApiError::Overloaded.error_response();
-        refusal.extensions_mut().insert(Shed);
-        return Ok(req.into_response(refusal));
+        return Ok(refuse(req, &ApiError::Overloaded, &state, started).await);
     };
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// Answers a request refused by admission (429 for the key's rate, 503 for the budget): its body
+/// read and dropped, its request id echoed, and counted in the request metrics as any answer is.
+/// Not traced or logged one by one: under overload, a span or a line per refusal would be work
+/// per refusal; `gateway_requests_shed_total` and `gateway_api_rate_limited_total` count them.
+async fn refuse(
+    mut req: actix_web::dev::ServiceRequest,
+    refusal: &ApiError,
+    state: &AppState,
+    started: std::time::Instant,
+) -> actix_web::dev::ServiceResponse {
+    drain_body(&mut req, state.max_batch_body_bytes).await;
+    let mut res = refusal.error_response();
+    if let Ok(id) = HeaderValue::from_str(&telemetry::request_id(req.headers())) {
+        res.headers_mut().insert(telemetry::REQUEST_ID, id);
+    }
+    let route = req
+        .app_data::<web::Data<crate::http::openapi::MethodTable>>()
+        .and_then(|methods| methods.route(req.path()))
+        .unwrap_or("unmatched");
+    let method = req.method().as_str();
+    let m = &state.metrics;
+    m.http_requests.with_label_values(&[method, route, res.status().as_str()]).inc();
+    m.http_duration.with_label_values(&[method, route]).observe(started.elapsed().as_secs_f64());
+    req.into_response(res)
 }

@@ -44,23 +44,23 @@ impl Caller {
     }
 }
 
-/// The configured keys, by hash.
+/// The configured keys, by the SHA-256 of the key.
 #[derive(Default)]
-pub struct ApiKeys(HashMap<String, Caller>);
+pub struct ApiKeys(HashMap<[u8; 32], Caller>);
 
 impl ApiKeys {
     pub fn new(keys: &[ApiKeyConfig]) -> Self {
         Self(
             keys.iter()
-                .map(|k| {
+                .filter_map(|k| {
+                    // Validated at start-up as 64 hex digits; anything else could match no key.
+                    let mut hash = [0u8; 32];
+                    hex::decode_to_slice(k.sha256.expose_secret(), &mut hash).ok()?;
                     let rate = NonZeroU32::new(k.rate_per_second).unwrap_or(NonZeroU32::MIN);
                     let burst = rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
                     let limiter =
                         Arc::new(DefaultDirectRateLimiter::direct(Quota::per_second(rate).allow_burst(burst)));
-                    (
-                        k.sha256.expose_secret().to_ascii_lowercase(),
-                        Caller { name: k.name.clone(), scopes: k.scopes.clone(), limiter },
-                    )
+                    Some((hash, Caller { name: k.name.clone(), scopes: k.scopes.clone(), limiter }))
                 })
                 .collect(),
         )
@@ -69,7 +69,7 @@ impl ApiKeys {
     /// Looking up by the hash of what was presented leaks nothing about other keys: the map
     /// compares hashes, never the keys themselves.
     pub fn authenticate(&self, presented: &str) -> Option<&Caller> {
-        self.0.get(&hash_key(presented))
+        self.0.get(&<[u8; 32]>::from(Sha256::digest(presented.as_bytes())))
     }
 }
 
@@ -100,7 +100,7 @@ pub fn admit(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     let caller = match (keys, presented) {
-        (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p).cloned(),
+        (Some(keys), Some(p)) if !p.is_empty() => keys.authenticate(p),
         _ => None,
     };
     let Some(caller) = caller else { return Ok(None) };
@@ -114,7 +114,7 @@ pub fn admit(req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
         return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });
     }
     req.extensions_mut().insert(Admitted(caller.clone()));
-    Ok(Some(caller))
+    Ok(Some(caller.clone()))
 }
 
 impl FromRequest for Caller {

@@ -195,6 +195,15 @@ impl MethodTable {
         refusal(self.literal.get(path)?, method)
     }
 
+    /// The documented path a request path falls under (`/v1/messages/{id}` for
+    /// `/v1/messages/0192…`), as the router would name it: a literal path first.
+    pub fn route(&self, path: &str) -> Option<&str> {
+        match self.literal.get_key_value(path) {
+            Some((pattern, _)) => Some(pattern),
+            None => self.table.iter().find(|(def, _)| def.is_match(path)).and_then(|(def, _)| def.pattern()),
+        }
+    }
+
     /// The `Allow` value when the path is documented but not with this method. A literal path
     /// (`/v1/messages/batch`) wins over a template that also matches it (`/v1/messages/{id}`), as
     /// it does in the router.
