@@ -162,12 +162,14 @@ pub struct EngineConfig {
     pub retry_schedule_ms: RetrySchedule,
     /// Provider calls in flight per lane and process.
     pub concurrency_per_lane: usize,
-    /// How often an idle worker looks for work queued by other instances, in milliseconds; while
-    /// this process hears the engine's wake-ups (`<prefix>:wake`), the first wait of an idle lane,
-    /// doubled on each look that finds nothing, up to `idle_max_ms`.
+    /// How often an idle worker looks for work queued by other instances, in milliseconds, while
+    /// this process does not hear the engine's wake-ups (`<prefix>:wake`); while it does, the
+    /// wait after a look that found work.
     pub idle_poll_ms: u64,
-    /// The longest an idle lane waits between looks for work while wake-ups are heard: the safety
-    /// net for a lost wake-up, which then costs this much latency at most.
+    /// How long an idle lane waits between looks for work while wake-ups are heard (a quarter
+    /// less at random), unless its last look said something is due sooner: the safety net for a
+    /// lost wake-up, which then costs this much latency at most. 5 minutes: with 1,000 accounts,
+    /// about 4 looks a second.
     pub idle_max_ms: u64,
     /// Whether this process runs delivery workers (an API-only process does not).
     pub dispatch: bool,
@@ -217,7 +219,7 @@ impl Default for EngineConfig {
             retry_schedule_ms: RetrySchedule::default(),
             concurrency_per_lane: 32,
             idle_poll_ms: 200,
-            idle_max_ms: 30_000,
+            idle_max_ms: 300_000,
             dispatch: true,
             dead_letter_cap: 10_000,
             report_buffer_cap: 10_000,
@@ -460,10 +462,10 @@ impl SubscriptionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdmissionConfig {
-    /// API requests (`/v1/...`) handled at once by one process. Enough to keep Redis busy (a
-    /// send is in flight for about a round trip, so 64 carry well over 10,000 sends a second at
-    /// a few milliseconds each); more would only queue sends that wait longer, under overload,
-    /// and take CPU from the refusals and callbacks.
+    /// API requests (`/v1/...`) handled at once by one process. Twice the 64 concurrent sends
+    /// that keep a 2-core instance's accept path at its ceiling (`make bench`, S2); more would
+    /// only queue sends that are answered late under overload, and take CPU from the refusals
+    /// and callbacks.
     pub max_in_flight: usize,
     /// How long a request beyond its budget waits for a place before it is refused, in ms.
     pub max_wait_ms: u64,
@@ -481,7 +483,7 @@ pub struct AdmissionConfig {
 impl Default for AdmissionConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: 64,
+            max_in_flight: 128,
             max_wait_ms: 10,
             callbacks_max_in_flight: 1024,
             callbacks_max_wait_ms: 1000,
@@ -920,7 +922,7 @@ accounts = ["incs-wa"]
 
     #[test]
     fn an_idle_wait_shorter_than_the_poll_or_over_an_hour_is_refused_naming_the_key() {
-        assert_eq!(base().engine.idle_max_ms, 30_000);
+        assert_eq!(base().engine.idle_max_ms, 300_000);
         for (poll, max) in [(200, 199), (200, 3_600_001)] {
             let mut c = base();
             (c.engine.idle_poll_ms, c.engine.idle_max_ms) = (poll, max);

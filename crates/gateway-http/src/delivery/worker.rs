@@ -3,9 +3,10 @@
 //!
 //! A worker wakes when the engine says its lane has work (a wake-up, see [`super::wake`]), when
 //! the last claim said something becomes due (delays, leases, validity, pauses, rate), or after
-//! an idle wait: `idle_poll_ms`, doubled on each look that finds nothing up to `idle_max_ms` while
-//! wake-ups are heard (only `idle_poll_ms` while they are not). On shutdown it stops claiming and lets in-flight sends finish; anything not
-//! finished in time keeps its lease, which expires, and the message is sent again.
+//! an idle wait: `idle_poll_ms` after a look that found work, `idle_max_ms` after one that found
+//! nothing while wake-ups are heard (only `idle_poll_ms` while they are not). On shutdown it stops
+//! claiming and lets in-flight sends finish; anything not finished in time keeps its lease, which
+//! expires, and the message is sent again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -160,8 +161,6 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
     let permits = Arc::new(Semaphore::new(ctx.config.concurrency_per_lane));
     let idle = Duration::from_millis(ctx.config.idle_poll_ms);
     let idle_max = Duration::from_millis(ctx.config.idle_max_ms).max(idle);
-    // The next idle wait: grows while looks find nothing, back to `idle` when one finds work.
-    let mut idle_next = idle;
     let mut backoff = Duration::from_millis(50);
     loop {
         if ctx.shutdown.is_cancelled() {
@@ -221,13 +220,13 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
         lane.waiting
             .store(!batch.items.is_empty() || batch.idle != IdleReason::Empty, std::sync::atomic::Ordering::Relaxed);
         let idle_for = if !batch.items.is_empty() || !ctx.wake.live() {
-            idle_next = idle;
             idle
         } else {
-            // Up to a quarter less, at random: lanes that went idle together look at different times.
-            let now = idle_next.mul_f64(rand::rng().random_range(0.75..=1.0)).max(idle);
-            idle_next = (idle_next * 2).min(idle_max);
-            now
+            // Wake-ups are heard, so new work rings this lane and the next look is only a safety
+            // net against a lost wake-up; the look's own answer (`batch.wait`: the earliest
+            // delayed message, lease or validity end) still bounds the sleep below. Up to a
+            // quarter less, at random: lanes that went idle together look at different times.
+            idle_max.mul_f64(rand::rng().random_range(0.75..=1.0)).max(idle)
         };
         if batch.idle == IdleReason::RateLimited {
             ctx.metrics.rate_limit_hits.with_label_values(&[lane.spec.lane.as_str()]).inc();
