@@ -12,7 +12,7 @@
 # BENCH_NOTES (a markdown file appended to the report's analysis), BENCH_OUT (bench/results),
 # BENCH_ONLY (all | urgency: only the search latency and index memory figures, a few minutes |
 # idle-claim: only the idle cost with 1,000 accounts and the claim cost with 1,000,000 queued),
-# BENCH_IDLE_WARMUP (60 s), BENCH_IDLE_WINDOW (60 s),
+# BENCH_IDLE_WARMUP (30 s), BENCH_IDLE_WINDOW (300 s: at least `idle_max_ms`),
 # BENCH_URGENCY_N (100000 messages stored for them), BENCH_SEARCH_QUERIES (300 per query kind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +150,7 @@ if [ -n "${BENCH_NOTES:-}" ]; then notes=(--notes "$BENCH_NOTES"); fi
   --rounds "${BENCH_ROUNDS:-3}" --duration "${BENCH_DURATION:-10}" --connections "${BENCH_CONNECTIONS:-64}" \
   --threads "${BENCH_THREADS:-2}" --memory-n "${BENCH_MEMORY_N:-50000}" --quiet-wait "${BENCH_QUIET_WAIT:-20}" \
   --only "${BENCH_ONLY:-all}" --urgency-n "${BENCH_URGENCY_N:-100000}" \
-  --idle-warmup "${BENCH_IDLE_WARMUP:-60}" --idle-window "${BENCH_IDLE_WINDOW:-60}" \
+  --idle-warmup "${BENCH_IDLE_WARMUP:-30}" --idle-window "${BENCH_IDLE_WINDOW:-300}" \
   --search-queries "${BENCH_SEARCH_QUERIES:-300}" "${notes[@]}" &
 runner=$!
 wait "$runner"

@@ -280,6 +280,36 @@ async fn a_throttled_lane_waits_and_keeps_its_order(redis: TestRedis) {
 }
 
 /// Each scenario as two tests: on one Redis, and on a Redis Cluster.
+/// Reconciliation reads an idle sender only when it can have something to poll: its answer says
+/// how long until its oldest submitted message goes quiet, or a whole quiet period when nothing
+/// waits, since a message submitted later goes quiet no sooner.
+async fn reconciliation_says_when_a_sender_can_next_have_a_quiet_message(redis: TestRedis) {
+    let engine = engine(&redis, |_| {});
+    let quiet = Duration::from_secs(60);
+    let (none, due) = engine.quiet_messages(SENDER, quiet, 10).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(due, Some(quiet), "nothing submitted: nothing goes quiet before a quiet period");
+
+    let id = accept(&engine, "reconcile me").await;
+    let claimed = claim_n(&engine, 1, Duration::from_secs(5)).await.pop().expect("claimed");
+    let accepted = attempt(1, "accepted");
+    let submitted = engine.submitted(SENDER, &claimed, LANE, "incs", "wamid.quiet", &accepted, true);
+    assert!(submitted.await.unwrap().is_some());
+    let (none, due) = engine.quiet_messages(SENDER, quiet, 10).await.unwrap();
+    assert!(none.is_empty(), "submitted just now: not quiet yet");
+    let due = due.expect("a due time");
+    assert!(due <= quiet && due >= quiet - Duration::from_secs(10), "due in {due:?}");
+
+    // Quiet at once with no quiet period: polled now, so no due time is given (look again soon).
+    let (polled, due) = engine.quiet_messages(SENDER, Duration::ZERO, 10).await.unwrap();
+    assert_eq!(polled.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), [id.to_string().as_str()]);
+    assert_eq!(due, None);
+    // Polled just now: its next turn is a whole quiet period away.
+    let (none, due) = engine.quiet_messages(SENDER, quiet, 10).await.unwrap();
+    assert!(none.is_empty());
+    assert!(due.is_some_and(|d| d >= quiet - Duration::from_secs(10)), "due in {due:?}");
+}
+
 macro_rules! on_single_and_cluster {
     ($($scenario:ident),* $(,)?) => {
         mod single {
@@ -305,4 +335,5 @@ on_single_and_cluster!(
     cancel_and_claim_race_to_exactly_one_winner,
     a_pause_stops_every_claim_until_resumed,
     a_throttled_lane_waits_and_keeps_its_order,
+    reconciliation_says_when_a_sender_can_next_have_a_quiet_message,
 );

@@ -1089,6 +1089,9 @@ impl Engine {
     }
 
     /// Submitted messages with no status news for `quiet`: `(id, lane, provider message id)`.
+    /// When there are none, also how long until one can be: its reconciliation set is scored by
+    /// when each message was submitted or last polled, so its oldest entry is the next to go
+    /// quiet, and an entry added later goes quiet no sooner than `quiet` from now.
     ///
     /// # Errors
     /// [`StoreError`] when Redis is unreachable.
@@ -1097,7 +1100,7 @@ impl Engine {
         sender: &str,
         quiet: Duration,
         limit: usize,
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
+    ) -> Result<(Vec<(String, String, String)>, Option<Duration>), StoreError> {
         let keys = self.keys(sender);
         self.timed(async {
             let mut c = self.conn().await?;
@@ -1112,6 +1115,18 @@ impl Engine {
                 .arg(limit)
                 .query_async(&mut c)
                 .await?;
+            if ids.is_empty() {
+                let oldest: Vec<(String, i64)> = redis::cmd("ZRANGE")
+                    .arg(keys.reconcile())
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES")
+                    .query_async(&mut c)
+                    .await?;
+                let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
+                let due_in = oldest.first().map_or(quiet_ms, |(_, at)| at.saturating_add(quiet_ms) - now);
+                return Ok((Vec::new(), Some(Duration::from_millis(u64::try_from(due_in).unwrap_or(0)))));
+            }
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
                 let (lane, pmid): (Option<String>, Option<String>) =
@@ -1127,7 +1142,7 @@ impl Engine {
                     }
                 }
             }
-            Ok(out)
+            Ok((out, None))
         })
         .await
     }
