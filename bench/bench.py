@@ -1095,7 +1095,7 @@ def write_report(a, facts, runs, lat, mem, prof, started, finished, idle=None, c
       "config raises the lane rate to `rate_per_second = 1000000`, `burst = 100000` and the API key's rate "
       "to 1000000/s, so no rate limit is the bottleneck; it has one INCS WhatsApp account, no event "
       "subscriptions, and the sandbox sends no status callbacks (the pipeline measured ends at `submitted`). "
-      "Other engine settings are the defaults (`concurrency_per_lane = 32`, Redis pool 32). "
+      "Other engine settings are the defaults (`concurrency_per_lane = 256`, one shared Redis connection). "
       "P1 is the peer a team would write without a gateway (bench/peer/server.js: one Node process, the "
       "`http` module, a BullMQ queue and a BullMQ worker with concurrency 64 POSTing each job to the same "
       "sandbox endpoint, jobs removed on completion), in the same rotation, on the same emptied Redis and "
@@ -1355,15 +1355,27 @@ def levers(facts, by, lat, ratios, m, cmds, n3, prof, cpu_us, redis_reads, targe
                    "always empty), and accepting takes two (`SET` of the id index, the `accept` script). Those keys "
                    "live in other hash slots, so they cannot join the scripts on a cluster, but they can travel in one "
                    "pipeline with them: 2 + 4 round trips become 1 + 1.")
+    ev = cmds.get("evalsha", [0, 0])
+    if ev[0]:
+        inner = sum(v[1] for k, v in cmds.items() if k not in ("evalsha", "eval")) / n3
+        total = ev[1] / n3
+        out.append(f"Scripts: {per_msg('evalsha'):.2f} script calls per message (batches of about "
+                   f"{1 / max(1e-9, per_msg('evalsha')):.0f}), {total:.0f} µs of Redis time per message inside them; every "
+                   f"command (those the scripts run and the few sent directly) takes {inner:.0f} µs per message, so "
+                   f"the Lua around the commands (keys and fields built as strings, arguments converted, "
+                   f"`redis.call` itself) takes at least {max(0.0, total - inner):.0f} µs. "
+                   "The search indexes' `ZADD`s into sorted sets of every queued and every submitted message are the "
+                   "dearest commands (see the table); the bench sends every message to one recipient, so its "
+                   "recipient index is as large as the status indexes.")
     busy = med([r["cpu"]["machine_busy_cores"] for r in by["S3"]])
     busy2 = med([r["cpu"]["machine_busy_cores"] for r in by["S2"]])
     if min(busy, busy2) < 0.9 * nproc:
         out.append(f"Not only CPU: S2 kept {busy2:.2f} and S3 {busy:.2f} of {nproc} cores busy, so part of the limit "
                    "is waiting. Each message's round trips run one after another (see reads per message), each "
                    "one a hand-off to the Redis connection's driver task, often on another thread (the scheduler "
-                   "switches in the profile), all calls of a process sharing one multiplexed connection; and at most "
-                   "`concurrency_per_lane` = 32 sends are in flight. Fewer round trips shorten each chain; more "
-                   "sends in flight (a higher `concurrency_per_lane`) keep the workers busy while they wait.")
+                   "switches in the profile), all calls of a process sharing one multiplexed connection; a sender "
+                   "has at most 4 batch calls in Redis at once and each lane at most `concurrency_per_lane` = 256 "
+                   "sends in flight (1,024 measured no faster than 512 while this was tuned).")
     if busy >= 0.9 * nproc:
         other = med([r["cpu"]["other_cores"] for r in by["S3"]])
         out.append(f"S3 is CPU-bound here: {busy:.2f} of {nproc} cores were busy during its runs ({other:.2f} of them "
@@ -1516,9 +1528,10 @@ def main():
     p.add_argument("--quiet-wait", type=float, default=20.0, help="seconds to wait for other load to drop before a run")
     p.add_argument("--quiet-threshold", type=float, default=0.3, help="cores of other load considered quiet")
     p.add_argument("--notes", help="a markdown file appended to the report's analysis")
-    p.add_argument("--only", default="all", choices=["all", "urgency", "idle-claim"],
+    p.add_argument("--only", default="all", choices=["all", "urgency", "idle-claim", "pipeline"],
                    help="urgency: only the search latency and index memory figures; idle-claim: only the idle "
-                        "and claim cost figures")
+                        "and claim cost figures; pipeline: only S0, S2, S3 and P1, logged with their CPU per "
+                        "message, no report (a quick look while working on the hot path)")
     p.add_argument("--idle-accounts", type=int, default=1000)
     p.add_argument("--idle-warmup", type=int, default=30, help="seconds before the idle window (every lane looks once at start)")
     # At least `idle_max_ms` (5 minutes): every idle lane looks about once in it, so the window
@@ -1565,6 +1578,8 @@ def main():
     try:
         for rnd in range(1, a.rounds + 1):
             for s in SCENARIOS:
+                if a.only == "pipeline" and s not in ("S0", "S2", "S3", "P1"):
+                    continue
                 if s in ("S0", "S1"):
                     r = b.http_only(s, rnd)
                 elif s == "S2":
@@ -1578,6 +1593,18 @@ def main():
                 runs.append(r)
                 extra = f", checks {'ok' if r['checks']['ok'] else 'FAILED'}" if "checks" in r else ""
                 log(f"round {rnd} {s}: {r['rate']:,.0f}/s (other load {r['cpu']['other_cores']:.2f} cores{extra})")
+                if a.only == "pipeline":
+                    n = max(1, r.get("messages") or 1)
+                    us = {k: round(1e6 * v / n, 1) for k, v in r["cpu"]["cpu_s"].items() if v}
+                    log(f"  CPU µs per message {us}, busy {r['cpu']['machine_busy_cores']:.2f} cores")
+                    cmds = sorted((r.get("redis_commands") or {}).items(), key=lambda kv: -kv[1]["usec"])[:10]
+                    log("  Redis per message: " + ", ".join(
+                        f"{k} {v['calls'] / n:.2f} x {v['usec'] / max(1, v['calls']):.1f} µs" for k, v in cmds))
+        if a.only == "pipeline":
+            if os.environ.get("BENCH_PERF") and perf_works():
+                for name, prof in b.profile().items():
+                    log(f"perf {name} ({prof['mode']}):\n" + "\n".join(prof["dsos"] + prof["symbols"]))
+            return 0 if all(r["checks"]["ok"] for r in runs if "checks" in r) else 1
         s3 = med([r["rate"] for r in runs if r["scenario"] == "S3"])
         lat = []
         for rnd in range(1, a.rounds + 1):

@@ -11,7 +11,9 @@
 # BENCH_MEMORY_N (50000), BENCH_QUIET_WAIT (20 s to wait for other load before each run),
 # BENCH_NOTES (a markdown file appended to the report's analysis), BENCH_OUT (bench/results),
 # BENCH_ONLY (all | urgency: only the search latency and index memory figures, a few minutes |
-# idle-claim: only the idle cost with 1,000 accounts and the claim cost with 1,000,000 queued),
+# idle-claim: only the idle cost with 1,000 accounts and the claim cost with 1,000,000 queued |
+# pipeline: only S0, S2, S3 and P1, logged with their CPU per message, no report; BENCH_PERF=1 adds
+# perf profiles of the gateway and Redis during one more S3 run),
 # BENCH_IDLE_WARMUP (30 s), BENCH_IDLE_WINDOW (300 s: at least `idle_max_ms`),
 # BENCH_URGENCY_N (100000 messages stored for them), BENCH_SEARCH_QUERIES (300 per query kind).
 set -euo pipefail

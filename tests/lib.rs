@@ -848,3 +848,18 @@ pub async fn quiet_period(d: Duration, reason: &str) {
     eprintln!("quiet period of {} ms: {reason}", d.as_millis());
     tokio::time::sleep(d).await;
 }
+
+/// A first attempt that the INCS account `incs-whatsapp` took, for tests that record sends
+/// through the engine directly.
+pub fn submitted_attempt() -> gateway_http::engine::record::AttemptRecord {
+    gateway_http::engine::record::AttemptRecord {
+        n: 1,
+        provider: "incs".into(),
+        account: "incs-whatsapp".into(),
+        at: chrono::Utc::now(),
+        outcome: "submitted".into(),
+        http_status: None,
+        provider_code: None,
+        latency_ms: 3,
+    }
+}

@@ -427,7 +427,7 @@ async fn bad_urgency_input_is_a_4xx_naming_the_field() {
 async fn search_finds_messages_among_100_000() {
     use gateway_core::request::SendRequest;
     use gateway_core::{MessageId, Priority};
-    use gateway_http::engine::record::{AttemptRecord, StoredMessage, StoredMessageV2};
+    use gateway_http::engine::record::{StoredMessage, StoredMessageV2};
     use gateway_http::engine::{Engine, LaneSpec};
 
     let redis = TestRedis::single();
@@ -476,16 +476,7 @@ async fn search_finds_messages_among_100_000() {
         rate_per_second: 1_000_000,
         burst: 1_000_000,
     };
-    let attempt = AttemptRecord {
-        n: 1,
-        provider: "incs".into(),
-        account: "incs-whatsapp".into(),
-        at: chrono::Utc::now(),
-        outcome: "submitted".into(),
-        http_status: None,
-        provider_code: None,
-        latency_ms: 3,
-    };
+    let attempt = gateway_tests::submitted_attempt();
     let mut submitted = 0;
     while submitted < 1000 {
         let batch = engine.claim(&lane, (1000 - submitted).min(64)).await.unwrap();

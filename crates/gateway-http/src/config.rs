@@ -217,7 +217,7 @@ impl Default for EngineConfig {
             retention_secs: 7 * 24 * 3600,
             idempotency_retention_secs: 24 * 3600,
             retry_schedule_ms: RetrySchedule::default(),
-            concurrency_per_lane: 32,
+            concurrency_per_lane: 256,
             idle_poll_ms: 200,
             idle_max_ms: 300_000,
             dispatch: true,

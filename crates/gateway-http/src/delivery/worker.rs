@@ -29,7 +29,7 @@ use crate::engine::{Claimed, Engine, IdleReason, LaneSpec};
 use crate::metrics::Metrics;
 
 /// The most a single claim takes, whatever the free concurrency.
-const MAX_CLAIM: usize = 64;
+const MAX_CLAIM: usize = 128;
 
 /// A lane: one provider account, its queue, and the wake-up bell its workers listen to.
 pub struct Lane {
@@ -159,6 +159,7 @@ impl Dispatcher {
 
 async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
     let permits = Arc::new(Semaphore::new(ctx.config.concurrency_per_lane));
+    let refill = (ctx.config.concurrency_per_lane.min(MAX_CLAIM) / 4).max(1);
     let idle = Duration::from_millis(ctx.config.idle_poll_ms);
     let idle_max = Duration::from_millis(ctx.config.idle_max_ms).max(idle);
     let mut backoff = Duration::from_millis(50);
@@ -167,9 +168,12 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             break;
         }
         let free = permits.available_permits();
-        if free == 0 {
+        if free < refill {
+            // Most sends are in flight: claim again once a quarter of them are back, not on each
+            // one's return, so that a busy lane claims in batches (a claim costs a script call
+            // whatever its size).
             tokio::select! {
-                p = permits.clone().acquire_owned() => drop(p),
+                p = permits.clone().acquire_many_owned(refill as u32) => drop(p),
                 () = ctx.shutdown.cancelled() => break,
             }
             continue;

@@ -59,6 +59,7 @@
 
 mod conn;
 pub mod fallback;
+mod group;
 pub mod record;
 mod scripts;
 pub mod subscription;
@@ -75,7 +76,7 @@ pub use conn::{Conn, RedisPool};
 use crate::config::{EngineConfig, RedisConfig};
 pub use record::{AttemptRecord, ChainLink, ErrorRecord, MessageRecord, StoredMessage};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("redis unavailable: {0}")]
     Unavailable(String),
@@ -125,6 +126,7 @@ struct Scripts {
 /// Key names for one sender.
 #[derive(Clone)]
 pub struct SenderKeys {
+    /// `<prefix>:{<sender>}`: every key of the sender starts with it.
     tag: String,
 }
 
@@ -440,6 +442,20 @@ pub struct Engine {
     instance: String,
     /// Replicas that must confirm an accepted message, and how long to wait for them.
     wait_replicas: Option<(u32, Duration)>,
+    accepts: Arc<group::Group<AcceptItem, i64>>,
+    submits: Arc<group::Group<SubmitItem, Option<Vec<String>>>>,
+}
+
+/// One job's part of a batch of accepts: the accept script's 12 arguments per job.
+struct AcceptItem {
+    /// Whether it gets an id index (messages do, event deliveries do not).
+    indexed: bool,
+    args: [String; 12],
+}
+
+/// One send's part of a batch of `submitted` records: the script's 7 arguments per message.
+struct SubmitItem {
+    args: [String; 7],
 }
 
 impl Engine {
@@ -485,6 +501,8 @@ impl Engine {
             instance: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
             wait_replicas: (redis.wait_replicas > 0)
                 .then(|| (redis.wait_replicas, Duration::from_millis(redis.wait_timeout_ms))),
+            accepts: group::Group::new(),
+            submits: group::Group::new(),
         })
     }
 
@@ -627,7 +645,8 @@ impl Engine {
         Ok(now)
     }
 
-    /// The accept script: the acceptance time, or 0 when a job with this id exists already.
+    /// The accept script: the acceptance time, or 0 when a job with this id exists already. The
+    /// job joins its sender's next batch ([`group`]).
     #[allow(clippy::too_many_arguments)]
     async fn accept_once(
         &self,
@@ -639,53 +658,68 @@ impl Engine {
         indexed: bool,
         job: &Job<'_>,
     ) -> Result<i64, StoreError> {
+        let item = AcceptItem {
+            indexed,
+            args: [
+                id.to_owned(),
+                body.to_owned(),
+                lane.to_owned(),
+                due_ms.to_string(),
+                job.class.to_owned(),
+                job.ttl_ms.to_string(),
+                job.batch.to_owned(),
+                job.to.to_owned(),
+                job.chain.link.clone(),
+                job.chain.steps.to_string(),
+                job.chain.first_wait_ms.to_string(),
+                job.chain.source.unwrap_or("api").to_owned(),
+            ],
+        };
+        let engine = self.clone();
+        self.accepts
+            .submit(sender, item, move |sender, items| {
+                let engine = engine.clone();
+                async move { engine.accept_batch(&sender, items).await }
+            })
+            .await
+    }
+
+    /// One batch of a sender's accepts: the id indexes, then the script, in one round trip on a
+    /// single Redis.
+    async fn accept_batch(&self, sender: &str, items: Vec<AcceptItem>) -> Result<Vec<i64>, StoreError> {
         let keys = self.keys(sender);
-        // Without a campaign the script needs some key of the sender's slot there; it is unused.
-        let batch_key = if job.batch.is_empty() { keys.validity() } else { keys.batch(job.batch) };
         let mut pipe = redis::pipe();
-        if indexed {
+        for item in items.iter().filter(|i| i.indexed) {
             // The index first: if the script never runs, it points at nothing (a 404), and no
             // message exists that cannot be found.
-            pipe.set(self.index_key(id), sender);
+            pipe.set(self.index_key(&item.args[0]), sender);
         }
         let mut accept = redis::cmd("EVALSHA");
         accept
             .arg(self.scripts.accept.get_hash())
-            .arg(6)
-            .arg(keys.message(id))
-            .arg(keys.ready_class(lane, job.class))
+            .arg(3)
             .arg(keys.delay())
             .arg(keys.validity())
-            .arg(&batch_key)
             .arg(keys.fallback_wait())
-            .arg(id)
-            .arg(body)
-            .arg(lane)
-            .arg(due_ms)
-            .arg(job.class)
-            .arg(job.ttl_ms)
-            .arg(job.batch)
-            .arg(self.retention.as_millis() as u64)
-            .arg(job.to)
-            .arg(&job.chain.link)
-            .arg(job.chain.steps)
-            .arg(job.chain.first_wait_ms)
-            .arg(job.chain.source.unwrap_or("api"));
+            .arg(&keys.tag)
+            .arg(self.retention.as_millis() as u64);
+        for item in &items {
+            accept.arg(&item.args[..]);
+        }
         pipe.add_command(accept);
         self.timed(async {
             let mut c = self.conn().await?;
-            // One round trip (on a single Redis): the accept path's latency is this call.
             let replies = match c.in_order(&pipe).await {
                 Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                     // A Redis that restarted or was flushed: load the script, then all again
-                    // (setting the id index twice is harmless).
+                    // (setting the id indexes twice is harmless).
                     self.scripts.accept.load_async(&mut c).await?;
                     c.in_order(&pipe).await?
                 }
                 other => other?,
             };
-            let now = replies.into_iter().last().unwrap_or(Value::Nil);
-            Ok(<i64 as redis::FromRedisValue>::from_redis_value(now).map_err(redis::RedisError::from)?)
+            let times = replies.into_iter().last().unwrap_or(Value::Nil);
+            Ok(<Vec<i64> as redis::FromRedisValue>::from_redis_value(times).map_err(redis::RedisError::from)?)
         })
         .await
     }
@@ -783,10 +817,11 @@ impl Engine {
         Ok(batch)
     }
 
-    /// Records a successful send.
+    /// Records a successful send. The record joins its sender's next batch ([`group`]).
     ///
     /// # Errors
-    /// [`StoreError`]; `Ok(false)` when the lease was lost (another worker owns the message now).
+    /// [`StoreError`]; `Ok(None)` when the lease was lost (another worker owns the message now);
+    /// otherwise the status reports that were buffered under the provider's id.
     #[allow(clippy::too_many_arguments)]
     pub async fn submitted(
         &self,
@@ -798,56 +833,87 @@ impl Engine {
         attempt: &AttemptRecord,
         reconcile: bool,
     ) -> Result<Option<Vec<String>>, StoreError> {
+        let item = SubmitItem {
+            args: [
+                claim.id.clone(),
+                claim.token.clone(),
+                provider.to_owned(),
+                pmid.to_owned(),
+                json(attempt)?,
+                lane.to_owned(),
+                if reconcile { "1" } else { "0" }.to_owned(),
+            ],
+        };
+        let engine = self.clone();
+        self.submits
+            .submit(sender, item, move |sender, items| {
+                let engine = engine.clone();
+                async move { engine.submitted_batch(&sender, items).await }
+            })
+            .await
+    }
+
+    /// One batch of a sender's successful sends: the script, then in one more round trip the id
+    /// indexes' lifetimes, the provider ids' links and their report buffers.
+    async fn submitted_batch(
+        &self,
+        sender: &str,
+        items: Vec<SubmitItem>,
+    ) -> Result<Vec<Option<Vec<String>>>, StoreError> {
         let keys = self.keys(sender);
-        let attempt = json(attempt)?;
+        let mut script = self.scripts.submitted.prepare_invoke();
+        script.key(keys.lease()).key(keys.reconcile()).key(keys.validity());
+        script.arg(&keys.tag).arg(self.retention.as_millis() as u64);
+        for item in &items {
+            script.arg(&item.args[..]);
+        }
         self.timed(async {
             let mut c = self.conn().await?;
-            let ok: i64 = self
-                .scripts
-                .submitted
-                .key(keys.message(&claim.id))
-                .key(keys.lease())
-                .key(keys.reconcile())
-                .key(keys.validity())
-                .arg(&claim.id)
-                .arg(&claim.token)
-                .arg(provider)
-                .arg(pmid)
-                .arg(&attempt)
-                .arg(self.retention.as_millis() as u64)
-                .arg(lane)
-                .arg(if reconcile { "1" } else { "0" })
-                .invoke_async(&mut c)
-                .await?;
-            if ok != 1 {
-                return Ok(None);
+            let recorded: Vec<i64> = script.invoke_async(&mut c).await?;
+            if recorded.len() != items.len() {
+                return Err(unknown_answer("submitted", &format!("{} answers for {}", recorded.len(), items.len())));
             }
             let retention = self.retention.as_millis() as i64;
-            // The rest in one round trip: the id index lives as long as the record; the provider's
-            // id is linked before its report buffer is taken (`buffer_report` pushes, then reads
-            // the link), and taking an empty buffer costs nothing more.
+            // The id index lives as long as the record; the provider's id is linked before its
+            // report buffer is taken (`buffer_report` pushes, then reads the link), and taking an
+            // empty buffer costs nothing more. Each buffer's reply is the last of its message's.
             let mut pipe = redis::pipe();
-            if !self.indexless(sender) {
-                pipe.pexpire(self.index_key(&claim.id), retention);
-            }
-            if !pmid.is_empty() {
-                let owner = ProviderIdOwner::new(sender, &claim.id).encode();
+            // Per message: not recorded (None), or the position of its buffer's reply, if any.
+            let mut takes = Vec::with_capacity(items.len());
+            for (item, ok) in items.iter().zip(&recorded) {
+                let [id, _, provider, pmid, ..] = &item.args;
+                if *ok != 1 {
+                    takes.push(None);
+                    continue;
+                }
+                if !self.indexless(sender) {
+                    pipe.pexpire(self.index_key(id), retention);
+                }
+                if pmid.is_empty() {
+                    takes.push(Some(None));
+                    continue;
+                }
+                let owner = ProviderIdOwner::new(sender, id).encode();
                 pipe.pset_ex(self.provider_id_key(provider, pmid), owner, retention as u64);
-                // The buffer's reply must come last: it is the one read below.
                 pipe.zrem(self.buffer_index_key(), self.buffer_key(provider, pmid));
                 pipe.cmd("LPOP").arg(self.buffer_key(provider, pmid)).arg(REPORT_BUFFER_PER_ID);
+                takes.push(Some(Some(pipe.len() - 1)));
             }
-            if pipe.is_empty() {
-                return Ok(Some(Vec::new()));
+            let mut replies = if pipe.is_empty() { Vec::new() } else { c.in_order(&pipe).await? };
+            let mut out = Vec::with_capacity(items.len());
+            for take in takes {
+                out.push(match take {
+                    None => None,
+                    Some(None) => Some(Vec::new()),
+                    Some(Some(at)) => {
+                        let taken = replies.get_mut(at).map_or(Value::Nil, |v| std::mem::replace(v, Value::Nil));
+                        let taken = <Option<Vec<String>> as redis::FromRedisValue>::from_redis_value(taken)
+                            .map_err(redis::RedisError::from)?;
+                        Some(taken.unwrap_or_default())
+                    }
+                });
             }
-            let mut replies = c.in_order(&pipe).await?;
-            if pmid.is_empty() {
-                return Ok(Some(Vec::new()));
-            }
-            let buffered = replies.pop().unwrap_or(Value::Nil);
-            let buffered = <Option<Vec<String>> as redis::FromRedisValue>::from_redis_value(buffered)
-                .map_err(redis::RedisError::from)?;
-            Ok(Some(buffered.unwrap_or_default()))
+            Ok(out)
         })
         .await
     }

@@ -73,6 +73,23 @@ local function index(ix, score, id, now, rt)
   redis.call('PEXPIRE', ix, rt)
   trim(ix, now, rt)
 end
+-- `index` for a batch: `entries` holds score, id, score, id...; one write of them all, and as many
+-- old entries dropped as `index` would drop for each.
+local function index_many(ix, entries, now, rt)
+  redis.call('ZADD', ix, unpack(entries))
+  redis.call('PEXPIRE', ix, rt)
+  local old = redis.call('ZRANGEBYSCORE', ix, '-inf', now - rt, 'LIMIT', 0, #entries)
+  local base = string.match(ix, '^(.*):ix')
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', base .. ':m:' .. id) == 0 then redis.call('ZREM', ix, id) end
+  end
+end
+-- Appends to a list kept in a table of lists by key.
+local function push(t, k, ...)
+  local l = t[k]
+  if not l then l = {}; t[k] = l end
+  for _, v in ipairs({...}) do l[#l + 1] = v end
+end
 -- A claimed message stays in the `queued` index: claims and lease returns are the hot path, and
 -- a search for `sending` reads that index and checks the records.
 local function status_index(st)
@@ -112,59 +129,92 @@ pub(super) fn script(body: &str) -> Script {
     Script::new(&format!("{NOW}{APPEND}{body}"))
 }
 
-/// Stores a new message and queues it (or schedules it); every message, a fallback chain's
-/// included, is accepted here.
+/// Stores new messages and queues them (or schedules them); every message, a fallback chain's
+/// included, is accepted here. Takes a batch: the accepts of one sender that arrived while the
+/// previous batch was in Redis, so that a busy sender pays for one script call, not one each.
 ///
-/// KEYS: message, the lane's ready list for the message's priority class, delayed set, validity
-/// set, campaign member set (any key of the sender when there is no campaign), fallback wait set.
-/// ARGV: id, body JSON, lane, due ms (0: now), priority class suffix (`''`, `:high`, `:bulk`),
-/// validity ms (0: none), campaign id (`''`: none), retention ms, recipient (`''`: a job that is
-/// not a message, which no search index holds), chain link (`''`: not in a chain), steps (> 0 for
-/// a chain's first message), wait ms before the chain's first check, history source.
-/// Returns the acceptance time in ms, or 0 if the id already exists.
+/// KEYS: delayed set, validity set, fallback wait set (all of one sender).
+/// ARGV: the sender's key tag (`<prefix>:{<sender>}`), retention ms, then 12 per message: id, body
+/// JSON, lane, due ms (0: now), priority class suffix (`''`, `:high`, `:bulk`), validity ms (0:
+/// none), campaign id (`''`: none), recipient (`''`: a job that is not a message, which no search
+/// index holds), chain link (`''`: not in a chain), steps (> 0 for a chain's first message), wait
+/// ms before the chain's first check, history source.
+/// Returns each message's acceptance time in ms, in order, or 0 where the id already exists.
 pub fn accept() -> Script {
     script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
--- No `attempt` (0) nor `updated` (= `created`) yet: every field costs a queued message memory.
-redis.call('HSET', KEYS[1], 'body', ARGV[2], 'lane', ARGV[3], 'created', now)
-if ARGV[9] ~= '' then
-  local base = string.match(KEYS[1], '^(.*):m:')
-  redis.call('HSET', KEYS[1], 'sx', ARGV[8] .. ':' .. ARGV[9])
-  index(base .. ':ix:to:' .. ARGV[9], now, ARGV[1], now, tonumber(ARGV[8]))
-end
-set_status(KEYS[1], 'queued')
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'pq', ARGV[5]) end
-local due = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[6])
-if ttl > 0 then
-  -- Validity counts from acceptance, or from `send_at` when scheduled.
-  local exp = math.max(now, due) + ttl
-  redis.call('HSET', KEYS[1], 'exp', exp)
-  redis.call('ZADD', KEYS[4], exp, ARGV[1])
-end
-if ARGV[7] ~= '' then
-  redis.call('HSET', KEYS[1], 'batch', ARGV[7])
-  redis.call('ZADD', KEYS[5], now, ARGV[1])
-  if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[8]) then redis.call('PEXPIRE', KEYS[5], ARGV[8]) end
-end
-history(KEYS[1], 'queued', now, ARGV[13])
-if due > now then
-  redis.call('ZADD', KEYS[3], due, ARGV[1])
-  wake(KEYS[1], ARGV[3])
-elseif redis.call('LPUSH', KEYS[2], ARGV[1]) == 1 then
-  -- A list that held work has a worker on it already (or one is told by the push that filled it).
-  wake(KEYS[1], ARGV[3])
-end
-if ARGV[10] ~= '' then
-  redis.call('HSET', KEYS[1], 'chain', ARGV[10])
-  if tonumber(ARGV[11]) > 0 then
-    redis.call('HSET', KEYS[1], 'fbn', ARGV[11], 'fbcur', 0)
-    redis.call('ZADD', KEYS[6], math.max(due, now) + tonumber(ARGV[12]), ARGV[1])
-    wake_chains(KEYS[1])
+local base, rt = ARGV[1], tonumber(ARGV[2])
+local nows = tostring(now)
+local out = {}
+-- The batch's writes to shared keys, made once each after the loop: a call per key, not per
+-- message.
+local queued_ix, to_ix, ready, delayed, validity = {}, {}, {}, {}, {}
+local lane_of, ring, chains_woken = {}, {}, false
+for i = 3, #ARGV, 12 do
+  local id, lane, due, class = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+  local ttl, batch, to, chain = tonumber(ARGV[i + 5]), ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  local mk = base .. ':m:' .. id
+  if redis.call('EXISTS', mk) == 1 then
+    out[#out + 1] = 0
+  else
+    -- One write of every field. No `attempt` (0) nor `updated` (= `created`) yet: every field
+    -- costs a queued message memory.
+    local f = {'body', ARGV[i + 1], 'lane', lane, 'created', nows, 'status', 'queued',
+      'history', '{"status":"queued","at":' .. nows .. ',"source":"' .. ARGV[i + 11] .. '"}'}
+    local function field(k, v) f[#f + 1] = k; f[#f + 1] = v end
+    if to ~= '' then
+      field('sx', ARGV[2] .. ':' .. to)
+      queued_ix[#queued_ix + 1] = nows
+      queued_ix[#queued_ix + 1] = id
+      push(to_ix, to, nows, id)
+    end
+    if class ~= '' then field('pq', class) end
+    if ttl > 0 then
+      -- Validity counts from acceptance, or from `send_at` when scheduled.
+      local exp = math.max(now, due) + ttl
+      field('exp', exp)
+      validity[#validity + 1] = exp
+      validity[#validity + 1] = id
+    end
+    if batch ~= '' then
+      field('batch', batch)
+      local bk = base .. ':b:' .. batch
+      redis.call('ZADD', bk, nows, id)
+      if redis.call('PTTL', bk) < rt then redis.call('PEXPIRE', bk, rt) end
+    end
+    if chain ~= '' then
+      field('chain', chain)
+      local steps = tonumber(ARGV[i + 9])
+      if steps > 0 then
+        field('fbn', steps)
+        field('fbcur', 0)
+        redis.call('ZADD', KEYS[3], math.max(due, now) + tonumber(ARGV[i + 10]), id)
+        if not chains_woken then chains_woken = true; wake_chains(KEYS[3]) end
+      end
+    end
+    redis.call('HSET', mk, unpack(f))
+    if due > now then
+      delayed[#delayed + 1] = due
+      delayed[#delayed + 1] = id
+      ring[lane] = true
+    else
+      push(ready, lane .. class, id)
+      lane_of[lane .. class] = lane
+    end
+    out[#out + 1] = now
   end
 end
-return now
+if #validity > 0 then redis.call('ZADD', KEYS[2], unpack(validity)) end
+if #delayed > 0 then redis.call('ZADD', KEYS[1], unpack(delayed)) end
+for q, ids in pairs(ready) do
+  -- A list that held work has a worker on it already (or one is told by the push that filled
+  -- it).
+  if redis.call('LPUSH', base .. ':q:' .. q, unpack(ids)) == #ids then ring[lane_of[q]] = true end
+end
+for lane in pairs(ring) do wake(KEYS[1], lane) end
+if #queued_ix > 0 then index_many(base .. ':ix:st:queued', queued_ix, now, rt) end
+for to, ix in pairs(to_ix) do index_many(base .. ':ix:to:' .. to, ix, now, rt) end
+return out
 "#,
     )
 }
@@ -316,10 +366,12 @@ if saved then
   local i = 1
   for v in string.gmatch(saved, '[^,]+') do credit[i] = tonumber(v) or 0; i = i + 1 end
 end
+-- The lists' lengths, read once: nothing else changes them while the script runs.
+local lens = {redis.call('LLEN', lists[1]), redis.call('LLEN', lists[2]), redis.call('LLEN', lists[3])}
 local function pick()
   local total, best = 0, nil
   for i = 1, 3 do
-    if redis.call('LLEN', lists[i]) > 0 then
+    if lens[i] > 0 then
       credit[i] = credit[i] + weights[i]
       total = total + weights[i]
       if not best or credit[i] > credit[best] then best = i end
@@ -330,6 +382,7 @@ local function pick()
 end
 
 local claimed_items = {}
+local leased = {}
 local reason, wait = 0, 0
 local max = tonumber(ARGV[3])
 local lease_until = now + tonumber(ARGV[2])
@@ -345,15 +398,18 @@ while claimed < max do
   if not class then break end
   picks = picks + 1
   local id = redis.call('RPOP', lists[class])
+  lens[class] = lens[class] - 1
   local mk = msg_prefix .. id
-  local f = redis.call('HMGET', mk, 'status', 'body', 'attempt', 'redeliver', 'exp')
+  local f = redis.call('HMGET', mk, 'status', 'body', 'attempt', 'redeliver', 'exp', 'claims')
   if f[1] == 'queued' and past_validity(f[5]) then
     expire(mk, id)
   elseif f[1] == 'queued' then
-    local token = ARGV[4] .. ':' .. redis.call('HINCRBY', mk, 'claims', 1)
-    set_status(mk, 'sending')
-    redis.call('HSET', mk, 'token', token, 'updated', now)
-    redis.call('ZADD', KEYS[2], lease_until, id)
+    local claims = (tonumber(f[6]) or 0) + 1
+    local token = ARGV[4] .. ':' .. claims
+    -- `sending` stays in the `queued` search index (`status_index`): only the field changes.
+    redis.call('HSET', mk, 'status', 'sending', 'token', token, 'updated', now, 'claims', claims)
+    leased[#leased + 1] = lease_until
+    leased[#leased + 1] = id
     tat = tat + interval
     claimed = claimed + 1
     table.insert(claimed_items, id)
@@ -365,12 +421,13 @@ while claimed < max do
   end
 end
 if claimed > 0 then
+  redis.call('ZADD', KEYS[2], unpack(leased))
   redis.call('SET', KEYS[5], tostring(tat), 'PX', math.ceil(tat - now + tolerance + 1000))
 end
 if picks > 0 then
   redis.call('SET', KEYS[8], credit[1] .. ',' .. credit[2] .. ',' .. credit[3], 'PX', 60000)
 end
-if reason == 0 and redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[6]) + redis.call('LLEN', KEYS[7]) == 0 then
+if reason == 0 and lens[1] + lens[2] + lens[3] == 0 then
   wait = next_wait()
   reason = 3
 end
@@ -379,27 +436,68 @@ return reply(wait, reason, claimed_items)
     )
 }
 
-/// The provider accepted the message.
+/// The provider accepted these messages: the answers one sender's sends got back while the
+/// previous batch was being recorded, in one script call.
 ///
-/// KEYS: message, lease set, reconciliation set, validity set. ARGV: id, token, provider, provider
-/// message id, attempt JSON, retention ms, lane, reconcile (1: poll this message's status if no
-/// news comes).
-/// Returns 1, or 0 when the token no longer holds the lease (another worker owns the message).
+/// KEYS: lease set, reconciliation set, validity set (all of one sender). ARGV: the sender's key
+/// tag, retention ms, then 7 per message: id, token, provider, provider message id, attempt
+/// JSON, lane, reconcile (1: poll this message's status if no news comes).
+/// Returns, in order, 1 for each recorded message, or 0 where the token no longer holds the lease
+/// (another worker owns the message).
 pub fn submitted() -> Script {
     script(
         r#"
-if not fenced(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
-if ARGV[8] == '1' then redis.call('ZADD', KEYS[3], now, ARGV[1]) end
-redis.call('HDEL', KEYS[1], 'error')
-append(KEYS[1], 'attempts', ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-set_status(KEYS[1], 'submitted')
-redis.call('HSET', KEYS[1], 'provider', ARGV[3], 'pmid', ARGV[4], 'lane', ARGV[7],
-  'updated', now, 'submitted_at', now)
-history(KEYS[1], 'submitted', now, ARGV[3])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return 1
+local base, rt = ARGV[1], tonumber(ARGV[2])
+local nows = tostring(now)
+local out = {}
+-- The batch's writes to shared keys, made once each after the loop.
+local ended, reconcile, left_ix, submitted_ix, keep_to, keep_batch = {}, {}, {}, {}, {}, {}
+for i = 3, #ARGV, 7 do
+  local id, provider = ARGV[i], ARGV[i + 2]
+  local mk = base .. ':m:' .. id
+  -- Everything the transition reads, in one call; then one write of every field.
+  local f = redis.call('HMGET', mk, 'token', 'status', 'sx', 'created', 'to', 'rt', 'attempts', 'history',
+    'attempt', 'batch')
+  if f[1] ~= ARGV[i + 1] then
+    out[#out + 1] = 0
+  else
+    ended[#ended + 1] = id
+    redis.call('HDEL', mk, 'token', 'error')
+    if ARGV[i + 6] == '1' then
+      reconcile[#reconcile + 1] = nows
+      reconcile[#reconcile + 1] = id
+    end
+    local item = '{"status":"submitted","at":' .. nows .. ',"source":"' .. provider .. '"}'
+    local attempts, hist = ARGV[i + 4], item
+    if f[7] and f[7] ~= '' then attempts = f[7] .. ',' .. attempts end
+    if f[8] and f[8] ~= '' then hist = f[8] .. ',' .. item end
+    redis.call('HSET', mk, 'status', 'submitted', 'attempts', attempts, 'attempt', (tonumber(f[9]) or 0) + 1,
+      'provider', provider, 'pmid', ARGV[i + 3], 'lane', ARGV[i + 5], 'updated', nows, 'submitted_at', nows,
+      'history', hist)
+    -- The search indexes, as `set_status` keeps them.
+    local to, trt = search_fields(f[3], f[5], f[6])
+    local old = f[2] and status_index(f[2])
+    if to and old ~= 'submitted' then
+      if old then push(left_ix, old, id) end
+      push(submitted_ix, trt, f[4], id)
+      keep_to[to] = trt
+      if f[10] then keep_batch[f[10]] = trt end
+    end
+    redis.call('PEXPIRE', mk, rt)
+    out[#out + 1] = 1
+  end
+end
+if #ended > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ended))
+  redis.call('ZREM', KEYS[3], unpack(ended))
+end
+if #reconcile > 0 then redis.call('ZADD', KEYS[2], unpack(reconcile)) end
+for st, ids in pairs(left_ix) do redis.call('ZREM', base .. ':ix:st:' .. st, unpack(ids)) end
+for trt, ix in pairs(submitted_ix) do index_many(base .. ':ix:st:submitted', ix, now, trt) end
+-- With a provider: the record now has a TTL, and its indexes last as long.
+for to, trt in pairs(keep_to) do redis.call('PEXPIRE', base .. ':ix:to:' .. to, trt) end
+for b, trt in pairs(keep_batch) do redis.call('PEXPIRE', base .. ':b:' .. b, trt) end
+return out
 "#,
     )
 }
