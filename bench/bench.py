@@ -893,6 +893,10 @@ class Bench:
                         seen.add(sym)
                         lines.append(l[:160])
                 out[name] = {"dsos": dsos, "symbols": lines[:28], "mode": "call graph, inclusive (children) %"}
+                if self.a.only == "pipeline":
+                    out["gateway self"] = {"dsos": [], "mode": "flat (self) %", "symbols": [
+                        l[:160] for l in report(data, "--no-children", "--sort", "sym", "-g", "none",
+                                                "--percent-limit", "0.6")[:45]]}
             else:
                 out[name] = {"dsos": dsos,
                              "symbols": report(data, "--no-children", "--sort", "sym", "--percent-limit", "1.5")[:20],

@@ -200,7 +200,12 @@ impl Application {
                 .app_data(web::Data::from(methods.clone()))
                 .wrap_fn(move |req, srv| {
                     let method = req.method().to_string();
-                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                    // A documented literal path is its own route: the router's own lookup (which
+                    // tries the templated routes' patterns first) is for the rest.
+                    let route = match methods.literal_route(req.path()) {
+                        Some(route) => route.to_owned(),
+                        None => req.match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
+                    };
                     let request_id = telemetry::request_id(req.headers());
                     let span = info_span!(
                         "request",

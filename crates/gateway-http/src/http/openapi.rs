@@ -197,6 +197,11 @@ impl MethodTable {
 
     /// The documented path a request path falls under (`/v1/messages/{id}` for
     /// `/v1/messages/0192…`), as the router would name it: a literal path first.
+    /// The route of a literal path (`/v1/messages`), by one hash lookup; `None` for any other.
+    pub fn literal_route(&self, path: &str) -> Option<&str> {
+        self.literal.get_key_value(path).map(|(pattern, _)| pattern.as_str())
+    }
+
     pub fn route(&self, path: &str) -> Option<&str> {
         match self.literal.get_key_value(path) {
             Some((pattern, _)) => Some(pattern),
