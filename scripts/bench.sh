@@ -113,9 +113,6 @@ url = "redis://127.0.0.1:$REDIS_PORT"
 key_prefix = "gw"
 timeout_ms = 2000
 
-[engine]
-concurrency_per_lane = 32
-
 [[api_keys]]
 name = "bench"
 sha256 = "b71cdacf0021ffad7c8e84df5ee7c77ab181f61d7bc3a75198a3a8363cf7b2f9"  # sandbox-dev-key
