@@ -94,7 +94,8 @@ pub trait StatusNews: Send + Sync {
     async fn apply_buffered(&self, sender: &str, id: &str, items: Vec<String>, attempt: Option<&str>);
 }
 
-#[derive(Clone)]
+/// Shared by every lane loop and send of this process, behind one `Arc`: a send's task takes a
+/// pointer, not a copy of each handle (the metrics alone are dozens of them).
 struct Ctx {
     engine: Engine,
     reports: Arc<dyn StatusNews>,
@@ -127,7 +128,7 @@ impl Dispatcher {
         let shutdown = CancellationToken::new();
         let loops = TaskTracker::new();
         let in_flight = TaskTracker::new();
-        let ctx = Ctx {
+        let ctx = Arc::new(Ctx {
             wake,
             engine,
             reports: Arc::new(reports),
@@ -137,7 +138,7 @@ impl Dispatcher {
             metrics,
             shutdown: shutdown.clone(),
             in_flight: in_flight.clone(),
-        };
+        });
         for lane in lanes.iter() {
             let span = info_span!("lane", lane = %lane.spec.lane, sender = %lane.spec.sender);
             loops.spawn(run_lane(ctx.clone(), lane.clone()).instrument(span));
@@ -157,7 +158,7 @@ impl Dispatcher {
     }
 }
 
-async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
+async fn run_lane(ctx: Arc<Ctx>, lane: Arc<Lane>) {
     let permits = Arc::new(Semaphore::new(ctx.config.concurrency_per_lane));
     let refill = (ctx.config.concurrency_per_lane.min(MAX_CLAIM) / 4).max(1);
     let idle = Duration::from_millis(ctx.config.idle_poll_ms);
@@ -244,10 +245,12 @@ async fn run_lane(ctx: Ctx, lane: Arc<Lane>) {
             };
             let ctx2 = ctx.clone();
             let lane2 = lane.clone();
-            ctx.in_flight.spawn(async move {
+            // Boxed: a send's future is several kilobytes (the provider call, the recording), and
+            // a task moves its future when it is spawned and again when it ends.
+            ctx.in_flight.spawn(Box::pin(async move {
                 deliver(&ctx2, &lane2, item, claimed_at + ctx2.engine.lease()).await;
                 drop(permit);
-            });
+            }));
         }
         let sleep_for = match batch.wait {
             Some(d) if d.is_zero() => continue,
